@@ -1,0 +1,1 @@
+/* normalise.c - being written */

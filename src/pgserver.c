@@ -1,0 +1,1 @@
+/* pgserver.c - being written */

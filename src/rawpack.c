@@ -1,0 +1,1 @@
+/* rawpack.c - being written */

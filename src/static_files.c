@@ -1,0 +1,1 @@
+/* static_files.c - being written */

@@ -1,0 +1,1 @@
+/* ws.c - being written */
