@@ -1,1 +1,496 @@
-/* app.c - being written */
+/*
+ * app.c - process lifecycle as one state machine:
+ *   PG_START -> MIGRATE -> RUN -> DRAIN -> PG_STOP -> EXIT
+ * `serve` listens in RUN; `import` runs one job from a file in RUN and
+ * leaves when it ends. A signal moves RUN to DRAIN: stop accepting, cut
+ * uploads (their jobs end interrupted with every complete row kept), wait
+ * for batches to commit, then stop the embedded database.
+ */
+#include "propflow/app.h"
+#include "propflow/api.h"
+#include "propflow/db.h"
+#include "propflow/events.h"
+#include "propflow/http.h"
+#include "propflow/job.h"
+#include "propflow/log.h"
+#include "propflow/migrate.h"
+#include "propflow/pgserver.h"
+#include "propflow/static_files.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef enum app_state {
+	APP_PG_START = 0,
+	APP_MIGRATE,
+	APP_RUN,
+	APP_DRAIN,
+	APP_PG_STOP,
+	APP_EXIT,
+} app_state;
+
+typedef enum app_mode {
+	MODE_SERVE = 0,
+	MODE_IMPORT,
+} app_mode;
+
+typedef struct app {
+	const pf_config *cfg;      /* borrowed */
+	app_mode mode;
+	app_state state;
+	int exit_code;
+	struct event_base *base;   /* owned */
+	pf_pgserver *pg;           /* owned, NULL with --db */
+	char conninfo[2048];
+	pf_db *writers;            /* owned */
+	pf_db *readers;            /* owned */
+	pf_job_env env;
+	pf_events *events;         /* owned */
+	pf_static *page;           /* owned */
+	pf_api api;
+	pf_http_server *http;      /* owned */
+	struct event *sigint, *sigterm; /* owned */
+	struct event *drain_timer; /* owned: polls for settled jobs */
+	unsigned drain_ms;
+	/* import mode */
+	const char *path;          /* borrowed from argv */
+	int fd;
+	int64_t file_size;
+	pf_job *job;               /* shared with its pipeline */
+	struct event *read_ev;     /* owned: reads the next chunk */
+	struct event *progress_ev; /* owned: progress line */
+	bool tty;
+	bool read_paused;
+	double t0;
+	char *final_json;          /* owned: the job as it ended */
+	pf_job_state final_state;
+} app;
+
+static void app_set_state(app *a, app_state st);
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---------------- import mode: the file producer ---------------- */
+
+static void import_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	app *a = arg;
+	if (!a->job || a->read_paused)
+		return;
+	/* one chunk per loop turn keeps timers and sockets served; a regular
+	 * file's read returns at once from the page cache or disk */
+	static char buf[PF_APP_READ_CHUNK];
+	ssize_t n = read(a->fd, buf, sizeof(buf));
+	if (n < 0 && errno == EINTR) {
+		event_active(a->read_ev, 0, 0);
+		return;
+	}
+	if (n < 0) {
+		pf_job_fail_input(a->job, PF_JOB_FAILED, "cannot read the file");
+		return;
+	}
+	if (n == 0) {
+		pf_job_end_input(a->job);
+		return;
+	}
+	int rc = pf_job_feed(a->job, buf, (size_t)n);
+	if (rc == PF_JOB_PAUSED) {
+		a->read_paused = true;
+		return;
+	}
+	if (rc < 0) {
+		pf_job_fail_input(a->job, PF_JOB_FAILED, pf_strerror(rc));
+		return;
+	}
+	event_active(a->read_ev, 0, 0);
+}
+
+static void import_resume(void *arg, pf_job *job)
+{
+	app *a = arg;
+	a->read_paused = false;
+	event_active(a->read_ev, 0, 0);
+}
+
+static void import_started(void *arg, pf_job *job, const char *err)
+{
+	app *a = arg;
+	if (err) {
+		/* on_finished is not called for a job never created */
+		fprintf(stderr, "propflow: %s\n", err);
+		a->exit_code = 1;
+		pf_job_release(job);
+		a->job = NULL;
+		if (a->state == APP_RUN)
+			app_set_state(a, APP_DRAIN);
+		return;
+	}
+	event_active(a->read_ev, 0, 0);
+}
+
+static void print_progress(app *a, bool final)
+{
+	char *frame = pf_events_job_frame(a->job, false, NULL);
+	cJSON *o = frame ? cJSON_Parse(frame) : NULL;
+	free(frame);
+	if (!o)
+		return;
+	double recv = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "bytes_received"));
+	double parsed = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_parsed"));
+	double ins = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_inserted"));
+	double rate = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_per_sec"));
+	double pct = a->file_size > 0 ? 100.0 * recv / (double)a->file_size : 100.0;
+	cJSON_Delete(o);
+	if (a->tty) {
+		int width = 30, fill = (int)(pct * width / 100.0);
+		char bar[64];
+		for (int i = 0; i < width; i++)
+			bar[i] = i < fill ? '#' : '.';
+		bar[width] = 0;
+		fprintf(stderr, "\r[%s] %5.1f%%  %.0f rows parsed, %.0f stored, %.0f rows/s   %s", bar,
+			pct, parsed, ins, rate, final ? "\n" : "");
+	} else {
+		fprintf(stderr, "progress: %.1f%% %.0f rows parsed, %.0f stored, %.0f rows/s\n", pct,
+			parsed, ins, rate);
+	}
+}
+
+static void import_progress_cb(evutil_socket_t fd, short what, void *arg)
+{
+	app *a = arg;
+	if (a->job)
+		print_progress(a, false);
+}
+
+static void import_finished(void *arg, pf_job *job)
+{
+	app *a = arg;
+	print_progress(a, true);
+	a->final_state = pf_job_state_of(job);
+	a->final_json = pf_events_job_frame(job, false, NULL);
+	a->exit_code = a->final_state == PF_JOB_DONE ? 0 : 1;
+	if (a->progress_ev)
+		event_del(a->progress_ev);
+	pf_job_release(job);
+	a->job = NULL;
+	if (a->state == APP_RUN)
+		app_set_state(a, APP_DRAIN);
+}
+
+static const pf_job_hooks import_hooks = {
+	.on_started = import_started,
+	.on_resume = import_resume,
+	.on_finished = import_finished,
+};
+
+static int import_begin(app *a)
+{
+	a->fd = open(a->path, O_RDONLY | O_CLOEXEC);
+	if (a->fd < 0) {
+		fprintf(stderr, "propflow: cannot open %s: %s\n", a->path, strerror(errno));
+		return PF_EIO;
+	}
+	struct stat st;
+	if (fstat(a->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "propflow: %s is not a regular file\n", a->path);
+		return PF_EIO;
+	}
+	a->file_size = st.st_size;
+	const char *name = a->cfg->name[0] ? a->cfg->name : strrchr(a->path, '/');
+	name = name ? (name[0] == '/' ? name + 1 : name) : a->path;
+	a->read_ev = event_new(a->base, -1, 0, import_read_cb, a);
+	a->progress_ev = event_new(a->base, -1, EV_PERSIST, import_progress_cb, a);
+	a->job = pf_job_new(&a->env, name, a->file_size, &import_hooks, a);
+	if (!a->read_ev || !a->progress_ev || !a->job)
+		return PF_ENOMEM;
+	a->tty = isatty(2);
+	struct timeval tv = {a->tty ? 0 : 1, a->tty ? 200000 : 0};
+	event_add(a->progress_ev, &tv);
+	a->t0 = now_s();
+	pf_job_start(a->job);
+	return 0;
+}
+
+/* ---------------- states ---------------- */
+
+static void drain_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	app *a = arg;
+	a->drain_ms += 50;
+	if (a->env.jobs && a->drain_ms < PF_APP_SHUTDOWN_GRACE_MS)
+		return;
+	if (a->env.jobs)
+		pf_warn("app: jobs still unsettled after %d ms; exiting", PF_APP_SHUTDOWN_GRACE_MS);
+	event_del(a->drain_timer);
+	app_set_state(a, APP_PG_STOP);
+}
+
+static void pg_stopped_cb(void *arg, const char *err)
+{
+	app *a = arg;
+	app_set_state(a, APP_EXIT);
+}
+
+static void migrated_cb(void *arg, const char *err)
+{
+	app *a = arg;
+	if (err) {
+		pf_error("app: %s", err);
+		a->exit_code = 1;
+		app_set_state(a, APP_PG_STOP);
+		return;
+	}
+	app_set_state(a, APP_RUN);
+}
+
+static void pg_ready_cb(void *arg, const char *err)
+{
+	app *a = arg;
+	if (err) {
+		pf_error("app: embedded database: %s", err);
+		a->exit_code = 1;
+		app_set_state(a, APP_PG_STOP);
+		return;
+	}
+	snprintf(a->conninfo, sizeof(a->conninfo), "%s", pf_pgserver_conninfo(a->pg));
+	app_set_state(a, APP_MIGRATE);
+}
+
+static int app_run(app *a)
+{
+	const pf_config *cfg = a->cfg;
+	a->writers = pf_db_new(a->base, a->conninfo, (int)cfg->db_writers, true,
+			       (int)cfg->db_pipeline_max, "writer");
+	a->readers = pf_db_new(a->base, a->conninfo, (int)cfg->db_readers, true,
+			       (int)cfg->db_pipeline_max, "reader");
+	if (!a->writers || !a->readers)
+		return PF_ENOMEM;
+	a->env = (pf_job_env){
+		.base = a->base,
+		.cfg = cfg,
+		.writers = a->writers,
+		.changed = pf_events_job_changed,
+		.changed_arg = NULL,
+		.jobs = NULL,
+	};
+	a->events = pf_events_new(a->base, a->readers, &a->env);
+	if (!a->events)
+		return PF_ENOMEM;
+	a->env.changed_arg = a->events;
+	if (a->mode == MODE_IMPORT)
+		return import_begin(a);
+
+	a->page = pf_static_load(cfg->static_dir);
+	if (!a->page)
+		pf_warn("app: no page loaded from %s", cfg->static_dir);
+	a->api = (pf_api){.cfg = cfg, .readers = a->readers, .env = &a->env,
+			  .events = a->events, .page = a->page};
+	pf_http_limits lim;
+	pf_http_limits_default(&lim);
+	lim.url_max = (size_t)cfg->url_max;
+	lim.header_bytes_max = (size_t)cfg->header_bytes_max;
+	lim.header_count_max = (size_t)cfg->header_count_max;
+	lim.body_max = (uint64_t)cfg->max_upload;
+	lim.header_timeout_ms = (unsigned)cfg->header_timeout_ms;
+	lim.idle_timeout_ms = (unsigned)cfg->idle_timeout_ms;
+	lim.max_connections = (unsigned)cfg->max_connections;
+	char host[256];
+	int port;
+	if (pf_config_split_listen(cfg->listen, host, sizeof(host), &port) != 0)
+		return PF_EINVAL;
+	a->http = pf_http_server_new(a->base, host, port, &lim, pf_api_handle, &a->api);
+	if (!a->http)
+		return PF_EIO;
+	/* the one line scripts and tests wait for */
+	printf("propflow listening on http://%s%s%s:%d\n", strchr(host, ':') ? "[" : "", host,
+	       strchr(host, ':') ? "]" : "", pf_http_server_port(a->http));
+	fflush(stdout);
+	return 0;
+}
+
+static void app_set_state(app *a, app_state st)
+{
+	app_state from = a->state;
+	a->state = st;
+	switch (st) {
+	case APP_MIGRATE:
+		if (pf_migrate_run(a->base, a->conninfo, a->cfg->schema_dir, migrated_cb, a) != 0) {
+			a->exit_code = 1;
+			app_set_state(a, APP_PG_STOP);
+		}
+		return;
+	case APP_RUN: {
+		int rc = app_run(a);
+		if (rc != 0) {
+			pf_error("app: cannot start: %s", pf_strerror(rc));
+			a->exit_code = 1;
+			app_set_state(a, APP_DRAIN);
+		}
+		return;
+	}
+	case APP_DRAIN:
+		if (from != APP_RUN) {
+			app_set_state(a, APP_PG_STOP);
+			return;
+		}
+		pf_info("app: shutting down");
+		if (a->http) {
+			/* closing connections aborts uploads: their jobs end
+			 * interrupted, keeping every complete row */
+			pf_http_server_free(a->http);
+			a->http = NULL;
+		}
+		if (a->job)
+			pf_job_fail_input(a->job, PF_JOB_INTERRUPTED, "import stopped by a signal");
+		a->drain_ms = 0;
+		a->drain_timer = event_new(a->base, -1, EV_PERSIST, drain_poll_cb, a);
+		if (!a->drain_timer) {
+			app_set_state(a, APP_PG_STOP);
+			return;
+		}
+		struct timeval tv = {0, 50000};
+		event_add(a->drain_timer, &tv);
+		return;
+	case APP_PG_STOP:
+		/* pools first: a pending snapshot query must fail before the
+		 * events hub that waits for it goes */
+		pf_db_free(a->writers);
+		pf_db_free(a->readers);
+		a->writers = a->readers = NULL;
+		pf_events_free(a->events);
+		a->events = NULL;
+		if (a->pg) {
+			pf_pgserver_stop(a->pg, pg_stopped_cb, a);
+			return;
+		}
+		app_set_state(a, APP_EXIT);
+		return;
+	case APP_EXIT:
+		event_base_loopexit(a->base, NULL);
+		return;
+	case APP_PG_START:
+	default:
+		abort();
+	}
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	app *a = arg;
+	pf_info("app: signal %d", (int)sig);
+	switch (a->state) {
+	case APP_RUN:
+		app_set_state(a, APP_DRAIN);
+		return;
+	case APP_PG_START:
+	case APP_MIGRATE:
+		a->exit_code = 1;
+		app_set_state(a, APP_PG_STOP);
+		return;
+	case APP_DRAIN:
+		/* a second signal: stop waiting */
+		if (a->drain_timer)
+			event_del(a->drain_timer);
+		app_set_state(a, APP_PG_STOP);
+		return;
+	case APP_PG_STOP:
+	case APP_EXIT:
+		return;
+	default:
+		abort();
+	}
+}
+
+static int app_main(const pf_config *cfg, app_mode mode, const char *path)
+{
+	app a = {.cfg = cfg, .mode = mode, .path = path, .fd = -1};
+	if (strcmp(cfg->log_level, "debug") == 0)
+		pf_log_set_level(PF_LOG_DEBUG);
+	else if (strcmp(cfg->log_level, "warn") == 0)
+		pf_log_set_level(PF_LOG_WARN);
+	else if (strcmp(cfg->log_level, "error") == 0)
+		pf_log_set_level(PF_LOG_ERROR);
+	signal(SIGPIPE, SIG_IGN);
+	a.base = event_base_new();
+	if (!a.base)
+		return 1;
+	a.sigint = evsignal_new(a.base, SIGINT, signal_cb, &a);
+	a.sigterm = evsignal_new(a.base, SIGTERM, signal_cb, &a);
+	if (!a.sigint || !a.sigterm || event_add(a.sigint, NULL) || event_add(a.sigterm, NULL))
+		return 1;
+	a.state = APP_PG_START;
+	if (cfg->db[0]) {
+		snprintf(a.conninfo, sizeof(a.conninfo), "%s", cfg->db);
+		app_set_state(&a, APP_MIGRATE);
+	} else {
+		const char *err = NULL;
+		a.pg = pf_pgserver_start(a.base, cfg->data_dir, pg_ready_cb, &a, &err);
+		if (!a.pg) {
+			fprintf(stderr, "propflow: embedded database: %s\n", err);
+			return 1;
+		}
+	}
+	event_base_dispatch(a.base);
+
+	if (mode == MODE_IMPORT) {
+		if (a.final_json && cfg->json) {
+			printf("%s\n", a.final_json);
+		} else if (a.final_json) {
+			cJSON *o = cJSON_Parse(a.final_json);
+			double secs = now_s() - a.t0;
+			double parsed = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_parsed"));
+			printf("import %.0f %s: %.0f rows parsed, %.0f inserted, %.0f rejected, "
+			       "%.0f warned in %.2f s (%.0f rows/s)\n",
+			       cJSON_GetNumberValue(cJSON_GetObjectItem(o, "id")),
+			       pf_job_state_name(a.final_state), parsed,
+			       cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_inserted")),
+			       cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_rejected")),
+			       cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_warned")), secs,
+			       secs > 0 ? parsed / secs : 0);
+			const char *err = cJSON_GetStringValue(cJSON_GetObjectItem(o, "error"));
+			if (err)
+				fprintf(stderr, "propflow: %s\n", err);
+			cJSON_Delete(o);
+		}
+		if (!a.final_json && a.exit_code == 0)
+			a.exit_code = 1;
+	}
+	free(a.final_json);
+	if (a.fd >= 0)
+		close(a.fd);
+	if (a.read_ev)
+		event_free(a.read_ev);
+	if (a.progress_ev)
+		event_free(a.progress_ev);
+	if (a.drain_timer)
+		event_free(a.drain_timer);
+	pf_static_free(a.page);
+	pf_pgserver_free(a.pg);
+	event_free(a.sigint);
+	event_free(a.sigterm);
+	event_base_free(a.base);
+	return a.exit_code;
+}
+
+int pf_app_serve(const pf_config *cfg)
+{
+	return app_main(cfg, MODE_SERVE, NULL);
+}
+
+int pf_app_import(const pf_config *cfg, const char *path)
+{
+	return app_main(cfg, MODE_IMPORT, path);
+}

@@ -1,0 +1,37 @@
+/*
+ * api.h - the HTTP routes (README lists them): uploads into jobs, job and
+ * record reads from the reader pool, the progress WebSocket, the page.
+ *
+ * Ownership: pf_api borrows everything it is given; each request's
+ * context is owned by the route handling it until it responds.
+ */
+#ifndef PROPFLOW_API_H
+#define PROPFLOW_API_H
+
+#include "propflow/common.h"
+#include "propflow/config.h"
+#include "propflow/db.h"
+#include "propflow/events.h"
+#include "propflow/http.h"
+#include "propflow/job.h"
+#include "propflow/static_files.h"
+
+#define PF_API_PAGE_DEFAULT 100
+#define PF_API_PAGE_MAX 1000
+
+typedef struct pf_api {
+	const pf_config *cfg; /* borrowed */
+	pf_db *readers;       /* borrowed */
+	pf_job_env *env;      /* borrowed */
+	pf_events *events;    /* borrowed */
+	pf_static *page;      /* borrowed, may be NULL */
+	size_t uploads;       /* uploads in progress */
+} pf_api;
+
+/* The pf_http_request_cb: arg is the pf_api. */
+void pf_api_handle(void *arg, pf_http_req *req);
+
+/* Parse a positive decimal id (no sign, no spaces, <= 2^62). */
+PF_MUST_CHECK int pf_api_parse_id(const char *s, int64_t *out);
+
+#endif

@@ -1,0 +1,116 @@
+/*
+ * job.h - one import: bytes in (from an HTTP body or a file), CSV records
+ * out, mapped and normalised, raw rows compressed, batches written through
+ * the pipelined writer pool, progress kept in import_jobs.
+ *
+ * Backpressure: pf_job_feed takes every byte it is given, parses what the
+ * batch window allows, and returns PF_JOB_PAUSED while unparsed bytes wait
+ * (at most one fed fragment). The producer must then stop (stop reading
+ * its socket) until hooks.on_resume. So memory per job is bounded by the
+ * window (batches_in_flight x PF_BATCH_BYTES_MAX) plus one fragment, and
+ * never by file size.
+ *
+ * States: receiving -> processing -> done | failed | interrupted |
+ * cancelled; one function (job_set_state) performs every transition.
+ *
+ * Ownership: a job is shared by its producer and its pipeline (two
+ * references); it is freed when the producer has called pf_job_release and
+ * the final state is committed.
+ */
+#ifndef PROPFLOW_JOB_H
+#define PROPFLOW_JOB_H
+
+#include "propflow/common.h"
+#include "propflow/config.h"
+#include "propflow/db.h"
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+
+#define PF_JOB_NAME_MAX 255                 /* bytes of a job name */
+#define PF_JOB_SAMPLE_BYTES_MAX (8u << 20)  /* held sample rows, bytes */
+#define PF_JOB_DICT_BYTES (32 * 1024)       /* raw-row dictionary size */
+#define PF_JOB_FLUSH_MS 200                 /* a partial batch waits at most this long */
+#define PF_JOB_WARNINGS_PER_BATCH_MAX 65536 /* warnings in one batch before it is flushed */
+
+/* Positive result of pf_job_feed. */
+enum {
+	PF_JOB_PAUSED = 1,
+};
+
+typedef enum pf_job_state {
+	PF_JOB_RECEIVING = 0,
+	PF_JOB_PROCESSING,
+	PF_JOB_DONE,
+	PF_JOB_FAILED,
+	PF_JOB_INTERRUPTED,
+	PF_JOB_CANCELLED,
+} pf_job_state;
+
+const char *pf_job_state_name(pf_job_state s);
+bool pf_job_state_terminal(pf_job_state s);
+
+typedef struct pf_job pf_job;
+
+/* What every job shares: borrowed pointers, owned by the application. */
+typedef struct pf_job_env {
+	struct event_base *base;
+	const pf_config *cfg;
+	pf_db *writers;
+	/* told about every change; final is true once, for the terminal state */
+	void (*changed)(void *arg, pf_job *job, bool final);
+	void *changed_arg;
+	pf_job *jobs; /* registry of this process's live jobs (intrusive list) */
+} pf_job_env;
+
+typedef struct pf_job_hooks {
+	/* the import_jobs row exists (err NULL) or could not be created */
+	void (*on_started)(void *arg, pf_job *job, const char *err);
+	/* after PF_JOB_PAUSED: the producer may feed again */
+	void (*on_resume)(void *arg, pf_job *job);
+	/* the terminal state is committed */
+	void (*on_finished)(void *arg, pf_job *job);
+} pf_job_hooks;
+
+/* bytes_total < 0 when unknown. Name copied (cut to PF_JOB_NAME_MAX). */
+pf_job *pf_job_new(pf_job_env *env, const char *name, int64_t bytes_total,
+		   const pf_job_hooks *hooks, void *hook_arg);
+/* Create the import_jobs row; on_started follows. */
+void pf_job_start(pf_job *job);
+/* Rename before pf_job_start (multipart learns the file name late). */
+void pf_job_set_name(pf_job *job, const char *name);
+PF_MUST_CHECK int pf_job_feed(pf_job *job, const char *data, size_t len);
+/* All input given: the job goes to processing and finishes by itself. */
+void pf_job_end_input(pf_job *job);
+/* Input cut off (client gone, body too large, ...): the complete records
+ * received are kept; the job ends in `state` with `reason`. */
+void pf_job_fail_input(pf_job *job, pf_job_state state, const char *reason);
+/* The producer lets go; never touch the job afterwards. */
+void pf_job_release(pf_job *job);
+
+int64_t pf_job_id(const pf_job *job);
+pf_job_state pf_job_state_of(const pf_job *job);
+const char *pf_job_error(const pf_job *job);
+bool pf_job_paused(const pf_job *job);
+pf_job *pf_job_find(pf_job_env *env, int64_t id);
+pf_job *pf_job_next(const pf_job *job); /* registry walk */
+
+/* The job object (see README) from this process's live view. rate fields
+ * are added by the caller. */
+cJSON *pf_job_to_json(const pf_job *job);
+/* Smoothed rows per second and ETA, updated by pf_job_rate_sample. */
+void pf_job_rate_sample(pf_job *job, double now_s);
+double pf_job_rows_per_sec(const pf_job *job);
+double pf_job_eta_seconds(const pf_job *job); /* < 0 when unknown */
+uint64_t pf_job_next_seq(pf_job *job);
+uint64_t pf_job_seq(const pf_job *job);
+
+/* The job object from a row selected with PF_JOB_COLUMNS. */
+#define PF_JOB_COLUMNS                                                                             \
+	"id, name, state, bytes_received, bytes_total, rows_parsed, rows_inserted, "               \
+	"rows_rejected, rows_warned, columns::text, encoding, delimiter, raw_bytes, "              \
+	"raw_stored_bytes, to_char(created_at AT TIME ZONE 'UTC', "                              \
+	"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), to_char(finished_at AT TIME ZONE 'UTC', "         \
+	"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), error"
+cJSON *pf_job_row_to_json(const pf_db_result *r, int stmt, int row);
+
+#endif
