@@ -52,6 +52,9 @@ CREATE TABLE property_records (
   UNIQUE (job_id, row_no)
 );
 CREATE INDEX property_records_keyset ON property_records (job_id, id);
+-- what browsing and the coming search filter on most
+CREATE INDEX property_records_zip ON property_records (job_id, zip);
+CREATE INDEX property_records_price ON property_records (job_id, price);
 
 -- The original row, LZ4-compressed by the server against the job's
 -- dictionary, kept apart so property_records stays narrow.

@@ -269,6 +269,22 @@ static void pg_ready_cb(void *arg, const char *err)
 	app_set_state(a, APP_MIGRATE);
 }
 
+static int app_listen(app *a);
+
+static void pool_ready_cb(void *arg)
+{
+	app *a = arg;
+	if (a->state != APP_RUN || a->http || pf_db_ready_count(a->writers) == 0 ||
+	    pf_db_ready_count(a->readers) == 0)
+		return;
+	int rc = app_listen(a);
+	if (rc != 0) {
+		pf_error("app: cannot listen on %s: %s", a->cfg->listen, pf_strerror(rc));
+		a->exit_code = 1;
+		app_set_state(a, APP_DRAIN);
+	}
+}
+
 static int app_run(app *a)
 {
 	const pf_config *cfg = a->cfg;
@@ -292,7 +308,16 @@ static int app_run(app *a)
 	a->env.changed_arg = a->events;
 	if (a->mode == MODE_IMPORT)
 		return import_begin(a);
+	/* listen once both pools have a connection, so the first request
+	 * does not meet a 503 */
+	pf_db_on_ready(a->writers, pool_ready_cb, a);
+	pf_db_on_ready(a->readers, pool_ready_cb, a);
+	return 0;
+}
 
+static int app_listen(app *a)
+{
+	const pf_config *cfg = a->cfg;
 	a->page = pf_static_load(cfg->static_dir);
 	if (!a->page)
 		pf_warn("app: no page loaded from %s", cfg->static_dir);

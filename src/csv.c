@@ -21,10 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PF_CSV_BUF_START 4096   /* first size of the record buffer */
-#define PF_CSV_FIELDS_START 64  /* first size of the per-field arrays */
-#define PF_CSV_PRE_MAX (PF_CSV_HEADER_SNIFF_MAX + 4) /* held bytes while sniffing */
-#define PF_CSV_RAW_SLACK 4      /* raw_in keeps this much more than raw_keep to end a character */
+#define PF_CSV_BUF_START    4096                          /* first size of the record buffer */
+#define PF_CSV_FIELDS_START 64                            /* first size of the per-field arrays */
+#define PF_CSV_PRE_MAX      (PF_CSV_HEADER_SNIFF_MAX + 4) /* held bytes while sniffing */
+#define PF_CSV_RAW_SLACK    4 /* raw_in keeps this much more than raw_keep to end a character */
 
 enum parse_state {
 	S_REC_START,   /* between records: blank lines are eaten here */
@@ -45,76 +45,78 @@ static const char delim_candidates[4] = {',', ';', '\t', '|'};
 static const unsigned char utf8_bom[3] = {0xEF, 0xBB, 0xBF};
 
 /* Windows-1252 0x80-0x9F; the five undefined bytes become U+FFFD. */
+/* clang-format off */
 static const uint16_t cp1252_hi[32] = {
 	0x20AC, 0xFFFD, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
 	0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0xFFFD, 0x017D, 0xFFFD,
 	0xFFFD, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
 	0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0xFFFD, 0x017E, 0x0178,
 };
+/* clang-format on */
 
 struct pf_csv {
-	pf_csv_limits lim;      /* copy of the caller's limits */
-	pf_csv_record_cb cb;    /* borrowed */
-	void *arg;              /* borrowed, passed to cb */
-	bool ready;             /* encoding and delimiter known: main parser runs */
-	bool finished;          /* pf_csv_finish was called */
-	int fatal;              /* sticky negative error (allocation) */
-	char delim;             /* 0 until known */
-	pf_csv_encoding enc;    /* UNKNOWN until decided */
+	pf_csv_limits lim;   /* copy of the caller's limits */
+	pf_csv_record_cb cb; /* borrowed */
+	void *arg;           /* borrowed, passed to cb */
+	bool ready;          /* encoding and delimiter known: main parser runs */
+	bool finished;       /* pf_csv_finish was called */
+	int fatal;           /* sticky negative error (allocation) */
+	char delim;          /* 0 until known */
+	pf_csv_encoding enc; /* UNKNOWN until decided */
 
 	/* Sniffing phase. */
-	char *pre;              /* owned: bytes held until ready, replayed from pre_off */
+	char *pre; /* owned: bytes held until ready, replayed from pre_off */
 	size_t pre_len;
 	size_t pre_cap;
 	size_t pre_off;
-	uint64_t sniffed;       /* stream bytes seen by the sniffers */
-	unsigned char head[3];  /* first stream bytes, for the BOM */
-	bool bom;               /* the stream starts with a UTF-8 BOM */
-	unsigned u8_need;       /* UTF-8 sniffer: continuation bytes still expected */
-	unsigned char u8_lo;    /* allowed range of the next continuation byte */
+	uint64_t sniffed;      /* stream bytes seen by the sniffers */
+	unsigned char head[3]; /* first stream bytes, for the BOM */
+	bool bom;              /* the stream starts with a UTF-8 BOM */
+	unsigned u8_need;      /* UTF-8 sniffer: continuation bytes still expected */
+	unsigned char u8_lo;   /* allowed range of the next continuation byte */
 	unsigned char u8_hi;
-	enum sniff_state dst;   /* delimiter sniffer state */
-	bool d_content;         /* the header line has started */
-	size_t dcount[4];       /* occurrences of each candidate outside quotes */
+	enum sniff_state dst; /* delimiter sniffer state */
+	bool d_content;       /* the header line has started */
+	size_t dcount[4];     /* occurrences of each candidate outside quotes */
 
 	/* Main parser. */
 	enum parse_state st;
-	size_t bom_skip;        /* BOM bytes still to drop */
-	bool cr_last;           /* the last byte consumed was a CR */
-	unsigned char pend[4];  /* incomplete UTF-8 sequence at the end of a chunk */
+	size_t bom_skip;       /* BOM bytes still to drop */
+	bool cr_last;          /* the last byte consumed was a CR */
+	unsigned char pend[4]; /* incomplete UTF-8 sequence at the end of a chunk */
 	size_t pend_len;
 	unsigned char stop_unq[256]; /* bytes that end a plain stretch outside quotes */
 	unsigned char stop_q[256];   /* ... inside quotes */
 
 	/* Record being built. */
-	char *buf;              /* owned: fields back to back, NUL terminated */
+	char *buf; /* owned: fields back to back, NUL terminated */
 	size_t buf_len;
 	size_t buf_cap;
-	size_t buf_max;         /* record_max + fields_max + 1 */
-	size_t field_start;     /* offset in buf of the current field */
-	size_t rec_bytes;       /* field bytes of the record so far */
-	size_t *offs;           /* owned: field offsets in buf */
-	size_t *lens;           /* owned: field lengths */
-	const char **ptrs;      /* owned: field pointers, built at delivery */
+	size_t buf_max;     /* record_max + fields_max + 1 */
+	size_t field_start; /* offset in buf of the current field */
+	size_t rec_bytes;   /* field bytes of the record so far */
+	size_t *offs;       /* owned: field offsets in buf */
+	size_t *lens;       /* owned: field lengths */
+	const char **ptrs;  /* owned: field pointers, built at delivery */
 	size_t nfields;
 	size_t fields_cap;
-	pf_csv_error cap_err;   /* first cap exceeded in this record */
-	bool unterminated;      /* end of input inside quotes */
-	bool rec_quoted;        /* a field of this record was quoted */
-	bool rec_dirty;         /* the record's text has a NUL or a byte >= 0x80 */
-	uint64_t rec_line;      /* line the record starts on */
-	char *raw_in;           /* owned: record text from earlier chunks, undecoded */
+	pf_csv_error cap_err; /* first cap exceeded in this record */
+	bool unterminated;    /* end of input inside quotes */
+	bool rec_quoted;      /* a field of this record was quoted */
+	bool rec_dirty;       /* the record's text has a NUL or a byte >= 0x80 */
+	uint64_t rec_line;    /* line the record starts on */
+	char *raw_in;         /* owned: record text from earlier chunks, undecoded */
 	size_t raw_in_len;
 	size_t raw_in_cap;
-	size_t raw_in_text;     /* bytes in raw_in other than NUL */
-	size_t raw_in_max;      /* most non-NUL bytes kept: raw_keep + PF_CSV_RAW_SLACK */
-	bool raw_over;          /* raw_in dropped bytes */
-	char *raw_out;          /* owned: decoded raw text */
+	size_t raw_in_text; /* bytes in raw_in other than NUL */
+	size_t raw_in_max;  /* most non-NUL bytes kept: raw_keep + PF_CSV_RAW_SLACK */
+	bool raw_over;      /* raw_in dropped bytes */
+	char *raw_out;      /* owned: decoded raw text */
 	size_t raw_out_cap;
 
 	/* Counters. */
-	uint64_t index;         /* next record index */
-	uint64_t line;          /* current physical line, from 1 */
+	uint64_t index; /* next record index */
+	uint64_t line;  /* current physical line, from 1 */
 	uint64_t nul_bytes;
 	uint64_t bytes_in;
 };
@@ -297,7 +299,7 @@ static size_t cp1252_utf8(unsigned char b, unsigned char out[3])
 static void append_slow(pf_csv *csv, const unsigned char *s, size_t n)
 {
 	int rc = grow((void **)&csv->buf, &csv->buf_cap, csv->buf_len + n + 1, csv->buf_max, 1,
-		      PF_CSV_BUF_START);
+	              PF_CSV_BUF_START);
 	if (rc) {
 		/* the caps keep need <= buf_max, so this is an allocation failure */
 		csv->fatal = PF_ENOMEM;
@@ -347,16 +349,16 @@ static void end_field(pf_csv *csv)
 	if (csv->nfields == csv->fields_cap) {
 		size_t cap = csv->fields_cap;
 		int rc = grow((void **)&csv->offs, &cap, csv->nfields + 1, csv->lim.fields_max,
-			      sizeof(size_t), PF_CSV_FIELDS_START);
+		              sizeof(size_t), PF_CSV_FIELDS_START);
 		if (!rc) {
 			cap = csv->fields_cap;
 			rc = grow((void **)&csv->lens, &cap, csv->nfields + 1, csv->lim.fields_max,
-				  sizeof(size_t), PF_CSV_FIELDS_START);
+			          sizeof(size_t), PF_CSV_FIELDS_START);
 		}
 		if (!rc) {
 			cap = csv->fields_cap;
 			rc = grow((void **)&csv->ptrs, &cap, csv->nfields + 1, csv->lim.fields_max,
-				  sizeof(char *), PF_CSV_FIELDS_START);
+			          sizeof(char *), PF_CSV_FIELDS_START);
 		}
 		if (rc) {
 			csv->fatal = PF_ENOMEM;
@@ -391,10 +393,10 @@ static void raw_append(pf_csv *csv, const unsigned char *s, size_t n)
 		return;
 	size_t room = csv->raw_in_max - csv->raw_in_text;
 	size_t want = n < room ? n : room;
-	size_t need = csv->rec_dirty ? add_sat(csv->raw_in_max, csv->raw_in_max)
-				     : csv->raw_in_len + want;
+	size_t need =
+	    csv->rec_dirty ? add_sat(csv->raw_in_max, csv->raw_in_max) : csv->raw_in_len + want;
 	if (grow((void **)&csv->raw_in, &csv->raw_in_cap, need,
-		 add_sat(csv->raw_in_max, csv->raw_in_max), 1, 256)) {
+	         add_sat(csv->raw_in_max, csv->raw_in_max), 1, 256)) {
 		csv->fatal = PF_ENOMEM;
 		return;
 	}
@@ -427,7 +429,7 @@ static void raw_append(pf_csv *csv, const unsigned char *s, size_t n)
 /* Decodes n bytes of record text into raw_out, at most raw_keep bytes and
  * never half a character. complete: src is the whole record text. */
 static size_t raw_decode(pf_csv *csv, const unsigned char *src, size_t n, bool complete,
-			 bool *truncated)
+                         bool *truncated)
 {
 	size_t cap = csv->lim.raw_keep, o = 0, i = 0;
 	size_t want = n > SIZE_MAX / 3 ? SIZE_MAX : n * 3;
@@ -553,7 +555,7 @@ static int end_record(pf_csv *csv, const unsigned char *span, const unsigned cha
 
 /* First byte at or after p that is set in tab, or end. */
 static inline const unsigned char *scan(const unsigned char *p, const unsigned char *end,
-					const unsigned char *tab)
+                                        const unsigned char *tab)
 {
 	while (end - p >= 4) {
 		if (tab[p[0]])
@@ -573,7 +575,7 @@ static inline const unsigned char *scan(const unsigned char *p, const unsigned c
 
 /* Decodes the bytes >= 0x80 starting at p; returns where plain text resumes. */
 static const unsigned char *decode_high(pf_csv *csv, const unsigned char *p,
-					const unsigned char *end)
+                                        const unsigned char *end)
 {
 	csv->rec_dirty = true;
 	if (csv->enc != PF_CSV_ENC_UTF8) {
@@ -604,7 +606,7 @@ static const unsigned char *decode_high(pf_csv *csv, const unsigned char *p,
 
 /* Completes a UTF-8 sequence left incomplete by the previous chunk. */
 static const unsigned char *resolve_pending(pf_csv *csv, const unsigned char *p,
-					    const unsigned char *end)
+                                            const unsigned char *end)
 {
 	unsigned char t[4];
 	size_t old = csv->pend_len, k = old;
@@ -762,7 +764,7 @@ static int parse(pf_csv *csv, const char *data, size_t len, size_t *used)
 		}
 		abort();
 
-	record_end: {
+	record_end : {
 		const unsigned char *q = p;
 		csv->line++;
 		if (*p++ == '\r' && p < end && *p == '\n')
@@ -952,8 +954,8 @@ int pf_csv_feed(pf_csv *csv, const char *data, size_t len, size_t *consumed)
 	if (!csv->ready) {
 		sniff(csv, (const unsigned char *)data, len);
 		if (!(csv->enc && csv->delim)) {
-			if (grow((void **)&csv->pre, &csv->pre_cap, csv->pre_len + len, PF_CSV_PRE_MAX,
-				 1, 4096))
+			if (grow((void **)&csv->pre, &csv->pre_cap, csv->pre_len + len,
+			         PF_CSV_PRE_MAX, 1, 4096))
 				return PF_ENOMEM;
 			if (len)
 				memcpy(csv->pre + csv->pre_len, data, len);

@@ -139,6 +139,7 @@ struct pf_http_conn {
 	bool shut;                    /* our side was shut down (lingering) */
 	bool rejecting;               /* over the connection cap: 503 and close */
 	int error_status;             /* status chosen by a parser callback that failed */
+	const char *error_detail;     /* static: why, for that status */
 	const char *pending_abort;    /* static: abort reason set inside the parser */
 	size_t out_seen;              /* output length at the last idle timer, for progress */
 	const char *close_reason;     /* static: first reason this connection closes */
@@ -538,6 +539,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 	pf_http_conn *c = p->data;
 	pf_http_req *req = c->building;
 	const pf_http_limits *lim = &c->srv->lim;
+	if (!req)
+		return 0; /* chunked trailers: ignored (http-parser caps their size) */
 	if (req->nhdr == 0 || req->in_value) {
 		if (req->nhdr >= lim->header_count_max) {
 			c->error_status = 431;
@@ -573,6 +576,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 {
 	pf_http_conn *c = p->data;
 	pf_http_req *req = c->building;
+	if (!req)
+		return 0; /* chunked trailers */
 	if (!req->in_value) {
 		char nul = '\0';
 		if (buf_append(&req->hbuf, &req->hlen, &req->hcap, PF_HTTP_HBUF_INITIAL,
@@ -600,7 +605,14 @@ static int on_headers_complete(http_parser *p)
 		}
 		req->hdr[req->nhdr - 1].value = req->hlen;
 	}
-	int status = req_finish_head(req, p->method == HTTP_CONNECT);
+	/* http-parser refuses a request Transfer-Encoding other than chunked only
+	 * after this callback; refuse it before the handler sees the request */
+	int status = 400;
+	c->error_detail = "unsupported transfer-encoding";
+	if (!(p->uses_transfer_encoding && !(p->flags & F_CHUNKED))) {
+		c->error_detail = "invalid request target";
+		status = req_finish_head(req, p->method == HTTP_CONNECT);
+	}
 	if (status) {
 		c->error_status = status;
 		return -1;
@@ -944,6 +956,28 @@ void pf_http_req_on_abort(pf_http_req *req, pf_http_abort_cb cb, void *arg)
 
 /* -------------------------------------------------------------- connections */
 
+/*
+ * Whether the socket is read. Not while the consumer paused the body, and
+ * not while a full input buffer (PF_HTTP_READ_MAX) waits for a state that
+ * consumes it: libevent would call the read callback again and again.
+ * Otherwise yes, also while the handler works, so a vanished peer is seen.
+ */
+static void conn_update_read(pf_http_conn *c)
+{
+	if (c->state == CONN_DEAD || !c->bev || c->read_eof)
+		return;
+	bool on = true;
+	if (c->state == CONN_BODY && c->body_paused)
+		on = false;
+	else if (c->state != CONN_CLOSING &&
+		 evbuffer_get_length(bufferevent_get_input(c->bev)) >= PF_HTTP_READ_MAX)
+		on = false;
+	if (on)
+		bufferevent_enable(c->bev, EV_READ);
+	else
+		bufferevent_disable(c->bev, EV_READ);
+}
+
 static void conn_set_state(pf_http_conn *c, conn_state s)
 {
 	const pf_http_limits *lim = &c->srv->lim;
@@ -958,32 +992,27 @@ static void conn_set_state(pf_http_conn *c, conn_state s)
 						      : lim->idle_timeout_ms,
 			 &tv);
 		evtimer_add(c->timer, &tv);
-		if (!c->read_eof)
-			bufferevent_enable(c->bev, EV_READ);
+		conn_update_read(c);
 		break;
 	case CONN_HANDLER:
 	case CONN_WAIT:
 		/* the server is busy, not the client: no timer */
 		evtimer_del(c->timer);
-		if (!c->read_eof)
-			bufferevent_enable(c->bev, EV_READ);
+		conn_update_read(c);
 		break;
 	case CONN_BODY:
 		if (c->body_paused) {
 			evtimer_del(c->timer);
-			bufferevent_disable(c->bev, EV_READ);
 		} else {
 			ms_to_tv(lim->idle_timeout_ms, &tv);
 			evtimer_add(c->timer, &tv);
-			if (!c->read_eof)
-				bufferevent_enable(c->bev, EV_READ);
 		}
+		conn_update_read(c);
 		break;
 	case CONN_CLOSING:
 		ms_to_tv(c->shut ? PF_HTTP_LINGER_MS : lim->idle_timeout_ms, &tv);
 		evtimer_add(c->timer, &tv);
-		if (!c->read_eof)
-			bufferevent_enable(c->bev, EV_READ);
+		conn_update_read(c);
 		break;
 	case CONN_DEAD:
 		pf_debug("conn %llu: closed (%s)", (unsigned long long)c->id,
@@ -1104,8 +1133,9 @@ static void conn_parse_failed(pf_http_conn *c, enum http_errno e)
 	case 503: conn_fail(c, 503, "out of memory", NULL); break;
 	default:
 		conn_fail(c, 400, "bad request",
-			  e == HPE_CB_headers_complete ? "invalid request target"
-						       : http_errno_description(e));
+			  e == HPE_CB_headers_complete && c->error_detail
+				  ? c->error_detail
+				  : http_errno_description(e));
 		break;
 	}
 }
@@ -1126,7 +1156,7 @@ static void conn_input_ended(pf_http_conn *c)
 }
 
 /* Parse buffered input while the state allows it. */
-static void conn_process(pf_http_conn *c)
+static void conn_parse(pf_http_conn *c)
 {
 	for (;;) {
 		if (c->state == CONN_HEAD) {
@@ -1147,6 +1177,12 @@ static void conn_process(pf_http_conn *c)
 		struct evbuffer_iovec v;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
+		enum http_errno pe = HTTP_PARSER_ERRNO(&c->parser);
+		if (pe != HPE_OK && pe != HPE_PAUSED) {
+			/* failed earlier (in detach): the connection cannot go on */
+			conn_close(c, "parser failed");
+			break;
+		}
 		http_parser_pause(&c->parser, 0);
 		size_t n = http_parser_execute(&c->parser, &parser_settings, v.iov_base, v.iov_len);
 		if (c->state != CONN_DEAD)
@@ -1158,6 +1194,8 @@ static void conn_process(pf_http_conn *c)
 			if (c->head_ready) {
 				c->head_ready = false;
 				conn_dispatch(c);
+			} else if (c->state == CONN_BODY && c->body_paused) {
+				conn_set_state(c, CONN_BODY); /* stop the timer and reading */
 			}
 			continue;
 		}
@@ -1171,6 +1209,13 @@ static void conn_process(pf_http_conn *c)
 			break;
 		}
 	}
+}
+
+/* Parse buffered input while the state allows it. */
+static void conn_process(pf_http_conn *c)
+{
+	conn_parse(c);
+	conn_update_read(c);
 }
 
 static void conn_read_cb(struct bufferevent *bev, void *arg)
@@ -1478,8 +1523,10 @@ struct bufferevent *pf_http_req_detach(pf_http_req *req)
 						       v.iov_len);
 			evbuffer_drain(in, n);
 		}
-		if (!c->msg_done)
+		if (!c->msg_done) {
+			c->must_close = true;
 			return NULL;
+		}
 	}
 	struct bufferevent *bev = c->bev;
 	c->bev = NULL;

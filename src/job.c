@@ -82,7 +82,8 @@ struct pf_job {
 
 	/* header */
 	size_t ncols;
-	char **headers;          /* owned: display names, deduplicated */
+	char **titles;           /* owned: header names as in the file (cut to a cap) */
+	char **headers;          /* owned: raw-row keys: titles, deduplicated, empty named */
 	char **keys;             /* owned: JSON-escaped "name": prefixes */
 	size_t *key_lens;
 	pf_column_map *map;      /* owned, ncols */
@@ -258,30 +259,35 @@ static int job_set_header(pf_job *job, const pf_csv_record *rec)
 {
 	size_t n = rec->nfields;
 	job->ncols = n;
+	job->titles = calloc(n, sizeof(char *));
 	job->headers = calloc(n, sizeof(char *));
 	job->keys = calloc(n, sizeof(char *));
 	job->key_lens = calloc(n, sizeof(size_t));
 	job->map = calloc(n, sizeof(pf_column_map));
-	if (!job->headers || !job->keys || !job->key_lens || !job->map)
+	if (!job->titles || !job->headers || !job->keys || !job->key_lens || !job->map)
 		return PF_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		char name[PF_MAPPING_HEADER_MAX + 32];
+		/* raw rows are keyed by the original names; only an empty (or
+		 * blank) name is replaced, and a very long one cut */
 		size_t len = rec->lens[i];
 		const char *h = rec->fields[i];
-		while (len && (*h == ' ' || *h == '\t')) {
-			h++;
-			len--;
+		size_t blank = 0;
+		while (blank < len && (h[blank] == ' ' || h[blank] == '\t'))
+			blank++;
+		if (blank == len)
+			len = 0;
+		if (len > PF_MAPPING_HEADER_MAX) {
+			len = PF_MAPPING_HEADER_MAX;
+			while (len && ((unsigned char)h[len] & 0xC0) == 0x80)
+				len--; /* cut at a UTF-8 boundary */
 		}
-		while (len && (h[len - 1] == ' ' || h[len - 1] == '\t'))
-			len--;
-		if (len == 0)
+		job->titles[i] = strndup(h, len);
+		if (!job->titles[i])
+			return PF_ENOMEM;
+		if (len == 0) {
 			snprintf(name, sizeof(name), "column_%zu", i + 1);
-		else if (len > PF_MAPPING_HEADER_MAX)
-			len = PF_MAPPING_HEADER_MAX; /* very long header names are cut */
-		if (len) {
-			/* cut at a UTF-8 boundary */
-			while (len && ((unsigned char)h[len] & 0xC0) == 0x80 && len < rec->lens[i])
-				len--;
+		} else {
 			memcpy(name, h, len);
 			name[len] = 0;
 		}
@@ -310,7 +316,7 @@ static int job_set_header(pf_job *job, const pf_csv_record *rec)
 		job->keys[i] = key.p;
 		job->key_lens[i] = key.len;
 	}
-	int rc = pf_mapping_build((const char *const *)job->headers, n, job->map);
+	int rc = pf_mapping_build((const char *const *)job->titles, n, job->map);
 	if (rc != 0)
 		return rc;
 	for (int f = 0; f < PF_F__COUNT; f++)
@@ -336,7 +342,7 @@ static int job_build_columns(pf_job *job)
 		cJSON_AddItemToArray(arr, c);
 		int f = job->map[i].field;
 		cJSON_AddNumberToObject(c, "index", (double)i);
-		cJSON_AddStringToObject(c, "header", job->headers[i]);
+		cJSON_AddStringToObject(c, "header", job->titles[i]);
 		if (f >= 0)
 			cJSON_AddStringToObject(c, "field", pf_field_name((pf_field)f));
 		else
@@ -903,11 +909,14 @@ static void job_free(pf_job *job)
 		held_free(&job->held[i]);
 	free(job->held);
 	for (size_t i = 0; i < job->ncols; i++) {
+		if (job->titles)
+			free(job->titles[i]);
 		if (job->headers)
 			free(job->headers[i]);
 		if (job->keys)
 			free(job->keys[i]);
 	}
+	free(job->titles);
 	free(job->headers);
 	free(job->keys);
 	free(job->key_lens);

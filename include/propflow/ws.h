@@ -49,6 +49,8 @@ void pf_ws_close(pf_ws *ws, int code, const char *reason);
 /* Bytes waiting to be written. */
 size_t pf_ws_pending(const pf_ws *ws);
 uint64_t pf_ws_id(const pf_ws *ws);
+/* Change the ping interval (default PF_WS_PING_INTERVAL_MS); used by tests. */
+void pf_ws_set_ping_interval(pf_ws *ws, unsigned ms);
 
 /* Sec-WebSocket-Accept for a key (out: 29 bytes incl. NUL). Pure. */
 PF_MUST_CHECK int pf_ws_accept_key(const char *key, char out[29]);

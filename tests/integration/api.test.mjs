@@ -1,1 +1,223 @@
-// being written
+// api.test.mjs - the HTTP API's contract (API.md) against the real server:
+// status codes and JSON errors, paging rules, the job object's fields, the
+// job list's order, health, the static page and its security headers.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { FIELDS, generate } from './gen.mjs';
+import {
+	brief, importFile, JOB_FIELDS, request, SRC, uploadChunked, useServer, waitJob, walkErrors,
+	walkProperties,
+} from './lib.mjs';
+
+const srv = useServer();
+const small = generate({ rows: 1200, rejected: 25, seed: 7, invalidRate: 0.02 });
+const S = {};
+
+// A JSON error answer: status, JSON body {error: string, detail}.
+function assertJsonError(r, status, what) {
+	assert.equal(r.status, status, `${what}: status ${r.status} ${r.text.slice(0, 200)}`);
+	assert.match(r.headers['content-type'] || '', /application\/json/, `${what}: content-type`);
+	assert.ok(r.json && typeof r.json.error === 'string' && r.json.error.length > 0,
+		`${what}: body ${r.text.slice(0, 200)}`);
+	assert.ok('detail' in r.json, `${what}: body has "detail" (null or a value): ${r.text.slice(0, 200)}`);
+}
+
+test('health', async () => {
+	const r = await request('GET', `${srv.url}/api/health`);
+	assert.equal(r.status, 200);
+	assert.match(r.headers['content-type'] || '', /application\/json/);
+	assert.deepEqual({ ok: r.json.ok, db: r.json.db }, { ok: true, db: true });
+});
+
+test('an import through the API, and the job object has every field of API.md', { timeout: 120000 }, async () => {
+	const { res, job } = await importFile(srv.url, small.buffer, 'small-a.csv');
+	assert.equal(res.headers.location, `/api/imports/${job.id}`);
+	S.a = job;
+	for (const f of JOB_FIELDS) assert.ok(f in job, `job object has ${f}: ${brief(job)}`);
+	assert.equal(typeof job.id, 'number');
+	assert.equal(job.name, 'small-a.csv');
+	assert.equal(job.state, 'done');
+	assert.equal(job.bytes_received, small.buffer.length);
+	assert.equal(job.bytes_total, small.buffer.length, 'bytes_total known with Content-Length');
+	assert.equal(job.rows_parsed, 1200);
+	assert.equal(job.rows_rejected, 25);
+	assert.equal(job.rows_inserted, small.truth.inserted);
+	assert.equal(job.rows_warned, small.truth.warnedRows);
+	for (const f of ['bytes_received', 'rows_parsed', 'rows_inserted', 'rows_rejected', 'rows_warned',
+		'raw_bytes', 'raw_stored_bytes', 'raw_ratio'])
+		assert.equal(typeof job[f], 'number', `${f} is a number`);
+	assert.equal(job.encoding, 'utf-8');
+	assert.equal(job.delimiter, ',');
+	assert.ok(Array.isArray(job.columns) && job.columns.length === 22, 'columns: one per header');
+	for (const c of job.columns) {
+		for (const k of ['index', 'header', 'field', 'match', 'confidence'])
+			assert.ok(k in c, `column has ${k}: ${JSON.stringify(c)}`);
+		assert.ok(['exact', 'fuzzy', 'none', 'override'].includes(c.match), JSON.stringify(c));
+		assert.ok(c.field === null || FIELDS.includes(c.field), JSON.stringify(c));
+		if (c.field === null) assert.equal(c.match, 'none', JSON.stringify(c));
+	}
+	assert.ok(!Number.isNaN(Date.parse(job.created_at)) && /Z$|[+-]\d\d:?\d\d$/.test(job.created_at),
+		`created_at ${job.created_at} is an ISO time with zone`);
+	assert.ok(!Number.isNaN(Date.parse(job.finished_at)), `finished_at ${job.finished_at}`);
+	assert.equal(job.error, null);
+});
+
+test('job list is newest first', { timeout: 120000 }, async () => {
+	assert.ok(S.a, 'needs the first import');
+	const b = generate({ rows: 50, rejected: 1, seed: 8 });
+	const { job } = await importFile(srv.url, b.buffer, 'small-b.csv');
+	S.b = job;
+	const r = await request('GET', `${srv.url}/api/imports`);
+	assert.equal(r.status, 200);
+	assert.ok(Array.isArray(r.json.items));
+	const ids = r.json.items.map((j) => j.id);
+	assert.ok(ids.indexOf(job.id) >= 0 && ids.indexOf(S.a.id) >= 0, `both jobs listed: ${ids}`);
+	assert.ok(ids.indexOf(job.id) < ids.indexOf(S.a.id), `newest first: ${ids}`);
+	const times = r.json.items.map((j) => Date.parse(j.created_at));
+	for (let i = 1; i < times.length; i++) assert.ok(times[i] <= times[i - 1], 'created_at descending');
+	for (const j of r.json.items) for (const f of JOB_FIELDS) assert.ok(f in j, `list item has ${f}`);
+});
+
+test('404 JSON for unknown jobs, properties and routes', async () => {
+	const big = 987654321;
+	assertJsonError(await request('GET', `${srv.url}/api/imports/${big}`), 404, 'unknown job');
+	assertJsonError(await request('GET', `${srv.url}/api/imports/${big}/properties`), 404, 'properties of unknown job');
+	assertJsonError(await request('GET', `${srv.url}/api/imports/${big}/errors`), 404, 'errors of unknown job');
+	assertJsonError(await request('GET', `${srv.url}/api/properties/${big}`), 404, 'unknown property');
+	assertJsonError(await request('GET', `${srv.url}/api/nothing-here`), 404, 'unknown API route');
+	const r = await request('GET', `${srv.url}/api/imports/abc`);
+	assert.ok([400, 404].includes(r.status), `non-numeric job id: ${r.status}`);
+	assertJsonError(r, r.status, 'non-numeric job id');
+	const r2 = await request('GET', `${srv.url}/api/imports/99999999999999999999999`);
+	assert.ok([400, 404].includes(r2.status), `overflowing job id: ${r2.status}`);
+	const s = await request('GET', `${srv.url}/no-such-file.js`);
+	assert.equal(s.status, 404, 'unknown static file');
+});
+
+test('400 for a bad limit or cursor', async () => {
+	assert.ok(S.a, 'needs the first import');
+	const base = `${srv.url}/api/imports/${S.a.id}`;
+	for (const what of ['properties', 'errors']) {
+		for (const q of ['limit=0', 'limit=1001', 'limit=abc', 'limit=-5', 'limit=10x',
+			'after=not-a-cursor', 'after=%00', 'limit=10&after=zzz!'])
+			assertJsonError(await request('GET', `${base}/${what}?${q}`), 400, `${what}?${q}`);
+		const ok = await request('GET', `${base}/${what}?limit=1000`);
+		assert.equal(ok.status, 200, `${what}?limit=1000 is allowed`);
+	}
+});
+
+test('405 for a wrong method', async () => {
+	assert.ok(S.a, 'needs the first import');
+	const cases = [['PUT', '/api/imports'], ['DELETE', '/api/health'], ['POST', '/api/health'],
+		['PATCH', `/api/imports/${S.a.id}`], ['POST', `/api/imports/${S.a.id}/properties`],
+		['POST', '/api/properties/1'], ['PUT', `/api/imports/${S.a.id}/errors`]];
+	for (const [m, p] of cases) assertJsonError(await request(m, srv.url + p), 405, `${m} ${p}`);
+});
+
+test('properties paging: default limit 100, cursor chain, items carry every field', { timeout: 60000 }, async () => {
+	assert.ok(S.a, 'needs the first import');
+	const first = await request('GET', `${srv.url}/api/imports/${S.a.id}/properties`);
+	assert.equal(first.status, 200);
+	assert.equal(first.json.items.length, 100, 'default limit is 100');
+	assert.equal(typeof first.json.next, 'string', 'next is a cursor string');
+	for (const k of ['id', 'row', 'line', ...FIELDS]) assert.ok(k in first.json.items[0], `item has ${k}`);
+	const all = await walkProperties(srv.url, S.a.id, 37);
+	assert.equal(all.length, S.a.rows_inserted);
+	assert.deepEqual(all.slice(0, 100).map((x) => x.id), first.json.items.map((x) => x.id));
+	const big = await walkProperties(srv.url, S.a.id, 1000);
+	assert.deepEqual(big.map((x) => x.id), all.map((x) => x.id), 'pages of 37 = pages of 1000');
+	// One property with its raw row.
+	const p = await request('GET', `${srv.url}/api/properties/${all[5].id}`);
+	assert.equal(p.status, 200);
+	assert.equal(p.json.job_id, S.a.id);
+	assert.equal(typeof p.json.raw, 'object');
+	assert.equal(Object.keys(p.json.raw).length, 22, 'raw has every column');
+	// Another job's rows never show up.
+	const other = await walkProperties(srv.url, S.b.id, 1000);
+	assert.equal(other.length, S.b.rows_inserted);
+	assert.ok(!other.some((x) => all.some((y) => y.id === x.id)), 'jobs do not share rows');
+});
+
+test('errors paging: limit 10 chains through all errors in id order', { timeout: 60000 }, async () => {
+	assert.ok(S.a, 'needs the first import');
+	const first = await request('GET', `${srv.url}/api/imports/${S.a.id}/errors?limit=10`);
+	assert.equal(first.status, 200);
+	assert.equal(first.json.items.length, 10);
+	assert.equal(typeof first.json.next, 'string');
+	const all = await walkErrors(srv.url, S.a.id, 10);
+	const big = await walkErrors(srv.url, S.a.id, 1000);
+	assert.deepEqual(all.map((e) => e.id), big.map((e) => e.id));
+	for (let i = 1; i < all.length; i++) assert.ok(all[i].id > all[i - 1].id, 'ascending ids');
+	const rejected = all.filter((e) => e.kind === 'rejected');
+	assert.equal(rejected.length, 25);
+	assert.deepEqual(rejected.map((e) => e.row), small.truth.rejected.map((r) => r.row));
+	for (const e of all) {
+		for (const k of ['id', 'kind', 'row', 'line', 'column', 'value', 'reason', 'raw'])
+			assert.ok(k in e, `error item has ${k}: ${JSON.stringify(e)}`);
+	}
+	assert.equal(new Set(all.filter((e) => e.kind === 'warning').map((e) => e.row)).size, S.a.rows_warned);
+});
+
+test('GET / serves the page with CSP and nosniff', async () => {
+	const r = await request('GET', `${srv.url}/`);
+	assert.equal(r.status, 200, r.text.slice(0, 200));
+	assert.match(r.headers['content-type'] || '', /text\/html/);
+	assert.ok(r.headers['content-security-policy'], 'Content-Security-Policy header');
+	assert.match(r.headers['content-security-policy'], /default-src/);
+	assert.equal(r.headers['x-content-type-options'], 'nosniff');
+	const index = fs.readFileSync(path.join(SRC, 'static', 'index.html'));
+	assert.ok(r.body.equals(index), 'GET / is static/index.html');
+	// Other static files by path, with a JavaScript type for modules.
+	const js = fs.readdirSync(path.join(SRC, 'static')).find((f) => f.endsWith('.js'));
+	if (js) {
+		const j = await request('GET', `${srv.url}/${js}`);
+		assert.equal(j.status, 200);
+		assert.match(j.headers['content-type'] || '', /javascript/);
+		assert.equal(j.headers['x-content-type-options'], 'nosniff');
+	}
+	// HEAD gives the headers without a body.
+	const h = await request('HEAD', `${srv.url}/`);
+	assert.ok([200, 405].includes(h.status), `HEAD / ${h.status}`);
+	if (h.status === 200) assert.equal(h.body.length, 0);
+});
+
+test('no path traversal out of the static directory', async () => {
+	for (const p of ['/../../../../etc/passwd', '/%2e%2e/%2e%2e/%2e%2e/etc/passwd', '/..%2f..%2f..%2fetc%2fpasswd',
+		'/static/../../etc/passwd', '/%00']) {
+		const r = await request('GET', srv.url + p);
+		assert.ok([400, 403, 404].includes(r.status), `${p}: ${r.status}`);
+		assert.ok(!r.text.includes('root:'), `${p} leaked a file`);
+	}
+});
+
+test('edge uploads: header only, empty body; two uploads at once', { timeout: 120000 }, async () => {
+	const header = Buffer.from('MLS #,Address,City,Zip Code,List Price\n');
+	const { job } = await importFile(srv.url, header, 'header-only.csv', ['done', 'failed']);
+	assert.equal(job.rows_parsed, 0, brief(job));
+	assert.equal(job.rows_inserted, 0);
+	assert.ok(job.columns.length === 5, 'header mapped even without rows');
+
+	const e = await request('POST', `${srv.url}/api/imports?name=empty.csv`, { body: Buffer.alloc(0) });
+	assert.ok(e.status === 202 || (e.status >= 400 && e.status < 500), `empty body: ${e.status} ${e.text}`);
+	if (e.status === 202) await waitJob(srv.url, e.json.id, ['done', 'failed']);
+	else assert.ok(e.json && e.json.error, 'JSON error');
+
+	// Two uploads at once interleave on the one loop and both finish right.
+	const x = generate({ rows: 4000, rejected: 3, seed: 11 });
+	const y = generate({ rows: 3000, rejected: 2, seed: 12, delimiter: '|' });
+	const [rx, ry] = await Promise.all([
+		uploadChunked(`${srv.url}/api/imports?name=x.csv`, x.buffer, 3000, 1),
+		uploadChunked(`${srv.url}/api/imports?name=y.csv`, y.buffer, 2000, 1),
+	]);
+	assert.equal(rx.status, 202);
+	assert.equal(ry.status, 202);
+	const [jx, jy] = await Promise.all([waitJob(srv.url, rx.json.id), waitJob(srv.url, ry.json.id)]);
+	assert.deepEqual([jx.rows_parsed, jx.rows_inserted, jx.rows_rejected], [4000, x.truth.inserted, 3], brief(jx));
+	assert.deepEqual([jy.rows_parsed, jy.rows_inserted, jy.rows_rejected], [3000, y.truth.inserted, 2], brief(jy));
+	assert.equal(jy.delimiter, '|');
+	const h = await request('GET', `${srv.url}/api/health`);
+	assert.equal(h.status, 200);
+});

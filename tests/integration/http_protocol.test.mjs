@@ -1,1 +1,195 @@
-// being written
+// http_protocol.test.mjs - HTTP/1.1 behaviour over raw sockets: keep-alive and
+// pipelining, caps on URL and headers, the upload size cap, malformed chunked
+// bodies, and clients that vanish mid-upload. The server runs with a small
+// --max-upload (1 MB) so the cap can be crossed cheaply; after every abuse it
+// must still answer.
+
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { test } from 'node:test';
+import { generate } from './gen.mjs';
+import {
+	brief, parseResponse, rawExchange, request, sleep, uploadChunked, useServer, waitJob,
+} from './lib.mjs';
+
+const MAX_UPLOAD = 1000000;
+const srv = useServer({ args: ['--max-upload', String(MAX_UPLOAD)] });
+const csv = generate({ rows: 1500, rejected: 2, seed: 99 }); // about 400 KB: under the cap
+
+async function assertAlive(what) {
+	const r = await request('GET', `${srv.url}/api/health`);
+	assert.equal(r.status, 200, `server still answers after ${what}`);
+	assert.ok(srv.isRunning(), `server process still running after ${what}`);
+}
+
+function assertJsonError(r, status, what) {
+	assert.ok(r, `${what}: no response`);
+	assert.equal(r.status, status, `${what}: ${r.status} ${r.text.slice(0, 200)}`);
+	assert.match(r.headers['content-type'] || '', /application\/json/, `${what}: JSON`);
+	assert.ok(r.json && typeof r.json.error === 'string', `${what}: body ${r.text.slice(0, 200)}`);
+}
+
+const get = (p, extra = '') => `GET ${p} HTTP/1.1\r\nHost: test\r\n${extra}\r\n`;
+
+test('keep-alive: several requests one after another on one connection', async () => {
+	const sock = net.connect(srv.port, srv.host);
+	await new Promise((r) => sock.once('connect', r));
+	let buf = Buffer.alloc(0);
+	sock.on('data', (d) => { buf = Buffer.concat([buf, d]); });
+	for (let i = 0; i < 5; i++) {
+		sock.write(get('/api/health'));
+		const t0 = Date.now();
+		let r = null;
+		while (!(r = parseResponse(buf)) && Date.now() - t0 < 5000) await sleep(5);
+		assert.ok(r, `answer ${i} on the kept-alive connection`);
+		assert.equal(r.status, 200);
+		buf = buf.subarray(r.consumed);
+	}
+	assert.ok(!sock.destroyed, 'connection still open');
+	sock.destroy();
+});
+
+test('pipelining: requests sent at once are answered in order', async () => {
+	const post = Buffer.concat([
+		Buffer.from(`POST /api/imports?name=pipelined.csv HTTP/1.1\r\nHost: test\r\n` +
+			`Content-Type: text/csv\r\nContent-Length: ${csv.buffer.length}\r\n\r\n`),
+		csv.buffer,
+	]);
+	const reqs = Buffer.concat([
+		Buffer.from(get('/api/health')),
+		Buffer.from(get('/api/imports/987654321')),
+		post,
+		Buffer.from(get('/api/imports')),
+		Buffer.from(get('/no-such-file.txt')),
+		Buffer.from(get('/api/health', 'Connection: close\r\n')),
+	]);
+	const { responses, closed } = await rawExchange(srv.host, srv.port, reqs, { count: 6, timeoutMs: 60000, waitClose: true });
+	assert.deepEqual(responses.map((r) => r.status), [200, 404, 202, 200, 404, 200],
+		'statuses in request order');
+	assert.equal(responses[0].json.ok, true);
+	assert.ok(responses[1].json.error);
+	assert.equal(responses[2].headers.location, `/api/imports/${responses[2].json.id}`);
+	assert.ok(responses[3].json.items.some((j) => j.id === responses[2].json.id),
+		'the list after the POST has the new job');
+	assert.ok(closed, 'Connection: close honoured');
+	const job = await waitJob(srv.url, responses[2].json.id, 'done');
+	assert.equal(job.rows_parsed, 1500, brief(job));
+	assert.equal(job.rows_rejected, 2, brief(job));
+});
+
+test('an oversized URL gets 414', async () => {
+	const { responses } = await rawExchange(srv.host, srv.port,
+		get(`/api/imports?name=${'x'.repeat(32 * 1024)}`));
+	assertJsonError(responses[0], 414, '32 KB URL');
+	await assertAlive('414');
+});
+
+test('oversized headers get 431 (one huge header; too many headers)', async () => {
+	const one = await rawExchange(srv.host, srv.port, get('/api/health', `X-Big: ${'y'.repeat(64 * 1024)}\r\n`));
+	assertJsonError(one.responses[0], 431, '64 KB header');
+	let many = '';
+	for (let i = 0; i < 500; i++) many += `X-H${i}: v\r\n`;
+	const two = await rawExchange(srv.host, srv.port, get('/api/health', many));
+	assertJsonError(two.responses[0], 431, '500 headers');
+	await assertAlive('431');
+});
+
+test('a body over --max-upload gets 413 (Content-Length, Expect, chunked) and the server stays up', {
+	timeout: 60000,
+}, async () => {
+	// Announced too big: refused before the body.
+	const big = MAX_UPLOAD + 1;
+	const a = await rawExchange(srv.host, srv.port,
+		`POST /api/imports?name=big.csv HTTP/1.1\r\nHost: t\r\nContent-Length: ${big}\r\n` +
+		`Expect: 100-continue\r\n\r\n`, { timeoutMs: 10000 });
+	assertJsonError(a.responses[0], 413, 'Content-Length over the cap with Expect');
+	assert.ok(!a.responses.interim, 'no 100 Continue for a body that will be refused');
+
+	// Chunked: refused once the cap is crossed.
+	const body = Buffer.alloc(MAX_UPLOAD + 200000, 'a,b,c\n1,2,3\n');
+	const r = await uploadChunked(`${srv.url}/api/imports?name=big-chunked.csv`, body, 16384, 0);
+	assertJsonError(r, 413, 'chunked body over the cap');
+	await assertAlive('413');
+
+	// At the cap exactly: accepted.
+	const header = Buffer.from('MLS #,Address,Price\n');
+	const line = Buffer.from('1,2 Main St,100\n');
+	const n = Math.floor((MAX_UPLOAD - header.length) / line.length);
+	const fill = MAX_UPLOAD - header.length - n * line.length;
+	const exact = Buffer.concat([header, Buffer.alloc(n * line.length, line),
+		Buffer.alloc(fill, '\n')]);
+	assert.equal(exact.length, MAX_UPLOAD);
+	const ok = await request('POST', `${srv.url}/api/imports?name=exact-cap.csv`, { body: exact });
+	assert.equal(ok.status, 202, `a body of exactly --max-upload bytes is accepted: ${ok.text.slice(0, 200)}`);
+	const job = await waitJob(srv.url, ok.json.id, 'done', 60000);
+	assert.equal(job.rows_parsed, n, brief(job));
+});
+
+test('malformed chunked encoding gets 400 and the server stays up', async () => {
+	const bad = [
+		'ZZZ\r\nabc\r\n0\r\n\r\n',                // not a hex size
+		'5\r\nMLS #,Addr\r\n0\r\n\r\n',            // chunk longer than announced
+		'fffffffffffffffffff\r\nx\r\n',             // size overflow
+	];
+	for (const b of bad) {
+		const { responses, closed } = await rawExchange(srv.host, srv.port,
+			`POST /api/imports?name=bad-chunked.csv HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n${b}`,
+			{ timeoutMs: 10000 });
+		assert.ok(responses[0], `an answer for ${JSON.stringify(b)} (closed: ${closed})`);
+		assertJsonError(responses[0], 400, `malformed chunked ${JSON.stringify(b)}`);
+	}
+	// Garbage instead of a request line.
+	const g = await rawExchange(srv.host, srv.port, 'HELLO THERE\r\n\r\n', { timeoutMs: 10000 });
+	assert.ok(g.responses[0] ? g.responses[0].status === 400 : g.closed, 'garbage: 400 or closed');
+	// Both Content-Length and Transfer-Encoding (request smuggling shape).
+	const s = await rawExchange(srv.host, srv.port,
+		'POST /api/imports?name=smuggle.csv HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n' +
+		'Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n', { timeoutMs: 10000 });
+	assert.ok(s.responses[0] ? s.responses[0].status === 400 : s.closed, 'CL + TE: 400 or closed');
+	await assertAlive('malformed requests');
+});
+
+test('a client that drops mid-upload leaves the job interrupted; the server still serves', {
+	timeout: 120000,
+}, async () => {
+	const name = `dropped-${process.pid}.csv`;
+	const sock = net.connect(srv.port, srv.host);
+	await new Promise((r) => sock.once('connect', r));
+	sock.on('error', () => {});
+	sock.write(`POST /api/imports?name=${name} HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n`);
+	const half = csv.buffer.subarray(0, Math.floor(csv.buffer.length / 2));
+	for (let off = 0; off < half.length; off += 4096) {
+		const piece = half.subarray(off, off + 4096);
+		sock.write(`${piece.length.toString(16)}\r\n`);
+		sock.write(piece);
+		sock.write('\r\n');
+		await sleep(1);
+	}
+	// Wait until the job exists and has stored rows, then vanish.
+	let job = null;
+	const t0 = Date.now();
+	while (Date.now() - t0 < 30000) {
+		const l = await request('GET', `${srv.url}/api/imports`);
+		job = l.json.items.find((j) => j.name === name);
+		if (job && job.rows_inserted > 0) break;
+		await sleep(50);
+	}
+	assert.ok(job, 'the job exists while its body arrives');
+	sock.destroy();
+	const end = await waitJob(srv.url, job.id, 'interrupted', 60000);
+	assert.ok(end.finished_at, brief(end));
+	assert.equal(end.rows_parsed, end.rows_inserted + end.rows_rejected, `accounting holds: ${brief(end)}`);
+	assert.ok(end.rows_parsed > 0 && end.rows_parsed < 1500, brief(end));
+	const page = await request('GET', `${srv.url}/api/imports/${job.id}/properties?limit=1000`);
+	assert.equal(page.status, 200);
+	assert.equal(page.json.items.length, end.rows_inserted, 'what was stored stays readable');
+	await assertAlive('a dropped upload');
+});
+
+test('a request without Host on HTTP/1.0 is answered and the connection closed', async () => {
+	const { responses, closed } = await rawExchange(srv.host, srv.port, 'GET /api/health HTTP/1.0\r\n\r\n',
+		{ timeoutMs: 5000, waitClose: true });
+	assert.ok(responses[0], 'answered');
+	assert.equal(responses[0].status, 200);
+	assert.ok(closed, 'HTTP/1.0 without keep-alive closes');
+});

@@ -1,6 +1,60 @@
+/* test_batch.c - binary array layout that PostgreSQL's array_recv reads. */
 #include "check.h"
+#include "propflow/batch.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+
+static uint32_t get32(const char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return ntohl(v);
+}
+
 int main(void)
 {
-	CHECK(1);
+	pf_colbuf c = {0};
+	CHECK_INT(pf_colbuf_add(&c, "ab", 2), 0);
+	CHECK_INT(pf_colbuf_add(&c, NULL, 0), 0);
+	CHECK_INT(pf_colbuf_add(&c, "", 0), 0);
+	size_t len;
+	char *buf = pf_colbuf_take(&c, PF_OID_TEXT, &len);
+	CHECK(buf != NULL);
+	CHECK_INT(len, PF_ARRAY_HEADER + 4 + 2 + 4 + 4);
+	CHECK_INT(get32(buf), 1);            /* ndim */
+	CHECK_INT(get32(buf + 4), 1);        /* has nulls */
+	CHECK_INT(get32(buf + 8), PF_OID_TEXT);
+	CHECK_INT(get32(buf + 12), 3);       /* elements */
+	CHECK_INT(get32(buf + 16), 1);       /* lower bound */
+	CHECK_INT(get32(buf + 20), 2);
+	CHECK(memcmp(buf + 24, "ab", 2) == 0);
+	CHECK_INT(get32(buf + 26), UINT32_MAX); /* NULL */
+	CHECK_INT(get32(buf + 30), 0);          /* empty string, not NULL */
+	CHECK(c.data == NULL && c.n == 0);      /* handed over, colbuf reset */
+	free(buf);
+
+	/* growth past the first allocation keeps every element */
+	pf_colbuf big = {0};
+	char v[1000];
+	memset(v, 'x', sizeof(v));
+	for (int i = 0; i < 100; i++)
+		CHECK_MSG(pf_colbuf_add(&big, v, sizeof(v)) == 0, "add %d", i);
+	buf = pf_colbuf_take(&big, PF_OID_BYTEA, &len);
+	CHECK_INT(len, PF_ARRAY_HEADER + 100 * 1004);
+	CHECK_INT(get32(buf + 4), 0);
+	CHECK_INT(get32(buf + 12), 100);
+	free(buf);
+
+	pf_batch b;
+	pf_batch_init(&b);
+	CHECK(pf_batch_empty(&b));
+	CHECK_INT(pf_batch_add_error(&b, true, 7, 9, NULL, NULL, 0, "expected 3 fields, found 2",
+				     "a,b", 3), 0);
+	CHECK_INT(b.nerrors, 1);
+	CHECK(!pf_batch_empty(&b));
+	CHECK_INT(b.err[1].n, 1);
+	pf_batch_deinit(&b);
+	CHECK(pf_batch_empty(&b));
 	return CHECK_DONE();
 }

@@ -1,0 +1,824 @@
+/*
+ * test_http.c - the HTTP server in-process: a pf_http_server on 127.0.0.1:0
+ * and raw client sockets (bufferevents) on the same event loop. Covers
+ * keep-alive and pipelining, chunked bodies split into 1-byte writes,
+ * 100-continue, the URL/header caps at cap and cap+1, body pause/resume,
+ * aborts, timeouts, the connection cap, HEAD and detach.
+ */
+#include "check.h"
+#include "propflow/http.h"
+#include "propflow/log.h"
+#include "propflow/static_files.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct event_base *base;
+
+/* ------------------------------------------------------------ test client */
+
+typedef struct client {
+	struct bufferevent *bev;
+	char *in;   /* everything received, NUL-terminated */
+	size_t len; /* bytes in in */
+	bool eof;   /* server closed */
+} client;
+
+static void client_read_cb(struct bufferevent *bev, void *arg)
+{
+	client *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t n = evbuffer_get_length(in);
+	c->in = realloc(c->in, c->len + n + 1);
+	evbuffer_remove(in, c->in + c->len, n);
+	c->len += n;
+	c->in[c->len] = '\0';
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	client *c = arg;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		client_read_cb(bev, c);
+		c->eof = true;
+	}
+}
+
+static client *client_new(int port)
+{
+	client *c = calloc(1, sizeof(*c));
+	c->in = calloc(1, 1);
+	c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(c->bev, client_read_cb, NULL, client_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bufferevent_socket_connect(c->bev, (struct sockaddr *)&sin, sizeof(sin));
+	return c;
+}
+
+static void client_free(client *c)
+{
+	if (c->bev)
+		bufferevent_free(c->bev);
+	free(c->in);
+	free(c);
+}
+
+static void client_send(client *c, const char *s, size_t len)
+{
+	bufferevent_write(c->bev, s, len);
+}
+
+static void client_sends(client *c, const char *s)
+{
+	client_send(c, s, strlen(s));
+}
+
+/* Close the client socket at once (the server sees EOF/reset). */
+static void client_close(client *c)
+{
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+/* Run the loop until cond(arg) holds or ms elapse. */
+static bool run_until(bool (*cond)(void *), void *arg, int ms)
+{
+	double end = now_ms() + ms;
+	while (!cond || !cond(arg)) {
+		if (now_ms() > end)
+			return cond == NULL;
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	return true;
+}
+
+static void run_for(int ms)
+{
+	run_until(NULL, NULL, ms);
+}
+
+static int count_of(const char *hay, const char *needle)
+{
+	int n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+typedef struct wait_text {
+	client *c;
+	const char *needle;
+	int n;
+} wait_text;
+
+static bool has_text(void *arg)
+{
+	wait_text *w = arg;
+	return count_of(w->c->in, w->needle) >= w->n;
+}
+
+static bool wait_for(client *c, const char *needle, int n, int ms)
+{
+	wait_text w = {c, needle, n};
+	return run_until(has_text, &w, ms);
+}
+
+static bool is_eof(void *arg)
+{
+	return ((client *)arg)->eof;
+}
+
+/* ------------------------------------------------------------ handler */
+
+#define BODY_CAP (1024 * 1024)
+
+static struct {
+	int requests;
+	int outstanding;
+	int max_outstanding;
+	char *body;           /* received body bytes */
+	size_t body_len;
+	int body_calls;
+	int ends;
+	int aborts;
+	const char *abort_reason;
+	bool alive_at_abort;
+	bool pause_each;      /* body callback returns PF_HTTP_PAUSE */
+	bool resume_inside;   /* ...and calls resume from inside the callback */
+	bool paused;
+	pf_http_req *body_req;
+	uint64_t body_max;
+	pf_http_req *held;
+	struct bufferevent *up; /* detached connection */
+	char last_param[64];
+	pf_static *st;
+} T;
+
+static void finish(pf_http_req *req, int status, const char *text)
+{
+	T.outstanding--;
+	pf_http_respond(req, status, "text/plain", text, strlen(text));
+}
+
+static int body_cb(void *arg, pf_http_req *req, const char *data, size_t len)
+{
+	if (T.body_len + len <= BODY_CAP)
+		memcpy(T.body + T.body_len, data, len);
+	T.body_len += len;
+	T.body_calls++;
+	if (T.pause_each) {
+		T.paused = true;
+		if (T.resume_inside)
+			pf_http_req_resume(req);
+		return PF_HTTP_PAUSE;
+	}
+	return 0;
+}
+
+static void end_cb(void *arg, pf_http_req *req)
+{
+	T.ends++;
+	T.body_req = NULL;
+	char *out = malloc(T.body_len + 32);
+	int n = snprintf(out, 32, "len=%zu;", T.body_len);
+	memcpy(out + n, T.body, T.body_len);
+	T.outstanding--;
+	pf_http_respond(req, 200, "text/plain", out, (size_t)n + T.body_len);
+	free(out);
+}
+
+static void abort_cb(void *arg, pf_http_req *req, const char *reason)
+{
+	T.aborts++;
+	T.abort_reason = reason;
+	T.alive_at_abort = pf_http_req_alive(req);
+	T.body_req = NULL;
+	if (req == T.held)
+		T.held = NULL;
+	T.outstanding--;
+	pf_http_respond_error(req, strcmp(reason, "body too large") == 0 ? 413 : 400, reason, NULL);
+}
+
+static void deferred_respond_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pf_http_req *req = arg;
+	char text[96];
+	const char *i = pf_http_req_param(req, "i");
+	snprintf(text, sizeof(text), "i=%s", i ? i : "-");
+	finish(req, 200, text);
+}
+
+static void up_read_cb(struct bufferevent *bev, void *arg)
+{
+	bufferevent_write_buffer(bev, bufferevent_get_input(bev));
+}
+
+static void handler(void *arg, pf_http_req *req)
+{
+	T.requests++;
+	T.outstanding++;
+	if (T.outstanding > T.max_outstanding)
+		T.max_outstanding = T.outstanding;
+	const char *path = pf_http_req_path(req);
+	if (strcmp(path, "/get") == 0) {
+		char text[256];
+		const char *i = pf_http_req_param(req, "i");
+		const char *a = pf_http_req_param(req, "a");
+		snprintf(T.last_param, sizeof(T.last_param), "%s", a ? a : "(null)");
+		snprintf(text, sizeof(text), "i=%s", i ? i : "-");
+		finish(req, 200, text);
+	} else if (strcmp(path, "/defer") == 0) {
+		struct timeval tv = {0, 30000};
+		event_base_once(base, -1, EV_TIMEOUT, deferred_respond_cb, req, &tv);
+	} else if (strcmp(path, "/echo") == 0) {
+		T.body_len = 0;
+		T.body_calls = 0;
+		T.body_req = req;
+		pf_http_req_read_body(req, T.body_max, body_cb, end_cb, abort_cb, NULL);
+	} else if (strcmp(path, "/holdpost") == 0) {
+		T.held = req;
+		T.body_len = 0;
+		T.body_calls = 0;
+	} else if (strcmp(path, "/hold") == 0) {
+		T.held = req;
+		pf_http_req_on_abort(req, abort_cb, NULL);
+	} else if (strcmp(path, "/early") == 0) {
+		finish(req, 413, "no");
+	} else if (strcmp(path, "/upgrade") == 0) {
+		struct bufferevent *bev = pf_http_req_detach(req);
+		T.outstanding--;
+		if (bev) {
+			T.up = bev;
+			bufferevent_write(bev, "HTTP/1.1 101 Switching Protocols\r\n\r\n", 36);
+			bufferevent_setcb(bev, up_read_cb, NULL, NULL, NULL);
+			bufferevent_enable(bev, EV_READ | EV_WRITE);
+			up_read_cb(bev, NULL); /* bytes that came with the head */
+		}
+	} else if (strcmp(path, "/hdr") == 0) {
+		const char *v = pf_http_req_header(req, "x-test");
+		if (pf_http_add_header(req, "X-Reply", v ? v : "none") != 0)
+			abort();
+		finish(req, 200, "hdr");
+	} else if (T.st && pf_static_serve(T.st, req)) {
+		T.outstanding--;
+	} else {
+		T.outstanding--;
+		pf_http_respond_error(req, 404, "not found", "{\"path\":true}");
+	}
+}
+
+static pf_http_server *start(const pf_http_limits *lim)
+{
+	pf_http_server *srv = pf_http_server_new(base, "127.0.0.1", 0, lim, handler, NULL);
+	if (!srv) {
+		fprintf(stderr, "cannot start server\n");
+		exit(1);
+	}
+	return srv;
+}
+
+static void small_limits(pf_http_limits *lim)
+{
+	pf_http_limits_default(lim);
+	lim->url_max = 64;
+	lim->header_bytes_max = 256;
+	lim->header_count_max = 8;
+	lim->header_timeout_ms = 5000;
+	lim->idle_timeout_ms = 5000;
+	lim->max_connections = 16;
+}
+
+/* ------------------------------------------------------------ tests */
+
+static void test_pipelining(int port)
+{
+	client *c = client_new(port);
+	T.max_outstanding = 0;
+	const char *three = "GET /defer?i=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+			    "GET /get?i=2 HTTP/1.1\r\nHost: x\r\n\r\n"
+			    "GET /defer?i=3 HTTP/1.1\r\nHost: x\r\n\r\n";
+	client_sends(c, three);
+	CHECK(wait_for(c, "HTTP/1.1 200 OK", 3, 2000));
+	char *a = strstr(c->in, "i=1"), *b = strstr(c->in, "i=2"), *d = strstr(c->in, "i=3");
+	CHECK(a && b && d && a < b && b < d);
+	CHECK_INT(T.max_outstanding, 1);
+	CHECK_INT(count_of(c->in, "Connection: keep-alive"), 3);
+	CHECK(!c->eof);
+	/* the same connection takes another request afterwards */
+	client_sends(c, "GET /get?i=4 HTTP/1.1\r\n\r\n");
+	CHECK(wait_for(c, "i=4", 1, 2000));
+	client_free(c);
+}
+
+static void test_split_head(int port)
+{
+	/* a request head written one byte per loop turn */
+	client *c = client_new(port);
+	const char *req = "GET /get?i=77&a=x+y%41 HTTP/1.1\r\nHost: a\r\nX-Long: vvvvvvvv\r\n\r\n";
+	for (size_t i = 0; req[i]; i++) {
+		client_send(c, req + i, 1);
+		run_for(1);
+	}
+	CHECK(wait_for(c, "i=77", 1, 2000));
+	CHECK_STR(T.last_param, "x yA");
+	client_free(c);
+}
+
+static void test_chunked_bytes(int port)
+{
+	client *c = client_new(port);
+	client_sends(c, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+	const char *body = "hello, chunked world";
+	char chunk[16];
+	for (size_t i = 0; body[i]; i++) {
+		snprintf(chunk, sizeof(chunk), "1\r\n%c\r\n", body[i]);
+		/* each chunk itself split into single bytes */
+		for (size_t j = 0; chunk[j]; j++) {
+			client_send(c, chunk + j, 1);
+			run_for(1);
+		}
+	}
+	client_sends(c, "0\r\n\r\n");
+	CHECK(wait_for(c, "len=20;hello, chunked world", 1, 2000));
+	CHECK(strstr(c->in, "Connection: keep-alive") != NULL);
+	/* keep-alive after a chunked body */
+	client_sends(c, "GET /get?i=5 HTTP/1.1\r\n\r\n");
+	CHECK(wait_for(c, "i=5", 1, 2000));
+	client_free(c);
+}
+
+static void test_continue(int port)
+{
+	client *c = client_new(port);
+	client_sends(c, "POST /echo HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+	CHECK(wait_for(c, "HTTP/1.1 100 Continue\r\n\r\n", 1, 2000));
+	CHECK(strstr(c->in, "200 OK") == NULL);
+	client_sends(c, "abcde");
+	CHECK(wait_for(c, "len=5;abcde", 1, 2000));
+	client_free(c);
+
+	/* too large: no 100, a 413 and close */
+	c = client_new(port);
+	T.body_max = 10;
+	T.aborts = 0;
+	client_sends(c, "POST /echo HTTP/1.1\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n");
+	CHECK(wait_for(c, "HTTP/1.1 413", 1, 2000));
+	CHECK(strstr(c->in, "100 Continue") == NULL);
+	CHECK(strstr(c->in, "Connection: close") != NULL);
+	CHECK_STR(T.abort_reason, "body too large");
+	CHECK(run_until(is_eof, c, 3000));
+	client_free(c);
+
+	/* at the cap: accepted */
+	c = client_new(port);
+	client_sends(c, "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789");
+	CHECK(wait_for(c, "len=10;0123456789", 1, 2000));
+	client_free(c);
+
+	/* chunked over the cap: abort once the count passes it */
+	c = client_new(port);
+	T.aborts = 0;
+	client_sends(c, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+			"5\r\n01234\r\n5\r\n56789\r\n1\r\nX\r\n0\r\n\r\n");
+	CHECK(wait_for(c, "HTTP/1.1 413", 1, 2000));
+	CHECK_INT(T.aborts, 1);
+	CHECK_INT(T.body_len, 10);
+	CHECK(run_until(is_eof, c, 3000));
+	client_free(c);
+	T.body_max = 0;
+}
+
+static void send_target(int port, size_t target_len, const char *want)
+{
+	char req[512];
+	char target[256];
+	strcpy(target, "/get?i=");
+	size_t n = strlen(target);
+	while (n < target_len)
+		target[n++] = 'a';
+	target[n] = '\0';
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n\r\n", target);
+	client *c = client_new(port);
+	client_sends(c, req);
+	CHECK_MSG(wait_for(c, want, 1, 2000), "target of %zu bytes -> %s", target_len, want);
+	client_free(c);
+}
+
+/* Headers whose names and values total `bytes`, in `count` headers. */
+static void send_headers(int port, size_t count, size_t bytes, const char *want)
+{
+	char req[2048] = "GET /get?i=h HTTP/1.1\r\n";
+	size_t left = bytes;
+	for (size_t i = 0; i < count; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "X-%zu", i);
+		size_t vlen = (i == count - 1) ? left - strlen(name) : 8;
+		left -= strlen(name) + vlen;
+		strcat(req, name);
+		strcat(req, ": ");
+		size_t o = strlen(req);
+		memset(req + o, 'v', vlen);
+		req[o + vlen] = '\0';
+		strcat(req, "\r\n");
+	}
+	strcat(req, "\r\n");
+	client *c = client_new(port);
+	client_sends(c, req);
+	CHECK_MSG(wait_for(c, want, 1, 2000), "%zu headers, %zu bytes -> %s", count, bytes, want);
+	if (strcmp(want, "200 OK") != 0)
+		CHECK(run_until(is_eof, c, 3000));
+	client_free(c);
+}
+
+static void test_caps(int port)
+{
+	send_target(port, 64, "200 OK");
+	send_target(port, 65, "HTTP/1.1 414");
+	send_headers(port, 8, 256, "200 OK");
+	send_headers(port, 8, 257, "HTTP/1.1 431");
+	send_headers(port, 9, 200, "HTTP/1.1 431");
+	send_headers(port, 1, 256, "200 OK");
+	send_headers(port, 1, 257, "HTTP/1.1 431");
+}
+
+static void test_pause(int port)
+{
+	enum { N = 300000 };
+	char *big = malloc(N);
+	for (size_t i = 0; i < N; i++)
+		big[i] = (char)('a' + i % 26);
+	client *c = client_new(port);
+	char head[128];
+	snprintf(head, sizeof(head), "POST /echo HTTP/1.1\r\nContent-Length: %d\r\n\r\n", N);
+	T.pause_each = true;
+	T.ends = 0;
+	client_sends(c, head);
+	client_send(c, big, N);
+	int pauses = 0;
+	bool quiet = true;
+	while (T.ends == 0 && pauses < 10000) {
+		run_for(2);
+		if (!T.paused)
+			continue;
+		int calls = T.body_calls;
+		run_for(20);
+		if (T.body_calls != calls)
+			quiet = false;
+		pauses++;
+		T.paused = false;
+		if (T.body_req)
+			pf_http_req_resume(T.body_req);
+	}
+	CHECK(quiet);
+	CHECK(pauses > 1);
+	CHECK_INT(T.ends, 1);
+	CHECK_INT(T.body_len, N);
+	CHECK(T.body_len == N && memcmp(T.body, big, N) == 0);
+	CHECK(wait_for(c, "len=300000;", 1, 2000));
+	client_free(c);
+
+	/* resume from inside the body callback */
+	c = client_new(port);
+	T.resume_inside = true;
+	T.ends = 0;
+	client_sends(c, head);
+	client_send(c, big, N);
+	CHECK(wait_for(c, "len=300000;", 1, 5000));
+	CHECK(T.body_len == N && memcmp(T.body, big, N) == 0);
+	T.resume_inside = false;
+	T.pause_each = false;
+	client_free(c);
+	free(big);
+}
+
+/* A body that arrives before the handler wants it is not read past the cap, without spinning. */
+static void test_held_body(int port)
+{
+	enum { N = 400000 };
+	char *big = malloc(N);
+	memset(big, 'q', N);
+	client *c = client_new(port);
+	char head[128];
+	snprintf(head, sizeof(head), "POST /holdpost HTTP/1.1\r\nContent-Length: %d\r\n\r\n", N);
+	client_sends(c, head);
+	client_send(c, big, N);
+	run_for(20);
+	CHECK(T.held != NULL);
+	clock_t cpu0 = clock();
+	run_for(200);
+	double cpu_ms = (double)(clock() - cpu0) * 1000.0 / CLOCKS_PER_SEC;
+	CHECK_MSG(cpu_ms < 100, "no busy loop while a body waits (%.0f ms cpu)", cpu_ms);
+	pf_http_req *req = T.held;
+	T.held = NULL;
+	T.ends = 0;
+	pf_http_req_read_body(req, 0, body_cb, end_cb, abort_cb, NULL);
+	CHECK(wait_for(c, "len=400000;", 1, 5000));
+	CHECK_INT(T.body_len, N);
+	free(big);
+	client_free(c);
+}
+
+static void test_client_gone(int port)
+{
+	client *c = client_new(port);
+	T.aborts = 0;
+	T.abort_reason = NULL;
+	client_sends(c, "POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\n0123456789");
+	run_for(30);
+	CHECK_INT(T.body_len, 10);
+	client_close(c);
+	run_for(50);
+	CHECK_INT(T.aborts, 1);
+	CHECK_STR(T.abort_reason, "client closed");
+	CHECK(!T.alive_at_abort);
+	client_free(c);
+
+	/* a held GET gets its abort through on_abort when the peer resets */
+	c = client_new(port);
+	client_sends(c, "GET /hold HTTP/1.1\r\n\r\n");
+	run_for(30);
+	CHECK(T.held != NULL);
+	T.aborts = 0;
+	/* RST rather than FIN: SO_LINGER 0 */
+	struct linger lg = {1, 0};
+	setsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	client_close(c);
+	run_for(50);
+	CHECK_INT(T.aborts, 1);
+	CHECK(T.held == NULL);
+	client_free(c);
+}
+
+static void test_errors(int port)
+{
+	client *c = client_new(port);
+	client_sends(c, "GARBAGE\r\n\r\n");
+	CHECK(wait_for(c, "HTTP/1.1 400 Bad Request", 1, 2000));
+	CHECK(strstr(c->in, "\"error\":\"bad request\"") != NULL);
+	CHECK(run_until(is_eof, c, 3000));
+	client_free(c);
+
+	const char *bad[] = {"/get%00", "/g%zzet", "/get%4"};
+	for (size_t i = 0; i < 3; i++) {
+		char req[128];
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n\r\n", bad[i]);
+		c = client_new(port);
+		client_sends(c, req);
+		CHECK_MSG(wait_for(c, "HTTP/1.1 400", 1, 2000), "%s -> 400", bad[i]);
+		client_free(c);
+	}
+	c = client_new(port);
+	client_sends(c, "GET /g%65t?i=%41 HTTP/1.1\r\n\r\n");
+	CHECK(wait_for(c, "i=A", 1, 2000));
+	client_free(c);
+
+	c = client_new(port);
+	client_sends(c, "GET /nothing HTTP/1.1\r\n\r\n");
+	CHECK(wait_for(c, "{\"error\":\"not found\",\"detail\":{\"path\":true}}", 1, 2000));
+	CHECK(strstr(c->in, "Content-Type: application/json") != NULL);
+	client_free(c);
+
+	/* responding before reading the body closes the connection */
+	c = client_new(port);
+	client_sends(c, "POST /early HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcde"
+			"GET /get?i=9 HTTP/1.1\r\n\r\n");
+	CHECK(wait_for(c, "HTTP/1.1 413", 1, 2000));
+	CHECK(strstr(c->in, "Connection: close") != NULL);
+	CHECK(run_until(is_eof, c, 3000));
+	CHECK(strstr(c->in, "i=9") == NULL);
+	client_free(c);
+
+	/* HEAD: length but no body; extra header */
+	c = client_new(port);
+	client_sends(c, "HEAD /get?i=1 HTTP/1.1\r\n\r\nGET /hdr HTTP/1.1\r\nX-Test: yes\r\n\r\n");
+	CHECK(wait_for(c, "X-Reply: yes", 1, 2000));
+	CHECK(strstr(c->in, "Content-Length: 3\r\n") != NULL);
+	CHECK(strstr(c->in, "i=1") == NULL);
+	client_free(c);
+
+	/* Connection: close from the client */
+	c = client_new(port);
+	client_sends(c, "GET /get?i=1 HTTP/1.1\r\nConnection: close\r\n\r\n");
+	CHECK(wait_for(c, "Connection: close", 1, 2000));
+	CHECK(run_until(is_eof, c, 3000));
+	client_free(c);
+
+	/* HTTP/1.0 defaults to close */
+	c = client_new(port);
+	client_sends(c, "GET /get?i=1 HTTP/1.0\r\n\r\n");
+	CHECK(wait_for(c, "Connection: close", 1, 2000));
+	CHECK(run_until(is_eof, c, 3000));
+	client_free(c);
+}
+
+static void test_detach(int port)
+{
+	client *c = client_new(port);
+	client_sends(c, "GET /upgrade HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+			"EARLY");
+	CHECK(wait_for(c, "101 Switching Protocols\r\n\r\nEARLY", 1, 2000));
+	client_sends(c, "LATER");
+	CHECK(wait_for(c, "EARLYLATER", 1, 2000));
+	client_free(c);
+	if (T.up) {
+		bufferevent_free(T.up);
+		T.up = NULL;
+	}
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_static(int port)
+{
+	char dir[] = "/tmp/pf_static_XXXXXX";
+	if (!mkdtemp(dir))
+		abort();
+	char sub[600];
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	mkdir(sub, 0755);
+	write_file(dir, "index.html", "<!doctype html><p>hi</p>");
+	write_file(dir, "app.js", "export const x = 1;\n");
+	write_file(dir, ".hidden", "secret");
+	write_file(sub, "x.css", "p{}");
+	T.st = pf_static_load(dir);
+	CHECK(T.st != NULL);
+
+	client *c = client_new(port);
+	client_sends(c, "GET / HTTP/1.1\r\n\r\n");
+	CHECK(wait_for(c, "<p>hi</p>", 1, 2000));
+	CHECK(strstr(c->in, "Content-Type: text/html; charset=utf-8\r\n") != NULL);
+	CHECK(strstr(c->in, "Cache-Control: no-cache\r\n") != NULL);
+	CHECK(strstr(c->in, "X-Content-Type-Options: nosniff\r\n") != NULL);
+	CHECK(strstr(c->in, "Referrer-Policy: no-referrer\r\n") != NULL);
+	CHECK(strstr(c->in, "Content-Security-Policy: default-src 'self'; connect-src 'self' ws: "
+			    "wss:; img-src 'self' data:; style-src 'self'; frame-ancestors "
+			    "'none'\r\n") != NULL);
+	char *et = strstr(c->in, "ETag: \"");
+	CHECK(et != NULL);
+	char etag[64] = "";
+	if (et)
+		sscanf(et, "ETag: %63s", etag);
+	CHECK_INT(strlen(etag), 34);
+	client_free(c);
+
+	char req[256];
+	c = client_new(port);
+	snprintf(req, sizeof(req), "GET /index.html HTTP/1.1\r\nIf-None-Match: W/\"x\", %s\r\n\r\n"
+				   "HEAD /app.js HTTP/1.1\r\n\r\nGET /sub/x.css HTTP/1.1\r\n\r\n",
+		 etag);
+	client_sends(c, req);
+	CHECK(wait_for(c, "p{}", 1, 2000));
+	CHECK(strstr(c->in, "HTTP/1.1 304 Not Modified\r\n") != NULL);
+	CHECK(strstr(c->in, "<p>hi</p>") == NULL);
+	CHECK(strstr(c->in, "Content-Type: text/javascript; charset=utf-8\r\nContent-Length: 20\r\n") !=
+	      NULL);
+	CHECK(strstr(c->in, "export const") == NULL);
+	CHECK(strstr(c->in, "Content-Type: text/css; charset=utf-8") != NULL);
+	client_free(c);
+
+	const char *missing[] = {"/.hidden", "/sub/../app.js", "/nope.js", "/sub"};
+	for (size_t i = 0; i < PF_ARRAY_LEN(missing); i++) {
+		c = client_new(port);
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n\r\n", missing[i]);
+		client_sends(c, req);
+		CHECK_MSG(wait_for(c, "HTTP/1.1 404", 1, 2000), "%s -> 404", missing[i]);
+		client_free(c);
+	}
+	c = client_new(port);
+	client_sends(c, "POST /app.js HTTP/1.1\r\n\r\n");
+	CHECK(wait_for(c, "HTTP/1.1 404", 1, 2000));
+	client_free(c);
+	pf_static_free(T.st);
+	T.st = NULL;
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		abort();
+}
+
+static void test_timeouts(void)
+{
+	pf_http_limits lim;
+	small_limits(&lim);
+	lim.header_timeout_ms = 100;
+	lim.idle_timeout_ms = 150;
+	lim.max_connections = 2;
+	pf_http_server *srv = start(&lim);
+	int port = pf_http_server_port(srv);
+
+	client *c = client_new(port);
+	client_sends(c, "GET /get HTTP/1.1\r\nHost:");
+	double t0 = now_ms();
+	CHECK(wait_for(c, "HTTP/1.1 408", 1, 2000));
+	CHECK(now_ms() - t0 >= 90);
+	CHECK(run_until(is_eof, c, 3000));
+	client_free(c);
+
+	c = client_new(port);
+	client_sends(c, "GET /get HTTP/1.1\r\n\r\n");
+	CHECK(wait_for(c, "200 OK", 1, 2000));
+	t0 = now_ms();
+	CHECK(run_until(is_eof, c, 3000));
+	CHECK(now_ms() - t0 >= 100);
+	CHECK(strstr(c->in, "408") == NULL);
+	client_free(c);
+
+	/* body stall: abort "body timeout" */
+	c = client_new(port);
+	T.aborts = 0;
+	client_sends(c, "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\n12345");
+	CHECK(wait_for(c, "HTTP/1.1 400", 1, 2000));
+	CHECK_STR(T.abort_reason, "body timeout");
+	CHECK(T.alive_at_abort);
+	client_free(c);
+
+	/* connection cap (after the closed connections are gone) */
+	run_for(50);
+	client *a = client_new(port), *b = client_new(port);
+	client_sends(a, "GET /hold HTTP/1.1\r\n\r\n");
+	client_sends(b, "GET /get HTTP/1.1\r\n\r\n");
+	CHECK(wait_for(b, "200 OK", 1, 2000));
+	c = client_new(port);
+	CHECK(wait_for(c, "HTTP/1.1 503", 1, 2000));
+	CHECK(strstr(c->in, "too many connections") != NULL);
+	CHECK(run_until(is_eof, c, 3000));
+	client_free(c);
+	client_free(b);
+	client_free(a);
+	run_for(50);
+	/* a held request survives the server: respond just frees it */
+	pf_http_req *held = T.held;
+	pf_http_server_free(srv);
+	if (held && T.held == held) {
+		CHECK(!pf_http_req_alive(held));
+		T.held = NULL;
+		finish(held, 200, "late");
+	}
+}
+
+int main(void)
+{
+	pf_log_set_level(getenv("PF_TEST_DEBUG") ? PF_LOG_DEBUG : PF_LOG_WARN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (getenv("PF_TEST_ALARM"))
+		alarm(4);
+	base = event_base_new();
+	struct event *tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+	struct timeval tv = {0, 5000};
+	event_add(tick, &tv);
+	T.body = malloc(BODY_CAP);
+
+	pf_http_limits lim;
+	small_limits(&lim);
+	pf_http_server *srv = start(&lim);
+	int port = pf_http_server_port(srv);
+	CHECK(port > 0);
+
+	test_pipelining(port);
+	test_split_head(port);
+	test_chunked_bytes(port);
+	test_continue(port);
+	test_caps(port);
+	test_pause(port);
+	test_held_body(port);
+	test_client_gone(port);
+	test_errors(port);
+	test_detach(port);
+	test_static(port);
+	pf_http_server_free(srv);
+	test_timeouts();
+
+	event_free(tick);
+	run_for(10);
+	event_base_free(base);
+	free(T.body);
+	return CHECK_DONE();
+}
