@@ -13,6 +13,11 @@
 # and prints a markdown table of medians (also written to OUT/results.md; every run in OUT/runs.tsv,
 # logs in OUT/logs/).
 #
+# With --batch-sweep "100 250 ...", it instead times only `propflow import` of one file (300K rows
+# unless --rows says otherwise) with each --batch-rows value, interleaved, and reports each value's
+# median, spread and peak RSS plus the smallest value within --sweep-tolerance % of the fastest
+# (OUT/sweep.md, every run in OUT/sweep.tsv).
+#
 # usage: bench/run.sh [--rows "30000 300000"] [--out bench/out] [--repeat 3] [options]; --help lists all.
 set -uo pipefail
 
@@ -28,6 +33,9 @@ PROPFLOW=${PROPFLOW:-}
 PGLOADER_MODE=auto
 UPLOAD=chunked
 BATCH_ROWS=
+SWEEP=
+SWEEP_TOL=5
+ROWS_SET=0
 KEEP=0
 POLL_S=0.02
 TIMEOUT_S=1800
@@ -44,6 +52,10 @@ usage: bench/run.sh [options]
   --methods "M ..."     subset of: copy import http pgloader (default all)
   --propflow PATH       propflow binary (default \$PROPFLOW, else build/propflow)
   --batch-rows N        passed to propflow (default: propflow's own)
+  --batch-sweep "N ..." time only propflow import, once per --batch-rows value in the list, on one
+                        file (default --rows 300000); writes OUT/sweep.md and OUT/sweep.tsv
+  --sweep-tolerance P   the sweep recommends the smallest batch within P % of the fastest median
+                        (default $SWEEP_TOL)
   --upload MODE         chunked (Transfer-Encoding: chunked) or length (Content-Length) (default chunked)
   --pgloader MODE       auto: run it if installed; yes: install it with apt-get when missing (root);
                         no: skip (default auto)
@@ -58,7 +70,7 @@ die() {
 
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--rows) ROWS=$2; shift 2 ;;
+	--rows) ROWS=$2; ROWS_SET=1; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	--repeat) REPEAT=$2; shift 2 ;;
 	--dialect) DIALECT=$2; shift 2 ;;
@@ -67,6 +79,8 @@ while [ $# -gt 0 ]; do
 	--methods) METHODS=$2; shift 2 ;;
 	--propflow) PROPFLOW=$2; shift 2 ;;
 	--batch-rows) BATCH_ROWS=$2; shift 2 ;;
+	--batch-sweep) SWEEP=$2; shift 2 ;;
+	--sweep-tolerance) SWEEP_TOL=$2; shift 2 ;;
 	--upload) UPLOAD=$2; shift 2 ;;
 	--pgloader) PGLOADER_MODE=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
@@ -80,6 +94,13 @@ case "$PGLOADER_MODE" in auto | yes | no) ;; *) die "--pgloader must be auto, ye
 for m in $METHODS; do
 	case "$m" in copy | import | http | pgloader) ;; *) die "unknown method $m" ;; esac
 done
+if [ -n "$SWEEP" ]; then
+	for b in $SWEEP; do [[ $b =~ ^[1-9][0-9]*$ ]] || die "bad --batch-sweep value $b"; done
+	[[ $SWEEP_TOL =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--sweep-tolerance must be a number (percent)"
+	[ -z "$BATCH_ROWS" ] || die "--batch-rows and --batch-sweep exclude each other"
+	METHODS=import
+	[ "$ROWS_SET" = 1 ] || ROWS=300000
+fi
 for n in $ROWS; do [[ $n =~ ^[1-9][0-9]*$ ]] || die "bad --rows value $n"; done
 has_method() { [[ " $METHODS " == *" $1 "* ]]; }
 
@@ -268,9 +289,10 @@ SQL
 }
 
 RUNS="$OUT/runs.tsv"
-printf 'rows\tmethod\trepeat\tseconds\tpeak_rss_kb\tok\tnote\n' >"$RUNS"
-record() { # rows method repeat seconds rss ok note
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RUNS"
+[ -z "$SWEEP" ] || RUNS="$OUT/sweep.tsv"
+printf 'rows\tmethod\trepeat\tseconds\tpeak_rss_kb\tok\tnote\tbatch_rows\n' >"$RUNS"
+record() { # rows method repeat seconds rss ok note (batch_rows appended: the value passed, or "default")
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" "${BATCH_ROWS:-default}" >>"$RUNS"
 }
 
 # ------------------------------------------------------------------ the methods
@@ -312,7 +334,8 @@ check_job() { # job.json expected
 }
 
 run_import() { # n file dir expected
-	local n=$1 file=$2 expected=$4 log="$LOGS/import-$1-$REP.log" t0 t1 rc
+	local n=$1 file=$2 expected=$4 tag="$1${BATCH_ROWS:+-b$BATCH_ROWS}-$REP" t0 t1 rc
+	local log="$LOGS/import-$tag.log"
 	pf_reset || { R_NOTE="could not empty propflow's tables"; return 1; }
 	pf_args
 	t0=$(now)
@@ -322,7 +345,7 @@ run_import() { # n file dir expected
 	t1=$(now)
 	R_SECS=$(elapsed "$t0" "$t1")
 	R_RSS=$(read_rss "$WORK/rss")
-	cp "$WORK/job.json" "$LOGS/import-$n-$REP.json"
+	cp "$WORK/job.json" "$LOGS/import-$tag.json"
 	[ $rc = 0 ] || { R_NOTE="exit $rc: $(tail -n 2 "$log" | tr '\n' ' ')"; return 1; }
 	check_job "$WORK/job.json" "$expected" || return 1
 	R_NOTE=
@@ -435,6 +458,7 @@ if [ "$PF_OK" = 1 ] && { has_method import || has_method http; }; then
 	"$PROPFLOW" import "$WORK/warmup.csv" --json "${PF_ARGS[@]}" >"$LOGS/warmup.json" 2>"$LOGS/warmup.log" ||
 		{ PF_OK=0; PF_NOTE="propflow import of a 1-row file failed: see $LOGS/warmup.log"; }
 fi
+[ "$PF_OK" = 1 ] || [ -z "$SWEEP" ] || die "$PF_NOTE: nothing to sweep"
 [ "$PF_OK" = 1 ] || echo "run.sh: $PF_NOTE: propflow methods skipped" >&2
 [ -z "$PGL_NOTE" ] || echo "run.sh: $PGL_NOTE" >&2
 
@@ -443,11 +467,30 @@ for n in $ROWS; do
 	dir="$WORK/data/copy-$n"
 	META="$WORK/data/bench-$n.meta.json"
 	echo "run.sh: generating $n rows ($DIALECT, seed $SEED, $BAD_ROWS bad rows)" >&2
+	GEN_COPY=()
+	has_method copy && GEN_COPY=(--copy-dir "$dir")
 	run_child node "$ROOT/bench/gen.mjs" --rows "$n" --dialect "$DIALECT" --seed "$SEED" --bad-rows "$BAD_ROWS" \
-		--out "$file" --copy-dir "$dir" --meta "$META" 2>>"$LOGS/gen.log" || die "gen.mjs failed: see $LOGS/gen.log"
+		--out "$file" "${GEN_COPY[@]}" --meta "$META" 2>>"$LOGS/gen.log" || die "gen.mjs failed: see $LOGS/gen.log"
 	SIZE_BYTES[$n]=$(stat -c %s "$file")
 	expected=$(jq .expected.rows_inserted "$META")
 	EXPECTED_ROWS[$n]=$expected
+	if [ -n "$SWEEP" ]; then
+		read -r -a SW <<<"$SWEEP"
+		for REP in $(seq 1 "$REPEAT"); do
+			# every value, in an order rotated by one each repeat so none always runs first
+			for i in $(seq 0 $((${#SW[@]} - 1))); do
+				BATCH_ROWS=${SW[$(((i + REP - 1) % ${#SW[@]}))]}
+				R_SECS='' R_RSS='' R_NOTE=''
+				if run_import "$n" "$file" "$dir" "$expected"; then ok=1; else ok=0; fi
+				record "$n" import "$REP" "${R_SECS:-}" "${R_RSS:-}" "$ok" "${R_NOTE:-}"
+				printf 'run.sh: import --batch-rows %-6s %8s rows  run %d/%d  %8s s  rss %6s KB  %s %s\n' \
+					"$BATCH_ROWS" "$n" "$REP" "$REPEAT" "${R_SECS:--}" "${R_RSS:--}" \
+					"$([ $ok = 1 ] && echo ok || echo FAILED)" "${R_NOTE:-}" >&2
+				BATCH_ROWS=
+			done
+		done
+		continue
+	fi
 	for REP in $(seq 1 "$REPEAT"); do
 		for m in $METHODS; do
 			case "$m" in
@@ -468,6 +511,66 @@ for n in $ROWS; do
 done
 
 # ------------------------------------------------------------------ report
+if [ -n "$SWEEP" ]; then
+	PF_DEFAULT=$("$PROPFLOW" --help 2>&1 | sed -n 's/^ *--batch-rows .*\[\([0-9]*\)\].*/\1/p')
+	for n in $ROWS; do
+		echo "| --batch-rows | seconds (median of $REPEAT) | all runs | rows/s | × fastest | peak RSS (max) |"
+		echo "|---:|---:|---|---:|---:|---:|"
+		awk -F'\t' -v n="$n" -v sweep="$SWEEP" -v tol="$SWEEP_TOL" -v def="$PF_DEFAULT" '
+			NR > 1 && $1 == n { b = $8; runs[b]++
+			                    if ($6 == 1) { t[b, ++ok[b]] = $4 } else { fails[b]++; note[b] = $7 }
+			                    if ($5 + 0 > rss[b]) rss[b] = $5 + 0 }
+			END {
+				k = split(sweep, bs, " ")
+				best = 0
+				for (i = 1; i <= k; i++) {
+					b = bs[i]; c = ok[b]
+					if (!c) continue
+					for (x = 2; x <= c; x++) { v = t[b, x]; for (y = x - 1; y >= 1 && t[b, y] > v; y--) t[b, y + 1] = t[b, y]; t[b, y + 1] = v }
+					med[b] = (c % 2) ? t[b, (c + 1) / 2] : (t[b, c / 2] + t[b, c / 2 + 1]) / 2
+					all[b] = t[b, 1]; for (x = 2; x <= c; x++) all[b] = all[b] " " t[b, x]
+					if (!best || med[b] < best) { best = med[b]; fastest = b }
+				}
+				pick = ""
+				for (i = 1; i <= k; i++) {
+					b = bs[i]
+					if (!(b in med)) { printf "| %s%s | failed: %s | | | | |\n", b, (b == def) ? " (default)" : "", note[b]; continue }
+					extra = fails[b] ? sprintf(" (%d of %d runs failed)", fails[b], runs[b]) : ""
+					printf "| %s%s | %.3f%s | %s | %.0f | %.3f | %.1f MB |\n", b, (b == def) ? " (default)" : "", med[b], extra,
+						all[b], n / med[b], med[b] / best, rss[b] / 1024
+					if (med[b] <= best * (1 + tol / 100) && (pick == "" || b + 0 < pick + 0)) pick = b
+				}
+				printf "\nFastest median: --batch-rows %s (%.3f s). Smallest value within %s%% of it: **%s**", fastest, best, tol, pick
+				if (def != "") printf " (propflow default: %s)", def
+				printf ".\n"
+			}' "$RUNS"
+		echo
+	done >"$WORK/sweep.md"
+	{
+		echo "# propflow batch-size sweep"
+		echo
+		echo "Run of $STARTED on $(nproc) CPU(s) ${CPU:+($CPU)}, PostgreSQL $PG_VERSION (default settings, fsync on),"
+		echo "propflow $GIT_REV. \`propflow import FILE --json --db ... --batch-rows N\`, wall time of the command,"
+		echo "values interleaved (order rotated each repeat), tables emptied and CHECKPOINT before each run."
+		echo "Dialect $DIALECT, seed $SEED, $BAD_ROWS bad rows;"
+		for n in $ROWS; do
+			echo "$n rows: $(awk -v b="${SIZE_BYTES[$n]}" 'BEGIN { printf "%.1f MB", b / 1048576 }') CSV, ${EXPECTED_ROWS[$n]} rows stored."
+		done
+		echo
+		cat "$WORK/sweep.md"
+		echo "Peak RSS is the \`propflow import\` process's maximum resident set (GNU time %M)."
+		echo "Every run: sweep.tsv; logs and final job objects: logs/import-ROWS-bBATCH-REPEAT.*."
+	} >"$OUT/sweep.md"
+	echo
+	cat "$WORK/sweep.md"
+	echo "run.sh: results in $OUT/sweep.md" >&2
+	if awk -F'\t' 'NR > 1 && $6 == 0 { bad = 1 } END { exit !bad }' "$RUNS"; then
+		echo "run.sh: some runs failed: see $RUNS" >&2
+		exit 1
+	fi
+	exit 0
+fi
+
 label() {
 	case "$1" in
 	copy) echo 'psql \copy (typed + jsonb)' ;;

@@ -35,12 +35,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PF_HTTP_LINGER_MS 2000     /* read and discard after a close, so the peer sees our answer */
-#define PF_HTTP_REJECT_MAX 64      /* connections being turned away with 503 at once */
-#define PF_HTTP_ACCEPT_BATCH 64    /* accept() calls per wakeup */
-#define PF_HTTP_URL_INITIAL 256    /* first allocation of the URL buffer */
-#define PF_HTTP_HBUF_INITIAL 1024  /* first allocation of the header buffer */
-#define PF_HTTP_ACCEPT_RETRY_MS 100 /* pause accepting this long when out of descriptors */
+#define PF_HTTP_LINGER_MS       2000 /* read and discard after closing: the peer sees our answer */
+#define PF_HTTP_REJECT_MAX      64   /* connections being turned away with 503 at once */
+#define PF_HTTP_ACCEPT_BATCH    64   /* accept() calls per wakeup */
+#define PF_HTTP_URL_INITIAL     256  /* first allocation of the URL buffer */
+#define PF_HTTP_HBUF_INITIAL    1024 /* first allocation of the header buffer */
+#define PF_HTTP_ACCEPT_RETRY_MS 100  /* pause accepting this long when out of descriptors */
 
 typedef struct pf_http_conn pf_http_conn;
 
@@ -97,8 +97,8 @@ struct pf_http_req {
 	const char *abort_reason;    /* static: reason of a deferred abort */
 	char *rh_name[PF_HTTP_RESPONSE_HEADERS_MAX];  /* owned: extra response header names */
 	char *rh_value[PF_HTTP_RESPONSE_HEADERS_MAX]; /* owned: their values */
-	size_t nrh;                  /* extra response headers */
-	struct timespec start;       /* when the request began, for the access log */
+	size_t nrh;                                   /* extra response headers */
+	struct timespec start; /* when the request began, for the access log */
 };
 
 /*
@@ -115,51 +115,51 @@ typedef enum conn_state {
 } conn_state;
 
 struct pf_http_conn {
-	pf_http_server *srv;          /* borrowed */
-	pf_http_conn *prev, *next;    /* links in srv->conns or srv->dead */
-	struct bufferevent *bev;      /* owned; NULL after detach */
-	struct event *timer;          /* owned: header, idle, stall and linger timeouts */
-	struct event *defer;          /* owned: zero-timeout "process later" */
-	http_parser parser;           /* parser state */
-	conn_state state;             /* see conn_set_state() */
-	uint64_t id;                  /* for logs */
-	char peer[INET6_ADDRSTRLEN];  /* peer address text */
-	pf_http_req *building;        /* owned: request whose head is being parsed */
-	pf_http_req *req;             /* borrowed (the handler owns it): current request */
-	unsigned nreq;                /* requests started on this connection */
-	bool head_ready;              /* a head completed inside the parser; dispatch it */
-	bool msg_begun;               /* bytes of a new head have arrived */
-	bool msg_done;                /* the parser finished the current message */
-	bool keep_alive;              /* the client allows another request */
-	bool upgrade;                 /* the request asked for a protocol upgrade */
-	bool must_close;              /* close after the current response */
-	bool read_eof;                /* the peer shut its sending side */
-	bool body_paused;             /* consumer returned PF_HTTP_PAUSE */
-	bool out_blocked;             /* parsing stopped: output over output_max */
-	bool shut;                    /* our side was shut down (lingering) */
-	bool rejecting;               /* over the connection cap: 503 and close */
-	int error_status;             /* status chosen by a parser callback that failed */
-	const char *error_detail;     /* static: why, for that status */
-	const char *pending_abort;    /* static: abort reason set inside the parser */
-	size_t out_seen;              /* output length at the last idle timer, for progress */
-	const char *close_reason;     /* static: first reason this connection closes */
+	pf_http_server *srv;         /* borrowed */
+	pf_http_conn *prev, *next;   /* links in srv->conns or srv->dead */
+	struct bufferevent *bev;     /* owned; NULL after detach */
+	struct event *timer;         /* owned: header, idle, stall and linger timeouts */
+	struct event *defer;         /* owned: zero-timeout "process later" */
+	http_parser parser;          /* parser state */
+	conn_state state;            /* see conn_set_state() */
+	uint64_t id;                 /* for logs */
+	char peer[INET6_ADDRSTRLEN]; /* peer address text */
+	pf_http_req *building;       /* owned: request whose head is being parsed */
+	pf_http_req *req;            /* borrowed (the handler owns it): current request */
+	unsigned nreq;               /* requests started on this connection */
+	bool head_ready;             /* a head completed inside the parser; dispatch it */
+	bool msg_begun;              /* bytes of a new head have arrived */
+	bool msg_done;               /* the parser finished the current message */
+	bool keep_alive;             /* the client allows another request */
+	bool upgrade;                /* the request asked for a protocol upgrade */
+	bool must_close;             /* close after the current response */
+	bool read_eof;               /* the peer shut its sending side */
+	bool body_paused;            /* consumer returned PF_HTTP_PAUSE */
+	bool out_blocked;            /* parsing stopped: output over output_max */
+	bool shut;                   /* our side was shut down (lingering) */
+	bool rejecting;              /* over the connection cap: 503 and close */
+	int error_status;            /* status chosen by a parser callback that failed */
+	const char *error_detail;    /* static: why, for that status */
+	const char *pending_abort;   /* static: abort reason set inside the parser */
+	size_t out_seen;             /* output length at the last idle timer, for progress */
+	const char *close_reason;    /* static: first reason this connection closes */
 };
 
 struct pf_http_server {
-	struct event_base *base;      /* borrowed */
-	pf_http_limits lim;           /* copy */
-	pf_http_request_cb cb;        /* request handler */
-	void *arg;                    /* borrowed: handler argument */
-	int fd;                       /* owned: listening socket, -1 once stopped */
-	int port;                     /* bound port */
-	struct event *listen_ev;      /* owned */
-	struct event *retry_ev;       /* owned: re-enable accepting after EMFILE */
-	struct event *reap_ev;        /* owned: frees dead connections */
-	pf_http_conn *conns;          /* owned list: live connections */
-	pf_http_conn *dead;           /* owned list: connections waiting for the reaper */
-	unsigned nconns;              /* live connections counted against max_connections */
-	unsigned nreject;             /* live connections being turned away */
-	uint64_t next_id;             /* connection ids */
+	struct event_base *base; /* borrowed */
+	pf_http_limits lim;      /* copy */
+	pf_http_request_cb cb;   /* request handler */
+	void *arg;               /* borrowed: handler argument */
+	int fd;                  /* owned: listening socket, -1 once stopped */
+	int port;                /* bound port */
+	struct event *listen_ev; /* owned */
+	struct event *retry_ev;  /* owned: re-enable accepting after EMFILE */
+	struct event *reap_ev;   /* owned: frees dead connections */
+	pf_http_conn *conns;     /* owned list: live connections */
+	pf_http_conn *dead;      /* owned list: connections waiting for the reaper */
+	unsigned nconns;         /* live connections counted against max_connections */
+	unsigned nreject;        /* live connections being turned away */
+	uint64_t next_id;        /* connection ids */
 };
 
 static int on_message_begin(http_parser *p);
@@ -171,13 +171,13 @@ static int on_body(http_parser *p, const char *at, size_t len);
 static int on_message_complete(http_parser *p);
 
 static const http_parser_settings parser_settings = {
-	.on_message_begin = on_message_begin,
-	.on_url = on_url,
-	.on_header_field = on_header_field,
-	.on_header_value = on_header_value,
-	.on_headers_complete = on_headers_complete,
-	.on_body = on_body,
-	.on_message_complete = on_message_complete,
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
 };
 
 static void conn_set_state(pf_http_conn *c, conn_state s);
@@ -298,7 +298,8 @@ static void req_unref(pf_http_req *req)
 /* Fire the abort callback now (at most once, never after respond). */
 static void req_fire_abort(pf_http_req *req, const char *reason)
 {
-	if (req->finished || req->abort_fired)
+	/* after the end callback the body is complete: no abort, respond just frees */
+	if (req->finished || req->abort_fired || req->body == BODY_DONE)
 		return;
 	if (req->body == BODY_READING || req->body == BODY_UNREAD)
 		req->body = BODY_ABORTED;
@@ -331,7 +332,7 @@ static void req_defer_abort(pf_http_req *req, const char *reason)
 
 /* Append bytes to a buffer that may grow up to cap bytes. */
 static int buf_append(char **buf, size_t *used, size_t *alloc, size_t initial, size_t cap,
-		      const char *data, size_t len)
+                      const char *data, size_t len)
 {
 	if (len > cap - *used)
 		return PF_ELIMIT;
@@ -445,11 +446,11 @@ static int req_finish_head(pf_http_req *req, int is_connect)
 {
 	char nul = '\0';
 	if (buf_append(&req->url, &req->url_len, &req->url_cap, PF_HTTP_URL_INITIAL,
-		       req->url_len + 1, &nul, 1) < 0)
+	               req->url_len + 1, &nul, 1) < 0)
 		return 503;
 	req->url_len--; /* the NUL is not part of the target */
 	if (req->nhdr > 0 && buf_append(&req->hbuf, &req->hlen, &req->hcap, PF_HTTP_HBUF_INITIAL,
-					req->hlen + 1, &nul, 1) < 0)
+	                                req->hlen + 1, &nul, 1) < 0)
 		return 503;
 	/* trim trailing blanks of values (leading ones are dropped by the parser) */
 	for (size_t i = 0; i < req->nhdr; i++) {
@@ -468,8 +469,8 @@ static int req_finish_head(pf_http_req *req, int is_connect)
 	if (!req->path || req->path[0] != '/')
 		return 400;
 	if (u.field_set & (1 << UF_QUERY))
-		req->query = strndup(req->url + u.field_data[UF_QUERY].off,
-				     u.field_data[UF_QUERY].len);
+		req->query =
+		    strndup(req->url + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len);
 	else
 		req->query = strdup("");
 	if (!req->query)
@@ -503,7 +504,7 @@ static int on_url(http_parser *p, const char *at, size_t len)
 	pf_http_req *req = c->building;
 	/* one byte more than the cap is kept for the NUL */
 	int r = buf_append(&req->url, &req->url_len, &req->url_cap, PF_HTTP_URL_INITIAL,
-			   c->srv->lim.url_max + 1, at, len);
+	                   c->srv->lim.url_max + 1, at, len);
 	if (r < 0 || req->url_len > c->srv->lim.url_max) {
 		c->error_status = r == PF_ENOMEM ? 503 : 414;
 		return -1;
@@ -525,8 +526,8 @@ static int header_bytes(pf_http_conn *c, pf_http_req *req, const char *at, size_
 		return -1;
 	}
 	req->hbytes += len;
-	int r = buf_append(&req->hbuf, &req->hlen, &req->hcap, PF_HTTP_HBUF_INITIAL,
-			   hbuf_cap(lim), at, len);
+	int r = buf_append(&req->hbuf, &req->hlen, &req->hcap, PF_HTTP_HBUF_INITIAL, hbuf_cap(lim),
+	                   at, len);
 	if (r < 0) {
 		c->error_status = r == PF_ENOMEM ? 503 : 431;
 		return -1;
@@ -548,7 +549,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 		}
 		char nul = '\0';
 		if (req->in_value && buf_append(&req->hbuf, &req->hlen, &req->hcap,
-						PF_HTTP_HBUF_INITIAL, hbuf_cap(lim), &nul, 1) < 0) {
+		                                PF_HTTP_HBUF_INITIAL, hbuf_cap(lim), &nul, 1) < 0) {
 			c->error_status = 431;
 			return -1;
 		}
@@ -581,7 +582,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 	if (!req->in_value) {
 		char nul = '\0';
 		if (buf_append(&req->hbuf, &req->hlen, &req->hcap, PF_HTTP_HBUF_INITIAL,
-			       hbuf_cap(&c->srv->lim), &nul, 1) < 0) {
+		               hbuf_cap(&c->srv->lim), &nul, 1) < 0) {
 			c->error_status = 431;
 			return -1;
 		}
@@ -599,7 +600,7 @@ static int on_headers_complete(http_parser *p)
 	if (req->nhdr > 0 && !req->in_value) {
 		char nul = '\0';
 		if (buf_append(&req->hbuf, &req->hlen, &req->hcap, PF_HTTP_HBUF_INITIAL,
-			       hbuf_cap(&c->srv->lim), &nul, 1) < 0) {
+		               hbuf_cap(&c->srv->lim), &nul, 1) < 0) {
 			c->error_status = 431;
 			return -1;
 		}
@@ -692,7 +693,7 @@ static void append_date(struct evbuffer *out)
 
 /* Write a whole response; req supplies extra headers and may be NULL. */
 static void write_response(struct evbuffer *out, int status, const char *ctype, const void *body,
-			   size_t len, bool keep, bool head_only, const pf_http_req *req)
+                           size_t len, bool keep, bool head_only, const pf_http_req *req)
 {
 	bool no_body = status < 200 || status == 204 || status == 304;
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, pf_http_status_text(status));
@@ -744,9 +745,9 @@ static void conn_fail(pf_http_conn *c, int status, const char *msg, const char *
 	const char *body = json ? json : "{\"error\":\"internal error\",\"detail\":null}";
 	if (c->bev) {
 		write_response(bufferevent_get_output(c->bev), status, "application/json", body,
-			       strlen(body), false, false, NULL);
+		               strlen(body), false, false, NULL);
 		pf_info("conn %llu: - - %d %zu 0ms", (unsigned long long)c->id, status,
-			strlen(body));
+		        strlen(body));
 	}
 	free(json);
 	conn_close(c, msg);
@@ -774,7 +775,7 @@ static void access_log(const pf_http_req *req, int status, size_t len)
 	char path[512];
 	log_safe(path, sizeof(path), req->path ? req->path : "-");
 	pf_info("conn %llu: %s %s %d %zu %.0fms", (unsigned long long)req->conn_id,
-		req->method ? req->method : "-", path, status, len, ms_since(&req->start));
+	        req->method ? req->method : "-", path, status, len, ms_since(&req->start));
 }
 
 static void conn_schedule(pf_http_conn *c)
@@ -785,7 +786,7 @@ static void conn_schedule(pf_http_conn *c)
 }
 
 void pf_http_respond(pf_http_req *req, int status, const char *content_type, const void *body,
-		     size_t len)
+                     size_t len)
 {
 	if (req->finished) {
 		pf_warn("conn %llu: second response ignored", (unsigned long long)req->conn_id);
@@ -795,10 +796,10 @@ void pf_http_respond(pf_http_req *req, int status, const char *content_type, con
 	pf_http_conn *c = req->conn;
 	if (c && c->bev) {
 		bool complete = req->body == BODY_NONE || req->body == BODY_DONE;
-		bool keep = c->keep_alive && !c->must_close && complete && !c->read_eof &&
-			    c->srv->fd >= 0;
+		bool keep =
+		    c->keep_alive && !c->must_close && complete && !c->read_eof && c->srv->fd >= 0;
 		write_response(bufferevent_get_output(c->bev), status, content_type, body, len,
-			       keep, req->is_head, req);
+		               keep, req->is_head, req);
 		access_log(req, status, len);
 		c->req = NULL;
 		req->conn = NULL;
@@ -810,7 +811,7 @@ void pf_http_respond(pf_http_req *req, int status, const char *content_type, con
 		}
 	} else {
 		pf_debug("conn %llu: %s response %d dropped: client gone",
-			 (unsigned long long)req->conn_id, req->method, status);
+		         (unsigned long long)req->conn_id, req->method, status);
 	}
 	req_unref(req);
 }
@@ -903,7 +904,7 @@ uint64_t pf_http_req_conn_id(const pf_http_req *req)
 /* -------------------------------------------------------------------- body */
 
 void pf_http_req_read_body(pf_http_req *req, uint64_t body_max, pf_http_body_cb body_cb,
-			   pf_http_end_cb end_cb, pf_http_abort_cb abort_cb, void *arg)
+                           pf_http_end_cb end_cb, pf_http_abort_cb abort_cb, void *arg)
 {
 	if (req->finished || (req->body != BODY_NONE && req->body != BODY_UNREAD)) {
 		pf_warn("conn %llu: read_body called twice", (unsigned long long)req->conn_id);
@@ -970,7 +971,7 @@ static void conn_update_read(pf_http_conn *c)
 	if (c->state == CONN_BODY && c->body_paused)
 		on = false;
 	else if (c->state != CONN_CLOSING &&
-		 evbuffer_get_length(bufferevent_get_input(c->bev)) >= PF_HTTP_READ_MAX)
+	         evbuffer_get_length(bufferevent_get_input(c->bev)) >= PF_HTTP_READ_MAX)
 		on = false;
 	if (on)
 		bufferevent_enable(c->bev, EV_READ);
@@ -989,8 +990,8 @@ static void conn_set_state(pf_http_conn *c, conn_state s)
 	case CONN_HEAD:
 		c->out_seen = c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
 		ms_to_tv(c->msg_begun || c->nreq == 0 ? lim->header_timeout_ms
-						      : lim->idle_timeout_ms,
-			 &tv);
+		                                      : lim->idle_timeout_ms,
+		         &tv);
 		evtimer_add(c->timer, &tv);
 		conn_update_read(c);
 		break;
@@ -1016,7 +1017,7 @@ static void conn_set_state(pf_http_conn *c, conn_state s)
 		break;
 	case CONN_DEAD:
 		pf_debug("conn %llu: closed (%s)", (unsigned long long)c->id,
-			 c->close_reason ? c->close_reason : "done");
+		         c->close_reason ? c->close_reason : "done");
 		evtimer_del(c->timer);
 		evtimer_del(c->defer);
 		if (c->bev)
@@ -1039,8 +1040,7 @@ static void conn_set_state(pf_http_conn *c, conn_state s)
 			c->srv->nconns--;
 		event_active(c->srv->reap_ev, EV_TIMEOUT, 0);
 		break;
-	default:
-		abort();
+	default: abort();
 	}
 }
 
@@ -1133,9 +1133,9 @@ static void conn_parse_failed(pf_http_conn *c, enum http_errno e)
 	case 503: conn_fail(c, 503, "out of memory", NULL); break;
 	default:
 		conn_fail(c, 400, "bad request",
-			  e == HPE_CB_headers_complete && c->error_detail
-				  ? c->error_detail
-				  : http_errno_description(e));
+		          e == HPE_CB_headers_complete && c->error_detail
+		              ? c->error_detail
+		              : http_errno_description(e));
 		break;
 	}
 }
@@ -1147,11 +1147,8 @@ static void conn_input_ended(pf_http_conn *c)
 	case CONN_HEAD:
 		conn_close(c, c->msg_begun ? "client closed inside a head" : "client closed");
 		break;
-	case CONN_BODY:
-		conn_kill(c, "client closed inside a body", "client closed");
-		break;
-	default:
-		break;
+	case CONN_BODY: conn_kill(c, "client closed inside a body", "client closed"); break;
+	default: break;
 	}
 }
 
@@ -1251,7 +1248,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	pf_http_conn *c = arg;
 	if (what & BEV_EVENT_ERROR) {
 		conn_kill(c, (what & BEV_EVENT_WRITING) ? "write failed" : "connection reset",
-			  "client closed");
+		          "client closed");
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
@@ -1293,11 +1290,8 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 			req_unref(req);
 		}
 		break;
-	case CONN_CLOSING:
-		conn_set_state(c, CONN_DEAD);
-		break;
-	default:
-		break;
+	case CONN_CLOSING: conn_set_state(c, CONN_DEAD); break;
+	default: break;
 	}
 }
 
@@ -1323,10 +1317,10 @@ static void conn_new(pf_http_server *srv, int fd, const struct sockaddr_storage 
 	c->rejecting = reject;
 	if (ss->ss_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, c->peer,
-			  sizeof(c->peer));
+		          sizeof(c->peer));
 	else if (ss->ss_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, c->peer,
-			  sizeof(c->peer));
+		          sizeof(c->peer));
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->timer = evtimer_new(srv->base, conn_timer_cb, c);
 	c->defer = evtimer_new(srv->base, conn_defer_cb, c);
@@ -1415,7 +1409,7 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 pf_http_server *pf_http_server_new(struct event_base *base, const char *host, int port,
-				   const pf_http_limits *lim, pf_http_request_cb cb, void *arg)
+                                   const pf_http_limits *lim, pf_http_request_cb cb, void *arg)
 {
 	/* a peer closing while we write must be an error, not a signal */
 	signal(SIGPIPE, SIG_IGN);
@@ -1431,8 +1425,8 @@ pf_http_server *pf_http_server_new(struct event_base *base, const char *host, in
 	char portstr[16];
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-				 .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST};
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST};
 	int r = getaddrinfo(host, portstr, &hints, &ai);
 	if (r != 0) {
 		pf_error("http: cannot use address %s:%d: %s", host, port, gai_strerror(r));
@@ -1452,9 +1446,8 @@ pf_http_server *pf_http_server_new(struct event_base *base, const char *host, in
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	if (getsockname(srv->fd, (struct sockaddr *)&ss, &sl) == 0)
-		srv->port = ntohs(ss.ss_family == AF_INET6
-					  ? ((struct sockaddr_in6 *)&ss)->sin6_port
-					  : ((struct sockaddr_in *)&ss)->sin_port);
+		srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+		                                           : ((struct sockaddr_in *)&ss)->sin_port);
 	srv->listen_ev = event_new(base, srv->fd, EV_READ | EV_PERSIST, accept_cb, srv);
 	srv->retry_ev = evtimer_new(base, retry_cb, srv);
 	srv->reap_ev = event_new(base, -1, 0, reap_cb, srv);
@@ -1520,7 +1513,7 @@ struct bufferevent *pf_http_req_detach(pf_http_req *req)
 		if (evbuffer_peek(in, -1, NULL, &v, 1) >= 1) {
 			http_parser_pause(&c->parser, 0);
 			size_t n = http_parser_execute(&c->parser, &parser_settings, v.iov_base,
-						       v.iov_len);
+			                               v.iov_len);
 			evbuffer_drain(in, n);
 		}
 		if (!c->msg_done) {

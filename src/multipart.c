@@ -15,35 +15,35 @@
 #include <string.h>
 #include <strings.h>
 
-#define PF_MULTIPART_DELIM_MAX (4 + PF_MULTIPART_BOUNDARY_MAX) /* CRLF "--" boundary */
+#define PF_MULTIPART_DELIM_MAX    (4 + PF_MULTIPART_BOUNDARY_MAX) /* CRLF "--" boundary */
 #define PF_MULTIPART_FILENAME_MAX 1024 /* bytes of a part's filename we keep */
 
 typedef enum mp_state {
-	MP_PREAMBLE, /* before the first boundary: skipped */
-	MP_AFTER,    /* after a delimiter: "--", padding or CRLF follows */
+	MP_PREAMBLE,   /* before the first boundary: skipped */
+	MP_AFTER,      /* after a delimiter: "--", padding or CRLF follows */
 	MP_AFTER_DASH, /* one '-' of the closing "--" seen */
-	MP_AFTER_CR, /* CR of the boundary line's end seen */
-	MP_HEADERS,  /* collecting a part's headers */
-	MP_DATA,     /* inside a part's content */
-	MP_DONE,     /* closing boundary seen */
-	MP_ERROR,    /* malformed; see error */
+	MP_AFTER_CR,   /* CR of the boundary line's end seen */
+	MP_HEADERS,    /* collecting a part's headers */
+	MP_DATA,       /* inside a part's content */
+	MP_DONE,       /* closing boundary seen */
+	MP_ERROR,      /* malformed; see error */
 } mp_state;
 
 struct pf_multipart {
-	pf_multipart_data_cb cb;     /* receives the file part's content */
-	void *arg;                   /* borrowed: cb argument */
-	char delim[PF_MULTIPART_DELIM_MAX];      /* owned copy: CRLF "--" boundary */
-	size_t dlen;                 /* bytes in delim */
-	size_t fail[PF_MULTIPART_DELIM_MAX];     /* KMP failure function of delim */
-	size_t mi;                   /* delimiter bytes matched so far */
-	mp_state state;              /* where we are */
+	pf_multipart_data_cb cb;                      /* receives the file part's content */
+	void *arg;                                    /* borrowed: cb argument */
+	char delim[PF_MULTIPART_DELIM_MAX];           /* owned copy: CRLF "--" boundary */
+	size_t dlen;                                  /* bytes in delim */
+	size_t fail[PF_MULTIPART_DELIM_MAX];          /* KMP failure function of delim */
+	size_t mi;                                    /* delimiter bytes matched so far */
+	mp_state state;                               /* where we are */
 	char hbuf[PF_MULTIPART_PART_HEADERS_MAX + 1]; /* owned: current part's headers */
-	size_t hlen;                 /* bytes in hbuf */
-	char *filename;              /* owned: the file part's filename or NULL */
-	bool file_seen;              /* the file part's headers were read */
-	bool file_done;              /* the delimiter after the file part was seen */
-	bool selected;               /* the current part is the file part */
-	const char *error;           /* static: why the body is malformed */
+	size_t hlen;                                  /* bytes in hbuf */
+	char *filename;                               /* owned: the file part's filename or NULL */
+	bool file_seen;                               /* the file part's headers were read */
+	bool file_done;    /* the delimiter after the file part was seen */
+	bool selected;     /* the current part is the file part */
+	const char *error; /* static: why the body is malformed */
 };
 
 static void set_error(pf_multipart *mp, const char *why)
@@ -108,7 +108,7 @@ static bool boundary_ok(const char *b)
 }
 
 pf_multipart *pf_multipart_new(const char *content_type, pf_multipart_data_cb cb, void *arg,
-			       const char **why)
+                               const char **why)
 {
 	static const char type[] = "multipart/form-data";
 	const char *dummy;
@@ -167,31 +167,38 @@ void pf_multipart_free(pf_multipart *mp)
 	free(mp);
 }
 
-/* Hand content bytes to the callback if this is the file part; true if it paused. */
-static bool emit(pf_multipart *mp, const char *p, size_t n)
+/* Hand content bytes to the callback if this is the file part: 0 go on, 1 paused, -1 failed. */
+static int emit(pf_multipart *mp, const char *p, size_t n)
 {
 	if (!mp->selected || n == 0)
-		return false;
-	return mp->cb(mp->arg, p, n) == PF_MULTIPART_PAUSED;
+		return 0;
+	int r = mp->cb(mp->arg, p, n);
+	if (r < 0) {
+		set_error(mp, "data callback failed");
+		return -1;
+	}
+	return r == PF_MULTIPART_PAUSED ? 1 : 0;
 }
 
 /*
  * Scan for the delimiter from data[*pos]; content before it goes to emit().
- * Returns true if the callback paused (then *pos is just past what it took).
- * On finding the delimiter the state moves to MP_AFTER.
+ * Returns emit()'s 1 (paused) or -1 (failed) with *pos just past what was
+ * taken, or 0 after running out of data or finding the delimiter (the state
+ * then moves to MP_AFTER).
  */
-static bool scan(pf_multipart *mp, const char *data, size_t len, size_t *pos)
+static int scan(pf_multipart *mp, const char *data, size_t len, size_t *pos)
 {
 	size_t i = *pos;
+	int r;
 	while (i < len) {
 		if (mp->mi == 0) {
 			const char *cr = memchr(data + i, '\r', len - i);
 			size_t end = cr ? (size_t)(cr - data) : len;
-			bool paused = emit(mp, data + i, end - i);
+			r = emit(mp, data + i, end - i);
 			i = end;
-			if (paused || !cr) {
+			if (r || !cr) {
 				*pos = i;
-				return paused;
+				return r;
 			}
 			mp->mi = 1;
 			i++;
@@ -209,7 +216,7 @@ static bool scan(pf_multipart *mp, const char *data, size_t len, size_t *pos)
 					mp->file_done = true;
 				}
 				*pos = i;
-				return false;
+				return 0;
 			}
 			continue;
 		}
@@ -218,9 +225,10 @@ static bool scan(pf_multipart *mp, const char *data, size_t len, size_t *pos)
 			size_t k = mp->fail[mp->mi - 1];
 			size_t n = mp->mi - k;
 			mp->mi = k;
-			if (emit(mp, mp->delim, n)) {
+			r = emit(mp, mp->delim, n);
+			if (r) {
 				*pos = i;
-				return true;
+				return r;
 			}
 		}
 		if (mp->delim[mp->mi] == ch) {
@@ -228,14 +236,15 @@ static bool scan(pf_multipart *mp, const char *data, size_t len, size_t *pos)
 			i++;
 		} else {
 			i++;
-			if (emit(mp, data + i - 1, 1)) {
+			r = emit(mp, data + i - 1, 1);
+			if (r) {
 				*pos = i;
-				return true;
+				return r;
 			}
 		}
 	}
 	*pos = i;
-	return false;
+	return 0;
 }
 
 static int hex_val(char c)
@@ -283,7 +292,8 @@ static void part_headers(pf_multipart *mp)
 						int lo = hi >= 0 ? hex_val(q[2]) : -1;
 						if (*q == '%' && hi >= 0 && lo >= 0) {
 							if (hi || lo)
-								filename[o++] = (char)(hi * 16 + lo);
+								filename[o++] =
+								    (char)(hi * 16 + lo);
 							q += 2;
 						} else {
 							filename[o++] = *q;
@@ -317,18 +327,18 @@ int pf_multipart_feed(pf_multipart *mp, const char *data, size_t len, size_t *co
 	while (i < len) {
 		char ch;
 		switch (mp->state) {
-		case MP_ERROR:
-			return PF_EINVAL;
-		case MP_DONE:
-			*consumed = len;
-			return PF_MULTIPART_DONE;
+		case MP_ERROR: return PF_EINVAL;
+		case MP_DONE: *consumed = len; return PF_MULTIPART_DONE;
 		case MP_PREAMBLE:
-		case MP_DATA:
-			if (scan(mp, data, len, &i)) {
-				*consumed = i;
+		case MP_DATA: {
+			int r = scan(mp, data, len, &i);
+			*consumed = i;
+			if (r < 0)
+				return PF_EINVAL;
+			if (r > 0)
 				return PF_MULTIPART_PAUSED;
-			}
 			break;
+		}
 		case MP_AFTER:
 			ch = data[i++];
 			if (ch == '-')
@@ -361,13 +371,13 @@ int pf_multipart_feed(pf_multipart *mp, const char *data, size_t len, size_t *co
 			}
 			mp->hbuf[mp->hlen++] = data[i++];
 			if ((mp->hlen == 2 && memcmp(mp->hbuf, "\r\n", 2) == 0) ||
-			    (mp->hlen >= 4 && memcmp(mp->hbuf + mp->hlen - 4, "\r\n\r\n", 4) == 0)) {
+			    (mp->hlen >= 4 &&
+			     memcmp(mp->hbuf + mp->hlen - 4, "\r\n\r\n", 4) == 0)) {
 				part_headers(mp);
 				mp->state = MP_DATA;
 			}
 			break;
-		default:
-			abort();
+		default: abort();
 		}
 	}
 	*consumed = len;

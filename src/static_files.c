@@ -16,17 +16,17 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#define PF_STATIC_PATH_MAX 1024 /* bytes of a file's path under the root */
-#define PF_STATIC_DEPTH_MAX 8   /* directory levels walked */
+#define PF_STATIC_PATH_MAX  1024 /* bytes of a file's path under the root */
+#define PF_STATIC_DEPTH_MAX 8    /* directory levels walked */
 
 static const char CSP[] = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
-			  "style-src 'self'; frame-ancestors 'none'";
+                          "style-src 'self'; frame-ancestors 'none'";
 
 typedef struct static_file {
-	char *path;         /* owned: URL path, "/app.js" */
-	char *data;         /* owned: content */
-	size_t len;         /* bytes in data */
-	const char *ctype;  /* static: content type */
+	char *path;            /* owned: URL path, "/app.js" */
+	char *data;            /* owned: content */
+	size_t len;            /* bytes in data */
+	const char *ctype;     /* static: content type */
 	char etag[2 + 32 + 1]; /* quoted hex of the content hash */
 } static_file;
 
@@ -41,16 +41,16 @@ static const char *content_type(const char *path)
 		const char *ext;
 		const char *type;
 	} types[] = {
-		{".html", "text/html; charset=utf-8"},
-		{".js", "text/javascript; charset=utf-8"},
-		{".mjs", "text/javascript; charset=utf-8"},
-		{".css", "text/css; charset=utf-8"},
-		{".svg", "image/svg+xml"},
-		{".png", "image/png"},
-		{".ico", "image/x-icon"},
-		{".json", "application/json"},
-		{".map", "application/json"},
-		{".txt", "text/plain; charset=utf-8"},
+	    {".html", "text/html; charset=utf-8"},
+	    {".js", "text/javascript; charset=utf-8"},
+	    {".mjs", "text/javascript; charset=utf-8"},
+	    {".css", "text/css; charset=utf-8"},
+	    {".svg", "image/svg+xml"},
+	    {".png", "image/png"},
+	    {".ico", "image/x-icon"},
+	    {".json", "application/json"},
+	    {".map", "application/json"},
+	    {".txt", "text/plain; charset=utf-8"},
 	};
 	const char *dot = strrchr(path, '.');
 	const char *slash = strrchr(path, '/');
@@ -176,8 +176,8 @@ static bool etag_matches(const char *inm, const char *etag)
 			return true;
 		if (strncmp(p, "W/", 2) == 0)
 			p += 2;
-		if (strncmp(p, etag, elen) == 0 && (p[elen] == '\0' || p[elen] == ',' ||
-						    p[elen] == ' ' || p[elen] == '\t'))
+		if (strncmp(p, etag, elen) == 0 &&
+		    (p[elen] == '\0' || p[elen] == ',' || p[elen] == ' ' || p[elen] == '\t'))
 			return true;
 		while (*p && *p != ',')
 			p++;
@@ -209,7 +209,7 @@ bool pf_static_serve(pf_static *st, pf_http_req *req)
 	r |= pf_http_add_header(req, "Referrer-Policy", "no-referrer");
 	if (r != 0)
 		pf_warn("conn %llu: static headers not all added",
-			(unsigned long long)pf_http_req_conn_id(req));
+		        (unsigned long long)pf_http_req_conn_id(req));
 	const char *inm = pf_http_req_header(req, "If-None-Match");
 	if (inm && etag_matches(inm, sf->etag))
 		pf_http_respond(req, 304, NULL, NULL, 0);

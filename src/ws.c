@@ -21,9 +21,9 @@
 #include <strings.h>
 #include <wslay/wslay.h>
 
-#define PF_WS_CLOSE_TIMEOUT_MS 5000   /* wait this long for the close handshake and drain */
-#define PF_WS_WRITE_CHUNK (64 * 1024) /* socket buffer level at which frames wait in wslay */
-#define PF_WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define PF_WS_CLOSE_TIMEOUT_MS 5000        /* wait this long for the close handshake and drain */
+#define PF_WS_WRITE_CHUNK      (64 * 1024) /* socket buffer level at which frames wait in wslay */
+#define PF_WS_GUID             "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 typedef enum ws_state {
 	WS_OPEN,    /* messages flow */
@@ -32,20 +32,20 @@ typedef enum ws_state {
 } ws_state;
 
 struct pf_ws {
-	struct bufferevent *bev;      /* owned (detached from the HTTP connection) */
-	wslay_event_context_ptr ctx;  /* owned */
-	pf_ws_handlers h;             /* owner's callbacks */
-	void *arg;                    /* borrowed: owner's argument */
-	uint64_t id;                  /* the HTTP connection's id, for logs */
-	ws_state state;               /* see above */
-	int close_code;               /* code reported to on_close */
-	bool pong_due;                /* a ping was sent and no pong came back yet */
-	bool read_eof;                /* the peer closed its side */
-	int drop_code;                /* nonzero: drop the connection on the next turn */
-	bool close_written;           /* we wrote a close frame past wslay (protocol error) */
-	unsigned ping_ms;             /* ping interval */
-	struct event *ping_timer;     /* owned: pings, and the close timeout in CLOSING */
-	struct event *defer;          /* owned: first processing after the handshake */
+	struct bufferevent *bev;     /* owned (detached from the HTTP connection) */
+	wslay_event_context_ptr ctx; /* owned */
+	pf_ws_handlers h;            /* owner's callbacks */
+	void *arg;                   /* borrowed: owner's argument */
+	uint64_t id;                 /* the HTTP connection's id, for logs */
+	ws_state state;              /* see above */
+	int close_code;              /* code reported to on_close */
+	bool pong_due;               /* a ping was sent and no pong came back yet */
+	bool read_eof;               /* the peer closed its side */
+	int drop_code;               /* nonzero: drop the connection on the next turn */
+	bool close_written;          /* we wrote a close frame past wslay (protocol error) */
+	unsigned ping_ms;            /* ping interval */
+	struct event *ping_timer;    /* owned: pings, and the close timeout in CLOSING */
+	struct event *defer;         /* owned: first processing after the handshake */
 };
 
 static void ws_io(pf_ws *ws);
@@ -144,8 +144,7 @@ static void ws_finish(pf_ws *ws, int code, const char *why)
 
 /* ------------------------------------------------------------ wslay glue */
 
-static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
-		       void *user)
+static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
 {
 	pf_ws *ws = user;
 	int n = evbuffer_remove(bufferevent_get_input(ws->bev), buf, len);
@@ -162,7 +161,7 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
  * Backpressure is applied before wslay_event_send() is called (ws_send).
  */
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
-		       void *user)
+                       void *user)
 {
 	pf_ws *ws = user;
 	if (evbuffer_add(bufferevent_get_output(ws->bev), data, len) < 0) {
@@ -182,7 +181,7 @@ static int ws_send(pf_ws *ws)
 }
 
 static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *m,
-		   void *user)
+                   void *user)
 {
 	pf_ws *ws = user;
 	switch (m->opcode) {
@@ -193,18 +192,15 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
 	case WSLAY_BINARY_FRAME:
 		if (ws->state == WS_OPEN) {
 			const char r[] = "binary frames not supported";
-			wslay_event_queue_close(ctx, WSLAY_CODE_UNSUPPORTED_DATA, (const uint8_t *)r,
-						sizeof(r) - 1);
+			wslay_event_queue_close(ctx, WSLAY_CODE_UNSUPPORTED_DATA,
+			                        (const uint8_t *)r, sizeof(r) - 1);
 		}
 		break;
-	case WSLAY_PONG:
-		ws->pong_due = false;
-		break;
+	case WSLAY_PONG: ws->pong_due = false; break;
 	case WSLAY_CONNECTION_CLOSE:
 		ws_notify_close(ws, m->status_code ? m->status_code : WSLAY_CODE_NO_STATUS_RCVD);
 		break;
-	default:
-		break;
+	default: break;
 	}
 }
 
@@ -253,7 +249,7 @@ static void ws_io(pf_ws *ws)
 	}
 	bool out_empty = evbuffer_get_length(bufferevent_get_output(ws->bev)) == 0;
 	bool read_done = wslay_event_get_close_received(ws->ctx) || ws->read_eof ||
-			 !wslay_event_get_read_enabled(ws->ctx);
+	                 !wslay_event_get_read_enabled(ws->ctx);
 	if (close_out && read_done && out_empty)
 		ws_finish(ws, ws->close_code, "close handshake done");
 	else if (ws->read_eof && !close_out)
@@ -322,7 +318,8 @@ pf_ws *pf_ws_accept(pf_http_req *req, const pf_ws_handlers *h, void *arg)
 	const char *key = pf_http_req_header(req, "Sec-WebSocket-Key");
 	char accept[29];
 	if (strcmp(pf_http_req_method(req), "GET") != 0 || pf_http_req_has_body(req)) {
-		pf_http_respond_error(req, 400, "websocket upgrade needs a GET without a body", NULL);
+		pf_http_respond_error(req, 400, "websocket upgrade needs a GET without a body",
+		                      NULL);
 		return NULL;
 	}
 	if (!upgrade || !has_token(upgrade, "websocket") || !connection ||
@@ -342,9 +339,9 @@ pf_ws *pf_ws_accept(pf_http_req *req, const pf_ws_handlers *h, void *arg)
 	}
 	pf_ws *ws = calloc(1, sizeof(*ws));
 	struct wslay_event_callbacks cbs = {
-		.recv_callback = recv_cb,
-		.send_callback = send_cb,
-		.on_msg_recv_callback = msg_cb,
+	    .recv_callback = recv_cb,
+	    .send_callback = send_cb,
+	    .on_msg_recv_callback = msg_cb,
 	};
 	if (!ws)
 		goto oom;
@@ -366,9 +363,9 @@ pf_ws *pf_ws_accept(pf_http_req *req, const pf_ws_handlers *h, void *arg)
 		goto fail;
 	}
 	evbuffer_add_printf(bufferevent_get_output(ws->bev),
-			    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-			    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-			    accept);
+	                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	                    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+	                    accept);
 	bufferevent_setcb(ws->bev, ws_read_cb, ws_write_cb, ws_event_cb, ws);
 	bufferevent_enable(ws->bev, EV_READ | EV_WRITE);
 	struct timeval tv;
@@ -409,13 +406,13 @@ int pf_ws_send_text(pf_ws *ws, const char *data, size_t len)
 		/* the peer does not read: a close frame would not get through either */
 		static const struct timeval zero = {0, 0};
 		pf_warn("ws %llu: send queue over %d bytes; dropping", (unsigned long long)ws->id,
-			PF_WS_SENDQ_MAX);
+		        PF_WS_SENDQ_MAX);
 		ws->drop_code = WSLAY_CODE_POLICY_VIOLATION;
 		evtimer_add(ws->defer, &zero);
 		return PF_ELIMIT;
 	}
 	struct wslay_event_msg msg = {
-		.opcode = WSLAY_TEXT_FRAME, .msg = (const uint8_t *)data, .msg_length = len};
+	    .opcode = WSLAY_TEXT_FRAME, .msg = (const uint8_t *)data, .msg_length = len};
 	int r = wslay_event_queue_msg(ws->ctx, &msg);
 	if (r == WSLAY_ERR_NOMEM)
 		return PF_ENOMEM;

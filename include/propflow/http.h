@@ -86,7 +86,12 @@ typedef int (*pf_http_body_cb)(void *arg, pf_http_req *req, const char *data, si
 typedef void (*pf_http_end_cb)(void *arg, pf_http_req *req);
 /* The request can no longer complete: the client went away, the body
  * was malformed or longer than body_max, or a timeout hit. reason is a
- * static string. After this no body/end callback comes. */
+ * static string: "client closed", "body too large", "malformed body",
+ * "body timeout", "server shutting down". At most once, never after the end
+ * callback (a complete body stays complete; respond then just frees the
+ * request if the client left) and never after respond. If the connection
+ * died before a callback was registered, it fires on a later loop turn once
+ * one is (read_body or on_abort). After this no body/end callback comes. */
 typedef void (*pf_http_abort_cb)(void *arg, pf_http_req *req, const char *reason);
 
 /*

@@ -23,7 +23,9 @@ enum {
 
 /* Errors are reported as PF_EINVAL with pf_multipart_error() text. */
 
-/* Return 0 or PF_MULTIPART_PAUSED (stop after these bytes were taken). */
+/* Return 0 or PF_MULTIPART_PAUSED (stop after these bytes were taken); a
+ * negative value stops decoding: feed returns PF_EINVAL, error "data callback
+ * failed". */
 typedef int (*pf_multipart_data_cb)(void *arg, const char *data, size_t len);
 
 typedef struct pf_multipart pf_multipart;

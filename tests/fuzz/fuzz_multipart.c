@@ -37,7 +37,7 @@ typedef struct run_result {
 } run_result;
 
 static bool decode(const char *ct, const char *body, size_t len, size_t piece, out *o,
-		   run_result *r)
+                   run_result *r)
 {
 	pf_multipart *mp = pf_multipart_new(ct, cb, o, NULL);
 	if (!mp)

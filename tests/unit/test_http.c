@@ -157,15 +157,15 @@ static struct {
 	int requests;
 	int outstanding;
 	int max_outstanding;
-	char *body;           /* received body bytes */
+	char *body; /* received body bytes */
 	size_t body_len;
 	int body_calls;
 	int ends;
 	int aborts;
 	const char *abort_reason;
 	bool alive_at_abort;
-	bool pause_each;      /* body callback returns PF_HTTP_PAUSE */
-	bool resume_inside;   /* ...and calls resume from inside the callback */
+	bool pause_each;    /* body callback returns PF_HTTP_PAUSE */
+	bool resume_inside; /* ...and calls resume from inside the callback */
 	bool paused;
 	pf_http_req *body_req;
 	uint64_t body_max;
@@ -206,6 +206,11 @@ static void end_cb(void *arg, pf_http_req *req)
 	T.outstanding--;
 	pf_http_respond(req, 200, "text/plain", out, (size_t)n + T.body_len);
 	free(out);
+}
+
+static void hold_end_cb(void *arg, pf_http_req *req)
+{
+	T.ends++;
 }
 
 static void abort_cb(void *arg, pf_http_req *req, const char *reason)
@@ -256,6 +261,11 @@ static void handler(void *arg, pf_http_req *req)
 		T.body_calls = 0;
 		T.body_req = req;
 		pf_http_req_read_body(req, T.body_max, body_cb, end_cb, abort_cb, NULL);
+	} else if (strcmp(path, "/endhold") == 0) {
+		/* read the body but answer only later (T.held) */
+		T.held = req;
+		T.body_len = 0;
+		pf_http_req_read_body(req, 0, body_cb, hold_end_cb, abort_cb, NULL);
 	} else if (strcmp(path, "/holdpost") == 0) {
 		T.held = req;
 		T.body_len = 0;
@@ -316,8 +326,8 @@ static void test_pipelining(int port)
 	client *c = client_new(port);
 	T.max_outstanding = 0;
 	const char *three = "GET /defer?i=1 HTTP/1.1\r\nHost: x\r\n\r\n"
-			    "GET /get?i=2 HTTP/1.1\r\nHost: x\r\n\r\n"
-			    "GET /defer?i=3 HTTP/1.1\r\nHost: x\r\n\r\n";
+	                    "GET /get?i=2 HTTP/1.1\r\nHost: x\r\n\r\n"
+	                    "GET /defer?i=3 HTTP/1.1\r\nHost: x\r\n\r\n";
 	client_sends(c, three);
 	CHECK(wait_for(c, "HTTP/1.1 200 OK", 3, 2000));
 	char *a = strstr(c->in, "i=1"), *b = strstr(c->in, "i=2"), *d = strstr(c->in, "i=3");
@@ -382,7 +392,8 @@ static void test_continue(int port)
 	c = client_new(port);
 	T.body_max = 10;
 	T.aborts = 0;
-	client_sends(c, "POST /echo HTTP/1.1\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n");
+	client_sends(c,
+	             "POST /echo HTTP/1.1\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n");
 	CHECK(wait_for(c, "HTTP/1.1 413", 1, 2000));
 	CHECK(strstr(c->in, "100 Continue") == NULL);
 	CHECK(strstr(c->in, "Connection: close") != NULL);
@@ -400,7 +411,7 @@ static void test_continue(int port)
 	c = client_new(port);
 	T.aborts = 0;
 	client_sends(c, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-			"5\r\n01234\r\n5\r\n56789\r\n1\r\nX\r\n0\r\n\r\n");
+	                "5\r\n01234\r\n5\r\n56789\r\n1\r\nX\r\n0\r\n\r\n");
 	CHECK(wait_for(c, "HTTP/1.1 413", 1, 2000));
 	CHECK_INT(T.aborts, 1);
 	CHECK_INT(T.body_len, 10);
@@ -570,6 +581,29 @@ static void test_client_gone(int port)
 	client_free(c);
 }
 
+/* Once the body ended, a vanishing client does not abort; respond just frees. */
+static void test_no_abort_after_end(int port)
+{
+	client *c = client_new(port);
+	T.ends = 0;
+	T.aborts = 0;
+	client_sends(c, "POST /endhold HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+	run_for(30);
+	CHECK_INT(T.ends, 1);
+	pf_http_req *req = T.held;
+	CHECK(req != NULL);
+	struct linger lg = {1, 0};
+	setsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	client_close(c);
+	run_for(50);
+	CHECK_INT(T.aborts, 0);
+	CHECK(req && !pf_http_req_alive(req));
+	T.held = NULL;
+	if (req)
+		finish(req, 202, "late");
+	client_free(c);
+}
+
 static void test_errors(int port)
 {
 	client *c = client_new(port);
@@ -602,7 +636,7 @@ static void test_errors(int port)
 	/* responding before reading the body closes the connection */
 	c = client_new(port);
 	client_sends(c, "POST /early HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcde"
-			"GET /get?i=9 HTTP/1.1\r\n\r\n");
+	                "GET /get?i=9 HTTP/1.1\r\n\r\n");
 	CHECK(wait_for(c, "HTTP/1.1 413", 1, 2000));
 	CHECK(strstr(c->in, "Connection: close") != NULL);
 	CHECK(run_until(is_eof, c, 3000));
@@ -636,7 +670,7 @@ static void test_detach(int port)
 {
 	client *c = client_new(port);
 	client_sends(c, "GET /upgrade HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
-			"EARLY");
+	                "EARLY");
 	CHECK(wait_for(c, "101 Switching Protocols\r\n\r\nEARLY", 1, 2000));
 	client_sends(c, "LATER");
 	CHECK(wait_for(c, "EARLYLATER", 1, 2000));
@@ -679,8 +713,8 @@ static void test_static(int port)
 	CHECK(strstr(c->in, "X-Content-Type-Options: nosniff\r\n") != NULL);
 	CHECK(strstr(c->in, "Referrer-Policy: no-referrer\r\n") != NULL);
 	CHECK(strstr(c->in, "Content-Security-Policy: default-src 'self'; connect-src 'self' ws: "
-			    "wss:; img-src 'self' data:; style-src 'self'; frame-ancestors "
-			    "'none'\r\n") != NULL);
+	                    "wss:; img-src 'self' data:; style-src 'self'; frame-ancestors "
+	                    "'none'\r\n") != NULL);
 	char *et = strstr(c->in, "ETag: \"");
 	CHECK(et != NULL);
 	char etag[64] = "";
@@ -691,14 +725,16 @@ static void test_static(int port)
 
 	char req[256];
 	c = client_new(port);
-	snprintf(req, sizeof(req), "GET /index.html HTTP/1.1\r\nIf-None-Match: W/\"x\", %s\r\n\r\n"
-				   "HEAD /app.js HTTP/1.1\r\n\r\nGET /sub/x.css HTTP/1.1\r\n\r\n",
-		 etag);
+	snprintf(req, sizeof(req),
+	         "GET /index.html HTTP/1.1\r\nIf-None-Match: W/\"x\", %s\r\n\r\n"
+	         "HEAD /app.js HTTP/1.1\r\n\r\nGET /sub/x.css HTTP/1.1\r\n\r\n",
+	         etag);
 	client_sends(c, req);
 	CHECK(wait_for(c, "p{}", 1, 2000));
 	CHECK(strstr(c->in, "HTTP/1.1 304 Not Modified\r\n") != NULL);
 	CHECK(strstr(c->in, "<p>hi</p>") == NULL);
-	CHECK(strstr(c->in, "Content-Type: text/javascript; charset=utf-8\r\nContent-Length: 20\r\n") !=
+	CHECK(strstr(c->in,
+	             "Content-Type: text/javascript; charset=utf-8\r\nContent-Length: 20\r\n") !=
 	      NULL);
 	CHECK(strstr(c->in, "export const") == NULL);
 	CHECK(strstr(c->in, "Content-Type: text/css; charset=utf-8") != NULL);
@@ -810,6 +846,7 @@ int main(void)
 	test_pause(port);
 	test_held_body(port);
 	test_client_gone(port);
+	test_no_abort_after_end(port);
 	test_errors(port);
 	test_detach(port);
 	test_static(port);

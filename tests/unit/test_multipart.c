@@ -33,15 +33,15 @@ static int sink_cb(void *arg, const char *data, size_t len)
 
 /* Feed body in pieces of the given sizes (0-terminated list, then the rest). */
 typedef struct result {
-	int last;        /* last feed result */
-	int finish;      /* pf_multipart_finish */
-	char *content;   /* file part content (owned) */
+	int last;      /* last feed result */
+	int finish;    /* pf_multipart_finish */
+	char *content; /* file part content (owned) */
 	size_t len;
 	char filename[256];
 } result;
 
 static result run(const char *ctype, const char *body, size_t blen, const size_t *splits,
-		  bool pause)
+                  bool pause)
 {
 	result r = {0};
 	sink s = {.pause = pause};
@@ -84,23 +84,24 @@ static result run(const char *ctype, const char *body, size_t blen, const size_t
 
 static const char *CT = "multipart/form-data; boundary=XyZzy";
 
-static const char BODY[] = "preamble to ignore\r\n"
-			   "--XyZzy\r\n"
-			   "Content-Disposition: form-data; name=\"note\"\r\n"
-			   "\r\n"
-			   "not the file\r\n"
-			   "--XyZzy  \r\n"
-			   "Content-Disposition: form-data; name=\"file\"; filename=\"my \\\"data\\\";.csv\"\r\n"
-			   "Content-Type: text/csv\r\n"
-			   "\r\n"
-			   "a,b\r\n1,2\r\n--XyZz\r\n\r\n--XyZzX is not it\r\n-\r\n"
-			   "\r\n"
-			   "--XyZzy\r\n"
-			   "Content-Disposition: form-data; name=\"other\"; filename=\"second.csv\"\r\n"
-			   "\r\n"
-			   "ignored\r\n"
-			   "--XyZzy--\r\n"
-			   "epilogue";
+static const char BODY[] =
+    "preamble to ignore\r\n"
+    "--XyZzy\r\n"
+    "Content-Disposition: form-data; name=\"note\"\r\n"
+    "\r\n"
+    "not the file\r\n"
+    "--XyZzy  \r\n"
+    "Content-Disposition: form-data; name=\"file\"; filename=\"my \\\"data\\\";.csv\"\r\n"
+    "Content-Type: text/csv\r\n"
+    "\r\n"
+    "a,b\r\n1,2\r\n--XyZz\r\n\r\n--XyZzX is not it\r\n-\r\n"
+    "\r\n"
+    "--XyZzy\r\n"
+    "Content-Disposition: form-data; name=\"other\"; filename=\"second.csv\"\r\n"
+    "\r\n"
+    "ignored\r\n"
+    "--XyZzy--\r\n"
+    "epilogue";
 
 static const char WANT[] = "a,b\r\n1,2\r\n--XyZz\r\n\r\n--XyZzX is not it\r\n-\r\n";
 
@@ -172,8 +173,8 @@ static void test_random(void)
 			content[i] = "\r\n-ab"[rand() % 5];
 		char body[1024];
 		int n = snprintf(body, sizeof(body),
-				 "--%s\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n",
-				 boundary);
+		                 "--%s\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n",
+		                 boundary);
 		memcpy(body + n, content, clen);
 		n += (int)clen;
 		n += snprintf(body + n, sizeof(body) - (size_t)n, "\r\n--%s--\r\n", boundary);
@@ -206,7 +207,7 @@ static void test_content_types(void)
 	CHECK(pf_multipart_new("multipart/form-datax; boundary=a", sink_cb, NULL, &why) == NULL);
 	CHECK(pf_multipart_new("multipart/form-data; boundary=a\rb", sink_cb, NULL, &why) == NULL);
 	mp = pf_multipart_new("Multipart/Form-Data ; charset=x; BOUNDARY=\"a b\"", sink_cb, NULL,
-			      &why);
+	                      &why);
 	CHECK(mp != NULL);
 	pf_multipart_free(mp);
 
@@ -245,7 +246,7 @@ static void test_header_cap(void)
 		result r = run("multipart/form-data; boundary=B", body, n, NULL, false);
 		if (extra == 0) {
 			CHECK_MSG(r.last == PF_MULTIPART_DONE && same(&r, "DATA", 4),
-				  "part headers at the cap");
+			          "part headers at the cap");
 		} else {
 			CHECK_MSG(r.last == PF_EINVAL, "part headers over the cap");
 		}
@@ -258,12 +259,12 @@ static void test_malformed(void)
 {
 	const char *ct = "multipart/form-data; boundary=B";
 	const char *cases[][2] = {
-		/* body, expected finish error */
-		{"--B\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nv\r\n--B--", "no file"},
-		{"--B\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\npartial", "truncated"},
-		{"--Bxx\r\n", "garbage after boundary"},
-		{"no boundary at all", "no boundary"},
-		{"", "empty"},
+	    /* body, expected finish error */
+	    {"--B\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nv\r\n--B--", "no file"},
+	    {"--B\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\npartial", "truncated"},
+	    {"--Bxx\r\n", "garbage after boundary"},
+	    {"no boundary at all", "no boundary"},
+	    {"", "empty"},
 	};
 	for (size_t i = 0; i < PF_ARRAY_LEN(cases); i++) {
 		result r = run(ct, cases[i][0], strlen(cases[i][0]), NULL, false);
@@ -299,6 +300,24 @@ static void test_malformed(void)
 	pf_multipart_free(NULL);
 }
 
+static int failing_cb(void *arg, const char *data, size_t len)
+{
+	return PF_ENOMEM;
+}
+
+static void test_callback_failure(void)
+{
+	pf_multipart *mp =
+	    pf_multipart_new("multipart/form-data; boundary=B", failing_cb, NULL, NULL);
+	const char *b = "--B\r\nContent-Disposition: form-data; filename=\"a\"\r\n\r\nQQ\r\n--B--";
+	size_t used = 0;
+	CHECK_INT(pf_multipart_feed(mp, b, strlen(b), &used), PF_EINVAL);
+	CHECK_STR(pf_multipart_error(mp), "data callback failed");
+	CHECK_INT(pf_multipart_feed(mp, "x", 1, &used), PF_EINVAL);
+	CHECK_INT(pf_multipart_finish(mp), PF_EINVAL);
+	pf_multipart_free(mp);
+}
+
 int main(void)
 {
 	test_basic();
@@ -306,5 +325,6 @@ int main(void)
 	test_content_types();
 	test_header_cap();
 	test_malformed();
+	test_callback_failure();
 	return CHECK_DONE();
 }

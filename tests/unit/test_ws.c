@@ -100,7 +100,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 
 /* A client frame (masked unless told otherwise). */
 static void send_frame(client *c, int opcode, bool fin, const void *payload, size_t len,
-		       bool masked)
+                       bool masked)
 {
 	unsigned char *f = malloc(len + 14);
 	size_t n = 0;
@@ -256,8 +256,8 @@ static void handler(void *arg, pf_http_req *req)
 }
 
 static const char *UPGRADE_FMT = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\n"
-				 "Connection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-				 "Sec-WebSocket-Key: %s\r\n\r\n";
+                                 "Connection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                                 "Sec-WebSocket-Key: %s\r\n\r\n";
 
 /* Connect and upgrade; returns the client after the 101 arrived. */
 static client *ws_connect(int port)
@@ -303,30 +303,33 @@ static void expect_status(int port, const char *request, const char *want)
 static void test_handshake(int port)
 {
 	expect_status(port,
-		      "GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-		      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-		      "HTTP/1.1 400");
+	              "GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+	              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+	              "HTTP/1.1 400");
+	expect_status(
+	    port,
+	    "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n"
+	    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+	    "HTTP/1.1 400");
+	expect_status(
+	    port,
+	    "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+	    "HTTP/1.1 426");
+	expect_status(
+	    port,
+	    "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+	    "Sec-WebSocket-Version: 13");
 	expect_status(port,
-		      "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n"
-		      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-		      "HTTP/1.1 400");
+	              "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	              "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n",
+	              "HTTP/1.1 400");
 	expect_status(port,
-		      "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-		      "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-		      "HTTP/1.1 426");
-	expect_status(port,
-		      "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-		      "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-		      "Sec-WebSocket-Version: 13");
-	expect_status(port,
-		      "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-		      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n",
-		      "HTTP/1.1 400");
-	expect_status(port,
-		      "POST /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-		      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-		      "Content-Length: 0\r\n\r\n",
-		      "HTTP/1.1 400");
+	              "POST /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	              "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	              "Content-Length: 0\r\n\r\n",
+	              "HTTP/1.1 400");
 
 	client *c = ws_connect(port);
 	CHECK(strstr((char *)c->in, "HTTP/1.1 101 Switching Protocols\r\n") != NULL);
@@ -410,13 +413,13 @@ static void expect_close(int port, const char *what, int want, void (*bad)(clien
 	frame f[4];
 	int n = frames(c, f, 4);
 	CHECK_MSG(got && n >= 1 && close_code(&f[n - 1]) == want, "%s -> close %d (got %d)", what,
-		  want, n >= 1 ? close_code(&f[n - 1]) : -1);
+	          want, n >= 1 ? close_code(&f[n - 1]) : -1);
 	/* answer the close: the server finishes and closes the socket */
 	unsigned char cl[2] = {(unsigned char)(want >> 8), (unsigned char)want};
 	send_frame(c, 8, true, cl, 2, true);
 	CHECK_MSG(run_until(is_eof, c, 2000), "%s: socket closed", what);
 	CHECK_MSG(S.closes == 1 && S.code == want, "%s: on_close(%d) once (got %d x%d)", what, want,
-		  S.code, S.closes);
+	          S.code, S.closes);
 	client_free(c);
 }
 
