@@ -13,7 +13,15 @@ import {
 } from './lib.mjs';
 
 const MAX_UPLOAD = 1000000;
-const srv = useServer({ args: ['--max-upload', String(MAX_UPLOAD)] });
+const URL_MAX = 4096;
+const HEADER_COUNT_MAX = 50;
+const HEADER_TIMEOUT_MS = 1000;
+const IDLE_TIMEOUT_MS = 3000;
+const srv = useServer({
+	args: ['--max-upload', String(MAX_UPLOAD), '--url-max', String(URL_MAX),
+		'--header-count-max', String(HEADER_COUNT_MAX), '--header-timeout-ms', String(HEADER_TIMEOUT_MS),
+		'--idle-timeout-ms', String(IDLE_TIMEOUT_MS)],
+});
 const csv = generate({ rows: 1500, rejected: 2, seed: 99 }); // about 400 KB: under the cap
 
 async function assertAlive(what) {
@@ -79,9 +87,63 @@ test('pipelining: requests sent at once are answered in order', async () => {
 
 test('an oversized URL gets 414', async () => {
 	const { responses } = await rawExchange(srv.host, srv.port,
-		get(`/api/imports?name=${'x'.repeat(32 * 1024)}`));
+			get(`/api/imports?name=${'x'.repeat(32 * 1024)}`));
 	assertJsonError(responses[0], 414, '32 KB URL');
 	await assertAlive('414');
+});
+
+test('--url-max: a request target of exactly the cap is served, one byte more gets 414', async () => {
+	const base = '/api/health?pad=';
+	const at = base + 'p'.repeat(URL_MAX - base.length);
+	assert.equal(at.length, URL_MAX);
+	const ok = await rawExchange(srv.host, srv.port, get(at));
+	assert.equal(ok.responses[0]?.status, 200, `target of ${URL_MAX} bytes`);
+	const over = await rawExchange(srv.host, srv.port, get(`${at}p`));
+	assertJsonError(over.responses[0], 414, `target of ${URL_MAX + 1} bytes`);
+});
+
+test('--header-count-max: exactly the cap is served, one more header line gets 431', async () => {
+	let h = '';
+	for (let i = 1; i < HEADER_COUNT_MAX; i++) h += `X-H${i}: v\r\n`; // + Host = the cap
+	const ok = await rawExchange(srv.host, srv.port, get('/api/health', h));
+	assert.equal(ok.responses[0]?.status, 200, `${HEADER_COUNT_MAX} header lines`);
+	const over = await rawExchange(srv.host, srv.port, get('/api/health', `${h}X-One-More: v\r\n`));
+	assertJsonError(over.responses[0], 431, `${HEADER_COUNT_MAX + 1} header lines`);
+});
+
+test('a request head sent too slowly gets 408 and the connection closes', { timeout: 30000 }, async () => {
+	const t0 = Date.now();
+	const { responses, closed } = await rawExchange(srv.host, srv.port, 'GET /api/health HTTP/1.1\r\nHost: t\r\n',
+		{ timeoutMs: HEADER_TIMEOUT_MS + 8000, waitClose: true });
+	const ms = Date.now() - t0;
+	assert.ok(closed, `connection closed (${ms} ms)`);
+	if (responses[0]) assertJsonError(responses[0], 408, 'slow head');
+	assert.ok(responses[0], 'a 408 answer before the close');
+	assert.ok(ms >= HEADER_TIMEOUT_MS - 100 && ms < HEADER_TIMEOUT_MS + 6000, `closed after ${ms} ms`);
+	await assertAlive('408');
+});
+
+test('an upload that pauses longer than --idle-timeout-ms is interrupted', { timeout: 60000 }, async () => {
+	const name = `paused-${process.pid}.csv`;
+	const sock = net.connect(srv.port, srv.host);
+	await new Promise((r) => sock.once('connect', r));
+	sock.on('error', () => {});
+	let closed = false;
+	sock.on('close', () => { closed = true; });
+	const part = csv.buffer.subarray(0, 50000);
+	sock.write(`POST /api/imports?name=${name} HTTP/1.1\r\nHost: t\r\nContent-Length: ${csv.buffer.length}\r\n\r\n`);
+	sock.write(part);
+	const t0 = Date.now();
+	while (!closed && Date.now() - t0 < IDLE_TIMEOUT_MS + 10000) await sleep(50);
+	assert.ok(closed, 'the server closed the stalled upload');
+	const ms = Date.now() - t0;
+	assert.ok(ms >= IDLE_TIMEOUT_MS - 200, `not before the idle timeout (${ms} ms)`);
+	const l = await request('GET', `${srv.url}/api/imports`);
+	const job = l.json.items.find((j) => j.name === name);
+	assert.ok(job, 'the job is listed');
+	const end = await waitJob(srv.url, job.id, 'interrupted', 20000);
+	assert.equal(end.rows_parsed, end.rows_inserted + end.rows_rejected, brief(end));
+	await assertAlive('an idle upload');
 });
 
 test('oversized headers get 431 (one huge header; too many headers)', async () => {
