@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,8 +63,10 @@ typedef struct app {
 	unsigned drain_ms;
 	/* import mode */
 	const char *path;          /* borrowed from argv */
-	int fd;
+	int fd;                    /* read end of the pipe from the reader child */
+	pid_t reader;              /* the reader child, 0 none */
 	int64_t file_size;
+	int64_t bytes_read;
 	pf_job *job;               /* shared with its pipeline */
 	struct event *read_ev;     /* owned: reads the next chunk */
 	struct event *progress_ev; /* owned: progress line */
@@ -85,44 +88,69 @@ static double now_s(void)
 
 /* ---------------- import mode: the file producer ---------------- */
 
+/*
+ * The file is read by a child process into a pipe, and the loop reads the
+ * pipe without blocking: a read of a regular file cannot be made
+ * non-blocking, and no read of user data may stall the loop.
+ */
+static void reader_child(int in, int out)
+{
+	static char buf[PF_APP_READ_CHUNK];
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(n == 0 ? 0 : 1);
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(out, buf + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				_exit(1);
+			off += w;
+		}
+	}
+}
+
 static void import_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	app *a = arg;
 	if (!a->job || a->read_paused)
 		return;
-	/* one chunk per loop turn keeps timers and sockets served; a regular
-	 * file's read returns at once from the page cache or disk */
 	static char buf[PF_APP_READ_CHUNK];
 	ssize_t n = read(a->fd, buf, sizeof(buf));
-	if (n < 0 && errno == EINTR) {
-		event_active(a->read_ev, 0, 0);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		event_del(a->read_ev);
+		/* the child exits early (short count) if the file cannot be read */
+		if (n < 0 || a->bytes_read != a->file_size)
+			pf_job_fail_input(a->job, PF_JOB_FAILED,
+					  "the file could not be read completely (changed while reading?)");
+		else
+			pf_job_end_input(a->job);
 		return;
 	}
-	if (n < 0) {
-		pf_job_fail_input(a->job, PF_JOB_FAILED, "cannot read the file");
-		return;
-	}
-	if (n == 0) {
-		pf_job_end_input(a->job);
-		return;
-	}
+	a->bytes_read += n;
 	int rc = pf_job_feed(a->job, buf, (size_t)n);
 	if (rc == PF_JOB_PAUSED) {
+		/* stop reading the pipe; the child blocks on a full pipe */
 		a->read_paused = true;
+		event_del(a->read_ev);
 		return;
 	}
 	if (rc < 0) {
+		event_del(a->read_ev);
 		pf_job_fail_input(a->job, PF_JOB_FAILED, pf_strerror(rc));
-		return;
 	}
-	event_active(a->read_ev, 0, 0);
 }
 
 static void import_resume(void *arg, pf_job *job)
 {
 	app *a = arg;
 	a->read_paused = false;
-	event_active(a->read_ev, 0, 0);
+	event_add(a->read_ev, NULL);
 }
 
 static void import_started(void *arg, pf_job *job, const char *err)
@@ -138,7 +166,7 @@ static void import_started(void *arg, pf_job *job, const char *err)
 			app_set_state(a, APP_DRAIN);
 		return;
 	}
-	event_active(a->read_ev, 0, 0);
+	event_add(a->read_ev, NULL);
 }
 
 static void print_progress(app *a, bool final)
@@ -198,20 +226,38 @@ static const pf_job_hooks import_hooks = {
 
 static int import_begin(app *a)
 {
-	a->fd = open(a->path, O_RDONLY | O_CLOEXEC);
-	if (a->fd < 0) {
+	int file = open(a->path, O_RDONLY | O_CLOEXEC);
+	if (file < 0) {
 		fprintf(stderr, "propflow: cannot open %s: %s\n", a->path, strerror(errno));
 		return PF_EIO;
 	}
 	struct stat st;
-	if (fstat(a->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(file, &st) != 0 || !S_ISREG(st.st_mode)) {
 		fprintf(stderr, "propflow: %s is not a regular file\n", a->path);
+		close(file);
 		return PF_EIO;
 	}
 	a->file_size = st.st_size;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		close(file);
+		return PF_EIO;
+	}
+	a->reader = fork();
+	if (a->reader == 0) {
+		close(p[0]);
+		reader_child(file, p[1]);
+	}
+	close(file);
+	close(p[1]);
+	a->fd = p[0];
+	if (a->reader < 0 || evutil_make_socket_nonblocking(a->fd) != 0) {
+		a->reader = 0;
+		return PF_EIO;
+	}
 	const char *name = a->cfg->name[0] ? a->cfg->name : strrchr(a->path, '/');
 	name = name ? (name[0] == '/' ? name + 1 : name) : a->path;
-	a->read_ev = event_new(a->base, -1, 0, import_read_cb, a);
+	a->read_ev = event_new(a->base, a->fd, EV_READ | EV_PERSIST, import_read_cb, a);
 	a->progress_ev = event_new(a->base, -1, EV_PERSIST, import_progress_cb, a);
 	a->job = pf_job_new(&a->env, name, a->file_size, &import_hooks, a);
 	if (!a->read_ev || !a->progress_ev || !a->job)
@@ -496,6 +542,10 @@ static int app_main(const pf_config *cfg, app_mode mode, const char *path)
 	free(a.final_json);
 	if (a.fd >= 0)
 		close(a.fd);
+	if (a.reader > 0) {
+		kill(a.reader, SIGTERM); /* gone already unless the import stopped early */
+		waitpid(a.reader, NULL, 0);
+	}
 	if (a.read_ev)
 		event_free(a.read_ev);
 	if (a.progress_ev)
@@ -517,5 +567,13 @@ int pf_app_serve(const pf_config *cfg)
 
 int pf_app_import(const pf_config *cfg, const char *path)
 {
+	/* fail before starting a database for nothing; opened again later */
+	errno = 0;
+	struct stat st;
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || access(path, R_OK) != 0) {
+		fprintf(stderr, "propflow: cannot read %s: %s\n", path,
+			errno ? strerror(errno) : "not a regular file");
+		return 1;
+	}
 	return app_main(cfg, MODE_IMPORT, path);
 }

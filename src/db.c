@@ -324,6 +324,14 @@ static void conn_schedule_retry(db_conn *c)
 	evtimer_add(c->timer, &tv);
 }
 
+/* Server notices ("relation already exists, skipping") go to the debug log,
+ * not to stderr where libpq would print them. */
+static void conn_notice(void *arg, const char *msg)
+{
+	db_conn *c = arg;
+	pf_debug("db %s/%d: %.*s", c->db->label, c->index, (int)strcspn(msg, "\n"), msg);
+}
+
 static void conn_connect(db_conn *c)
 {
 	c->pg = PQconnectStart(c->db->conninfo);
@@ -336,6 +344,7 @@ static void conn_connect(db_conn *c)
 		conn_schedule_retry(c);
 		return;
 	}
+	PQsetNoticeProcessor(c->pg, conn_notice, c);
 	if (PQsetnonblocking(c->pg, 1) != 0) {
 		conn_broken(c, "cannot set non-blocking");
 		return;
