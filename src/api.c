@@ -546,7 +546,7 @@ static void up_abort_cb(void *arg, pf_http_req *req, const char *reason)
 	char msg[160];
 	snprintf(msg, sizeof(msg), "upload interrupted: %s", reason);
 	pf_job_fail_input(up->job, PF_JOB_INTERRUPTED, msg);
-	upload_fail(up, 400, msg, NULL);
+	upload_fail(up, strstr(reason, "timeout") ? 408 : 400, msg, NULL);
 }
 
 static void start_upload(pf_api *api, pf_http_req *req)

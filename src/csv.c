@@ -1010,3 +1010,24 @@ int pf_csv_finish(pf_csv *csv)
 	rc = end_record(csv, NULL, NULL);
 	return rc < 0 ? rc : 0;
 }
+
+int pf_csv_abandon(pf_csv *csv)
+{
+	size_t used;
+	int rc;
+	if (csv->finished)
+		return PF_EINVAL;
+	csv->finished = true;
+	if (csv->fatal)
+		return csv->fatal;
+	if (!csv->ready)
+		start_main(csv); /* decide on what was held */
+	while (csv->pre && csv->pre_off < csv->pre_len) {
+		rc = parse(csv, csv->pre + csv->pre_off, csv->pre_len - csv->pre_off, &used);
+		csv->pre_off += used;
+		if (rc < 0)
+			return rc;
+	}
+	drop_pre(csv);
+	return 0; /* a record in progress was cut off: it is not a record */
+}

@@ -116,6 +116,42 @@ static int find_bindir(char *out, size_t cap)
 	return PF_EINVAL;
 }
 
+/* Can uid/gid (not root) walk every directory of path? */
+static bool reachable(const char *path, uid_t uid, gid_t gid)
+{
+	char buf[PF_PGSERVER_PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *slash = buf;; slash = strchr(slash + 1, '/')) {
+		char save = 0;
+		if (slash) {
+			save = slash[1];
+			slash[1] = 0;
+		}
+		struct stat st;
+		if (stat(buf, &st) != 0)
+			return false;
+		bool ok = st.st_uid == uid ? (st.st_mode & S_IXUSR)
+			  : st.st_gid == gid ? (st.st_mode & S_IXGRP)
+					     : (st.st_mode & S_IXOTH);
+		if (!ok)
+			return false;
+		if (!slash)
+			return true;
+		slash[1] = save;
+		if (!save)
+			return true;
+	}
+}
+
+/* FNV-1a: a stable name for a data directory's fallback home. */
+static uint64_t path_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
 static int ensure_dir(pf_pgserver *pg, const char *dir, mode_t mode)
 {
 	if (mkdir(dir, mode) != 0 && errno != EEXIST)
@@ -353,8 +389,29 @@ pf_pgserver *pf_pgserver_start(struct event_base *base, const char *data_dir, pf
 		if (stat(abs, &st) == 0 && !(st.st_mode & S_IXOTH))
 			chmod(abs, (st.st_mode & 07777) | S_IXOTH);
 	}
-	if ((size_t)snprintf(pg->pgdir, sizeof(pg->pgdir), "%s/pg", abs) >= sizeof(pg->pgdir) ||
-	    (size_t)snprintf(pg->rundir, sizeof(pg->rundir), "%s/run", abs) >= 100 ||
+	/* where the cluster and its socket live: DIR itself, unless the
+	 * postgres user cannot reach it (a checkout under /root, say) or the
+	 * socket path would be too long; then a directory of its own under
+	 * PF_PGSERVER_FALLBACK_ROOT, named by a hash of DIR */
+	char home[PF_PGSERVER_PATH_MAX];
+	snprintf(home, sizeof(home), "%s", abs);
+	if ((pg->as_postgres && !reachable(abs, pg->uid, pg->gid)) || strlen(abs) > 80) {
+		if (mkdir(PF_PGSERVER_FALLBACK_ROOT, 0755) != 0 && errno != EEXIST) {
+			*err = "data directory unreachable by the postgres user, and "
+			       PF_PGSERVER_FALLBACK_ROOT " cannot be created";
+			goto fail;
+		}
+		snprintf(home, sizeof(home), "%s/%016llx", PF_PGSERVER_FALLBACK_ROOT,
+			 (unsigned long long)path_hash(abs));
+		if (ensure_dir(pg, home, 0711) != 0) {
+			*err = "cannot prepare the database directory";
+			goto fail;
+		}
+		pf_info("pg: %s is not reachable by the postgres user; the cluster lives in %s",
+			abs, home);
+	}
+	if ((size_t)snprintf(pg->pgdir, sizeof(pg->pgdir), "%s/pg", home) >= sizeof(pg->pgdir) ||
+	    (size_t)snprintf(pg->rundir, sizeof(pg->rundir), "%s/run", home) >= 100 ||
 	    (size_t)snprintf(pg->logpath, sizeof(pg->logpath), "%s/postgresql.log", abs) >=
 		    sizeof(pg->logpath)) {
 		/* a Unix socket path is limited to ~107 bytes */

@@ -89,6 +89,12 @@ pf_csv *pf_csv_new(const pf_csv_limits *lim, pf_csv_record_cb cb, void *arg);
 void pf_csv_free(pf_csv *csv);
 
 /*
+ * Until the encoding and delimiter are known (at most PF_CSV_SNIFF_BYTES,
+ * or the header line up to PF_CSV_HEADER_SNIFF_MAX), bytes are held inside
+ * and reported consumed; a pause while those held records are delivered
+ * returns PF_CSV_PAUSED with *consumed = 0, and the next call (even with
+ * len 0) delivers the rest first. A UTF-8 BOM decides UTF-8 at once.
+ *
  * Parse up to len bytes. *consumed tells how many were used: all of them
  * unless the callback paused (PF_CSV_PAUSED) or an error is returned.
  * Bytes not consumed must be passed again, first, on the next call.
@@ -99,6 +105,11 @@ PF_MUST_CHECK int pf_csv_feed(pf_csv *csv, const char *data, size_t len, size_t 
  * Returns 0, or a negative error. A PF_CSV_PAUSED from the callback is
  * ignored here (there is nothing left to pause). */
 PF_MUST_CHECK int pf_csv_finish(pf_csv *csv);
+
+/* Input was cut off: delivers every complete record still held (the
+ * encoding and delimiter are decided on what was seen) and drops the
+ * record in progress. Returns 0 or a negative error. */
+PF_MUST_CHECK int pf_csv_abandon(pf_csv *csv);
 
 char pf_csv_delimiter(const pf_csv *csv);          /* 0 until known */
 pf_csv_encoding pf_csv_encoding_of(const pf_csv *csv);

@@ -17,6 +17,8 @@
 
 #define PF_PGSERVER_PATH_MAX 1024
 #define PF_PGSERVER_STOP_TIMEOUT_MS 8000
+/* home of clusters whose data directory the postgres user cannot reach */
+#define PF_PGSERVER_FALLBACK_ROOT "/var/lib/propflow"
 
 typedef struct pf_pgserver pf_pgserver;
 

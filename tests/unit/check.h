@@ -11,6 +11,23 @@
 
 static int check_n, check_failed;
 
+/* A TAP line must stay one line: control characters in a message (a CSV
+ * record's newline, say) are printed escaped. */
+static inline void check_print_line(const char *msg)
+{
+	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+		if (*p == '\n')
+			fputs("\\n", stdout);
+		else if (*p == '\r')
+			fputs("\\r", stdout);
+		else if (*p < 0x20)
+			printf("\\x%02x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('\n');
+}
+
 #define CHECK_MSG(cond, ...)                                                              \
 	do {                                                                              \
 		check_n++;                                                                \
@@ -20,8 +37,9 @@ static int check_n, check_failed;
 			check_failed++;                                                   \
 			printf("not ok %d - (%s:%d) ", check_n, __FILE__, __LINE__);      \
 		}                                                                         \
-		printf(__VA_ARGS__);                                                      \
-		printf("\n");                                                             \
+		char check_msg_[2048];                                                    \
+		snprintf(check_msg_, sizeof(check_msg_), __VA_ARGS__);                    \
+		check_print_line(check_msg_);                                             \
 	} while (0)
 
 #define CHECK(cond) CHECK_MSG(cond, "%s", #cond)
