@@ -129,6 +129,8 @@ test('an upload that pauses longer than --idle-timeout-ms is interrupted', { tim
 	await new Promise((r) => sock.once('connect', r));
 	sock.on('error', () => {});
 	let closed = false;
+	let answer = Buffer.alloc(0);
+	sock.on('data', (d) => { answer = Buffer.concat([answer, d]); }); // flowing, so 'close' comes
 	sock.on('close', () => { closed = true; });
 	const part = csv.buffer.subarray(0, 50000);
 	sock.write(`POST /api/imports?name=${name} HTTP/1.1\r\nHost: t\r\nContent-Length: ${csv.buffer.length}\r\n\r\n`);
@@ -138,6 +140,7 @@ test('an upload that pauses longer than --idle-timeout-ms is interrupted', { tim
 	assert.ok(closed, 'the server closed the stalled upload');
 	const ms = Date.now() - t0;
 	assert.ok(ms >= IDLE_TIMEOUT_MS - 200, `not before the idle timeout (${ms} ms)`);
+	assertJsonError(parseResponse(answer), 408, 'a body stalled past --idle-timeout-ms');
 	const l = await request('GET', `${srv.url}/api/imports`);
 	const job = l.json.items.find((j) => j.name === name);
 	assert.ok(job, 'the job is listed');
