@@ -44,7 +44,7 @@ static const opt opts[] = {
 	{"schema-dir", OPT_STR, OFF(schema_dir), PF_SOURCE_DIR "/schema", 0, 0,
 	 "directory of ordered SQL migrations applied at start"},
 	{"log-level", OPT_STR, OFF(log_level), "info", 0, 0, "debug, info, warn or error"},
-	{"batch-rows", OPT_INT, OFF(batch_rows), "1000", 1, 50000,
+	{"batch-rows", OPT_INT, OFF(batch_rows), "500", 1, 50000,
 	 "rows per INSERT statement (one transaction each)"},
 	{"batches-in-flight", OPT_INT, OFF(batches_in_flight), "4", 1, 64,
 	 "batches of one import waiting for the database before its upload is paused"},
