@@ -14,8 +14,11 @@
  * turn, after the callback returned; a request is reference counted (the
  * handler holds one reference until it responds, each pending deferred
  * callback holds one).
+ *
+ * The request itself (head storage, decoding, accessors, response text)
+ * is http_req.c's; http_internal.h holds what the two files share.
  */
-#include "propflow/http.h"
+#include "http_internal.h"
 #include "propflow/log.h"
 
 #include <arpa/inet.h>
@@ -38,68 +41,7 @@
 #define PF_HTTP_LINGER_MS       2000 /* read and discard after closing: the peer sees our answer */
 #define PF_HTTP_REJECT_MAX      64   /* connections being turned away with 503 at once */
 #define PF_HTTP_ACCEPT_BATCH    64   /* accept() calls per wakeup */
-#define PF_HTTP_URL_INITIAL     256  /* first allocation of the URL buffer */
-#define PF_HTTP_HBUF_INITIAL    1024 /* first allocation of the header buffer */
 #define PF_HTTP_ACCEPT_RETRY_MS 100  /* pause accepting this long when out of descriptors */
-
-typedef struct pf_http_conn pf_http_conn;
-
-/* Body progress of one request. */
-typedef enum req_body {
-	BODY_NONE,    /* the request has no body */
-	BODY_UNREAD,  /* it has one; the handler has not asked for it */
-	BODY_READING, /* fragments are being delivered */
-	BODY_DONE,    /* end callback fired */
-	BODY_ABORTED, /* abort fired (or pending) instead */
-} req_body;
-
-typedef struct req_header {
-	size_t name;  /* offset into hbuf */
-	size_t value; /* offset into hbuf */
-} req_header;
-
-struct pf_http_req {
-	pf_http_conn *conn;          /* borrowed; NULL once the connection is gone or done */
-	struct event_base *base;     /* borrowed from the server */
-	int refs;                    /* handler (until respond) + pending deferred events */
-	bool finished;               /* responded or detached */
-	bool abort_fired;            /* the abort callback ran (or was due with none set) */
-	uint64_t conn_id;            /* for logs */
-	char peer[INET6_ADDRSTRLEN]; /* peer address text */
-	const char *method;          /* static string from http-parser */
-	bool is_head;                /* method is HEAD: responses carry no body */
-	char *url;                   /* owned: raw request target, NUL-terminated */
-	size_t url_len;              /* bytes in url */
-	size_t url_cap;              /* bytes allocated for url */
-	char *path;                  /* owned: decoded path */
-	char *query;                 /* owned: raw query or "" */
-	char *hbuf;                  /* owned: header names and values, each NUL-terminated */
-	size_t hlen;                 /* bytes used in hbuf */
-	size_t hcap;                 /* bytes allocated for hbuf */
-	size_t hbytes;               /* header name + value bytes (the capped quantity) */
-	req_header *hdr;             /* owned: header index */
-	size_t nhdr;                 /* headers in hdr */
-	size_t hdr_cap;              /* entries allocated in hdr */
-	bool in_value;               /* the parser is inside a header value */
-	char *params;                /* owned, lazily: decoded "k\0v\0" pairs of the query */
-	size_t nparams;              /* pairs in params */
-	int64_t content_length;      /* -1 when absent or chunked */
-	bool chunked;                /* Transfer-Encoding: chunked */
-	req_body body;               /* body progress */
-	uint64_t body_max;           /* effective body cap */
-	uint64_t body_read;          /* body bytes delivered */
-	bool resume_pending;         /* pf_http_req_resume() since the last body fragment */
-	pf_http_body_cb body_cb;     /* from read_body */
-	pf_http_end_cb end_cb;       /* from read_body */
-	void *body_arg;              /* borrowed: argument of body_cb and end_cb */
-	pf_http_abort_cb abort_cb;   /* from read_body or on_abort */
-	void *abort_arg;             /* borrowed */
-	const char *abort_reason;    /* static: reason of a deferred abort */
-	char *rh_name[PF_HTTP_RESPONSE_HEADERS_MAX];  /* owned: extra response header names */
-	char *rh_value[PF_HTTP_RESPONSE_HEADERS_MAX]; /* owned: their values */
-	size_t nrh;                                   /* extra response headers */
-	struct timespec start; /* when the request began, for the access log */
-};
 
 /*
  * Connection states; conn_set_state() does every side effect of entering
@@ -184,7 +126,6 @@ static void conn_set_state(pf_http_conn *c, conn_state s);
 static void conn_process(pf_http_conn *c);
 static void conn_close(pf_http_conn *c, const char *reason);
 static void conn_kill(pf_http_conn *c, const char *reason, const char *abort_reason);
-static void req_unref(pf_http_req *req);
 
 void pf_http_limits_default(pf_http_limits *lim)
 {
@@ -196,41 +137,6 @@ void pf_http_limits_default(pf_http_limits *lim)
 	lim->idle_timeout_ms = 60000;
 	lim->max_connections = 512;
 	lim->output_max = 4 * 1024 * 1024;
-}
-
-const char *pf_http_status_text(int status)
-{
-	switch (status) {
-	case 100: return "Continue";
-	case 101: return "Switching Protocols";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 411: return "Length Required";
-	case 413: return "Content Too Large";
-	case 414: return "URI Too Long";
-	case 415: return "Unsupported Media Type";
-	case 417: return "Expectation Failed";
-	case 422: return "Unprocessable Content";
-	case 426: return "Upgrade Required";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 503: return "Service Unavailable";
-	default: return "Unknown";
-	}
 }
 
 static void ms_to_tv(unsigned ms, struct timeval *tv)
@@ -257,227 +163,6 @@ static void log_safe(char *out, size_t cap, const char *s)
 	out[i] = '\0';
 }
 
-/* ---------------------------------------------------------------- requests */
-
-static pf_http_req *req_new(pf_http_conn *c)
-{
-	pf_http_req *req = calloc(1, sizeof(*req));
-	if (!req)
-		return NULL;
-	req->conn = c;
-	req->base = c->srv->base;
-	req->refs = 1;
-	req->conn_id = c->id;
-	memcpy(req->peer, c->peer, sizeof(req->peer));
-	req->content_length = -1;
-	clock_gettime(CLOCK_MONOTONIC, &req->start);
-	return req;
-}
-
-static void req_free(pf_http_req *req)
-{
-	free(req->url);
-	free(req->path);
-	free(req->query);
-	free(req->hbuf);
-	free(req->hdr);
-	free(req->params);
-	for (size_t i = 0; i < req->nrh; i++) {
-		free(req->rh_name[i]);
-		free(req->rh_value[i]);
-	}
-	free(req);
-}
-
-static void req_unref(pf_http_req *req)
-{
-	if (--req->refs == 0)
-		req_free(req);
-}
-
-/* Fire the abort callback now (at most once, never after respond). */
-static void req_fire_abort(pf_http_req *req, const char *reason)
-{
-	/* after the end callback the body is complete: no abort, respond just frees */
-	if (req->finished || req->abort_fired || req->body == BODY_DONE)
-		return;
-	if (req->body == BODY_READING || req->body == BODY_UNREAD)
-		req->body = BODY_ABORTED;
-	if (!req->abort_cb)
-		return; /* a callback registered later still hears of it */
-	req->abort_fired = true;
-	req->abort_cb(req->abort_arg, req, reason);
-}
-
-static void req_deferred_abort_cb(evutil_socket_t fd, short what, void *arg)
-{
-	pf_http_req *req = arg;
-	req->refs++; /* the callback may respond */
-	req_fire_abort(req, req->abort_reason);
-	req_unref(req);
-	req_unref(req); /* the reference of this pending event */
-}
-
-/* Fire the abort callback on a later loop turn (never re-entrantly). */
-static void req_defer_abort(pf_http_req *req, const char *reason)
-{
-	static const struct timeval zero = {0, 0};
-	req->abort_reason = reason;
-	req->refs++;
-	if (event_base_once(req->base, -1, EV_TIMEOUT, req_deferred_abort_cb, req, &zero) < 0) {
-		req->refs--;
-		pf_error("conn %llu: cannot schedule abort", (unsigned long long)req->conn_id);
-	}
-}
-
-/* Append bytes to a buffer that may grow up to cap bytes. */
-static int buf_append(char **buf, size_t *used, size_t *alloc, size_t initial, size_t cap,
-                      const char *data, size_t len)
-{
-	if (len > cap - *used)
-		return PF_ELIMIT;
-	if (len > *alloc - *used) {
-		size_t n = *alloc ? *alloc : initial;
-		while (n - *used < len)
-			n *= 2;
-		if (n > cap)
-			n = cap;
-		char *nb = realloc(*buf, n);
-		if (!nb)
-			return PF_ENOMEM;
-		*buf = nb;
-		*alloc = n;
-	}
-	memcpy(*buf + *used, data, len);
-	*used += len;
-	return 0;
-}
-
-static int hex_val(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/* Decode %xx in the path; refuses %00 and broken escapes. */
-static char *decode_path(const char *s, size_t len)
-{
-	char *out = malloc(len + 1);
-	if (!out)
-		return NULL;
-	size_t o = 0;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] != '%') {
-			out[o++] = s[i];
-			continue;
-		}
-		int hi = len - i >= 3 ? hex_val((unsigned char)s[i + 1]) : -1;
-		int lo = len - i >= 3 ? hex_val((unsigned char)s[i + 2]) : -1;
-		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-			free(out);
-			return NULL;
-		}
-		out[o++] = (char)(hi * 16 + lo);
-		i += 2;
-	}
-	out[o] = '\0';
-	return out;
-}
-
-/* Query component decoding: '+' is a space; a broken escape or %00 stays literal. */
-static size_t decode_query_part(char *out, const char *s, size_t len)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < len; i++) {
-		int hi = -1, lo = -1;
-		if (s[i] == '%' && len - i >= 3) {
-			hi = hex_val((unsigned char)s[i + 1]);
-			lo = hex_val((unsigned char)s[i + 2]);
-		}
-		if (s[i] == '+') {
-			out[o++] = ' ';
-		} else if (hi >= 0 && lo >= 0 && (hi | lo) != 0) {
-			out[o++] = (char)(hi * 16 + lo);
-			i += 2;
-		} else {
-			out[o++] = s[i];
-		}
-	}
-	out[o++] = '\0';
-	return o;
-}
-
-static int req_decode_params(pf_http_req *req)
-{
-	size_t qlen = strlen(req->query);
-	/* each pair decodes to at most its own length plus two NULs */
-	req->params = malloc(qlen * 2 + 2);
-	if (!req->params)
-		return PF_ENOMEM;
-	char *out = req->params;
-	const char *q = req->query;
-	while (*q) {
-		const char *amp = strchr(q, '&');
-		size_t plen = amp ? (size_t)(amp - q) : strlen(q);
-		if (plen > 0) {
-			const char *eq = memchr(q, '=', plen);
-			size_t klen = eq ? (size_t)(eq - q) : plen;
-			out += decode_query_part(out, q, klen);
-			if (eq)
-				out += decode_query_part(out, eq + 1, plen - klen - 1);
-			else
-				*out++ = '\0';
-			req->nparams++;
-		}
-		q += plen;
-		if (*q == '&')
-			q++;
-	}
-	return 0;
-}
-
-/* Split the target into path and query and check them; returns an HTTP status. */
-static int req_finish_head(pf_http_req *req, int is_connect)
-{
-	char nul = '\0';
-	if (buf_append(&req->url, &req->url_len, &req->url_cap, PF_HTTP_URL_INITIAL,
-	               req->url_len + 1, &nul, 1) < 0)
-		return 503;
-	req->url_len--; /* the NUL is not part of the target */
-	if (req->nhdr > 0 && buf_append(&req->hbuf, &req->hlen, &req->hcap, PF_HTTP_HBUF_INITIAL,
-	                                req->hlen + 1, &nul, 1) < 0)
-		return 503;
-	/* trim trailing blanks of values (leading ones are dropped by the parser) */
-	for (size_t i = 0; i < req->nhdr; i++) {
-		char *v = req->hbuf + req->hdr[i].value;
-		size_t n = strlen(v);
-		while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-			v[--n] = '\0';
-	}
-	struct http_parser_url u;
-	http_parser_url_init(&u);
-	if (req->url_len == 0 || http_parser_parse_url(req->url, req->url_len, is_connect, &u) != 0)
-		return 400;
-	if (!(u.field_set & (1 << UF_PATH)))
-		return 400;
-	req->path = decode_path(req->url + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len);
-	if (!req->path || req->path[0] != '/')
-		return 400;
-	if (u.field_set & (1 << UF_QUERY))
-		req->query =
-		    strndup(req->url + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len);
-	else
-		req->query = strdup("");
-	if (!req->query)
-		return 503;
-	return 0;
-}
-
 /* ------------------------------------------------------------ parser callbacks */
 
 static int on_message_begin(http_parser *p)
@@ -486,8 +171,8 @@ static int on_message_begin(http_parser *p)
 	c->msg_begun = true;
 	c->msg_done = false;
 	if (c->building)
-		req_unref(c->building);
-	c->building = req_new(c);
+		pf_http_req_unref(c->building);
+	c->building = pf_http_req_new(c, c->srv->base, c->id, c->peer);
 	if (!c->building) {
 		c->error_status = 503;
 		return -1;
@@ -498,121 +183,50 @@ static int on_message_begin(http_parser *p)
 	return 0;
 }
 
+/* A head storage result (0 or an HTTP status) as a parser callback's. */
+static int head_status(pf_http_conn *c, int status)
+{
+	if (!status)
+		return 0;
+	c->error_status = status;
+	return -1;
+}
+
 static int on_url(http_parser *p, const char *at, size_t len)
 {
 	pf_http_conn *c = p->data;
-	pf_http_req *req = c->building;
-	/* one byte more than the cap is kept for the NUL */
-	int r = buf_append(&req->url, &req->url_len, &req->url_cap, PF_HTTP_URL_INITIAL,
-	                   c->srv->lim.url_max + 1, at, len);
-	if (r < 0 || req->url_len > c->srv->lim.url_max) {
-		c->error_status = r == PF_ENOMEM ? 503 : 414;
-		return -1;
-	}
-	return 0;
-}
-
-static size_t hbuf_cap(const pf_http_limits *lim)
-{
-	/* header bytes plus a NUL after every name and value */
-	return lim->header_bytes_max + 2 * lim->header_count_max + 1;
-}
-
-static int header_bytes(pf_http_conn *c, pf_http_req *req, const char *at, size_t len)
-{
-	const pf_http_limits *lim = &c->srv->lim;
-	if (len > lim->header_bytes_max - req->hbytes) {
-		c->error_status = 431;
-		return -1;
-	}
-	req->hbytes += len;
-	int r = buf_append(&req->hbuf, &req->hlen, &req->hcap, PF_HTTP_HBUF_INITIAL, hbuf_cap(lim),
-	                   at, len);
-	if (r < 0) {
-		c->error_status = r == PF_ENOMEM ? 503 : 431;
-		return -1;
-	}
-	return 0;
+	return head_status(c, pf_http_req_head_url(c->building, c->srv->lim.url_max, at, len));
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
 	pf_http_conn *c = p->data;
-	pf_http_req *req = c->building;
-	const pf_http_limits *lim = &c->srv->lim;
-	if (!req)
+	if (!c->building)
 		return 0; /* chunked trailers: ignored (http-parser caps their size) */
-	if (req->nhdr == 0 || req->in_value) {
-		if (req->nhdr >= lim->header_count_max) {
-			c->error_status = 431;
-			return -1;
-		}
-		char nul = '\0';
-		if (req->in_value && buf_append(&req->hbuf, &req->hlen, &req->hcap,
-		                                PF_HTTP_HBUF_INITIAL, hbuf_cap(lim), &nul, 1) < 0) {
-			c->error_status = 431;
-			return -1;
-		}
-		if (req->nhdr == req->hdr_cap) {
-			size_t n = req->hdr_cap ? req->hdr_cap * 2 : 16;
-			if (n > lim->header_count_max)
-				n = lim->header_count_max;
-			req_header *nh = realloc(req->hdr, n * sizeof(*nh));
-			if (!nh) {
-				c->error_status = 503;
-				return -1;
-			}
-			req->hdr = nh;
-			req->hdr_cap = n;
-		}
-		req->hdr[req->nhdr].name = req->hlen;
-		req->hdr[req->nhdr].value = req->hlen;
-		req->nhdr++;
-		req->in_value = false;
-	}
-	return header_bytes(c, req, at, len);
+	return head_status(c, pf_http_req_head_field(c->building, &c->srv->lim, at, len));
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
 	pf_http_conn *c = p->data;
-	pf_http_req *req = c->building;
-	if (!req)
+	if (!c->building)
 		return 0; /* chunked trailers */
-	if (!req->in_value) {
-		char nul = '\0';
-		if (buf_append(&req->hbuf, &req->hlen, &req->hcap, PF_HTTP_HBUF_INITIAL,
-		               hbuf_cap(&c->srv->lim), &nul, 1) < 0) {
-			c->error_status = 431;
-			return -1;
-		}
-		req->hdr[req->nhdr - 1].value = req->hlen;
-		req->in_value = true;
-	}
-	return header_bytes(c, req, at, len);
+	return head_status(c, pf_http_req_head_value(c->building, &c->srv->lim, at, len));
 }
 
 static int on_headers_complete(http_parser *p)
 {
 	pf_http_conn *c = p->data;
 	pf_http_req *req = c->building;
-	/* a header name without a value (cannot normally happen) gets an empty one */
-	if (req->nhdr > 0 && !req->in_value) {
-		char nul = '\0';
-		if (buf_append(&req->hbuf, &req->hlen, &req->hcap, PF_HTTP_HBUF_INITIAL,
-		               hbuf_cap(&c->srv->lim), &nul, 1) < 0) {
-			c->error_status = 431;
-			return -1;
-		}
-		req->hdr[req->nhdr - 1].value = req->hlen;
-	}
+	if (head_status(c, pf_http_req_head_complete(req, &c->srv->lim)) < 0)
+		return -1;
 	/* http-parser refuses a request Transfer-Encoding other than chunked only
 	 * after this callback; refuse it before the handler sees the request */
 	int status = 400;
 	c->error_detail = "unsupported transfer-encoding";
 	if (!(p->uses_transfer_encoding && !(p->flags & F_CHUNKED))) {
 		c->error_detail = "invalid request target";
-		status = req_finish_head(req, p->method == HTTP_CONNECT);
+		status = pf_http_req_finish_head(req, p->method == HTTP_CONNECT);
 	}
 	if (status) {
 		c->error_status = status;
@@ -681,56 +295,6 @@ static int on_message_complete(http_parser *p)
 
 /* ------------------------------------------------------------- responses */
 
-static void append_date(struct evbuffer *out)
-{
-	char date[64];
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	evbuffer_add_printf(out, "Date: %s\r\n", date);
-}
-
-/* Write a whole response; req supplies extra headers and may be NULL. */
-static void write_response(struct evbuffer *out, int status, const char *ctype, const void *body,
-                           size_t len, bool keep, bool head_only, const pf_http_req *req)
-{
-	bool no_body = status < 200 || status == 204 || status == 304;
-	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, pf_http_status_text(status));
-	append_date(out);
-	if (ctype && !no_body)
-		evbuffer_add_printf(out, "Content-Type: %s\r\n", ctype);
-	if (!no_body)
-		evbuffer_add_printf(out, "Content-Length: %zu\r\n", len);
-	evbuffer_add_printf(out, "Connection: %s\r\n", keep ? "keep-alive" : "close");
-	for (size_t i = 0; req && i < req->nrh; i++)
-		evbuffer_add_printf(out, "%s: %s\r\n", req->rh_name[i], req->rh_value[i]);
-	evbuffer_add(out, "\r\n", 2);
-	if (!no_body && !head_only && len > 0)
-		evbuffer_add(out, body, len);
-}
-
-static char *error_json(const char *msg, const char *detail_json)
-{
-	cJSON *o = cJSON_CreateObject();
-	if (!o)
-		return NULL;
-	cJSON_AddStringToObject(o, "error", msg);
-	cJSON *d = NULL;
-	if (detail_json) {
-		d = cJSON_Parse(detail_json);
-		if (!d)
-			d = cJSON_CreateString(detail_json);
-	}
-	if (!d)
-		d = cJSON_CreateNull();
-	if (d)
-		cJSON_AddItemToObject(o, "detail", d);
-	char *s = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	return s;
-}
-
 /* An error answered by the server itself (no request handed out); then close. */
 static void conn_fail(pf_http_conn *c, int status, const char *msg, const char *detail)
 {
@@ -740,34 +304,17 @@ static void conn_fail(pf_http_conn *c, int status, const char *msg, const char *
 		detail_json = s ? cJSON_PrintUnformatted(s) : NULL;
 		cJSON_Delete(s);
 	}
-	char *json = error_json(msg, detail_json);
+	char *json = pf_http_error_json(msg, detail_json);
 	free(detail_json);
 	const char *body = json ? json : "{\"error\":\"internal error\",\"detail\":null}";
 	if (c->bev) {
-		write_response(bufferevent_get_output(c->bev), status, "application/json", body,
-		               strlen(body), false, false, NULL);
+		pf_http_write_response(bufferevent_get_output(c->bev), status, "application/json",
+		                       body, strlen(body), false, false, NULL);
 		pf_info("conn %llu: - - %d %zu 0ms", (unsigned long long)c->id, status,
 		        strlen(body));
 	}
 	free(json);
 	conn_close(c, msg);
-}
-
-int pf_http_add_header(pf_http_req *req, const char *name, const char *value)
-{
-	if (req->nrh >= PF_HTTP_RESPONSE_HEADERS_MAX)
-		return PF_ELIMIT;
-	if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n") || !*name)
-		return PF_EINVAL;
-	req->rh_name[req->nrh] = strdup(name);
-	req->rh_value[req->nrh] = strdup(value);
-	if (!req->rh_name[req->nrh] || !req->rh_value[req->nrh]) {
-		free(req->rh_name[req->nrh]);
-		free(req->rh_value[req->nrh]);
-		return PF_ENOMEM;
-	}
-	req->nrh++;
-	return 0;
 }
 
 static void access_log(const pf_http_req *req, int status, size_t len)
@@ -798,8 +345,8 @@ void pf_http_respond(pf_http_req *req, int status, const char *content_type, con
 		bool complete = req->body == BODY_NONE || req->body == BODY_DONE;
 		bool keep =
 		    c->keep_alive && !c->must_close && complete && !c->read_eof && c->srv->fd >= 0;
-		write_response(bufferevent_get_output(c->bev), status, content_type, body, len,
-		               keep, req->is_head, req);
+		pf_http_write_response(bufferevent_get_output(c->bev), status, content_type, body,
+		                       len, keep, req->is_head, req);
 		access_log(req, status, len);
 		c->req = NULL;
 		req->conn = NULL;
@@ -813,92 +360,7 @@ void pf_http_respond(pf_http_req *req, int status, const char *content_type, con
 		pf_debug("conn %llu: %s response %d dropped: client gone",
 		         (unsigned long long)req->conn_id, req->method, status);
 	}
-	req_unref(req);
-}
-
-void pf_http_respond_json_owned(pf_http_req *req, int status, char *json)
-{
-	if (!json) {
-		static const char oom[] = "{\"error\":\"out of memory\",\"detail\":null}";
-		pf_http_respond(req, 500, "application/json", oom, sizeof(oom) - 1);
-		return;
-	}
-	pf_http_respond(req, status, "application/json", json, strlen(json));
-	free(json);
-}
-
-void pf_http_respond_error(pf_http_req *req, int status, const char *msg, const char *detail_json)
-{
-	pf_http_respond_json_owned(req, status, error_json(msg, detail_json));
-}
-
-/* --------------------------------------------------------------- accessors */
-
-const char *pf_http_req_method(const pf_http_req *req)
-{
-	return req->method;
-}
-
-const char *pf_http_req_path(const pf_http_req *req)
-{
-	return req->path;
-}
-
-const char *pf_http_req_query(const pf_http_req *req)
-{
-	return req->query;
-}
-
-const char *pf_http_req_param(pf_http_req *req, const char *name)
-{
-	if (!req->params && req_decode_params(req) < 0)
-		return NULL;
-	const char *p = req->params;
-	for (size_t i = 0; i < req->nparams; i++) {
-		const char *v = p + strlen(p) + 1;
-		if (strcmp(p, name) == 0)
-			return v;
-		p = v + strlen(v) + 1;
-	}
-	return NULL;
-}
-
-const char *pf_http_req_header(const pf_http_req *req, const char *name)
-{
-	for (size_t i = 0; i < req->nhdr; i++)
-		if (strcasecmp(req->hbuf + req->hdr[i].name, name) == 0)
-			return req->hbuf + req->hdr[i].value;
-	return NULL;
-}
-
-bool pf_http_req_has_body(const pf_http_req *req)
-{
-	return req->chunked || req->content_length > 0;
-}
-
-int64_t pf_http_req_content_length(const pf_http_req *req)
-{
-	return req->content_length;
-}
-
-bool pf_http_req_alive(const pf_http_req *req)
-{
-	return req->conn != NULL;
-}
-
-const char *pf_http_req_peer(const pf_http_req *req)
-{
-	return req->peer;
-}
-
-struct event_base *pf_http_req_base(const pf_http_req *req)
-{
-	return req->base;
-}
-
-uint64_t pf_http_req_conn_id(const pf_http_req *req)
-{
-	return req->conn_id;
+	pf_http_req_unref(req);
 }
 
 /* -------------------------------------------------------------------- body */
@@ -919,7 +381,7 @@ void pf_http_req_read_body(pf_http_req *req, uint64_t body_max, pf_http_body_cb 
 	if (!c) {
 		/* the connection died before the body was wanted */
 		req->body = BODY_ABORTED;
-		req_defer_abort(req, "client closed");
+		pf_http_req_defer_abort(req, "client closed");
 		return;
 	}
 	req->body_max = body_max ? body_max : c->srv->lim.body_max;
@@ -927,7 +389,7 @@ void pf_http_req_read_body(pf_http_req *req, uint64_t body_max, pf_http_body_cb 
 		req->body = BODY_ABORTED;
 		c->must_close = true;
 		conn_set_state(c, CONN_WAIT);
-		req_defer_abort(req, "body too large");
+		pf_http_req_defer_abort(req, "body too large");
 		return;
 	}
 	const char *expect = pf_http_req_header(req, "Expect");
@@ -952,7 +414,7 @@ void pf_http_req_on_abort(pf_http_req *req, pf_http_abort_cb cb, void *arg)
 	req->abort_cb = cb;
 	req->abort_arg = arg;
 	if (!req->conn && !req->abort_fired && !req->finished)
-		req_defer_abort(req, "client closed");
+		pf_http_req_defer_abort(req, "client closed");
 }
 
 /* -------------------------------------------------------------- connections */
@@ -1047,7 +509,7 @@ static void conn_set_state(pf_http_conn *c, conn_state s)
 static void conn_free(pf_http_conn *c)
 {
 	if (c->building)
-		req_unref(c->building);
+		pf_http_req_unref(c->building);
 	if (c->bev)
 		bufferevent_free(c->bev);
 	event_free(c->timer);
@@ -1077,7 +539,7 @@ static void conn_close(pf_http_conn *c, const char *reason)
 	if (!c->close_reason)
 		c->close_reason = reason;
 	if (c->building) {
-		req_unref(c->building);
+		pf_http_req_unref(c->building);
 		c->building = NULL;
 	}
 	conn_set_state(c, CONN_CLOSING);
@@ -1098,8 +560,8 @@ static void conn_kill(pf_http_conn *c, const char *reason, const char *abort_rea
 	if (req) {
 		req->conn = NULL;
 		req->refs++;
-		req_fire_abort(req, abort_reason);
-		req_unref(req);
+		pf_http_req_fire_abort(req, abort_reason);
+		pf_http_req_unref(req);
 	}
 }
 
@@ -1120,8 +582,8 @@ static void conn_parse_failed(pf_http_conn *c, enum http_errno e)
 		c->must_close = true;
 		conn_set_state(c, CONN_WAIT);
 		req->refs++;
-		req_fire_abort(req, reason);
-		req_unref(req);
+		pf_http_req_fire_abort(req, reason);
+		pf_http_req_unref(req);
 		return;
 	}
 	int status = c->error_status ? c->error_status : 400;
@@ -1286,8 +748,8 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 			c->must_close = true;
 			conn_set_state(c, CONN_WAIT);
 			req->refs++;
-			req_fire_abort(req, "body timeout");
-			req_unref(req);
+			pf_http_req_fire_abort(req, "body timeout");
+			pf_http_req_unref(req);
 		}
 		break;
 	case CONN_CLOSING: conn_set_state(c, CONN_DEAD); break;
@@ -1531,6 +993,6 @@ struct bufferevent *pf_http_req_detach(pf_http_req *req)
 	req->conn = NULL;
 	c->close_reason = "upgraded";
 	conn_set_state(c, CONN_DEAD);
-	req_unref(req);
+	pf_http_req_unref(req);
 	return bev;
 }

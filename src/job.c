@@ -6,15 +6,14 @@
  * pf_batch_submit (pipelined, one transaction per batch) -> batch_done_cb.
  * The first rows are held until each date column's day/month order can be
  * decided from evidence and the raw-row dictionary is built from them;
- * after that, records flow straight into batches.
+ * after that, records flow straight into batches. How one record becomes
+ * one batch row (mapping, normalising, raw JSON) is rowshape.c's part.
  */
 #include "propflow/job.h"
 #include "propflow/batch.h"
 #include "propflow/csv.h"
 #include "propflow/log.h"
-#include "propflow/mapping.h"
-#include "propflow/normalise.h"
-#include "propflow/rawpack.h"
+#include "propflow/rowshape.h"
 
 #include <event2/buffer.h>
 #include <math.h>
@@ -25,13 +24,6 @@
 
 #define JOB_REFS_PRODUCER 1
 #define JOB_REFS_PIPELINE 2
-
-/* A growable scratch buffer; its size is bounded by the CSV caps. */
-typedef struct scratch {
-	char *p;    /* owned */
-	size_t len;
-	size_t cap;
-} scratch;
 
 /* A data record held in the sample window (copied). */
 typedef struct held_rec {
@@ -80,16 +72,8 @@ struct pf_job {
 	pf_job_state outcome;    /* terminal state to reach: done unless a failure said otherwise */
 	pf_csv *csv;             /* owned */
 
-	/* header */
-	size_t ncols;
-	char **titles;           /* owned: header names as in the file (cut to a cap) */
-	char **headers;          /* owned: raw-row keys: titles, deduplicated, empty named */
-	char **keys;             /* owned: JSON-escaped "name": prefixes */
-	size_t *key_lens;
-	pf_column_map *map;      /* owned, ncols */
-	int field_col[PF_F__COUNT]; /* column per field, -1 none */
-	pf_date_evidence ev[PF_F__COUNT];
-	pf_date_order order[PF_F__COUNT];
+	/* header and row shape */
+	pf_rowshape shape;       /* owned: header, mapping, date orders, raw rows */
 	cJSON *columns;          /* owned: the mapping, [] until the header */
 
 	/* sample window */
@@ -97,16 +81,12 @@ struct pf_job {
 	size_t nheld, held_cap;
 	size_t held_bytes;
 	bool sampled;            /* orders decided, dictionary built */
-	pf_rawpack *rp;          /* owned */
 
 	/* batching */
 	pf_batch batch;
 	int inflight;            /* batches sent, not committed */
 	struct event *pump_ev;   /* owned: deferred pump */
 	struct event *flush_ev;  /* owned: partial-batch timer */
-	scratch json;            /* raw row JSON */
-	scratch packed;          /* its compressed form */
-	scratch norm;            /* one normalised text value */
 
 	/* committed counters (what the database has) */
 	int64_t rows_parsed_local; /* records seen by the reader */
@@ -144,60 +124,6 @@ bool pf_job_state_terminal(pf_job_state s)
 }
 
 /* ---------------- small helpers ---------------- */
-
-static int scratch_reserve(scratch *s, size_t more)
-{
-	if (more <= s->cap - s->len)
-		return 0;
-	size_t cap = s->cap ? s->cap : 4096;
-	while (more > cap - s->len)
-		cap *= 2;
-	char *p = realloc(s->p, cap);
-	if (!p)
-		return PF_ENOMEM;
-	s->p = p;
-	s->cap = cap;
-	return 0;
-}
-
-static void scratch_free(scratch *s)
-{
-	free(s->p);
-	memset(s, 0, sizeof(*s));
-}
-
-/* Append s as JSON string content (no quotes). Input is valid UTF-8. */
-static int json_escape(scratch *out, const char *s, size_t len)
-{
-	if (scratch_reserve(out, len * 6) != 0)
-		return PF_ENOMEM;
-	char *o = out->p + out->len;
-	static const char hex[] = "0123456789abcdef";
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\') {
-			*o++ = '\\';
-			*o++ = (char)c;
-		} else if (c < 0x20) {
-			*o++ = '\\';
-			switch (c) {
-			case '\n': *o++ = 'n'; break;
-			case '\r': *o++ = 'r'; break;
-			case '\t': *o++ = 't'; break;
-			default:
-				*o++ = 'u';
-				*o++ = '0';
-				*o++ = '0';
-				*o++ = hex[c >> 4];
-				*o++ = hex[c & 15];
-			}
-		} else {
-			*o++ = (char)c;
-		}
-	}
-	out->len = (size_t)(o - out->p);
-	return 0;
-}
 
 /* A partial batch (or sample) is written after PF_JOB_FLUSH_MS even when
  * no more rows come, so the first rows show up at once on a slow upload. */
@@ -255,165 +181,20 @@ static bool window_full(const pf_job *job)
 
 /* ---------------- header ---------------- */
 
-static int job_set_header(pf_job *job, const pf_csv_record *rec)
+/* The mapping as the job object shows it, rebuilt when it changes. */
+static int job_update_columns(pf_job *job)
 {
-	size_t n = rec->nfields;
-	job->ncols = n;
-	job->titles = calloc(n, sizeof(char *));
-	job->headers = calloc(n, sizeof(char *));
-	job->keys = calloc(n, sizeof(char *));
-	job->key_lens = calloc(n, sizeof(size_t));
-	job->map = calloc(n, sizeof(pf_column_map));
-	if (!job->titles || !job->headers || !job->keys || !job->key_lens || !job->map)
-		return PF_ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		char name[PF_MAPPING_HEADER_MAX + 32];
-		/* raw rows are keyed by the original names; only an empty (or
-		 * blank) name is replaced, and a very long one cut */
-		size_t len = rec->lens[i];
-		const char *h = rec->fields[i];
-		size_t blank = 0;
-		while (blank < len && (h[blank] == ' ' || h[blank] == '\t'))
-			blank++;
-		if (blank == len)
-			len = 0;
-		if (len > PF_MAPPING_HEADER_MAX) {
-			len = PF_MAPPING_HEADER_MAX;
-			while (len && ((unsigned char)h[len] & 0xC0) == 0x80)
-				len--; /* cut at a UTF-8 boundary */
-		}
-		job->titles[i] = strndup(h, len);
-		if (!job->titles[i])
-			return PF_ENOMEM;
-		if (len == 0) {
-			snprintf(name, sizeof(name), "column_%zu", i + 1);
-		} else {
-			memcpy(name, h, len);
-			name[len] = 0;
-		}
-		/* duplicates get " (2)", " (3)", ... */
-		char base[sizeof(name)];
-		memcpy(base, name, sizeof(base));
-		for (int k = 2;; k++) {
-			bool dup = false;
-			for (size_t j = 0; j < i && !dup; j++)
-				dup = strcmp(job->headers[j], name) == 0;
-			if (!dup)
-				break;
-			snprintf(name, sizeof(name), "%.*s (%d)", PF_MAPPING_HEADER_MAX, base, k);
-		}
-		job->headers[i] = strdup(name);
-		if (!job->headers[i])
-			return PF_ENOMEM;
-		scratch key = {0};
-		if (scratch_reserve(&key, 4) != 0 || (key.p[key.len++] = '"', 0) ||
-		    json_escape(&key, name, strlen(name)) != 0 || scratch_reserve(&key, 3) != 0) {
-			scratch_free(&key);
-			return PF_ENOMEM;
-		}
-		key.p[key.len++] = '"';
-		key.p[key.len++] = ':';
-		job->keys[i] = key.p;
-		job->key_lens[i] = key.len;
-	}
-	int rc = pf_mapping_build((const char *const *)job->titles, n, job->map);
-	if (rc != 0)
-		return rc;
-	for (int f = 0; f < PF_F__COUNT; f++)
-		job->field_col[f] = -1;
-	for (size_t i = 0; i < n; i++)
-		if (job->map[i].field >= 0 && job->map[i].field < PF_F__COUNT)
-			job->field_col[job->map[i].field] = (int)i;
-	return 0;
-}
-
-/* The mapping as the job object shows it. */
-static int job_build_columns(pf_job *job)
-{
-	cJSON *arr = cJSON_CreateArray();
+	cJSON *arr = pf_rowshape_columns_json(&job->shape);
 	if (!arr)
 		return PF_ENOMEM;
-	for (size_t i = 0; i < job->ncols; i++) {
-		cJSON *c = cJSON_CreateObject();
-		if (!c) {
-			cJSON_Delete(arr);
-			return PF_ENOMEM;
-		}
-		cJSON_AddItemToArray(arr, c);
-		int f = job->map[i].field;
-		cJSON_AddNumberToObject(c, "index", (double)i);
-		cJSON_AddStringToObject(c, "header", job->titles[i]);
-		if (f >= 0)
-			cJSON_AddStringToObject(c, "field", pf_field_name((pf_field)f));
-		else
-			cJSON_AddNullToObject(c, "field");
-		cJSON_AddStringToObject(c, "match", pf_match_name(job->map[i].match));
-		cJSON_AddNumberToObject(c, "confidence",
-					round(job->map[i].confidence * 100.0) / 100.0);
-		if (f >= 0 && pf_field_type_of((pf_field)f) == PF_T_DATE)
-			cJSON_AddStringToObject(c, "date_order",
-						pf_date_order_name(job->order[f]));
-	}
 	cJSON_Delete(job->columns);
 	job->columns = arr;
-	return 0;
-}
-
-/* ---------------- raw rows ---------------- */
-
-static int build_raw_json(pf_job *job, const char *const *fields, const size_t *lens)
-{
-	scratch *s = &job->json;
-	s->len = 0;
-	if (scratch_reserve(s, 2) != 0)
-		return PF_ENOMEM;
-	s->p[s->len++] = '{';
-	for (size_t i = 0; i < job->ncols; i++) {
-		if (scratch_reserve(s, job->key_lens[i] + 3) != 0)
-			return PF_ENOMEM;
-		if (i)
-			s->p[s->len++] = ',';
-		memcpy(s->p + s->len, job->keys[i], job->key_lens[i]);
-		s->len += job->key_lens[i];
-		s->p[s->len++] = '"';
-		if (json_escape(s, fields[i], lens[i]) != 0 || scratch_reserve(s, 2) != 0)
-			return PF_ENOMEM;
-		s->p[s->len++] = '"';
-	}
-	s->p[s->len++] = '}';
 	return 0;
 }
 
 /* ---------------- records into batches ---------------- */
 
 static int submit_batch(pf_job *job);
-
-static int add_value(pf_job *job, int f, const char *v, size_t len, uint64_t row, uint64_t line,
-		     bool *warned)
-{
-	pf_colbuf *col = &job->batch.rec[2 + f];
-	int c = job->field_col[f];
-	if (c < 0)
-		return pf_colbuf_add(col, NULL, 0);
-	if (scratch_reserve(&job->norm, len + PF_NORM_OUT_MAX + 1) != 0)
-		return PF_ENOMEM;
-	const char *reason = NULL;
-	int r = pf_norm_value(pf_field_type_of((pf_field)f), job->order[f], v, len, job->norm.p,
-			      job->norm.cap, &reason);
-	if (r == PF_NORM_VALUE)
-		return pf_colbuf_add(col, job->norm.p, strlen(job->norm.p));
-	if (r == PF_NORM_INVALID) {
-		*warned = true;
-		size_t vlen = len > 256 ? 256 : len; /* the value as shown in the warning */
-		while (vlen < len && vlen && ((unsigned char)v[vlen] & 0xC0) == 0x80)
-			vlen--;
-		int rc = pf_batch_add_error(&job->batch, false, row, line, job->headers[c], v, vlen,
-					    reason ? reason : "unreadable value", NULL, 0);
-		if (rc != 0)
-			return rc;
-	}
-	return pf_colbuf_add(col, NULL, 0);
-}
 
 /* One data record into the current batch. Returns 0, PF_JOB_PAUSED when
  * the window filled, or a negative error. */
@@ -424,73 +205,21 @@ static int job_add_record(pf_job *job, uint64_t index, uint64_t line, size_t nfi
 	pf_batch *b = &job->batch;
 	int rc = 0;
 	b->parsed++;
-	if (err != PF_CSV_OK || nfields != job->ncols) {
+	if (err != PF_CSV_OK || nfields != job->shape.ncols) {
 		char reason[128];
 		if (err != PF_CSV_OK)
 			snprintf(reason, sizeof(reason), "%s", pf_csv_error_str(err));
 		else
 			snprintf(reason, sizeof(reason), "expected %zu fields, found %zu",
-				 job->ncols, nfields);
+				 job->shape.ncols, nfields);
 		b->rejected++;
 		rc = pf_batch_add_error(b, true, index, line, NULL, NULL, 0, reason, raw, raw_len);
 		if (rc != 0)
 			return rc;
 	} else {
-		char rowtxt[24], linetxt[24];
-		int rl = snprintf(rowtxt, sizeof(rowtxt), "%llu", (unsigned long long)index);
-		int ll = snprintf(linetxt, sizeof(linetxt), "%llu", (unsigned long long)line);
-		bool warned = false;
-		rc = pf_colbuf_add(&b->rec[0], rowtxt, (size_t)rl);
-		rc = rc ? rc : pf_colbuf_add(&b->rec[1], linetxt, (size_t)ll);
-		for (int f = 0; f < PF_F__COUNT && rc == 0; f++) {
-			int c = job->field_col[f];
-			rc = add_value(job, f, c >= 0 ? fields[c] : NULL, c >= 0 ? lens[c] : 0,
-				       index, line, &warned);
-		}
+		rc = pf_rowshape_add_row(&job->shape, b, index, line, fields, lens);
 		if (rc != 0)
 			return rc;
-		/* a row that locates nothing is kept, and said so */
-		bool located = false;
-		static const pf_field locators[] = {PF_F_ADDRESS, PF_F_SOURCE_ID};
-		for (size_t k = 0; k < PF_ARRAY_LEN(locators); k++) {
-			int c = job->field_col[locators[k]];
-			if (c >= 0 && !pf_norm_is_null(fields[c], lens[c]))
-				located = true;
-		}
-		int clat = job->field_col[PF_F_LATITUDE], clon = job->field_col[PF_F_LONGITUDE];
-		if (clat >= 0 && clon >= 0 && !pf_norm_is_null(fields[clat], lens[clat]) &&
-		    !pf_norm_is_null(fields[clon], lens[clon]))
-			located = true;
-		if (!located) {
-			warned = true;
-			rc = pf_batch_add_error(b, false, index, line, NULL, NULL, 0,
-						"no address, source id or coordinates", NULL, 0);
-			if (rc != 0)
-				return rc;
-		}
-		if (warned)
-			b->warned++;
-		rc = build_raw_json(job, fields, lens);
-		if (rc != 0)
-			return rc;
-		if (scratch_reserve(&job->packed, pf_rawpack_bound(job->json.len)) != 0)
-			return PF_ENOMEM;
-		size_t plen;
-		rc = pf_rawpack_compress(job->rp, job->json.p, job->json.len, job->packed.p,
-					 job->packed.cap, &plen);
-		if (rc != 0)
-			return rc;
-		rc = pf_colbuf_add(&b->raw_row, rowtxt, (size_t)rl);
-		rc = rc ? rc : pf_colbuf_add(&b->raw_data, job->packed.p, plen);
-		if (rc != 0)
-			return rc;
-		b->raw_bytes += (int64_t)job->json.len;
-		b->raw_stored += (int64_t)plen;
-		b->nrecords++;
-		size_t rec_bytes = 0;
-		for (size_t i = 0; i < nfields; i++)
-			rec_bytes += lens[i] + 8;
-		b->bytes += rec_bytes + plen;
 	}
 	job->rows_parsed_local++;
 	if (b->parsed == 1)
@@ -551,13 +280,8 @@ static int hold_record(pf_job *job, const pf_csv_record *rec)
 	job->nheld++;
 	job->held_bytes += bytes;
 	/* date evidence for the decision */
-	if (rec->error == PF_CSV_OK && rec->nfields == job->ncols) {
-		for (int f = 0; f < PF_F__COUNT; f++) {
-			int c = job->field_col[f];
-			if (c >= 0 && pf_field_type_of((pf_field)f) == PF_T_DATE)
-				pf_date_observe(&job->ev[f], rec->fields[c], rec->lens[c]);
-		}
-	}
+	if (rec->error == PF_CSV_OK && rec->nfields == job->shape.ncols)
+		pf_rowshape_observe(&job->shape, rec->fields, rec->lens);
 	return 0;
 fail:
 	held_free(h);
@@ -579,37 +303,35 @@ static void meta_done_cb(void *arg, const pf_db_result *r)
 	job_maybe_finalize(job);
 }
 
+/* The held rows for the dictionary: those read whole and of the header's
+ * width. */
+static bool held_sample_cb(void *arg, size_t i, const char *const **fields, const size_t **lens)
+{
+	pf_job *job = arg;
+	if (i >= job->nheld)
+		return false;
+	const held_rec *h = &job->held[i];
+	bool whole = h->error == PF_CSV_OK && h->nfields == job->shape.ncols;
+	*fields = whole ? (const char *const *)h->fields : NULL;
+	*lens = h->lens;
+	return true;
+}
+
 /* Decide date orders, build the dictionary, store the mapping, then feed
  * the held rows into batches. */
 static int job_decide(pf_job *job)
 {
 	job->sampled = true;
-	for (int f = 0; f < PF_F__COUNT; f++)
-		job->order[f] = pf_date_decide(&job->ev[f]);
-	int rc = job_build_columns(job);
+	char *dict;
+	size_t dict_len;
+	int rc = pf_rowshape_decide(&job->shape, held_sample_cb, job, PF_JOB_DICT_BYTES, &dict,
+				    &dict_len);
 	if (rc != 0)
 		return rc;
-
-	char *dict = malloc(PF_JOB_DICT_BYTES);
-	if (!dict)
-		return PF_ENOMEM;
-	pf_rawdict d;
-	pf_rawdict_init(&d, dict, PF_JOB_DICT_BYTES);
-	for (size_t i = 0; i < job->nheld && d.len < d.cap; i++) {
-		held_rec *h = &job->held[i];
-		if (h->error != PF_CSV_OK || h->nfields != job->ncols)
-			continue;
-		rc = build_raw_json(job, (const char *const *)h->fields, h->lens);
-		if (rc != 0) {
-			free(dict);
-			return rc;
-		}
-		pf_rawdict_add(&d, job->json.p, job->json.len);
-	}
-	job->rp = pf_rawpack_new(d.len ? dict : NULL, d.len);
-	if (!job->rp) {
+	rc = job_update_columns(job);
+	if (rc != 0) {
 		free(dict);
-		return PF_ENOMEM;
+		return rc;
 	}
 
 	/* mapping, encoding, delimiter and dictionary go first, on the job's
@@ -629,12 +351,10 @@ static int job_decide(pf_job *job)
 	rc = rc ? rc : pf_db_unit_text(u, delim[0] ? delim : NULL);
 	free(columns);
 	if (rc == 0) {
-		if (d.len)
-			rc = pf_db_unit_binary_owned(u, PF_OID_BYTEA, dict, d.len);
-		else {
-			free(dict);
+		if (dict_len)
+			rc = pf_db_unit_binary_owned(u, PF_OID_BYTEA, dict, dict_len);
+		else
 			rc = pf_db_unit_text(u, NULL);
-		}
 	} else {
 		free(dict);
 	}
@@ -678,9 +398,9 @@ static int csv_record_cb(void *arg, const pf_csv_record *rec)
 			job_fail(job, msg);
 			return PF_CSV_PAUSED;
 		}
-		rc = job_set_header(job, rec);
+		rc = pf_rowshape_set_header(&job->shape, rec->nfields, rec->fields, rec->lens);
 		if (rc == 0)
-			rc = job_build_columns(job);
+			rc = job_update_columns(job);
 		if (rc != 0)
 			return rc;
 		notify(job, false);
@@ -809,9 +529,9 @@ static void job_pump(pf_job *job)
 	    (job->input_ended || job->input_failed)) {
 		job->csv_finished = true;
 		int rc = 0;
-		/* a cut-off upload ends inside a record: that record is not parsed */
-		if (job->input_ended)
-			rc = pf_csv_finish(job->csv);
+		/* a cut-off upload ends inside a record: the complete records
+		 * still held by the reader are kept, the one in progress is not */
+		rc = job->input_ended ? pf_csv_finish(job->csv) : pf_csv_abandon(job->csv);
 		if (rc >= 0 && !job->stop_parsing) {
 			if (!job->sampled)
 				rc = job_decide(job);
@@ -820,7 +540,7 @@ static void job_pump(pf_job *job)
 		}
 		if (rc < 0)
 			job_fail(job, pf_strerror(rc));
-		if (!job->error && job->input_ended && !job->ncols)
+		if (!job->error && job->input_ended && !job->shape.ncols)
 			job_fail(job, "the file is empty: no header row");
 	}
 	job_maybe_finalize(job);
@@ -908,26 +628,10 @@ static void job_free(pf_job *job)
 	for (size_t i = 0; i < job->nheld; i++)
 		held_free(&job->held[i]);
 	free(job->held);
-	for (size_t i = 0; i < job->ncols; i++) {
-		if (job->titles)
-			free(job->titles[i]);
-		if (job->headers)
-			free(job->headers[i]);
-		if (job->keys)
-			free(job->keys[i]);
-	}
-	free(job->titles);
-	free(job->headers);
-	free(job->keys);
-	free(job->key_lens);
-	free(job->map);
+	pf_rowshape_deinit(&job->shape);
 	cJSON_Delete(job->columns);
-	pf_rawpack_free(job->rp);
 	pf_csv_free(job->csv);
 	pf_batch_deinit(&job->batch);
-	scratch_free(&job->json);
-	scratch_free(&job->packed);
-	scratch_free(&job->norm);
 	if (job->pending)
 		evbuffer_free(job->pending);
 	if (job->pump_ev)
@@ -960,8 +664,7 @@ pf_job *pf_job_new(pf_job_env *env, const char *name, int64_t bytes_total,
 	job->bytes_total = bytes_total;
 	pf_job_set_name(job, name);
 	pf_batch_init(&job->batch);
-	for (int f = 0; f < PF_F__COUNT; f++)
-		job->field_col[f] = -1;
+	pf_rowshape_init(&job->shape);
 	pf_csv_limits lim;
 	pf_csv_limits_default(&lim);
 	lim.field_max = (size_t)env->cfg->field_max;
@@ -1238,10 +941,11 @@ cJSON *pf_job_to_json(const pf_job *job)
 	add_int(o, "rows_rejected", job->rows_rejected);
 	add_int(o, "rows_warned", job->rows_warned);
 	cJSON_AddItemToObject(o, "columns", cJSON_Duplicate(job->columns, true));
+	bool has_header = job->shape.ncols > 0;
 	add_str_or_null(o, "encoding",
-			job->ncols ? pf_csv_encoding_name(pf_csv_encoding_of(job->csv)) : NULL);
+			has_header ? pf_csv_encoding_name(pf_csv_encoding_of(job->csv)) : NULL);
 	char delim[2] = {pf_csv_delimiter(job->csv), 0};
-	add_str_or_null(o, "delimiter", job->ncols ? delim : NULL);
+	add_str_or_null(o, "delimiter", has_header ? delim : NULL);
 	add_ratio(o, job->raw_bytes, job->raw_stored);
 	add_str_or_null(o, "created_at", job->created_at);
 	add_str_or_null(o, "finished_at", job->finished_at);

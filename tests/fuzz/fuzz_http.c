@@ -7,7 +7,7 @@
  * paths and detaches on /up, so all request paths and lifetimes are hit.
  * Build (from the repo root):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude tests/fuzz/fuzz_http.c \
- *     src/http.c src/log.c -levent_core -lhttp_parser -lcjson -o fuzz_http
+ *     src/http.c src/http_req.c src/log.c -levent_core -lhttp_parser -lcjson -o fuzz_http
  *   ./fuzz_http -max_total_time=60 tests/fuzz/corpus/http
  */
 #include "propflow/http.h"

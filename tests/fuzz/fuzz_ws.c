@@ -7,7 +7,7 @@
  * Text starting with 'C' makes the server close, 'B' floods the send queue.
  * Build (from the repo root):
  *   clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Iinclude \
- *     tests/fuzz/fuzz_ws.c src/ws.c src/http.c src/log.c \
+ *     tests/fuzz/fuzz_ws.c src/ws.c src/http.c src/http_req.c src/log.c \
  *     -levent_core -lhttp_parser -lcjson -lwslay -lcrypto -o fuzz_ws
  *   ./fuzz_ws -max_total_time=60 tests/fuzz/corpus/ws
  */
