@@ -44,7 +44,7 @@ static void respond_cjson(pf_http_req *req, int status, cJSON *o)
 static void respond_db_error(pf_http_req *req, const pf_db_result *r)
 {
 	pf_warn("conn %llu: query failed: %s", (unsigned long long)pf_http_req_conn_id(req),
-		r->error);
+	        r->error);
 	if (strstr(r->error, "connection") || strstr(r->error, "shutting down"))
 		pf_http_respond_error(req, 503, "database unavailable", NULL);
 	else
@@ -56,7 +56,8 @@ static bool db_up(pf_api *api, pf_http_req *req)
 	if (pf_db_ready_count(api->readers) > 0)
 		return true;
 	if (pf_http_add_header(req, "Retry-After", "1") != 0)
-		pf_warn("conn %llu: Retry-After not added", (unsigned long long)pf_http_req_conn_id(req));
+		pf_warn("conn %llu: Retry-After not added",
+		        (unsigned long long)pf_http_req_conn_id(req));
 	pf_http_respond_error(req, 503, "database unavailable", NULL);
 	return false;
 }
@@ -80,20 +81,20 @@ static void add_text(cJSON *o, const char *k, const char *v)
 
 /* ---------------- reads ---------------- */
 
-#define RECORD_COLUMNS                                                                            \
-	"id, row_no, line_no, source_id, address, city, state, zip, price, beds, baths, sqft, "   \
-	"lot_sqft, year_built, property_type, status, listed_on::text, sold_on::text, latitude, " \
+#define RECORD_COLUMNS                                                                             \
+	"id, row_no, line_no, source_id, address, city, state, zip, price, beds, baths, sqft, "    \
+	"lot_sqft, year_built, property_type, status, listed_on::text, sold_on::text, latitude, "  \
 	"longitude"
 
 static const struct {
 	const char *name;
 	bool number;
 } record_fields[] = {
-	{"id", true},        {"row", true},        {"line", true},          {"source_id", false},
-	{"address", false},  {"city", false},      {"state", false},        {"zip", false},
-	{"price", true},     {"beds", true},       {"baths", true},         {"sqft", true},
-	{"lot_sqft", true},  {"year_built", true}, {"property_type", false}, {"status", false},
-	{"listed_on", false}, {"sold_on", false},  {"latitude", true},      {"longitude", true},
+    {"id", true},         {"row", true},        {"line", true},           {"source_id", false},
+    {"address", false},   {"city", false},      {"state", false},         {"zip", false},
+    {"price", true},      {"beds", true},       {"baths", true},          {"sqft", true},
+    {"lot_sqft", true},   {"year_built", true}, {"property_type", false}, {"status", false},
+    {"listed_on", false}, {"sold_on", false},   {"latitude", true},       {"longitude", true},
 };
 
 static cJSON *record_json(const pf_db_result *r, int stmt, int row)
@@ -193,14 +194,15 @@ static void property_response(read_ctx *c, const pf_db_result *r)
 	if (data_hex) {
 		size_t dlen = 0, plen = 0;
 		unsigned char *dict =
-			dict_hex ? PQunescapeBytea((const unsigned char *)dict_hex, &dlen) : NULL;
+		    dict_hex ? PQunescapeBytea((const unsigned char *)dict_hex, &dlen) : NULL;
 		unsigned char *packed = PQunescapeBytea((const unsigned char *)data_hex, &plen);
 		size_t rawlen = 0;
 		char *text = NULL;
 		if (packed && pf_rawpack_length(packed, plen, &rawlen) == 0 &&
 		    (text = malloc(rawlen + 1)) != NULL) {
 			size_t got = 0;
-			if (pf_rawpack_decompress(dict, dlen, packed, plen, text, rawlen, &got) == 0) {
+			if (pf_rawpack_decompress(dict, dlen, packed, plen, text, rawlen, &got) ==
+			    0) {
 				text[got] = 0;
 				raw = cJSON_Parse(text);
 			}
@@ -272,17 +274,10 @@ static void read_done_cb(void *arg, const pf_db_result *r)
 		else
 			respond_cjson(c->req, 200, live_overlay(c->api, r, 0, 0));
 		break;
-	case READ_PROPERTIES:
-		page_response(c, r, false);
-		break;
-	case READ_ERRORS:
-		page_response(c, r, true);
-		break;
-	case READ_PROPERTY:
-		property_response(c, r);
-		break;
-	default:
-		abort();
+	case READ_PROPERTIES: page_response(c, r, false); break;
+	case READ_ERRORS: page_response(c, r, true); break;
+	case READ_PROPERTY: property_response(c, r); break;
+	default: abort();
 	}
 	free(c);
 }
@@ -299,8 +294,8 @@ static bool page_params(pf_http_req *req, int *limit, int64_t *after)
 		if (pf_api_parse_id(l, &v) != 0 || v > PF_API_PAGE_MAX) {
 			char detail[64];
 			snprintf(detail, sizeof(detail), "{\"max\": %d}", PF_API_PAGE_MAX);
-			pf_http_respond_error(req, 400, "limit must be a whole number from 1 to 1000",
-					      detail);
+			pf_http_respond_error(
+			    req, 400, "limit must be a whole number from 1 to 1000", detail);
 			return false;
 		}
 		*limit = (int)v;
@@ -330,12 +325,10 @@ static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id
 	*c = (read_ctx){api, req, kind, id, limit};
 	int rc = 0;
 	switch (kind) {
-	case READ_HEALTH:
-		rc = pf_db_unit_stmt(u, "SELECT 1");
-		break;
+	case READ_HEALTH: rc = pf_db_unit_stmt(u, "SELECT 1"); break;
 	case READ_JOB_LIST:
 		rc = pf_db_unit_stmt(u, "SELECT " PF_JOB_COLUMNS " FROM import_jobs "
-					"ORDER BY created_at DESC, id DESC LIMIT 1000");
+		                        "ORDER BY created_at DESC, id DESC LIMIT 1000");
 		break;
 	case READ_JOB:
 		rc = pf_db_unit_stmt(u, "SELECT " PF_JOB_COLUMNS " FROM import_jobs WHERE id = $1");
@@ -347,32 +340,34 @@ static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id
 		rc = rc ? rc : pf_db_unit_int(u, id);
 		if (kind == READ_PROPERTIES)
 			rc = rc ? rc
-				: pf_db_unit_stmt(u, "SELECT " RECORD_COLUMNS " FROM property_records "
-						     "WHERE job_id = $1 AND id > $2 ORDER BY id "
-						     "LIMIT $3");
+			        : pf_db_unit_stmt(u,
+			                          "SELECT " RECORD_COLUMNS " FROM property_records "
+			                          "WHERE job_id = $1 AND id > $2 ORDER BY id "
+			                          "LIMIT $3");
 		else
 			rc = rc ? rc
-				: pf_db_unit_stmt(u, "SELECT id, kind, row_no, line_no, column_name, "
-						     "value, reason, raw_text FROM import_errors "
-						     "WHERE job_id = $1 AND id > $2 ORDER BY id "
-						     "LIMIT $3");
+			        : pf_db_unit_stmt(u,
+			                          "SELECT id, kind, row_no, line_no, column_name, "
+			                          "value, reason, raw_text FROM import_errors "
+			                          "WHERE job_id = $1 AND id > $2 ORDER BY id "
+			                          "LIMIT $3");
 		rc = rc ? rc : pf_db_unit_int(u, id);
 		rc = rc ? rc : pf_db_unit_int(u, after);
 		rc = rc ? rc : pf_db_unit_int(u, limit + 1);
 		break;
 	case READ_PROPERTY:
-		rc = pf_db_unit_stmt(u, "SELECT r.id, r.row_no, r.line_no, r.source_id, r.address, "
-					"r.city, r.state, r.zip, r.price, r.beds, r.baths, r.sqft, "
-					"r.lot_sqft, r.year_built, r.property_type, r.status, "
-					"r.listed_on::text, r.sold_on::text, r.latitude, "
-					"r.longitude, r.job_id, j.raw_dict, w.data "
-					"FROM property_records r JOIN import_jobs j ON j.id = r.job_id "
-					"LEFT JOIN property_raw w ON w.job_id = r.job_id AND "
-					"w.row_no = r.row_no WHERE r.id = $1");
+		rc = pf_db_unit_stmt(
+		    u, "SELECT r.id, r.row_no, r.line_no, r.source_id, r.address, "
+		       "r.city, r.state, r.zip, r.price, r.beds, r.baths, r.sqft, "
+		       "r.lot_sqft, r.year_built, r.property_type, r.status, "
+		       "r.listed_on::text, r.sold_on::text, r.latitude, "
+		       "r.longitude, r.job_id, j.raw_dict, w.data "
+		       "FROM property_records r JOIN import_jobs j ON j.id = r.job_id "
+		       "LEFT JOIN property_raw w ON w.job_id = r.job_id AND "
+		       "w.row_no = r.row_no WHERE r.id = $1");
 		rc = rc ? rc : pf_db_unit_int(u, id);
 		break;
-	default:
-		abort();
+	default: abort();
 	}
 	if (rc != 0) {
 		pf_db_unit_free(u);
@@ -392,14 +387,14 @@ static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id
  * then finishes by itself.
  */
 typedef struct upload {
-	pf_api *api;       /* borrowed */
-	pf_http_req *req;  /* owned until responded */
-	pf_job *job;       /* shared with the pipeline; released on close */
-	pf_multipart *mp;  /* owned, NULL for raw bodies */
-	bool body_done;    /* the body ended normally */
-	bool want_pause;   /* the job asked to stop reading */
-	bool named;        /* ?name= given */
-	uint64_t bytes;    /* file bytes fed to the job */
+	pf_api *api;      /* borrowed */
+	pf_http_req *req; /* owned until responded */
+	pf_job *job;      /* shared with the pipeline; released on close */
+	pf_multipart *mp; /* owned, NULL for raw bodies */
+	bool body_done;   /* the body ended normally */
+	bool want_pause;  /* the job asked to stop reading */
+	bool named;       /* ?name= given */
+	uint64_t bytes;   /* file bytes fed to the job */
 } upload;
 
 static void upload_close(upload *up)
@@ -457,9 +452,9 @@ static void up_resume(void *arg, pf_job *job)
 }
 
 static const pf_job_hooks upload_hooks = {
-	.on_started = up_started,
-	.on_resume = up_resume,
-	.on_finished = NULL,
+    .on_started = up_started,
+    .on_resume = up_resume,
+    .on_finished = NULL,
 };
 
 static int mp_data_cb(void *arg, const char *data, size_t len)
@@ -488,7 +483,7 @@ static int up_body_cb(void *arg, pf_http_req *req, const char *data, size_t len)
 			const char *why = pf_multipart_error(up->mp);
 			char msg[256];
 			snprintf(msg, sizeof(msg), "malformed multipart body: %s",
-				 why ? why : "unreadable");
+			         why ? why : "unreadable");
 			pf_job_fail_input(up->job, PF_JOB_FAILED, msg);
 			upload_fail(up, 400, msg, NULL);
 			return 0;
@@ -515,7 +510,7 @@ static void up_end_cb(void *arg, pf_http_req *req)
 		const char *why = pf_multipart_error(up->mp);
 		char msg[256];
 		snprintf(msg, sizeof(msg), "multipart body without a complete file part%s%s",
-			 why ? ": " : "", why ? why : "");
+		         why ? ": " : "", why ? why : "");
 		pf_job_fail_input(up->job, PF_JOB_FAILED, msg);
 		upload_fail(up, 400, msg, NULL);
 		return;
@@ -536,9 +531,9 @@ static void up_abort_cb(void *arg, pf_http_req *req, const char *reason)
 	if (strstr(reason, "too large")) {
 		char msg[128], detail[64];
 		snprintf(msg, sizeof(msg), "upload larger than %lld bytes",
-			 (long long)up->api->cfg->max_upload);
+		         (long long)up->api->cfg->max_upload);
 		snprintf(detail, sizeof(detail), "{\"max_bytes\": %lld}",
-			 (long long)up->api->cfg->max_upload);
+		         (long long)up->api->cfg->max_upload);
 		pf_job_fail_input(up->job, PF_JOB_FAILED, msg);
 		upload_fail(up, 413, msg, detail);
 		return;
@@ -555,7 +550,7 @@ static void start_upload(pf_api *api, pf_http_req *req)
 	if (clen > api->cfg->max_upload) {
 		char detail[64];
 		snprintf(detail, sizeof(detail), "{\"max_bytes\": %lld}",
-			 (long long)api->cfg->max_upload);
+		         (long long)api->cfg->max_upload);
 		pf_http_respond_error(req, 413, "upload too large", detail);
 		return;
 	}
@@ -580,8 +575,8 @@ static void start_upload(pf_api *api, pf_http_req *req)
 			return;
 		}
 	}
-	up->job = pf_job_new(api->env, up->named ? name : NULL, clen >= 0 ? clen : -1,
-			     &upload_hooks, up);
+	up->job =
+	    pf_job_new(api->env, up->named ? name : NULL, clen >= 0 ? clen : -1, &upload_hooks, up);
 	if (!up->job) {
 		pf_multipart_free(up->mp);
 		free(up);
@@ -592,7 +587,7 @@ static void start_upload(pf_api *api, pf_http_req *req)
 	if (!up->mp)
 		pf_job_start(up->job);
 	pf_http_req_read_body(req, (uint64_t)api->cfg->max_upload, up_body_cb, up_end_cb,
-			      up_abort_cb, up);
+	                      up_abort_cb, up);
 }
 
 /* ---------------- routing ---------------- */
@@ -601,7 +596,7 @@ static void method_not_allowed(pf_http_req *req, const char *allow)
 {
 	if (pf_http_add_header(req, "Allow", allow) != 0)
 		pf_warn("conn %llu: Allow header not added",
-			(unsigned long long)pf_http_req_conn_id(req));
+		        (unsigned long long)pf_http_req_conn_id(req));
 	pf_http_respond_error(req, 405, "method not allowed", NULL);
 }
 

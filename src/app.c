@@ -44,27 +44,27 @@ typedef enum app_mode {
 } app_mode;
 
 typedef struct app {
-	const pf_config *cfg;      /* borrowed */
+	const pf_config *cfg; /* borrowed */
 	app_mode mode;
 	app_state state;
 	int exit_code;
-	struct event_base *base;   /* owned */
-	pf_pgserver *pg;           /* owned, NULL with --db */
+	struct event_base *base; /* owned */
+	pf_pgserver *pg;         /* owned, NULL with --db */
 	char conninfo[2048];
-	pf_db *writers;            /* owned */
-	pf_db *readers;            /* owned */
+	pf_db *writers; /* owned */
+	pf_db *readers; /* owned */
 	pf_job_env env;
-	pf_events *events;         /* owned */
-	pf_static *page;           /* owned */
+	pf_events *events; /* owned */
+	pf_static *page;   /* owned */
 	pf_api api;
-	pf_http_server *http;      /* owned */
+	pf_http_server *http;           /* owned */
 	struct event *sigint, *sigterm; /* owned */
-	struct event *drain_timer; /* owned: polls for settled jobs */
+	struct event *drain_timer;      /* owned: polls for settled jobs */
 	unsigned drain_ms;
 	/* import mode */
-	const char *path;          /* borrowed from argv */
-	int fd;                    /* read end of the pipe from the reader child */
-	pid_t reader;              /* the reader child, 0 none */
+	const char *path; /* borrowed from argv */
+	int fd;           /* read end of the pipe from the reader child */
+	pid_t reader;     /* the reader child, 0 none */
 	int64_t file_size;
 	int64_t bytes_read;
 	pf_job *job;               /* shared with its pipeline */
@@ -73,7 +73,7 @@ typedef struct app {
 	bool tty;
 	bool read_paused;
 	double t0;
-	char *final_json;          /* owned: the job as it ended */
+	char *final_json; /* owned: the job as it ended */
 	pf_job_state final_state;
 } app;
 
@@ -126,8 +126,9 @@ static void import_read_cb(evutil_socket_t fd, short what, void *arg)
 		event_del(a->read_ev);
 		/* the child exits early (short count) if the file cannot be read */
 		if (n < 0 || a->bytes_read != a->file_size)
-			pf_job_fail_input(a->job, PF_JOB_FAILED,
-					  "the file could not be read completely (changed while reading?)");
+			pf_job_fail_input(
+			    a->job, PF_JOB_FAILED,
+			    "the file could not be read completely (changed while reading?)");
 		else
 			pf_job_end_input(a->job);
 		return;
@@ -188,11 +189,11 @@ static void print_progress(app *a, bool final)
 		for (int i = 0; i < width; i++)
 			bar[i] = i < fill ? '#' : '.';
 		bar[width] = 0;
-		fprintf(stderr, "\r[%s] %5.1f%%  %.0f rows parsed, %.0f stored, %.0f rows/s   %s", bar,
-			pct, parsed, ins, rate, final ? "\n" : "");
+		fprintf(stderr, "\r[%s] %5.1f%%  %.0f rows parsed, %.0f stored, %.0f rows/s   %s",
+		        bar, pct, parsed, ins, rate, final ? "\n" : "");
 	} else {
-		fprintf(stderr, "progress: %.1f%% %.0f rows parsed, %.0f stored, %.0f rows/s\n", pct,
-			parsed, ins, rate);
+		fprintf(stderr, "progress: %.1f%% %.0f rows parsed, %.0f stored, %.0f rows/s\n",
+		        pct, parsed, ins, rate);
 	}
 }
 
@@ -219,9 +220,9 @@ static void import_finished(void *arg, pf_job *job)
 }
 
 static const pf_job_hooks import_hooks = {
-	.on_started = import_started,
-	.on_resume = import_resume,
-	.on_finished = import_finished,
+    .on_started = import_started,
+    .on_resume = import_resume,
+    .on_finished = import_finished,
 };
 
 static int import_begin(app *a)
@@ -335,18 +336,18 @@ static int app_run(app *a)
 {
 	const pf_config *cfg = a->cfg;
 	a->writers = pf_db_new(a->base, a->conninfo, (int)cfg->db_writers, true,
-			       (int)cfg->db_pipeline_max, "writer");
+	                       (int)cfg->db_pipeline_max, "writer");
 	a->readers = pf_db_new(a->base, a->conninfo, (int)cfg->db_readers, true,
-			       (int)cfg->db_pipeline_max, "reader");
+	                       (int)cfg->db_pipeline_max, "reader");
 	if (!a->writers || !a->readers)
 		return PF_ENOMEM;
 	a->env = (pf_job_env){
-		.base = a->base,
-		.cfg = cfg,
-		.writers = a->writers,
-		.changed = pf_events_job_changed,
-		.changed_arg = NULL,
-		.jobs = NULL,
+	    .base = a->base,
+	    .cfg = cfg,
+	    .writers = a->writers,
+	    .changed = pf_events_job_changed,
+	    .changed_arg = NULL,
+	    .jobs = NULL,
 	};
 	a->events = pf_events_new(a->base, a->readers, &a->env);
 	if (!a->events)
@@ -367,8 +368,11 @@ static int app_listen(app *a)
 	a->page = pf_static_load(cfg->static_dir);
 	if (!a->page)
 		pf_warn("app: no page loaded from %s", cfg->static_dir);
-	a->api = (pf_api){.cfg = cfg, .readers = a->readers, .env = &a->env,
-			  .events = a->events, .page = a->page};
+	a->api = (pf_api){.cfg = cfg,
+	                  .readers = a->readers,
+	                  .env = &a->env,
+	                  .events = a->events,
+	                  .page = a->page};
 	pf_http_limits lim;
 	pf_http_limits_default(&lim);
 	lim.url_max = (size_t)cfg->url_max;
@@ -449,12 +453,9 @@ static void app_set_state(app *a, app_state st)
 		}
 		app_set_state(a, APP_EXIT);
 		return;
-	case APP_EXIT:
-		event_base_loopexit(a->base, NULL);
-		return;
+	case APP_EXIT: event_base_loopexit(a->base, NULL); return;
 	case APP_PG_START:
-	default:
-		abort();
+	default: abort();
 	}
 }
 
@@ -463,9 +464,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	app *a = arg;
 	pf_info("app: signal %d", (int)sig);
 	switch (a->state) {
-	case APP_RUN:
-		app_set_state(a, APP_DRAIN);
-		return;
+	case APP_RUN: app_set_state(a, APP_DRAIN); return;
 	case APP_PG_START:
 	case APP_MIGRATE:
 		a->exit_code = 1;
@@ -478,10 +477,8 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		app_set_state(a, APP_PG_STOP);
 		return;
 	case APP_PG_STOP:
-	case APP_EXIT:
-		return;
-	default:
-		abort();
+	case APP_EXIT: return;
+	default: abort();
 	}
 }
 
@@ -572,7 +569,7 @@ int pf_app_import(const pf_config *cfg, const char *path)
 	struct stat st;
 	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || access(path, R_OK) != 0) {
 		fprintf(stderr, "propflow: cannot read %s: %s\n", path,
-			errno ? strerror(errno) : "not a regular file");
+		        errno ? strerror(errno) : "not a regular file");
 		return 1;
 	}
 	return app_main(cfg, MODE_IMPORT, path);

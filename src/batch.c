@@ -15,36 +15,36 @@
 #define COLBUF_MIN 4096
 
 static const char sql_records[] =
-	"INSERT INTO property_records (job_id, row_no, line_no, source_id, address, city, state, "
-	"zip, price, beds, baths, sqft, lot_sqft, year_built, property_type, status, listed_on, "
-	"sold_on, latitude, longitude) "
-	"SELECT $1, r::int, l::int, f0, f1, f2, f3, f4, f5::numeric, f6::numeric, f7::numeric, "
-	"f8::numeric, f9::numeric, f10::int, f11, f12, f13::date, f14::date, f15::float8, "
-	"f16::float8 "
-	"FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
-	"$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], "
-	"$15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[]) "
-	"AS u(r, l, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15, f16)";
+    "INSERT INTO property_records (job_id, row_no, line_no, source_id, address, city, state, "
+    "zip, price, beds, baths, sqft, lot_sqft, year_built, property_type, status, listed_on, "
+    "sold_on, latitude, longitude) "
+    "SELECT $1, r::int, l::int, f0, f1, f2, f3, f4, f5::numeric, f6::numeric, f7::numeric, "
+    "f8::numeric, f9::numeric, f10::int, f11, f12, f13::date, f14::date, f15::float8, "
+    "f16::float8 "
+    "FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+    "$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], "
+    "$15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[]) "
+    "AS u(r, l, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15, f16)";
 
 static const char sql_raw[] =
-	"INSERT INTO property_raw (job_id, row_no, data) "
-	"SELECT $1, r::int, d FROM unnest($2::text[], $3::bytea[]) AS u(r, d)";
+    "INSERT INTO property_raw (job_id, row_no, data) "
+    "SELECT $1, r::int, d FROM unnest($2::text[], $3::bytea[]) AS u(r, d)";
 
 static const char sql_errors[] =
-	"INSERT INTO import_errors (job_id, kind, row_no, line_no, column_name, value, reason, "
-	"raw_text) "
-	"SELECT $1, k, r::int, l::int, c, v, why, raw "
-	"FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
-	"$8::text[]) AS u(k, r, l, c, v, why, raw)";
+    "INSERT INTO import_errors (job_id, kind, row_no, line_no, column_name, value, reason, "
+    "raw_text) "
+    "SELECT $1, k, r::int, l::int, c, v, why, raw "
+    "FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+    "$8::text[]) AS u(k, r, l, c, v, why, raw)";
 
 static const char sql_progress[] =
-	"UPDATE import_jobs SET rows_parsed = rows_parsed + $2, "
-	"rows_inserted = rows_inserted + $3, rows_rejected = rows_rejected + $4, "
-	"rows_warned = rows_warned + $5, raw_bytes = raw_bytes + $6, "
-	"raw_stored_bytes = raw_stored_bytes + $7, "
-	"bytes_received = GREATEST(bytes_received, $8), "
-	"state = CASE WHEN state IN ('receiving', 'processing') THEN $9 ELSE state END, "
-	"updated_at = now() WHERE id = $1";
+    "UPDATE import_jobs SET rows_parsed = rows_parsed + $2, "
+    "rows_inserted = rows_inserted + $3, rows_rejected = rows_rejected + $4, "
+    "rows_warned = rows_warned + $5, raw_bytes = raw_bytes + $6, "
+    "raw_stored_bytes = raw_stored_bytes + $7, "
+    "bytes_received = GREATEST(bytes_received, $8), "
+    "state = CASE WHEN state IN ('receiving', 'processing') THEN $9 ELSE state END, "
+    "updated_at = now() WHERE id = $1";
 
 static void put32(char *p, uint32_t v)
 {
@@ -139,9 +139,9 @@ bool pf_batch_empty(const pf_batch *b)
 	return b->parsed == 0 && b->nerrors == 0;
 }
 
-int pf_batch_add_error(pf_batch *b, bool rejected, uint64_t row, uint64_t line,
-		       const char *column, const char *value, size_t value_len, const char *reason,
-		       const char *raw, size_t raw_len)
+int pf_batch_add_error(pf_batch *b, bool rejected, uint64_t row, uint64_t line, const char *column,
+                       const char *value, size_t value_len, const char *reason, const char *raw,
+                       size_t raw_len)
 {
 	char rowtxt[24], linetxt[24];
 	int rl = snprintf(rowtxt, sizeof(rowtxt), "%llu", (unsigned long long)row);

@@ -28,57 +28,56 @@ typedef struct opt {
 } opt;
 
 #define OFF(f) offsetof(pf_config, f)
-#define KB 1024LL
-#define MB (1024LL * 1024)
-#define GB (1024LL * 1024 * 1024)
+#define KB     1024LL
+#define MB     (1024LL * 1024)
+#define GB     (1024LL * 1024 * 1024)
 
 static const opt opts[] = {
-	{"listen", OPT_STR, OFF(listen), "127.0.0.1:8080", 0, 0,
-	 "HOST:PORT to listen on (port 0 picks a free one)"},
-	{"db", OPT_STR, OFF(db), "", 0, 0,
-	 "libpq connection string (or DATABASE_URL); empty: embedded PostgreSQL in --data-dir"},
-	{"data-dir", OPT_STR, OFF(data_dir), "./var", 0, 0,
-	 "directory for the embedded database (DIR/pg, socket in DIR/run)"},
-	{"static-dir", OPT_STR, OFF(static_dir), PF_SOURCE_DIR "/static", 0, 0,
-	 "directory of the web page, loaded into memory at start"},
-	{"schema-dir", OPT_STR, OFF(schema_dir), PF_SOURCE_DIR "/schema", 0, 0,
-	 "directory of ordered SQL migrations applied at start"},
-	{"log-level", OPT_STR, OFF(log_level), "info", 0, 0, "debug, info, warn or error"},
-	{"batch-rows", OPT_INT, OFF(batch_rows), "500", 1, 50000,
-	 "rows per INSERT statement (one transaction each)"},
-	{"batches-in-flight", OPT_INT, OFF(batches_in_flight), "4", 1, 64,
-	 "batches of one import waiting for the database before its upload is paused"},
-	{"db-writers", OPT_INT, OFF(db_writers), "2", 1, 32,
-	 "database connections carrying import batches"},
-	{"db-readers", OPT_INT, OFF(db_readers), "2", 1, 32,
-	 "database connections carrying API reads"},
-	{"db-pipeline-max", OPT_INT, OFF(db_pipeline_max), "16", 1, 1024,
-	 "queries in flight on one connection (pipeline window)"},
-	{"max-upload", OPT_SIZE, OFF(max_upload), "1G", 1, 1024 * GB,
-	 "largest upload in bytes (K, M, G suffixes); 413 beyond"},
-	{"max-connections", OPT_INT, OFF(max_connections), "1024", 1, 100000,
-	 "client connections; 503 beyond"},
-	{"url-max", OPT_SIZE, OFF(url_max), "8K", 64, 1 * MB, "bytes of a request target; 414 beyond"},
-	{"header-bytes-max", OPT_SIZE, OFF(header_bytes_max), "16K", 256, 1 * MB,
-	 "bytes of all request headers; 431 beyond"},
-	{"header-count-max", OPT_INT, OFF(header_count_max), "100", 4, 10000,
-	 "request header lines; 431 beyond"},
-	{"header-timeout-ms", OPT_INT, OFF(header_timeout_ms), "10000", 100, 3600000,
-	 "time allowed to send a request head; 408 beyond"},
-	{"idle-timeout-ms", OPT_INT, OFF(idle_timeout_ms), "60000", 100, 3600000,
-	 "keep-alive idle time, and longest pause inside a request body"},
-	{"field-max", OPT_SIZE, OFF(field_max), "1M", 16, 256 * MB,
-	 "bytes of one CSV field; the row is rejected beyond"},
-	{"fields-max", OPT_INT, OFF(fields_max), "4096", 1, 100000,
-	 "fields in one CSV record; the row (or a header) is rejected beyond"},
-	{"record-max", OPT_SIZE, OFF(record_max), "4M", 64, 1 * GB,
-	 "bytes of one CSV record; the row is rejected beyond"},
-	{"error-text-max", OPT_SIZE, OFF(error_text_max), "2K", 16, 1 * MB,
-	 "bytes of a rejected row's original text kept in import_errors"},
-	{"sample-rows", OPT_INT, OFF(sample_rows), "1000", 1, 100000,
-	 "rows read before each date column's day/month order is decided"},
-	{"name", OPT_STR, OFF(name), "", 0, 0, "import: job name (default: the file's name)"},
-	{"json", OPT_FLAG, OFF(json), "0", 0, 1, "import: print the finished job as JSON"},
+    {"listen", OPT_STR, OFF(listen), "127.0.0.1:8080", 0, 0,
+     "HOST:PORT to listen on (port 0 picks a free one)"},
+    {"db", OPT_STR, OFF(db), "", 0, 0,
+     "libpq connection string (or DATABASE_URL); empty: embedded PostgreSQL in --data-dir"},
+    {"data-dir", OPT_STR, OFF(data_dir), "./var", 0, 0,
+     "directory for the embedded database (DIR/pg, socket in DIR/run)"},
+    {"static-dir", OPT_STR, OFF(static_dir), PF_SOURCE_DIR "/static", 0, 0,
+     "directory of the web page, loaded into memory at start"},
+    {"schema-dir", OPT_STR, OFF(schema_dir), PF_SOURCE_DIR "/schema", 0, 0,
+     "directory of ordered SQL migrations applied at start"},
+    {"log-level", OPT_STR, OFF(log_level), "info", 0, 0, "debug, info, warn or error"},
+    {"batch-rows", OPT_INT, OFF(batch_rows), "500", 1, 50000,
+     "rows per INSERT statement (one transaction each)"},
+    {"batches-in-flight", OPT_INT, OFF(batches_in_flight), "4", 1, 64,
+     "batches of one import waiting for the database before its upload is paused"},
+    {"db-writers", OPT_INT, OFF(db_writers), "2", 1, 32,
+     "database connections carrying import batches"},
+    {"db-readers", OPT_INT, OFF(db_readers), "2", 1, 32, "database connections carrying API reads"},
+    {"db-pipeline-max", OPT_INT, OFF(db_pipeline_max), "16", 1, 1024,
+     "queries in flight on one connection (pipeline window)"},
+    {"max-upload", OPT_SIZE, OFF(max_upload), "1G", 1, 1024 * GB,
+     "largest upload in bytes (K, M, G suffixes); 413 beyond"},
+    {"max-connections", OPT_INT, OFF(max_connections), "1024", 1, 100000,
+     "client connections; 503 beyond"},
+    {"url-max", OPT_SIZE, OFF(url_max), "8K", 64, 1 * MB, "bytes of a request target; 414 beyond"},
+    {"header-bytes-max", OPT_SIZE, OFF(header_bytes_max), "16K", 256, 1 * MB,
+     "bytes of all request headers; 431 beyond"},
+    {"header-count-max", OPT_INT, OFF(header_count_max), "100", 4, 10000,
+     "request header lines; 431 beyond"},
+    {"header-timeout-ms", OPT_INT, OFF(header_timeout_ms), "10000", 100, 3600000,
+     "time allowed to send a request head; 408 beyond"},
+    {"idle-timeout-ms", OPT_INT, OFF(idle_timeout_ms), "60000", 100, 3600000,
+     "keep-alive idle time, and longest pause inside a request body"},
+    {"field-max", OPT_SIZE, OFF(field_max), "1M", 16, 256 * MB,
+     "bytes of one CSV field; the row is rejected beyond"},
+    {"fields-max", OPT_INT, OFF(fields_max), "4096", 1, 100000,
+     "fields in one CSV record; the row (or a header) is rejected beyond"},
+    {"record-max", OPT_SIZE, OFF(record_max), "4M", 64, 1 * GB,
+     "bytes of one CSV record; the row is rejected beyond"},
+    {"error-text-max", OPT_SIZE, OFF(error_text_max), "2K", 16, 1 * MB,
+     "bytes of a rejected row's original text kept in import_errors"},
+    {"sample-rows", OPT_INT, OFF(sample_rows), "1000", 1, 100000,
+     "rows read before each date column's day/month order is decided"},
+    {"name", OPT_STR, OFF(name), "", 0, 0, "import: job name (default: the file's name)"},
+    {"json", OPT_FLAG, OFF(json), "0", 0, 1, "import: print the finished job as JSON"},
 };
 
 static int parse_int(const opt *o, const char *s, int64_t *out)
@@ -91,9 +90,12 @@ static int parse_int(const opt *o, const char *s, int64_t *out)
 	if (o->type == OPT_SIZE && *end) {
 		long long mul = 1;
 		switch (*end) {
-		case 'k': case 'K': mul = KB; break;
-		case 'm': case 'M': mul = MB; break;
-		case 'g': case 'G': mul = GB; break;
+		case 'k':
+		case 'K': mul = KB; break;
+		case 'm':
+		case 'M': mul = MB; break;
+		case 'g':
+		case 'G': mul = GB; break;
 		default: return PF_EINVAL;
 		}
 		end++;
@@ -114,8 +116,8 @@ static int set_opt(pf_config *cfg, const opt *o, const char *val)
 	char *base = (char *)cfg + o->off;
 	switch (o->type) {
 	case OPT_STR: {
-		size_t cap = strcmp(o->name, "log-level") == 0 ? sizeof(cfg->log_level)
-							       : PF_CONFIG_STR_MAX;
+		size_t cap =
+		    strcmp(o->name, "log-level") == 0 ? sizeof(cfg->log_level) : PF_CONFIG_STR_MAX;
 		if (strlen(val) >= cap)
 			return PF_EINVAL;
 		memcpy(base, val, strlen(val) + 1);
@@ -123,8 +125,7 @@ static int set_opt(pf_config *cfg, const opt *o, const char *val)
 	}
 	case OPT_INT:
 	case OPT_SIZE:
-	case OPT_FLAG:
-		return parse_int(o, val, (int64_t *)(void *)base);
+	case OPT_FLAG: return parse_int(o, val, (int64_t *)(void *)base);
 	}
 	return PF_EINVAL;
 }
@@ -142,11 +143,11 @@ void pf_config_defaults(pf_config *cfg)
 void pf_config_usage(FILE *out)
 {
 	fprintf(out, "usage: propflow serve [options]\n"
-		     "       propflow import FILE [options]\n"
-		     "       propflow --help\n\n"
-		     "serve   run the HTTP server and the page\n"
-		     "import  import FILE through the same pipeline, without HTTP\n\n"
-		     "options:\n");
+	             "       propflow import FILE [options]\n"
+	             "       propflow --help\n\n"
+	             "serve   run the HTTP server and the page\n"
+	             "import  import FILE through the same pipeline, without HTTP\n\n"
+	             "options:\n");
 	for (size_t i = 0; i < PF_ARRAY_LEN(opts); i++) {
 		const opt *o = &opts[i];
 		char left[64];
@@ -160,7 +161,7 @@ void pf_config_usage(FILE *out)
 }
 
 int pf_config_parse(pf_config *cfg, int argc, char **argv, int first, const char **pos,
-		    int npos_max, int *npos)
+                    int npos_max, int *npos)
 {
 	pf_config_defaults(cfg);
 	*npos = 0;
@@ -209,8 +210,9 @@ int pf_config_parse(pf_config *cfg, int argc, char **argv, int first, const char
 			if (o->type == OPT_STR)
 				fprintf(stderr, "propflow: --%s: value too long\n", o->name);
 			else
-				fprintf(stderr, "propflow: --%s: '%s' is not a number in [%lld, %lld]\n",
-					o->name, val, (long long)o->min, (long long)o->max);
+				fprintf(stderr,
+				        "propflow: --%s: '%s' is not a number in [%lld, %lld]\n",
+				        o->name, val, (long long)o->min, (long long)o->max);
 			return PF_EINVAL;
 		}
 	}

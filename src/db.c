@@ -16,8 +16,8 @@
 #include <string.h>
 
 typedef struct db_stmt {
-	const char *sql;  /* borrowed static text, or owned when simple */
-	bool simple;      /* multi-statement text, sql owned */
+	const char *sql; /* borrowed static text, or owned when simple */
+	bool simple;     /* multi-statement text, sql owned */
 	int nparams;
 	Oid types[PF_DB_PARAMS_MAX];
 	char *values[PF_DB_PARAMS_MAX]; /* owned */
@@ -26,17 +26,17 @@ typedef struct db_stmt {
 } db_stmt;
 
 struct pf_db_unit {
-	pf_db_unit *next;  /* queue link */
+	pf_db_unit *next; /* queue link */
 	pf_db_cb cb;
-	void *arg;         /* borrowed: the submitter's */
+	void *arg; /* borrowed: the submitter's */
 	int nstmt;
 	db_stmt stmts[PF_DB_STMTS_MAX];
-	int build_err;     /* first error while building; the unit fails on submit */
+	int build_err; /* first error while building; the unit fails on submit */
 	/* while in flight */
 	PGresult *res[PF_DB_STMTS_MAX]; /* owned until the callback returns */
-	int cur;           /* statement whose results are being read */
-	bool got;          /* cur has produced its result, NULL expected next */
-	char *error;       /* owned copy of the first error message */
+	int cur;                        /* statement whose results are being read */
+	bool got;                       /* cur has produced its result, NULL expected next */
+	char *error;                    /* owned copy of the first error message */
 	char sqlstate[6];
 };
 
@@ -52,18 +52,18 @@ typedef enum conn_state {
 } conn_state;
 
 typedef struct db_conn {
-	pf_db *db;          /* borrowed: the pool */
+	pf_db *db; /* borrowed: the pool */
 	int index;
 	conn_state state;
-	PGconn *pg;         /* owned */
-	int sock;           /* socket the io event watches, -1 none */
-	short watching;     /* EV_READ/EV_WRITE currently watched */
-	struct event *io;   /* owned */
-	struct event *timer;/* owned: backoff */
-	struct event *kick; /* owned: deferred send */
+	PGconn *pg;          /* owned */
+	int sock;            /* socket the io event watches, -1 none */
+	short watching;      /* EV_READ/EV_WRITE currently watched */
+	struct event *io;    /* owned */
+	struct event *timer; /* owned: backoff */
+	struct event *kick;  /* owned: deferred send */
 	unsigned backoff_ms;
-	unit_queue pending; /* not sent yet */
-	unit_queue inflight;/* sent, results awaited */
+	unit_queue pending;  /* not sent yet */
+	unit_queue inflight; /* sent, results awaited */
 } db_conn;
 
 struct pf_db {
@@ -73,7 +73,7 @@ struct pf_db {
 	bool pipeline;
 	int pipeline_max;
 	int nconn;
-	db_conn *conns;          /* owned array */
+	db_conn *conns; /* owned array */
 	int ready;
 	void (*ready_cb)(void *arg);
 	void *ready_arg;
@@ -221,10 +221,10 @@ int pf_db_unit_binary_owned(pf_db_unit *u, uint32_t oid, char *buf, size_t len)
 static void unit_finish(pf_db_unit *u, const char *fallback)
 {
 	pf_db_result r = {
-		.nres = u->nstmt,
-		.res = u->res,
-		.error = u->error ? u->error : fallback,
-		.sqlstate = u->sqlstate,
+	    .nres = u->nstmt,
+	    .res = u->res,
+	    .error = u->error ? u->error : fallback,
+	    .sqlstate = u->sqlstate,
 	};
 	if (u->cb)
 		u->cb(u->arg, &r);
@@ -337,7 +337,7 @@ static void conn_connect(db_conn *c)
 	c->pg = PQconnectStart(c->db->conninfo);
 	if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
 		pf_debug("db %s/%d: connect failed: %s", c->db->label, c->index,
-			 c->pg ? PQerrorMessage(c->pg) : "out of memory");
+		         c->pg ? PQerrorMessage(c->pg) : "out of memory");
 		if (c->pg)
 			PQfinish(c->pg);
 		c->pg = NULL;
@@ -377,12 +377,8 @@ static void conn_poll_connect(db_conn *c)
 {
 	PostgresPollingStatusType st = PQconnectPoll(c->pg);
 	switch (st) {
-	case PGRES_POLLING_READING:
-		conn_watch(c, EV_READ);
-		return;
-	case PGRES_POLLING_WRITING:
-		conn_watch(c, EV_WRITE);
-		return;
+	case PGRES_POLLING_READING: conn_watch(c, EV_READ); return;
+	case PGRES_POLLING_WRITING: conn_watch(c, EV_WRITE); return;
 	case PGRES_POLLING_OK:
 		if (c->db->pipeline && PQenterPipelineMode(c->pg) != 1) {
 			conn_broken(c, "cannot enter pipeline mode");
@@ -474,8 +470,8 @@ static int conn_send(db_conn *c, pf_db_unit *u)
 			ok = PQsendQuery(c->pg, s->sql);
 		else
 			ok = PQsendQueryParams(c->pg, s->sql, s->nparams, s->types,
-					       (const char *const *)s->values, s->lengths,
-					       s->formats, 0);
+			                       (const char *const *)s->values, s->lengths,
+			                       s->formats, 0);
 		if (!ok)
 			return PF_EDB;
 	}
@@ -548,7 +544,7 @@ static void conn_io_cb(evutil_socket_t fd, short what, void *arg)
 /* ---------------- pool ---------------- */
 
 pf_db *pf_db_new(struct event_base *base, const char *conninfo, int n, bool pipeline,
-		 int pipeline_max, const char *label)
+                 int pipeline_max, const char *label)
 {
 	pf_db *db = calloc(1, sizeof(*db));
 	if (!db)
@@ -636,7 +632,7 @@ void pf_db_submit(pf_db *db, uint64_t key, pf_db_unit *u)
 		for (int i = 0; i < db->nconn; i++) {
 			db_conn *k = &db->conns[i];
 			size_t load = k->pending.len + k->inflight.len +
-				      (k->state == CONN_READY ? 0 : 1000000);
+			              (k->state == CONN_READY ? 0 : 1000000);
 			if (load < best) {
 				best = load;
 				c = k;

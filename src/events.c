@@ -12,10 +12,10 @@
 
 typedef struct sub {
 	struct sub *next;
-	pf_events *hub;      /* borrowed */
-	pf_ws *ws;           /* borrowed from the ws module; NULL once closed */
-	bool ready;          /* snapshot sent: frames may flow */
-	bool query_pending;  /* the snapshot query holds a pointer to us */
+	pf_events *hub;     /* borrowed */
+	pf_ws *ws;          /* borrowed from the ws module; NULL once closed */
+	bool ready;         /* snapshot sent: frames may flow */
+	bool query_pending; /* the snapshot query holds a pointer to us */
 } sub;
 
 struct pf_events {
@@ -26,7 +26,7 @@ struct pf_events {
 	size_t nsubs;
 	int64_t dirty[PF_EVENTS_DIRTY_MAX]; /* job ids changed since the last tick */
 	size_t ndirty;
-	struct event *tick;      /* owned */
+	struct event *tick; /* owned */
 	bool tick_armed;
 };
 
@@ -68,7 +68,8 @@ static void broadcast(pf_events *ev, const char *text)
 		/* a full queue closes that socket; the client reconnects and
 		 * gets a fresh snapshot */
 		if (pf_ws_send_text(s->ws, text, len) != 0)
-			pf_debug("ws %llu: progress frame dropped", (unsigned long long)pf_ws_id(s->ws));
+			pf_debug("ws %llu: progress frame dropped",
+			         (unsigned long long)pf_ws_id(s->ws));
 	}
 }
 
@@ -163,7 +164,8 @@ static void snapshot_cb(void *arg, const pf_db_result *r)
 		return;
 	}
 	if (r->error) {
-		pf_warn("ws %llu: snapshot failed: %s", (unsigned long long)pf_ws_id(s->ws), r->error);
+		pf_warn("ws %llu: snapshot failed: %s", (unsigned long long)pf_ws_id(s->ws),
+		        r->error);
 		pf_ws_close(s->ws, 1011, "database unavailable");
 		return;
 	}
@@ -232,7 +234,7 @@ void pf_events_subscribe(pf_events *ev, pf_http_req *req)
 	ev->nsubs++;
 	pf_db_unit *u = pf_db_unit_new(snapshot_cb, s);
 	if (!u || pf_db_unit_stmt(u, "SELECT " PF_JOB_COLUMNS " FROM import_jobs "
-				     "ORDER BY created_at DESC, id DESC LIMIT 200") != 0) {
+	                             "ORDER BY created_at DESC, id DESC LIMIT 200") != 0) {
 		pf_db_unit_free(u);
 		pf_ws_close(s->ws, 1011, "out of memory");
 		return;

@@ -29,64 +29,64 @@
 typedef struct held_rec {
 	uint64_t index, line;
 	size_t nfields;
-	char **fields;   /* owned */
-	size_t *lens;    /* owned */
-	char *raw;       /* owned */
+	char **fields; /* owned */
+	size_t *lens;  /* owned */
+	char *raw;     /* owned */
 	size_t raw_len;
 	pf_csv_error error;
 } held_rec;
 
 /* Counters of one batch in flight, applied when it commits. */
 typedef struct batch_ctx {
-	pf_job *job;     /* borrowed: the job outlives its batches */
+	pf_job *job; /* borrowed: the job outlives its batches */
 	int64_t parsed, rejected, warned, raw_bytes, raw_stored;
 } batch_ctx;
 
 struct pf_job {
-	pf_job_env *env;         /* borrowed */
+	pf_job_env *env;             /* borrowed */
 	pf_job *reg_next, *reg_prev; /* registry links */
 	pf_job_hooks hooks;
-	void *hook_arg;          /* borrowed: the producer's */
-	int refs;                /* JOB_REFS_* bits still held */
+	void *hook_arg; /* borrowed: the producer's */
+	int refs;       /* JOB_REFS_* bits still held */
 
-	int64_t id;              /* 0 until the row exists */
+	int64_t id; /* 0 until the row exists */
 	char name[PF_JOB_NAME_MAX + 1];
 	char created_at[32];
 	char finished_at[32];
 	pf_job_state state;
-	char *error;             /* owned, NULL when none */
-	bool started;            /* INSERT sent */
-	bool created;            /* INSERT returned */
-	bool finalizing;         /* final UPDATE sent */
+	char *error;     /* owned, NULL when none */
+	bool started;    /* INSERT sent */
+	bool created;    /* INSERT returned */
+	bool finalizing; /* final UPDATE sent */
 
 	/* input */
-	int64_t bytes_total;     /* -1 unknown */
-	int64_t bytes_received;  /* fed so far */
-	int64_t bytes_parsed;    /* consumed by the CSV reader */
-	struct evbuffer *pending;/* owned: fed, not parsed yet */
-	bool input_ended;        /* producer said end */
-	bool input_failed;       /* producer said cut off */
-	bool csv_finished;       /* pf_csv_finish done */
-	bool owe_resume;         /* returned PF_JOB_PAUSED, on_resume owed */
-	bool stop_parsing;       /* failure: discard further input */
-	pf_job_state outcome;    /* terminal state to reach: done unless a failure said otherwise */
-	pf_csv *csv;             /* owned */
+	int64_t bytes_total;      /* -1 unknown */
+	int64_t bytes_received;   /* fed so far */
+	int64_t bytes_parsed;     /* consumed by the CSV reader */
+	struct evbuffer *pending; /* owned: fed, not parsed yet */
+	bool input_ended;         /* producer said end */
+	bool input_failed;        /* producer said cut off */
+	bool csv_finished;        /* pf_csv_finish done */
+	bool owe_resume;          /* returned PF_JOB_PAUSED, on_resume owed */
+	bool stop_parsing;        /* failure: discard further input */
+	pf_job_state outcome; /* terminal state to reach: done unless a failure said otherwise */
+	pf_csv *csv;          /* owned */
 
 	/* header and row shape */
-	pf_rowshape shape;       /* owned: header, mapping, date orders, raw rows */
-	cJSON *columns;          /* owned: the mapping, [] until the header */
+	pf_rowshape shape; /* owned: header, mapping, date orders, raw rows */
+	cJSON *columns;    /* owned: the mapping, [] until the header */
 
 	/* sample window */
-	held_rec *held;          /* owned array */
+	held_rec *held; /* owned array */
 	size_t nheld, held_cap;
 	size_t held_bytes;
-	bool sampled;            /* orders decided, dictionary built */
+	bool sampled; /* orders decided, dictionary built */
 
 	/* batching */
 	pf_batch batch;
-	int inflight;            /* batches sent, not committed */
-	struct event *pump_ev;   /* owned: deferred pump */
-	struct event *flush_ev;  /* owned: partial-batch timer */
+	int inflight;           /* batches sent, not committed */
+	struct event *pump_ev;  /* owned: deferred pump */
+	struct event *flush_ev; /* owned: partial-batch timer */
 
 	/* committed counters (what the database has) */
 	int64_t rows_parsed_local; /* records seen by the reader */
@@ -95,9 +95,9 @@ struct pf_job {
 
 	/* progress */
 	uint64_t seq;
-	double rate_rows;        /* smoothed rows/s */
-	double rate_bytes;       /* smoothed bytes/s */
-	double rate_t;           /* time of last sample, 0 none */
+	double rate_rows;  /* smoothed rows/s */
+	double rate_bytes; /* smoothed bytes/s */
+	double rate_t;     /* time of last sample, 0 none */
 	int64_t rate_last_rows, rate_last_bytes;
 };
 
@@ -199,8 +199,8 @@ static int submit_batch(pf_job *job);
 /* One data record into the current batch. Returns 0, PF_JOB_PAUSED when
  * the window filled, or a negative error. */
 static int job_add_record(pf_job *job, uint64_t index, uint64_t line, size_t nfields,
-			  const char *const *fields, const size_t *lens, const char *raw,
-			  size_t raw_len, pf_csv_error err)
+                          const char *const *fields, const size_t *lens, const char *raw,
+                          size_t raw_len, pf_csv_error err)
 {
 	pf_batch *b = &job->batch;
 	int rc = 0;
@@ -211,7 +211,7 @@ static int job_add_record(pf_job *job, uint64_t index, uint64_t line, size_t nfi
 			snprintf(reason, sizeof(reason), "%s", pf_csv_error_str(err));
 		else
 			snprintf(reason, sizeof(reason), "expected %zu fields, found %zu",
-				 job->shape.ncols, nfields);
+			         job->shape.ncols, nfields);
 		b->rejected++;
 		rc = pf_batch_add_error(b, true, index, line, NULL, NULL, 0, reason, raw, raw_len);
 		if (rc != 0)
@@ -325,7 +325,7 @@ static int job_decide(pf_job *job)
 	char *dict;
 	size_t dict_len;
 	int rc = pf_rowshape_decide(&job->shape, held_sample_cb, job, PF_JOB_DICT_BYTES, &dict,
-				    &dict_len);
+	                            &dict_len);
 	if (rc != 0)
 		return rc;
 	rc = job_update_columns(job);
@@ -344,7 +344,7 @@ static int job_decide(pf_job *job)
 	char *columns = cJSON_PrintUnformatted(job->columns);
 	char delim[2] = {pf_csv_delimiter(job->csv), 0};
 	rc = pf_db_unit_stmt(u, "UPDATE import_jobs SET columns = $2::jsonb, encoding = $3, "
-				"delimiter = $4, raw_dict = $5, updated_at = now() WHERE id = $1");
+	                        "delimiter = $4, raw_dict = $5, updated_at = now() WHERE id = $1");
 	rc = rc ? rc : pf_db_unit_int(u, job->id);
 	rc = rc ? rc : pf_db_unit_text(u, columns ? columns : "[]");
 	rc = rc ? rc : pf_db_unit_text(u, pf_csv_encoding_name(pf_csv_encoding_of(job->csv)));
@@ -371,8 +371,8 @@ static int job_decide(pf_job *job)
 	for (size_t i = 0; i < job->nheld; i++) {
 		held_rec *h = &job->held[i];
 		rc = job_add_record(job, h->index, h->line, h->nfields,
-				    (const char *const *)h->fields, h->lens, h->raw, h->raw_len,
-				    h->error);
+		                    (const char *const *)h->fields, h->lens, h->raw, h->raw_len,
+		                    h->error);
 		if (rc < 0)
 			return rc;
 		held_free(h);
@@ -394,7 +394,7 @@ static int csv_record_cb(void *arg, const pf_csv_record *rec)
 		if (rec->error != PF_CSV_OK) {
 			char msg[256];
 			snprintf(msg, sizeof(msg), "the header row cannot be read: %s",
-				 pf_csv_error_str(rec->error));
+			         pf_csv_error_str(rec->error));
 			job_fail(job, msg);
 			return PF_CSV_PAUSED;
 		}
@@ -420,7 +420,7 @@ static int csv_record_cb(void *arg, const pf_csv_record *rec)
 		return rc == PF_JOB_PAUSED ? PF_CSV_PAUSED : rc;
 	}
 	rc = job_add_record(job, rec->index, rec->line, rec->nfields, rec->fields, rec->lens,
-			    rec->raw, rec->raw_len, rec->error);
+	                    rec->raw, rec->raw_len, rec->error);
 	return rc == PF_JOB_PAUSED ? PF_CSV_PAUSED : rc;
 }
 
@@ -461,9 +461,9 @@ static int submit_batch(pf_job *job)
 		return PF_ENOMEM;
 	*ctx = (batch_ctx){job, b->parsed, b->rejected, b->warned, b->raw_bytes, b->raw_stored};
 	pf_batch_progress p = {
-		.job_id = job->id,
-		.bytes_received = job->bytes_parsed,
-		.state = job->input_ended || job->input_failed ? "processing" : "receiving",
+	    .job_id = job->id,
+	    .bytes_received = job->bytes_parsed,
+	    .state = job->input_ended || job->input_failed ? "processing" : "receiving",
 	};
 	int rc = pf_batch_submit(b, job->env->writers, &p, batch_done_cb, ctx);
 	if (rc != 0) {
@@ -555,13 +555,13 @@ static void final_done_cb(void *arg, const pf_db_result *r)
 	pf_job *job = arg;
 	if (r->error)
 		pf_error("import %lld: cannot record the final state: %s", (long long)job->id,
-			 r->error);
+		         r->error);
 	const char *fin = pf_db_value(r, 0, 0, 0);
 	snprintf(job->finished_at, sizeof(job->finished_at), "%s", fin ? fin : "");
 	pf_info("import %lld: %s, %lld rows parsed, %lld inserted, %lld rejected, %lld warned",
-		(long long)job->id, pf_job_state_name(job->outcome),
-		(long long)job->rows_parsed_local, (long long)job->rows_inserted,
-		(long long)job->rows_rejected, (long long)job->rows_warned);
+	        (long long)job->id, pf_job_state_name(job->outcome),
+	        (long long)job->rows_parsed_local, (long long)job->rows_inserted,
+	        (long long)job->rows_rejected, (long long)job->rows_warned);
 	job_set_state(job, job->outcome);
 	if (job->hooks.on_finished)
 		job->hooks.on_finished(job->hook_arg, job);
@@ -593,11 +593,11 @@ static void job_maybe_finalize(pf_job *job)
 	pf_db_unit *u = pf_db_unit_new(final_done_cb, job);
 	int rc = u ? 0 : PF_ENOMEM;
 	rc = rc ? rc
-		: pf_db_unit_stmt(u, "UPDATE import_jobs SET state = $2, error = $3, "
-				     "bytes_received = GREATEST(bytes_received, $4), "
-				     "finished_at = now(), updated_at = now() WHERE id = $1 "
-				     "RETURNING to_char(finished_at AT TIME ZONE 'UTC', "
-				     "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')");
+	        : pf_db_unit_stmt(u, "UPDATE import_jobs SET state = $2, error = $3, "
+	                             "bytes_received = GREATEST(bytes_received, $4), "
+	                             "finished_at = now(), updated_at = now() WHERE id = $1 "
+	                             "RETURNING to_char(finished_at AT TIME ZONE 'UTC', "
+	                             "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')");
 	rc = rc ? rc : pf_db_unit_int(u, job->id);
 	rc = rc ? rc : pf_db_unit_text(u, pf_job_state_name(job->outcome));
 	rc = rc ? rc : pf_db_unit_text(u, job->error);
@@ -650,7 +650,7 @@ static void job_unref(pf_job *job, int ref)
 }
 
 pf_job *pf_job_new(pf_job_env *env, const char *name, int64_t bytes_total,
-		   const pf_job_hooks *hooks, void *hook_arg)
+                   const pf_job_hooks *hooks, void *hook_arg)
 {
 	pf_job *job = calloc(1, sizeof(*job));
 	if (!job)
@@ -708,7 +708,7 @@ static void created_cb(void *arg, const pf_db_result *r)
 	if (r->error || !id) {
 		char msg[512];
 		snprintf(msg, sizeof(msg), "cannot create the import: %s",
-			 r->error ? r->error : "no id returned");
+		         r->error ? r->error : "no id returned");
 		job_set_error(job, msg);
 		job->outcome = PF_JOB_FAILED;
 		job->stop_parsing = true;
@@ -738,10 +738,10 @@ void pf_job_start(pf_job *job)
 	pf_db_unit *u = pf_db_unit_new(created_cb, job);
 	int rc = u ? 0 : PF_ENOMEM;
 	rc = rc ? rc
-		: pf_db_unit_stmt(u, "INSERT INTO import_jobs (name, bytes_total, owner_pid) "
-				     "VALUES ($1, $2, pg_backend_pid()) RETURNING id, "
-				     "to_char(created_at AT TIME ZONE 'UTC', "
-				     "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')");
+	        : pf_db_unit_stmt(u, "INSERT INTO import_jobs (name, bytes_total, owner_pid) "
+	                             "VALUES ($1, $2, pg_backend_pid()) RETURNING id, "
+	                             "to_char(created_at AT TIME ZONE 'UTC', "
+	                             "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')");
 	rc = rc ? rc : pf_db_unit_text(u, job->name);
 	if (rc == 0) {
 		if (job->bytes_total >= 0)
@@ -879,7 +879,7 @@ void pf_job_rate_sample(pf_job *job, double now_s)
 	double a = dt / (dt + 1.0);
 	job->rate_rows = job->rate_rows == 0 ? rows : job->rate_rows + a * (rows - job->rate_rows);
 	job->rate_bytes =
-		job->rate_bytes == 0 ? bytes : job->rate_bytes + a * (bytes - job->rate_bytes);
+	    job->rate_bytes == 0 ? bytes : job->rate_bytes + a * (bytes - job->rate_bytes);
 	job->rate_t = now_s;
 	job->rate_last_rows = job->rows_parsed_local;
 	job->rate_last_bytes = job->bytes_parsed;
@@ -918,7 +918,8 @@ static void add_ratio(cJSON *o, int64_t raw, int64_t stored)
 	add_int(o, "raw_bytes", raw);
 	add_int(o, "raw_stored_bytes", stored);
 	if (stored > 0)
-		cJSON_AddNumberToObject(o, "raw_ratio", round((double)raw / (double)stored * 100) / 100);
+		cJSON_AddNumberToObject(o, "raw_ratio",
+		                        round((double)raw / (double)stored * 100) / 100);
 	else
 		cJSON_AddNullToObject(o, "raw_ratio");
 }
@@ -943,7 +944,7 @@ cJSON *pf_job_to_json(const pf_job *job)
 	cJSON_AddItemToObject(o, "columns", cJSON_Duplicate(job->columns, true));
 	bool has_header = job->shape.ncols > 0;
 	add_str_or_null(o, "encoding",
-			has_header ? pf_csv_encoding_name(pf_csv_encoding_of(job->csv)) : NULL);
+	                has_header ? pf_csv_encoding_name(pf_csv_encoding_of(job->csv)) : NULL);
 	char delim[2] = {pf_csv_delimiter(job->csv), 0};
 	add_str_or_null(o, "delimiter", has_header ? delim : NULL);
 	add_ratio(o, job->raw_bytes, job->raw_stored);

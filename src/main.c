@@ -21,7 +21,8 @@ int main(int argc, char **argv)
 	bool serve = strcmp(cmd, "serve") == 0;
 	bool import = strcmp(cmd, "import") == 0;
 	if (!serve && !import) {
-		fprintf(stderr, "propflow: unknown command '%s' (serve, import; see --help)\n", cmd);
+		fprintf(stderr, "propflow: unknown command '%s' (serve, import; see --help)\n",
+		        cmd);
 		return 2;
 	}
 	int rc = pf_config_parse(&cfg, argc, argv, 2, pos, import ? 1 : 0, &npos);

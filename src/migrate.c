@@ -38,10 +38,10 @@ typedef struct migration {
 	mig_state state;
 	mig_file files[PF_MIGRATE_FILES_MAX];
 	int nfiles;
-	int cur;                 /* file being applied */
+	int cur; /* file being applied */
 	int applied_now;
 	char error[512];
-	struct event *timeout;   /* owned */
+	struct event *timeout; /* owned */
 	pf_migrate_cb cb;
 	void *arg;
 } migration;
@@ -112,7 +112,7 @@ static void mig_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	migration *m = arg;
 	snprintf(m->error, sizeof(m->error), "database unreachable for %d s",
-		 PF_MIGRATE_TIMEOUT_MS / 1000);
+	         PF_MIGRATE_TIMEOUT_MS / 1000);
 	/* the pending unit fails with "shutting down" when the pool is freed;
 	 * its callback sees error already set and does nothing more */
 	m->state = MIG_UNLOCK;
@@ -127,7 +127,7 @@ static void mig_result_cb(void *arg, const pf_db_result *r)
 	if (r->error) {
 		if (m->state == MIG_APPLY || m->state == MIG_RECORD) {
 			snprintf(m->error, sizeof(m->error), "migration %s failed: %s",
-				 m->files[m->cur].name, r->error);
+			         m->files[m->cur].name, r->error);
 			m->state = MIG_ROLLBACK;
 			mig_step(m);
 			return;
@@ -138,12 +138,8 @@ static void mig_result_cb(void *arg, const pf_db_result *r)
 		return;
 	}
 	switch (m->state) {
-	case MIG_LOCK:
-		m->state = MIG_TABLE;
-		break;
-	case MIG_TABLE:
-		m->state = MIG_LIST;
-		break;
+	case MIG_LOCK: m->state = MIG_TABLE; break;
+	case MIG_TABLE: m->state = MIG_LIST; break;
 	case MIG_LIST:
 		for (int row = 0; row < pf_db_rows(r, 0); row++) {
 			const char *name = pf_db_value(r, 0, row, 0);
@@ -154,30 +150,21 @@ static void mig_result_cb(void *arg, const pf_db_result *r)
 		m->cur = -1;
 		m->state = MIG_BEGIN;
 		break;
-	case MIG_BEGIN:
-		m->state = MIG_APPLY;
-		break;
-	case MIG_APPLY:
-		m->state = MIG_RECORD;
-		break;
-	case MIG_RECORD:
-		m->state = MIG_COMMIT;
-		break;
+	case MIG_BEGIN: m->state = MIG_APPLY; break;
+	case MIG_APPLY: m->state = MIG_RECORD; break;
+	case MIG_RECORD: m->state = MIG_COMMIT; break;
 	case MIG_COMMIT:
 		pf_info("migrate: applied %s", m->files[m->cur].name);
 		m->applied_now++;
 		m->state = MIG_BEGIN;
 		break;
-	case MIG_ROLLBACK:
-		mig_finish(m);
-		return;
+	case MIG_ROLLBACK: mig_finish(m); return;
 	case MIG_UNLOCK:
 		if (m->applied_now == 0)
 			pf_info("migrate: schema up to date (%d migrations)", m->nfiles);
 		mig_finish(m);
 		return;
-	default:
-		abort();
+	default: abort();
 	}
 	mig_step(m);
 }
@@ -206,16 +193,12 @@ static void mig_step(migration *m)
 		return;
 	case MIG_TABLE:
 		mig_send(m,
-			 "CREATE TABLE IF NOT EXISTS schema_migrations ("
-			 "name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
-			 NULL, NULL);
+		         "CREATE TABLE IF NOT EXISTS schema_migrations ("
+		         "name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+		         NULL, NULL);
 		return;
-	case MIG_LIST:
-		mig_send(m, NULL, "SELECT name FROM schema_migrations", NULL);
-		return;
-	case MIG_BEGIN:
-		do {
-			m->cur++;
+	case MIG_LIST: mig_send(m, NULL, "SELECT name FROM schema_migrations", NULL); return;
+	case MIG_BEGIN: do { m->cur++;
 		} while (m->cur < m->nfiles && m->files[m->cur].applied);
 		if (m->cur >= m->nfiles) {
 			m->state = MIG_UNLOCK;
@@ -224,29 +207,22 @@ static void mig_step(migration *m)
 		}
 		mig_send(m, "BEGIN", NULL, NULL);
 		return;
-	case MIG_APPLY:
-		mig_send(m, m->files[m->cur].sql, NULL, NULL);
-		return;
+	case MIG_APPLY: mig_send(m, m->files[m->cur].sql, NULL, NULL); return;
 	case MIG_RECORD:
 		mig_send(m, NULL, "INSERT INTO schema_migrations (name) VALUES ($1)",
-			 m->files[m->cur].name);
+		         m->files[m->cur].name);
 		return;
-	case MIG_COMMIT:
-		mig_send(m, "COMMIT", NULL, NULL);
-		return;
-	case MIG_ROLLBACK:
-		mig_send(m, "ROLLBACK", NULL, NULL);
-		return;
+	case MIG_COMMIT: mig_send(m, "COMMIT", NULL, NULL); return;
+	case MIG_ROLLBACK: mig_send(m, "ROLLBACK", NULL, NULL); return;
 	case MIG_UNLOCK:
 		mig_send(m, NULL, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", NULL);
 		return;
-	default:
-		abort();
+	default: abort();
 	}
 }
 
 int pf_migrate_run(struct event_base *base, const char *conninfo, const char *schema_dir,
-		   pf_migrate_cb cb, void *arg)
+                   pf_migrate_cb cb, void *arg)
 {
 	migration *m = calloc(1, sizeof(*m));
 	if (!m)

@@ -23,7 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define PG_POLL_MS 50
+#define PG_POLL_MS          50
 #define PG_START_TIMEOUT_MS 60000
 
 typedef enum pg_state {
@@ -45,9 +45,9 @@ struct pf_pgserver {
 	bool as_postgres; /* we are root: children drop to the postgres user */
 	uid_t uid;
 	gid_t gid;
-	pid_t child;      /* initdb or the postmaster we spawned; 0 none */
-	pid_t postmaster; /* pid to signal on stop (ours or adopted) */
-	bool adopted;     /* postmaster was running before us */
+	pid_t child;         /* initdb or the postmaster we spawned; 0 none */
+	pid_t postmaster;    /* pid to signal on stop (ours or adopted) */
+	bool adopted;        /* postmaster was running before us */
 	struct event *timer; /* owned: polling */
 	unsigned waited_ms;
 	pf_pgserver_cb cb; /* start or stop completion */
@@ -130,9 +130,9 @@ static bool reachable(const char *path, uid_t uid, gid_t gid)
 		struct stat st;
 		if (stat(buf, &st) != 0)
 			return false;
-		bool ok = st.st_uid == uid ? (st.st_mode & S_IXUSR)
-			  : st.st_gid == gid ? (st.st_mode & S_IXGRP)
-					     : (st.st_mode & S_IXOTH);
+		bool ok = st.st_uid == uid   ? (st.st_mode & S_IXUSR)
+		          : st.st_gid == gid ? (st.st_mode & S_IXGRP)
+		                             : (st.st_mode & S_IXOTH);
 		if (!ok)
 			return false;
 		if (!slash)
@@ -235,8 +235,16 @@ static void pg_spawn_postmaster(pf_pgserver *pg)
 {
 	char postgres[PF_PGSERVER_PATH_MAX + 16];
 	snprintf(postgres, sizeof(postgres), "%s/postgres", pg->bindir);
-	char *argv[] = {postgres, "-D", pg->pgdir, "-k", pg->rundir, "-c", "listen_addresses=",
-			"-c", "unix_socket_permissions=0770", NULL};
+	char *argv[] = {postgres,
+	                "-D",
+	                pg->pgdir,
+	                "-k",
+	                pg->rundir,
+	                "-c",
+	                "listen_addresses=",
+	                "-c",
+	                "unix_socket_permissions=0770",
+	                NULL};
 	pg->child = spawn(pg, argv);
 	if (pg->child < 0) {
 		pg->child = 0;
@@ -339,15 +347,13 @@ static void pg_poll_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	case PG_RUNNING:
-	case PG_STOPPED:
-		return;
-	default:
-		abort();
+	case PG_STOPPED: return;
+	default: abort();
 	}
 }
 
 pf_pgserver *pf_pgserver_start(struct event_base *base, const char *data_dir, pf_pgserver_cb cb,
-			       void *arg, const char **err)
+                               void *arg, const char **err)
 {
 	pf_pgserver *pg = calloc(1, sizeof(*pg));
 	if (!pg) {
@@ -397,23 +403,23 @@ pf_pgserver *pf_pgserver_start(struct event_base *base, const char *data_dir, pf
 	snprintf(home, sizeof(home), "%s", abs);
 	if ((pg->as_postgres && !reachable(abs, pg->uid, pg->gid)) || strlen(abs) > 80) {
 		if (mkdir(PF_PGSERVER_FALLBACK_ROOT, 0755) != 0 && errno != EEXIST) {
-			*err = "data directory unreachable by the postgres user, and "
-			       PF_PGSERVER_FALLBACK_ROOT " cannot be created";
+			*err = "data directory unreachable by the postgres user, "
+			       "and " PF_PGSERVER_FALLBACK_ROOT " cannot be created";
 			goto fail;
 		}
 		snprintf(home, sizeof(home), "%s/%016llx", PF_PGSERVER_FALLBACK_ROOT,
-			 (unsigned long long)path_hash(abs));
+		         (unsigned long long)path_hash(abs));
 		if (ensure_dir(pg, home, 0711) != 0) {
 			*err = "cannot prepare the database directory";
 			goto fail;
 		}
 		pf_info("pg: %s is not reachable by the postgres user; the cluster lives in %s",
-			abs, home);
+		        abs, home);
 	}
 	if ((size_t)snprintf(pg->pgdir, sizeof(pg->pgdir), "%s/pg", home) >= sizeof(pg->pgdir) ||
 	    (size_t)snprintf(pg->rundir, sizeof(pg->rundir), "%s/run", home) >= 100 ||
 	    (size_t)snprintf(pg->logpath, sizeof(pg->logpath), "%s/postgresql.log", abs) >=
-		    sizeof(pg->logpath)) {
+	        sizeof(pg->logpath)) {
 		/* a Unix socket path is limited to ~107 bytes */
 		*err = "data directory path too long for a Unix socket";
 		goto fail;
@@ -423,15 +429,15 @@ pf_pgserver *pf_pgserver_start(struct event_base *base, const char *data_dir, pf
 		goto fail;
 	}
 	snprintf(pg->conninfo, sizeof(pg->conninfo),
-		 "host=%s user=postgres dbname=postgres application_name=propflow", pg->rundir);
+	         "host=%s user=postgres dbname=postgres application_name=propflow", pg->rundir);
 
 	char versionfile[PF_PGSERVER_PATH_MAX + 16];
 	snprintf(versionfile, sizeof(versionfile), "%s/PG_VERSION", pg->pgdir);
 	if (!file_exists(versionfile)) {
 		char initdb[PF_PGSERVER_PATH_MAX + 16];
 		snprintf(initdb, sizeof(initdb), "%s/initdb", pg->bindir);
-		char *argv[] = {initdb, "-D", pg->pgdir, "-U", "postgres", "-A", "trust",
-				"-E", "UTF8", "--locale=C", NULL};
+		char *argv[] = {initdb,  "-D", pg->pgdir, "-U",         "postgres", "-A",
+		                "trust", "-E", "UTF8",    "--locale=C", NULL};
 		pf_info("pg: creating the embedded database in %s", pg->pgdir);
 		pg->child = spawn(pg, argv);
 		if (pg->child < 0) {

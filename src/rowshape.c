@@ -46,7 +46,8 @@ static int json_escape(pf_rowshape_buf *out, const char *s, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		/* most bytes need no escaping: copy each such run at once */
 		size_t run = i;
-		while (run < len && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\')
+		while (run < len && (unsigned char)s[run] >= 0x20 && s[run] != '"' &&
+		       s[run] != '\\')
 			run++;
 		if (run > i) {
 			memcpy(o, s + i, run - i);

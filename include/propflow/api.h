@@ -17,7 +17,7 @@
 #include "propflow/static_files.h"
 
 #define PF_API_PAGE_DEFAULT 100
-#define PF_API_PAGE_MAX 1000
+#define PF_API_PAGE_MAX     1000
 
 typedef struct pf_api {
 	const pf_config *cfg; /* borrowed */

@@ -9,8 +9,8 @@
 #include "propflow/common.h"
 #include "propflow/config.h"
 
-#define PF_APP_SHUTDOWN_GRACE_MS 5000 /* jobs get this long to settle on exit */
-#define PF_APP_READ_CHUNK (64 * 1024)  /* `import` reads its file in these */
+#define PF_APP_SHUTDOWN_GRACE_MS 5000        /* jobs get this long to settle on exit */
+#define PF_APP_READ_CHUNK        (64 * 1024) /* `import` reads its file in these */
 
 /* Exit status of the process. */
 int pf_app_serve(const pf_config *cfg);

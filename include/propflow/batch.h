@@ -18,15 +18,15 @@
 #include "propflow/mapping.h"
 
 #define PF_BATCH_BYTES_MAX (8 * 1024 * 1024) /* flush a batch past this many bytes */
-#define PF_BATCH_REC_COLS (2 + PF_F__COUNT)   /* row_no, line_no, the fields */
-#define PF_BATCH_ERR_COLS 7                   /* kind, row, line, column, value, reason, raw */
-#define PF_ARRAY_HEADER 20                    /* ndim, flags, oid, dim, lbound */
+#define PF_BATCH_REC_COLS  (2 + PF_F__COUNT) /* row_no, line_no, the fields */
+#define PF_BATCH_ERR_COLS  7                 /* kind, row, line, column, value, reason, raw */
+#define PF_ARRAY_HEADER    20                /* ndim, flags, oid, dim, lbound */
 
 typedef struct pf_colbuf {
-	char *data;      /* owned; PF_ARRAY_HEADER bytes reserved in front */
-	size_t len;      /* bytes used, header included */
+	char *data; /* owned; PF_ARRAY_HEADER bytes reserved in front */
+	size_t len; /* bytes used, header included */
 	size_t cap;
-	uint32_t n;      /* elements */
+	uint32_t n; /* elements */
 	bool has_null;
 } pf_colbuf;
 
@@ -39,10 +39,10 @@ typedef struct pf_batch {
 	uint32_t nerrors;                 /* import_errors rows */
 	int64_t parsed;                   /* data records in this batch */
 	int64_t rejected;
-	int64_t warned;                   /* inserted rows with >= 1 warning */
-	int64_t raw_bytes;                /* raw JSON before compression */
-	int64_t raw_stored;               /* after */
-	size_t bytes;                     /* total payload, for PF_BATCH_BYTES_MAX */
+	int64_t warned;     /* inserted rows with >= 1 warning */
+	int64_t raw_bytes;  /* raw JSON before compression */
+	int64_t raw_stored; /* after */
+	size_t bytes;       /* total payload, for PF_BATCH_BYTES_MAX */
 } pf_batch;
 
 void pf_batch_init(pf_batch *b);
@@ -57,8 +57,8 @@ void pf_colbuf_free(pf_colbuf *c);
 
 /* Record an import_errors row. column/value/raw may be NULL. */
 PF_MUST_CHECK int pf_batch_add_error(pf_batch *b, bool rejected, uint64_t row, uint64_t line,
-				     const char *column, const char *value, size_t value_len,
-				     const char *reason, const char *raw, size_t raw_len);
+                                     const char *column, const char *value, size_t value_len,
+                                     const char *reason, const char *raw, size_t raw_len);
 
 /* Job fields written with the batch. */
 typedef struct pf_batch_progress {
@@ -74,6 +74,6 @@ typedef struct pf_batch_progress {
  * unchanged and the callback is not called).
  */
 PF_MUST_CHECK int pf_batch_submit(pf_batch *b, pf_db *db, const pf_batch_progress *p, pf_db_cb cb,
-				  void *arg);
+                                  void *arg);
 
 #endif

@@ -15,19 +15,19 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#define PF_MUST_CHECK __attribute__((warn_unused_result))
+#define PF_MUST_CHECK   __attribute__((warn_unused_result))
 #define PF_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#define PF_UNUSED(x) ((void)(x))
+#define PF_UNUSED(x)    ((void)(x))
 #define PF_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 enum {
 	PF_OK = 0,
-	PF_ENOMEM = -1,   /* allocation failed */
-	PF_EIO = -2,      /* system call or socket failed */
-	PF_EINVAL = -3,   /* caller broke a contract */
-	PF_ELIMIT = -4,   /* a configured cap was exceeded */
-	PF_EDB = -5,      /* database failure */
-	PF_ECLOSED = -6,  /* peer went away */
+	PF_ENOMEM = -1,  /* allocation failed */
+	PF_EIO = -2,     /* system call or socket failed */
+	PF_EINVAL = -3,  /* caller broke a contract */
+	PF_ELIMIT = -4,  /* a configured cap was exceeded */
+	PF_EDB = -5,     /* database failure */
+	PF_ECLOSED = -6, /* peer went away */
 };
 
 const char *pf_strerror(int err);

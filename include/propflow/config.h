@@ -18,23 +18,23 @@ typedef struct pf_config {
 	char static_dir[PF_CONFIG_STR_MAX]; /* the page */
 	char schema_dir[PF_CONFIG_STR_MAX]; /* ordered SQL migrations */
 	char log_level[16];                 /* debug|info|warn|error */
-	int64_t batch_rows;        /* rows per INSERT batch */
-	int64_t batches_in_flight; /* per job, before its socket is paused */
-	int64_t db_writers;        /* connections carrying batches */
-	int64_t db_readers;        /* connections carrying API reads */
-	int64_t db_pipeline_max;   /* queries in flight on one connection */
-	int64_t max_upload;        /* bytes of one upload */
-	int64_t max_connections;   /* client connections */
-	int64_t url_max;           /* bytes of a request target */
-	int64_t header_bytes_max;  /* bytes of all request headers */
-	int64_t header_count_max;  /* request header lines */
-	int64_t header_timeout_ms; /* time to send the request head */
-	int64_t idle_timeout_ms;   /* keep-alive idle / body stall */
-	int64_t field_max;         /* bytes of one CSV field */
-	int64_t fields_max;        /* fields in one CSV record */
-	int64_t record_max;        /* bytes of one CSV record */
-	int64_t error_text_max;    /* bytes of a rejected row kept */
-	int64_t sample_rows;       /* rows examined before date dialects are decided */
+	int64_t batch_rows;                 /* rows per INSERT batch */
+	int64_t batches_in_flight;          /* per job, before its socket is paused */
+	int64_t db_writers;                 /* connections carrying batches */
+	int64_t db_readers;                 /* connections carrying API reads */
+	int64_t db_pipeline_max;            /* queries in flight on one connection */
+	int64_t max_upload;                 /* bytes of one upload */
+	int64_t max_connections;            /* client connections */
+	int64_t url_max;                    /* bytes of a request target */
+	int64_t header_bytes_max;           /* bytes of all request headers */
+	int64_t header_count_max;           /* request header lines */
+	int64_t header_timeout_ms;          /* time to send the request head */
+	int64_t idle_timeout_ms;            /* keep-alive idle / body stall */
+	int64_t field_max;                  /* bytes of one CSV field */
+	int64_t fields_max;                 /* fields in one CSV record */
+	int64_t record_max;                 /* bytes of one CSV record */
+	int64_t error_text_max;             /* bytes of a rejected row kept */
+	int64_t sample_rows;                /* rows examined before date dialects are decided */
 	/* `propflow import` only */
 	char name[PF_CONFIG_STR_MAX]; /* job name; default the file's name */
 	int64_t json;                 /* print the job as JSON */
@@ -53,7 +53,7 @@ void pf_config_defaults(pf_config *cfg);
  * Returns 0, PF_CONFIG_HELP, or PF_EINVAL.
  */
 PF_MUST_CHECK int pf_config_parse(pf_config *cfg, int argc, char **argv, int first,
-				  const char **pos, int npos_max, int *npos);
+                                  const char **pos, int npos_max, int *npos);
 void pf_config_usage(FILE *out);
 
 /* Split "host:port" ("[::1]:80" too). Returns 0 or PF_EINVAL. */

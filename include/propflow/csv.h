@@ -26,7 +26,8 @@
 #include "propflow/common.h"
 
 #define PF_CSV_SNIFF_BYTES (64 * 1024) /* bytes examined to pick encoding */
-#define PF_CSV_HEADER_SNIFF_MAX (1024 * 1024) /* header line longer than this: delimiter from what was seen */
+#define PF_CSV_HEADER_SNIFF_MAX                                                                    \
+	(1024 * 1024) /* header line longer than this: delimiter from what was seen */
 
 /* Positive results of pf_csv_feed (see error rule in common.h). */
 enum {
@@ -42,23 +43,23 @@ typedef enum pf_csv_encoding {
 /* Why a record could not be read as a record (record->error). */
 typedef enum pf_csv_error {
 	PF_CSV_OK = 0,
-	PF_CSV_FIELD_TOO_LONG,   /* a field exceeded limits.field_max */
-	PF_CSV_TOO_MANY_FIELDS,  /* more than limits.fields_max fields */
-	PF_CSV_RECORD_TOO_LONG,  /* whole record exceeded limits.record_max */
-	PF_CSV_UNTERMINATED,     /* end of input inside a quoted field */
-	PF_CSV_BAD_QUOTE,        /* never raised: a stray quote inside an unquoted
-	                            field, or text after a closing quote, is kept
-	                            literally as exports do; reserved */
+	PF_CSV_FIELD_TOO_LONG,  /* a field exceeded limits.field_max */
+	PF_CSV_TOO_MANY_FIELDS, /* more than limits.fields_max fields */
+	PF_CSV_RECORD_TOO_LONG, /* whole record exceeded limits.record_max */
+	PF_CSV_UNTERMINATED,    /* end of input inside a quoted field */
+	PF_CSV_BAD_QUOTE,       /* never raised: a stray quote inside an unquoted
+	                           field, or text after a closing quote, is kept
+	                           literally as exports do; reserved */
 } pf_csv_error;
 
 const char *pf_csv_error_str(pf_csv_error e);
 
 typedef struct pf_csv_limits {
-	size_t field_max;   /* bytes of one field after decoding */
-	size_t fields_max;  /* fields in one record */
-	size_t record_max;  /* bytes of one record (all fields) */
-	size_t raw_keep;    /* bytes of original record text kept for error reports */
-	char delimiter;     /* 0 = detect */
+	size_t field_max;  /* bytes of one field after decoding */
+	size_t fields_max; /* fields in one record */
+	size_t record_max; /* bytes of one record (all fields) */
+	size_t raw_keep;   /* bytes of original record text kept for error reports */
+	char delimiter;    /* 0 = detect */
 } pf_csv_limits;
 
 /* Sensible defaults: 1 MiB field, 4096 fields, 4 MiB record, 2 KiB raw. */
@@ -70,10 +71,11 @@ typedef struct pf_csv_record {
 	size_t nfields;            /* number of fields (0 when error set and unknown) */
 	const char *const *fields; /* nfields NUL-terminated UTF-8 strings */
 	const size_t *lens;        /* their lengths */
-	const char *raw;           /* original text of the record, UTF-8, at most raw_keep bytes, no final line ending */
+	const char *raw; /* original text of the record, UTF-8, at most raw_keep bytes, no final
+	                    line ending */
 	size_t raw_len;
-	bool raw_truncated;        /* raw is a prefix */
-	pf_csv_error error;        /* PF_CSV_OK, or why fields are unusable */
+	bool raw_truncated; /* raw is a prefix */
+	pf_csv_error error; /* PF_CSV_OK, or why fields are unusable */
 } pf_csv_record;
 
 /*
@@ -111,11 +113,11 @@ PF_MUST_CHECK int pf_csv_finish(pf_csv *csv);
  * record in progress. Returns 0 or a negative error. */
 PF_MUST_CHECK int pf_csv_abandon(pf_csv *csv);
 
-char pf_csv_delimiter(const pf_csv *csv);          /* 0 until known */
+char pf_csv_delimiter(const pf_csv *csv); /* 0 until known */
 pf_csv_encoding pf_csv_encoding_of(const pf_csv *csv);
 const char *pf_csv_encoding_name(pf_csv_encoding e); /* "utf-8", "windows-1252", "unknown" */
 uint64_t pf_csv_nul_bytes(const pf_csv *csv);
-uint64_t pf_csv_lines(const pf_csv *csv);         /* physical lines seen so far */
-uint64_t pf_csv_bytes_in(const pf_csv *csv);      /* input bytes consumed so far */
+uint64_t pf_csv_lines(const pf_csv *csv);    /* physical lines seen so far */
+uint64_t pf_csv_bytes_in(const pf_csv *csv); /* input bytes consumed so far */
 
 #endif

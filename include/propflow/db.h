@@ -26,33 +26,33 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
-#define PF_DB_STMTS_MAX 8   /* statements in one unit */
-#define PF_DB_PARAMS_MAX 32 /* parameters of one statement */
+#define PF_DB_STMTS_MAX      8  /* statements in one unit */
+#define PF_DB_PARAMS_MAX     32 /* parameters of one statement */
 #define PF_DB_BACKOFF_MIN_MS 50
 #define PF_DB_BACKOFF_MAX_MS 2000
 
 /* Type OIDs used for parameters. */
-#define PF_OID_INT8 20
-#define PF_OID_TEXT 25
-#define PF_OID_BYTEA 17
-#define PF_OID_TEXT_ARRAY 1009
+#define PF_OID_INT8        20
+#define PF_OID_TEXT        25
+#define PF_OID_BYTEA       17
+#define PF_OID_TEXT_ARRAY  1009
 #define PF_OID_BYTEA_ARRAY 1001
 
 typedef struct pf_db pf_db;
 typedef struct pf_db_unit pf_db_unit;
 
 typedef struct pf_db_result {
-	int nres;            /* statements in the unit */
-	PGresult **res;      /* one per statement; NULL when not reached */
-	const char *error;   /* NULL if every statement succeeded, else the first message */
-	const char *sqlstate;/* of that error, or "" */
+	int nres;             /* statements in the unit */
+	PGresult **res;       /* one per statement; NULL when not reached */
+	const char *error;    /* NULL if every statement succeeded, else the first message */
+	const char *sqlstate; /* of that error, or "" */
 } pf_db_result;
 
 typedef void (*pf_db_cb)(void *arg, const pf_db_result *r);
 
 /* A pool of n connections. conninfo is copied. NULL on ENOMEM. */
 pf_db *pf_db_new(struct event_base *base, const char *conninfo, int n, bool pipeline,
-		 int pipeline_max, const char *label);
+                 int pipeline_max, const char *label);
 /* Fails every queued unit ("shutting down") and closes. */
 void pf_db_free(pf_db *db);
 /* Connections currently usable. */

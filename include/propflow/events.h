@@ -15,10 +15,10 @@
 #include "propflow/http.h"
 #include "propflow/job.h"
 
-#define PF_EVENTS_TICK_MS 100           /* coalescing period */
+#define PF_EVENTS_TICK_MS         100   /* coalescing period */
 #define PF_EVENTS_SUBSCRIBERS_MAX 10000 /* open progress sockets */
-#define PF_EVENTS_SNAPSHOT_JOBS 200     /* jobs in a snapshot */
-#define PF_EVENTS_DIRTY_MAX 4096        /* jobs changed within one tick */
+#define PF_EVENTS_SNAPSHOT_JOBS   200   /* jobs in a snapshot */
+#define PF_EVENTS_DIRTY_MAX       4096  /* jobs changed within one tick */
 
 typedef struct pf_events pf_events;
 

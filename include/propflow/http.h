@@ -24,8 +24,8 @@
 #include <event2/event.h>
 #include <event2/bufferevent.h>
 
-#define PF_HTTP_READ_MAX (64 * 1024)    /* bytes read from a socket per turn */
-#define PF_HTTP_RESPONSE_HEADERS_MAX 16 /* extra response headers per request */
+#define PF_HTTP_READ_MAX             (64 * 1024) /* bytes read from a socket per turn */
+#define PF_HTTP_RESPONSE_HEADERS_MAX 16          /* extra response headers per request */
 
 /* Positive results (see common.h). */
 enum {
@@ -33,10 +33,10 @@ enum {
 };
 
 typedef struct pf_http_limits {
-	size_t url_max;           /* bytes of request target; 414 past it */
-	size_t header_bytes_max;  /* all header bytes; 431 past it */
-	size_t header_count_max;  /* header lines; 431 past it */
-	uint64_t body_max;        /* default body cap; 413 past it (per request overridable) */
+	size_t url_max;             /* bytes of request target; 414 past it */
+	size_t header_bytes_max;    /* all header bytes; 431 past it */
+	size_t header_count_max;    /* header lines; 431 past it */
+	uint64_t body_max;          /* default body cap; 413 past it (per request overridable) */
 	unsigned header_timeout_ms; /* headers must complete within this; 408 */
 	unsigned idle_timeout_ms;   /* keep-alive idle and body stall limit */
 	unsigned max_connections;   /* beyond it new connections get 503 and close */
@@ -52,7 +52,7 @@ typedef void (*pf_http_request_cb)(void *arg, pf_http_req *req);
 
 /* Listen on host:port ("127.0.0.1", 8080). Returns NULL and logs on failure. */
 pf_http_server *pf_http_server_new(struct event_base *base, const char *host, int port,
-				   const pf_http_limits *lim, pf_http_request_cb cb, void *arg);
+                                   const pf_http_limits *lim, pf_http_request_cb cb, void *arg);
 /* Stop accepting new connections (existing ones go on). */
 void pf_http_server_stop_accepting(pf_http_server *srv);
 /* Close every connection and free. Pending requests get aborted. */
@@ -101,7 +101,7 @@ typedef void (*pf_http_abort_cb)(void *arg, pf_http_req *req, const char *reason
  * "body too large" and the handler should answer 413.
  */
 void pf_http_req_read_body(pf_http_req *req, uint64_t body_max, pf_http_body_cb body_cb,
-			   pf_http_end_cb end_cb, pf_http_abort_cb abort_cb, void *arg);
+                           pf_http_end_cb end_cb, pf_http_abort_cb abort_cb, void *arg);
 /* Resume reading after PF_HTTP_PAUSE. Safe to call when not paused and
  * from any callback; the actual read happens on a later loop turn. */
 void pf_http_req_resume(pf_http_req *req);
@@ -115,7 +115,7 @@ PF_MUST_CHECK int pf_http_add_header(pf_http_req *req, const char *name, const c
 /* Body copied. If the request body was not read completely the connection
  * closes after the response (Connection: close). */
 void pf_http_respond(pf_http_req *req, int status, const char *content_type, const void *body,
-		     size_t len);
+                     size_t len);
 /* Takes a JSON text (malloc'd, ownership passes). */
 void pf_http_respond_json_owned(pf_http_req *req, int status, char *json);
 /* {"error": msg, "detail": detail_json or null}; detail_json may be NULL. */

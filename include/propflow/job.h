@@ -26,11 +26,11 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
-#define PF_JOB_NAME_MAX 255                 /* bytes of a job name */
-#define PF_JOB_SAMPLE_BYTES_MAX (8u << 20)  /* held sample rows, bytes */
-#define PF_JOB_DICT_BYTES (32 * 1024)       /* raw-row dictionary size */
-#define PF_JOB_FLUSH_MS 200                 /* a partial batch waits at most this long */
-#define PF_JOB_WARNINGS_PER_BATCH_MAX 65536 /* warnings in one batch before it is flushed */
+#define PF_JOB_NAME_MAX               255         /* bytes of a job name */
+#define PF_JOB_SAMPLE_BYTES_MAX       (8u << 20)  /* held sample rows, bytes */
+#define PF_JOB_DICT_BYTES             (32 * 1024) /* raw-row dictionary size */
+#define PF_JOB_FLUSH_MS               200         /* a partial batch waits at most this long */
+#define PF_JOB_WARNINGS_PER_BATCH_MAX 65536       /* warnings in one batch before it is flushed */
 
 /* Positive result of pf_job_feed. */
 enum {
@@ -73,7 +73,7 @@ typedef struct pf_job_hooks {
 
 /* bytes_total < 0 when unknown. Name copied (cut to PF_JOB_NAME_MAX). */
 pf_job *pf_job_new(pf_job_env *env, const char *name, int64_t bytes_total,
-		   const pf_job_hooks *hooks, void *hook_arg);
+                   const pf_job_hooks *hooks, void *hook_arg);
 /* Create the import_jobs row; on_started follows. */
 void pf_job_start(pf_job *job);
 /* Rename before pf_job_start (multipart learns the file name late). */
@@ -108,8 +108,8 @@ uint64_t pf_job_seq(const pf_job *job);
 #define PF_JOB_COLUMNS                                                                             \
 	"id, name, state, bytes_received, bytes_total, rows_parsed, rows_inserted, "               \
 	"rows_rejected, rows_warned, columns::text, encoding, delimiter, raw_bytes, "              \
-	"raw_stored_bytes, to_char(created_at AT TIME ZONE 'UTC', "                              \
-	"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), to_char(finished_at AT TIME ZONE 'UTC', "         \
+	"raw_stored_bytes, to_char(created_at AT TIME ZONE 'UTC', "                                \
+	"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), to_char(finished_at AT TIME ZONE 'UTC', "           \
 	"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), error"
 cJSON *pf_job_row_to_json(const pf_db_result *r, int stmt, int row);
 

@@ -20,8 +20,8 @@ void pf_log_set_level(pf_log_level lvl);
 void pf_log(pf_log_level lvl, const char *fmt, ...) PF_PRINTF(2, 3);
 
 #define pf_debug(...) pf_log(PF_LOG_DEBUG, __VA_ARGS__)
-#define pf_info(...) pf_log(PF_LOG_INFO, __VA_ARGS__)
-#define pf_warn(...) pf_log(PF_LOG_WARN, __VA_ARGS__)
+#define pf_info(...)  pf_log(PF_LOG_INFO, __VA_ARGS__)
+#define pf_warn(...)  pf_log(PF_LOG_WARN, __VA_ARGS__)
 #define pf_error(...) pf_log(PF_LOG_ERROR, __VA_ARGS__)
 
 #endif

@@ -15,7 +15,7 @@
 
 #include "propflow/common.h"
 
-#define PF_MAPPING_FUZZY_MIN 0.6 /* below this a header stays unmapped */
+#define PF_MAPPING_FUZZY_MIN  0.6 /* below this a header stays unmapped */
 #define PF_MAPPING_HEADER_MAX 256 /* header bytes considered for matching */
 
 typedef enum pf_field {
@@ -41,32 +41,32 @@ typedef enum pf_field {
 
 /* How a field's values are normalised (see normalise.h). */
 typedef enum pf_field_type {
-	PF_T_TEXT = 0, /* trimmed text */
-	PF_T_ID,       /* text, leading zeros kept (source_id, zip) */
-	PF_T_NUMBER,   /* numeric, e.g. price, sqft, baths */
-	PF_T_INTEGER,  /* whole number, e.g. year_built */
-	PF_T_DATE,     /* calendar date */
-	PF_T_LATITUDE, /* number in [-90, 90] */
-	PF_T_LONGITUDE,/* number in [-180, 180] */
+	PF_T_TEXT = 0,  /* trimmed text */
+	PF_T_ID,        /* text, leading zeros kept (source_id, zip) */
+	PF_T_NUMBER,    /* numeric, e.g. price, sqft, baths */
+	PF_T_INTEGER,   /* whole number, e.g. year_built */
+	PF_T_DATE,      /* calendar date */
+	PF_T_LATITUDE,  /* number in [-90, 90] */
+	PF_T_LONGITUDE, /* number in [-180, 180] */
 } pf_field_type;
 
-const char *pf_field_name(pf_field f);      /* "source_id", "zip", ... */
+const char *pf_field_name(pf_field f); /* "source_id", "zip", ... */
 pf_field_type pf_field_type_of(pf_field f);
 /* -1 when name is not a canonical field name (exact, as pf_field_name). */
 int pf_field_by_name(const char *name);
 
 typedef enum pf_match {
 	PF_MATCH_NONE = 0,
-	PF_MATCH_EXACT,   /* folded header equals a canonical name or synonym */
-	PF_MATCH_FUZZY,   /* near miss */
-	PF_MATCH_OVERRIDE,/* chosen by the user (reprocess) */
+	PF_MATCH_EXACT,    /* folded header equals a canonical name or synonym */
+	PF_MATCH_FUZZY,    /* near miss */
+	PF_MATCH_OVERRIDE, /* chosen by the user (reprocess) */
 } pf_match;
 
 const char *pf_match_name(pf_match m); /* "none", "exact", "fuzzy", "override" */
 
 typedef struct pf_column_map {
-	int field;          /* pf_field, or -1 when unmapped */
-	double confidence;  /* 1.0 exact, [PF_MAPPING_FUZZY_MIN, 1) fuzzy, 0 none */
+	int field;         /* pf_field, or -1 when unmapped */
+	double confidence; /* 1.0 exact, [PF_MAPPING_FUZZY_MIN, 1) fuzzy, 0 none */
 	pf_match match;
 } pf_column_map;
 

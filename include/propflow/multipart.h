@@ -12,7 +12,7 @@
 
 #include "propflow/common.h"
 
-#define PF_MULTIPART_BOUNDARY_MAX 70      /* RFC 2046 */
+#define PF_MULTIPART_BOUNDARY_MAX     70   /* RFC 2046 */
 #define PF_MULTIPART_PART_HEADERS_MAX 8192 /* bytes of one part's headers */
 
 /* Positive results. */
@@ -33,11 +33,11 @@ typedef struct pf_multipart pf_multipart;
 /* From a Content-Type value; NULL if it is not multipart/form-data with a
  * valid boundary (then *why says why). */
 pf_multipart *pf_multipart_new(const char *content_type, pf_multipart_data_cb cb, void *arg,
-			       const char **why);
+                               const char **why);
 void pf_multipart_free(pf_multipart *mp);
 /* Like pf_csv_feed: *consumed tells how much was used. */
 PF_MUST_CHECK int pf_multipart_feed(pf_multipart *mp, const char *data, size_t len,
-				    size_t *consumed);
+                                    size_t *consumed);
 /* Body ended: returns 0 if the file part was complete, PF_EINVAL otherwise. */
 PF_MUST_CHECK int pf_multipart_finish(pf_multipart *mp);
 const char *pf_multipart_error(const pf_multipart *mp);

@@ -38,7 +38,8 @@ int pf_norm_number(const char *s, size_t len, char *out, size_t cap, const char 
 int pf_norm_integer(const char *s, size_t len, char *out, size_t cap, const char **reason);
 
 /* Coordinates: a number in range ([-90,90] or [-180,180]). */
-int pf_norm_coord(const char *s, size_t len, bool latitude, char *out, size_t cap, const char **reason);
+int pf_norm_coord(const char *s, size_t len, bool latitude, char *out, size_t cap,
+                  const char **reason);
 
 /*
  * Dates. A column's dialect for numeric dates is decided from evidence
@@ -48,13 +49,14 @@ typedef enum pf_date_order {
 	PF_DATE_ORDER_UNKNOWN = 0, /* no slash/dash numeric dates seen, or all ambiguous */
 	PF_DATE_ORDER_MDY,         /* month first (US) */
 	PF_DATE_ORDER_DMY,         /* day first */
-	PF_DATE_ORDER_CONFLICT,    /* evidence both ways; numeric dates with both parts <= 12 are invalid */
+	PF_DATE_ORDER_CONFLICT,    /* evidence both ways; numeric dates with both parts <= 12 are
+	                              invalid */
 } pf_date_order;
 
 typedef struct pf_date_evidence {
-	uint32_t numeric;      /* values in a numeric a/b/y form */
-	uint32_t first_gt12;   /* a > 12: only day-first reads them */
-	uint32_t second_gt12;  /* b > 12: only month-first reads them */
+	uint32_t numeric;     /* values in a numeric a/b/y form */
+	uint32_t first_gt12;  /* a > 12: only day-first reads them */
+	uint32_t second_gt12; /* b > 12: only month-first reads them */
 } pf_date_evidence;
 
 void pf_date_observe(pf_date_evidence *ev, const char *s, size_t len);
@@ -71,14 +73,15 @@ const char *pf_date_order_name(pf_date_order o); /* "unknown","mdy","dmy","confl
  * "13 Oct 2014", "October 13 2014", "13-Oct-2014". Output "YYYY-MM-DD";
  * validated (no Feb 30), years 1700-2200.
  */
-int pf_norm_date(const char *s, size_t len, pf_date_order order, char *out, size_t cap, const char **reason);
+int pf_norm_date(const char *s, size_t len, pf_date_order order, char *out, size_t cap,
+                 const char **reason);
 
 /* Text: trims ASCII and UTF-8 no-break spaces; NULL words -> PF_NORM_NULL.
  * Output may be as long as the input: out must have len+1 bytes. */
 int pf_norm_text(const char *s, size_t len, char *out, size_t cap, const char **reason);
 
 /* Dispatch on a field type (ID and TEXT behave as pf_norm_text). */
-int pf_norm_value(pf_field_type t, pf_date_order order, const char *s, size_t len,
-		  char *out, size_t cap, const char **reason);
+int pf_norm_value(pf_field_type t, pf_date_order order, const char *s, size_t len, char *out,
+                  size_t cap, const char **reason);
 
 #endif

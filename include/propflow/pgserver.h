@@ -15,7 +15,7 @@
 #include "propflow/common.h"
 #include <event2/event.h>
 
-#define PF_PGSERVER_PATH_MAX 1024
+#define PF_PGSERVER_PATH_MAX        1024
 #define PF_PGSERVER_STOP_TIMEOUT_MS 8000
 /* home of clusters whose data directory the postgres user cannot reach */
 #define PF_PGSERVER_FALLBACK_ROOT "/var/lib/propflow"
@@ -29,7 +29,7 @@ typedef void (*pf_pgserver_cb)(void *arg, const char *err);
 /* Prepare directories and start (initdb first if needed). NULL + *err on
  * immediate failure. */
 pf_pgserver *pf_pgserver_start(struct event_base *base, const char *data_dir, pf_pgserver_cb cb,
-			       void *arg, const char **err);
+                               void *arg, const char **err);
 const char *pf_pgserver_conninfo(const pf_pgserver *pg);
 /* Fast shutdown (SIGINT), then SIGQUIT past the timeout; cb(arg, NULL)
  * when the postmaster is gone. */

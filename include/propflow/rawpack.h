@@ -16,10 +16,10 @@
 
 #include "propflow/common.h"
 
-#define PF_RAWPACK_DICT_MAX (64 * 1024)  /* LZ4 uses at most the last 64 KB */
-#define PF_RAWPACK_ROW_MAX (16 * 1024 * 1024) /* larger raw rows are refused */
+#define PF_RAWPACK_DICT_MAX (64 * 1024)        /* LZ4 uses at most the last 64 KB */
+#define PF_RAWPACK_ROW_MAX  (16 * 1024 * 1024) /* larger raw rows are refused */
 #define PF_RAWPACK_FMT_DICT 1
-#define PF_RAWPACK_HEADER 5
+#define PF_RAWPACK_HEADER   5
 
 typedef struct pf_rawpack pf_rawpack;
 
@@ -32,8 +32,8 @@ size_t pf_rawpack_bound(size_t n);
 
 /* Compress src into dst (cap >= pf_rawpack_bound(len)); *out_len set.
  * Returns 0, PF_EINVAL (cap too small or len > PF_RAWPACK_ROW_MAX). */
-PF_MUST_CHECK int pf_rawpack_compress(pf_rawpack *rp, const void *src, size_t len,
-				      void *dst, size_t cap, size_t *out_len);
+PF_MUST_CHECK int pf_rawpack_compress(pf_rawpack *rp, const void *src, size_t len, void *dst,
+                                      size_t cap, size_t *out_len);
 
 /* Uncompressed length stored in a packed value, or PF_EINVAL. */
 PF_MUST_CHECK int pf_rawpack_length(const void *src, size_t len, size_t *raw_len);
@@ -41,7 +41,7 @@ PF_MUST_CHECK int pf_rawpack_length(const void *src, size_t len, size_t *raw_len
 /* Decompress into dst (cap >= stored length). Returns 0 or PF_EINVAL
  * (corrupt input, wrong dictionary). Stateless: safe on any process. */
 PF_MUST_CHECK int pf_rawpack_decompress(const void *dict, size_t dict_len, const void *src,
-					size_t len, void *dst, size_t cap, size_t *out_len);
+                                        size_t len, void *dst, size_t cap, size_t *out_len);
 
 /*
  * Dictionary building: feed sample rows; the builder keeps at most
@@ -49,7 +49,7 @@ PF_MUST_CHECK int pf_rawpack_decompress(const void *dict, size_t dict_len, const
  * them cheapest). Caller owns the buffer passed to _init.
  */
 typedef struct pf_rawdict {
-	char *buf;   /* owned by caller, cap bytes */
+	char *buf; /* owned by caller, cap bytes */
 	size_t cap;
 	size_t len;
 } pf_rawdict;

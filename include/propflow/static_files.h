@@ -11,7 +11,7 @@
 #include "propflow/common.h"
 #include "propflow/http.h"
 
-#define PF_STATIC_FILE_MAX (4 * 1024 * 1024) /* larger files are skipped at load */
+#define PF_STATIC_FILE_MAX  (4 * 1024 * 1024) /* larger files are skipped at load */
 #define PF_STATIC_FILES_MAX 256
 
 typedef struct pf_static pf_static;

@@ -19,8 +19,8 @@
 #include "propflow/common.h"
 #include "propflow/http.h"
 
-#define PF_WS_MESSAGE_MAX (64 * 1024)
-#define PF_WS_SENDQ_MAX (1024 * 1024)
+#define PF_WS_MESSAGE_MAX      (64 * 1024)
+#define PF_WS_SENDQ_MAX        (1024 * 1024)
 #define PF_WS_PING_INTERVAL_MS 30000
 
 typedef struct pf_ws pf_ws;

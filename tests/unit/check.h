@@ -28,34 +28,33 @@ static inline void check_print_line(const char *msg)
 	putchar('\n');
 }
 
-#define CHECK_MSG(cond, ...)                                                              \
-	do {                                                                              \
-		check_n++;                                                                \
-		if (cond) {                                                               \
-			printf("ok %d - ", check_n);                                      \
-		} else {                                                                  \
-			check_failed++;                                                   \
-			printf("not ok %d - (%s:%d) ", check_n, __FILE__, __LINE__);      \
-		}                                                                         \
-		char check_msg_[2048];                                                    \
-		snprintf(check_msg_, sizeof(check_msg_), __VA_ARGS__);                    \
-		check_print_line(check_msg_);                                             \
+#define CHECK_MSG(cond, ...)                                                                       \
+	do {                                                                                       \
+		check_n++;                                                                         \
+		if (cond) {                                                                        \
+			printf("ok %d - ", check_n);                                               \
+		} else {                                                                           \
+			check_failed++;                                                            \
+			printf("not ok %d - (%s:%d) ", check_n, __FILE__, __LINE__);               \
+		}                                                                                  \
+		char check_msg_[2048];                                                             \
+		snprintf(check_msg_, sizeof(check_msg_), __VA_ARGS__);                             \
+		check_print_line(check_msg_);                                                      \
 	} while (0)
 
 #define CHECK(cond) CHECK_MSG(cond, "%s", #cond)
-#define CHECK_STR(got, want)                                                              \
-	do {                                                                              \
-		const char *g_ = (got), *w_ = (want);                                     \
-		CHECK_MSG(g_ && w_ && strcmp(g_, w_) == 0, "%s == \"%s\" (got \"%s\")", #got, \
-			  w_ ? w_ : "(null)", g_ ? g_ : "(null)");                        \
+#define CHECK_STR(got, want)                                                                       \
+	do {                                                                                       \
+		const char *g_ = (got), *w_ = (want);                                              \
+		CHECK_MSG(g_ &&w_ &&strcmp(g_, w_) == 0, "%s == \"%s\" (got \"%s\")", #got,        \
+		          w_ ? w_ : "(null)", g_ ? g_ : "(null)");                                 \
 	} while (0)
-#define CHECK_INT(got, want)                                                              \
-	do {                                                                              \
-		long long g_ = (long long)(got), w_ = (long long)(want);                  \
-		CHECK_MSG(g_ == w_, "%s == %lld (got %lld)", #got, w_, g_);               \
+#define CHECK_INT(got, want)                                                                       \
+	do {                                                                                       \
+		long long g_ = (long long)(got), w_ = (long long)(want);                           \
+		CHECK_MSG(g_ == w_, "%s == %lld (got %lld)", #got, w_, g_);                        \
 	} while (0)
 
-#define CHECK_DONE()                                                                      \
-	(printf("1..%d\n", check_n), check_failed ? 1 : 0)
+#define CHECK_DONE() (printf("1..%d\n", check_n), check_failed ? 1 : 0)
 
 #endif

@@ -22,11 +22,11 @@ int main(void)
 	char *buf = pf_colbuf_take(&c, PF_OID_TEXT, &len);
 	CHECK(buf != NULL);
 	CHECK_INT(len, PF_ARRAY_HEADER + 4 + 2 + 4 + 4);
-	CHECK_INT(get32(buf), 1);            /* ndim */
-	CHECK_INT(get32(buf + 4), 1);        /* has nulls */
+	CHECK_INT(get32(buf), 1);     /* ndim */
+	CHECK_INT(get32(buf + 4), 1); /* has nulls */
 	CHECK_INT(get32(buf + 8), PF_OID_TEXT);
-	CHECK_INT(get32(buf + 12), 3);       /* elements */
-	CHECK_INT(get32(buf + 16), 1);       /* lower bound */
+	CHECK_INT(get32(buf + 12), 3); /* elements */
+	CHECK_INT(get32(buf + 16), 1); /* lower bound */
 	CHECK_INT(get32(buf + 20), 2);
 	CHECK(memcmp(buf + 24, "ab", 2) == 0);
 	CHECK_INT(get32(buf + 26), UINT32_MAX); /* NULL */
@@ -50,7 +50,8 @@ int main(void)
 	pf_batch_init(&b);
 	CHECK(pf_batch_empty(&b));
 	CHECK_INT(pf_batch_add_error(&b, true, 7, 9, NULL, NULL, 0, "expected 3 fields, found 2",
-				     "a,b", 3), 0);
+	                             "a,b", 3),
+	          0);
 	CHECK_INT(b.nerrors, 1);
 	CHECK(!pf_batch_empty(&b));
 	CHECK_INT(b.err[1].n, 1);

@@ -7,8 +7,8 @@ int main(void)
 	pf_config c;
 	const char *pos[2];
 	int npos;
-	char *a1[] = {"propflow", "serve", "--batch-rows", "500", "--max-upload=2M", "--listen",
-		      "0.0.0.0:9000", "file.csv"};
+	char *a1[] = {"propflow",        "serve",    "--batch-rows", "500",
+	              "--max-upload=2M", "--listen", "0.0.0.0:9000", "file.csv"};
 	CHECK_INT(pf_config_parse(&c, 8, a1, 2, pos, 2, &npos), 0);
 	CHECK_INT(c.batch_rows, 500);
 	CHECK_INT(c.max_upload, 2 * 1024 * 1024);
