@@ -13,6 +13,7 @@
  *   /tmp/fuzz_csv -max_total_time=60 tests/fuzz/corpus/csv
  */
 #include "propflow/csv.h"
+#include "../unit/utf8_valid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,45 +40,6 @@ static void log_add(sink *s, const void *p, size_t n)
 	s->len += n;
 }
 
-static bool utf8_ok(const unsigned char *p, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		unsigned char b = p[i];
-		size_t k;
-		unsigned lo = 0x80, hi = 0xBF;
-		if (b == 0)
-			return false;
-		if (b < 0x80) {
-			i++;
-			continue;
-		}
-		if (b >= 0xC2 && b <= 0xDF) {
-			k = 2;
-		} else if (b >= 0xE0 && b <= 0xEF) {
-			k = 3;
-			lo = b == 0xE0 ? 0xA0 : 0x80;
-			hi = b == 0xED ? 0x9F : 0xBF;
-		} else if (b >= 0xF0 && b <= 0xF4) {
-			k = 4;
-			lo = b == 0xF0 ? 0x90 : 0x80;
-			hi = b == 0xF4 ? 0x8F : 0xBF;
-		} else {
-			return false;
-		}
-		if (i + k > n)
-			return false;
-		for (size_t j = 1; j < k; j++) {
-			if (p[i + j] < lo || p[i + j] > hi)
-				return false;
-			lo = 0x80;
-			hi = 0xBF;
-		}
-		i += k;
-	}
-	return true;
-}
-
 static int record_cb(void *arg, const pf_csv_record *r)
 {
 	sink *s = arg;
@@ -88,14 +50,14 @@ static int record_cb(void *arg, const pf_csv_record *r)
 		abort();
 	for (size_t i = 0; i < r->nfields; i++) {
 		if (r->lens[i] > s->lim.field_max || strlen(r->fields[i]) != r->lens[i] ||
-		    !utf8_ok((const unsigned char *)r->fields[i], r->lens[i]))
+		    !utf8_valid((const unsigned char *)r->fields[i], r->lens[i]))
 			abort();
 		total += r->lens[i];
 	}
 	if (total > s->lim.record_max)
 		abort();
 	if (!r->raw || r->raw_len > s->lim.raw_keep ||
-	    !utf8_ok((const unsigned char *)r->raw, r->raw_len))
+	    !utf8_valid((const unsigned char *)r->raw, r->raw_len))
 		abort();
 	uint64_t hdr[4] = {r->index, r->line, r->nfields, (uint64_t)r->error};
 	log_add(s, hdr, sizeof(hdr));

@@ -4,6 +4,7 @@
  * every split point, pause and resume.
  */
 #include "check.h"
+#include "utf8_valid.h"
 #include "propflow/csv.h"
 
 #include <stdint.h>
@@ -38,46 +39,6 @@ static void outs(coll *c, const char *s)
 	out(c, s, strlen(s));
 }
 
-static bool utf8_ok(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-	while (i < n) {
-		unsigned char b = p[i];
-		size_t k;
-		unsigned lo = 0x80, hi = 0xBF;
-		if (b == 0)
-			return false;
-		if (b < 0x80) {
-			i++;
-			continue;
-		}
-		if (b >= 0xC2 && b <= 0xDF) {
-			k = 2;
-		} else if (b >= 0xE0 && b <= 0xEF) {
-			k = 3;
-			lo = b == 0xE0 ? 0xA0 : 0x80;
-			hi = b == 0xED ? 0x9F : 0xBF;
-		} else if (b >= 0xF0 && b <= 0xF4) {
-			k = 4;
-			lo = b == 0xF0 ? 0x90 : 0x80;
-			hi = b == 0xF4 ? 0x8F : 0xBF;
-		} else {
-			return false;
-		}
-		if (i + k > n)
-			return false;
-		for (size_t j = 1; j < k; j++) {
-			if (p[i + j] < lo || p[i + j] > hi)
-				return false;
-			lo = 0x80;
-			hi = 0xBF;
-		}
-		i += k;
-	}
-	return true;
-}
-
 static int collect_cb(void *arg, const pf_csv_record *r)
 {
 	coll *c = arg;
@@ -95,12 +56,12 @@ static int collect_cb(void *arg, const pf_csv_record *r)
 		if (i)
 			outs(c, "|");
 		if (!r->fields[i] || strlen(r->fields[i]) != r->lens[i] ||
-		    !utf8_ok(r->fields[i], r->lens[i]))
+		    !utf8_valid(r->fields[i], r->lens[i]))
 			c->bad = true;
 		out(c, r->fields[i], r->lens[i]);
 	}
 	outs(c, "]");
-	if (!r->raw || !utf8_ok(r->raw, r->raw_len))
+	if (!r->raw || !utf8_valid(r->raw, r->raw_len))
 		c->bad = true;
 	if (c->raw) {
 		outs(c, " raw=");
