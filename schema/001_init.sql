@@ -18,7 +18,7 @@ CREATE TABLE import_jobs (
   raw_dict         bytea,                  -- LZ4 dictionary for property_raw.data
   raw_bytes        bigint NOT NULL DEFAULT 0, -- raw JSON bytes before compression
   raw_stored_bytes bigint NOT NULL DEFAULT 0, -- after
-  owner_pid        int,                    -- process running the job (for recovery)
+  owner_pid        int,                    -- pid of the propflow process running the job
   created_at       timestamptz NOT NULL DEFAULT now(),
   updated_at       timestamptz NOT NULL DEFAULT now(),
   finished_at      timestamptz,

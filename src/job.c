@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define JOB_REFS_PRODUCER 1
 #define JOB_REFS_PIPELINE 2
@@ -739,7 +740,7 @@ void pf_job_start(pf_job *job)
 	int rc = u ? 0 : PF_ENOMEM;
 	rc = rc ? rc
 	        : pf_db_unit_stmt(u, "INSERT INTO import_jobs (name, bytes_total, owner_pid) "
-	                             "VALUES ($1, $2, pg_backend_pid()) RETURNING id, "
+	                             "VALUES ($1, $2, $3) RETURNING id, "
 	                             "to_char(created_at AT TIME ZONE 'UTC', "
 	                             "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')");
 	rc = rc ? rc : pf_db_unit_text(u, job->name);
@@ -749,6 +750,7 @@ void pf_job_start(pf_job *job)
 		else
 			rc = pf_db_unit_text(u, NULL);
 	}
+	rc = rc ? rc : pf_db_unit_int(u, (int64_t)getpid());
 	if (rc != 0) {
 		pf_db_unit_free(u);
 		pf_db_result fake = {.error = "out of memory"};
