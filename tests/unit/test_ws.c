@@ -7,6 +7,7 @@
  * binary 1003, send queue 1008).
  */
 #include "check.h"
+#include "loop_client.h"
 #include "propflow/http.h"
 #include "propflow/log.h"
 #include "propflow/ws.h"
@@ -20,56 +21,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-static struct event_base *base;
-
 /* ------------------------------------------------------------ client */
-
-typedef struct client {
-	struct bufferevent *bev;
-	unsigned char *in;
-	size_t len;
-	bool eof;
-} client;
-
-static void client_read_cb(struct bufferevent *bev, void *arg)
-{
-	client *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t n = evbuffer_get_length(in);
-	c->in = realloc(c->in, c->len + n + 1);
-	evbuffer_remove(in, c->in + c->len, n);
-	c->len += n;
-	c->in[c->len] = '\0';
-}
-
-static void client_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	client *c = arg;
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-		client_read_cb(bev, c);
-		c->eof = true;
-	}
-}
-
-static client *client_new(int port)
-{
-	client *c = calloc(1, sizeof(*c));
-	c->in = calloc(1, 1);
-	c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-	bufferevent_setcb(c->bev, client_read_cb, NULL, client_event_cb, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	bufferevent_socket_connect(c->bev, (struct sockaddr *)&sin, sizeof(sin));
-	return c;
-}
-
-static void client_free(client *c)
-{
-	bufferevent_free(c->bev);
-	free(c->in);
-	free(c);
-}
 
 static double now_ms(void)
 {
@@ -143,11 +95,11 @@ typedef struct frame {
 /* Frames the server sent after the 101 head; returns how many (up to max). */
 static int frames(client *c, frame *out, int max)
 {
-	const unsigned char *p = (const unsigned char *)strstr((char *)c->in, "\r\n\r\n");
+	const unsigned char *p = (const unsigned char *)strstr(c->in, "\r\n\r\n");
 	if (!p)
 		return 0;
 	p += 4;
-	const unsigned char *end = c->in + c->len;
+	const unsigned char *end = (const unsigned char *)c->in + c->len;
 	int k = 0;
 	while (k < max && end - p >= 2) {
 		size_t len = p[1] & 0x7f, h = 2;
@@ -197,7 +149,7 @@ static bool wait_n_frames(client *c, int n, int ms)
 static bool has_head(void *arg)
 {
 	client *c = arg;
-	return strstr((char *)c->in, "\r\n\r\n") != NULL;
+	return strstr(c->in, "\r\n\r\n") != NULL;
 }
 
 static bool is_eof(void *arg)
@@ -296,7 +248,7 @@ static void expect_status(int port, const char *request, const char *want)
 	client *c = client_new(port);
 	bufferevent_write(c->bev, request, strlen(request));
 	run_until(has_head, c, 2000);
-	CHECK_MSG(strstr((char *)c->in, want) != NULL, "handshake -> %s", want);
+	CHECK_MSG(strstr(c->in, want) != NULL, "handshake -> %s", want);
 	client_free(c);
 }
 
@@ -332,9 +284,8 @@ static void test_handshake(int port)
 	              "HTTP/1.1 400");
 
 	client *c = ws_connect(port);
-	CHECK(strstr((char *)c->in, "HTTP/1.1 101 Switching Protocols\r\n") != NULL);
-	CHECK(strstr((char *)c->in, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n") !=
-	      NULL);
+	CHECK(strstr(c->in, "HTTP/1.1 101 Switching Protocols\r\n") != NULL);
+	CHECK(strstr(c->in, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n") != NULL);
 	CHECK(S.ws != NULL);
 	client_free(c);
 	run_for(20);
