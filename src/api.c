@@ -1,11 +1,11 @@
 /*
  * api.c - routes. Reads go to the reader pool and answer from its
- * callback; uploads stream into a pf_job with the HTTP layer's pause and
- * resume as backpressure. Every query takes its values as parameters.
+ * callback; uploads and what is done to imports are upload.c's. Every
+ * query takes its values as parameters.
  */
 #include "propflow/api.h"
 #include "propflow/log.h"
-#include "propflow/multipart.h"
+#include "propflow/upload.h"
 #include "propflow/rawpack.h"
 
 #include <stdio.h>
@@ -30,7 +30,7 @@ int pf_api_parse_id(const char *s, int64_t *out)
 	return 0;
 }
 
-static void respond_cjson(pf_http_req *req, int status, cJSON *o)
+void pf_api_respond_cjson(pf_http_req *req, int status, cJSON *o)
 {
 	char *s = o ? cJSON_PrintUnformatted(o) : NULL;
 	cJSON_Delete(o);
@@ -41,23 +41,30 @@ static void respond_cjson(pf_http_req *req, int status, cJSON *o)
 	pf_http_respond_json_owned(req, status, s);
 }
 
-static void respond_db_error(pf_http_req *req, const pf_db_result *r)
+static void retry_after(pf_http_req *req)
 {
-	pf_warn("conn %llu: query failed: %s", (unsigned long long)pf_http_req_conn_id(req),
-	        r->error);
-	if (strstr(r->error, "connection") || strstr(r->error, "shutting down"))
-		pf_http_respond_error(req, 503, "database unavailable", NULL);
-	else
-		pf_http_respond_error(req, 500, "query failed", NULL);
-}
-
-static bool db_up(pf_api *api, pf_http_req *req)
-{
-	if (pf_db_ready_count(api->readers) > 0)
-		return true;
 	if (pf_http_add_header(req, "Retry-After", "1") != 0)
 		pf_warn("conn %llu: Retry-After not added",
 		        (unsigned long long)pf_http_req_conn_id(req));
+}
+
+void pf_api_respond_db_error(pf_http_req *req, const pf_db_result *r)
+{
+	pf_warn("conn %llu: query failed: %s", (unsigned long long)pf_http_req_conn_id(req),
+	        r->error);
+	if (r->lost || strstr(r->error, "connection") || strstr(r->error, "shutting down")) {
+		retry_after(req);
+		pf_http_respond_error(req, 503, "database unavailable", NULL);
+	} else {
+		pf_http_respond_error(req, 500, "query failed", NULL);
+	}
+}
+
+bool pf_api_db_up(pf_api *api, pf_http_req *req, pf_db *db)
+{
+	if (pf_db_ready_count(db) > 0)
+		return true;
+	retry_after(req);
 	pf_http_respond_error(req, 503, "database unavailable", NULL);
 	return false;
 }
@@ -172,7 +179,7 @@ static void page_response(read_ctx *c, const pf_db_result *r, bool errors)
 		add_text(o, "next", pf_db_value(r, 1, c->limit - 1, 0));
 	else
 		cJSON_AddNullToObject(o, "next");
-	respond_cjson(c->req, 200, o);
+	pf_api_respond_cjson(c->req, 200, o);
 }
 
 static void property_response(read_ctx *c, const pf_db_result *r)
@@ -183,7 +190,7 @@ static void property_response(read_ctx *c, const pf_db_result *r)
 	}
 	cJSON *o = record_json(r, 0, 0);
 	if (!o) {
-		respond_cjson(c->req, 200, NULL);
+		pf_api_respond_cjson(c->req, 200, NULL);
 		return;
 	}
 	int ncols = (int)PF_ARRAY_LEN(record_fields);
@@ -217,7 +224,7 @@ static void property_response(read_ctx *c, const pf_db_result *r)
 		cJSON_AddItemToObject(o, "raw", raw);
 	else
 		cJSON_AddNullToObject(o, "raw");
-	respond_cjson(c->req, 200, o);
+	pf_api_respond_cjson(c->req, 200, o);
 }
 
 static cJSON *live_overlay(pf_api *api, const pf_db_result *r, int stmt, int row)
@@ -238,7 +245,7 @@ static void read_done_cb(void *arg, const pf_db_result *r)
 {
 	read_ctx *c = arg;
 	if (r->error) {
-		respond_db_error(c->req, r);
+		pf_api_respond_db_error(c->req, r);
 		free(c);
 		return;
 	}
@@ -249,7 +256,7 @@ static void read_done_cb(void *arg, const pf_db_result *r)
 			cJSON_AddBoolToObject(o, "ok", true);
 			cJSON_AddBoolToObject(o, "db", true);
 		}
-		respond_cjson(c->req, 200, o);
+		pf_api_respond_cjson(c->req, 200, o);
 		break;
 	}
 	case READ_JOB_LIST: {
@@ -265,14 +272,14 @@ static void read_done_cb(void *arg, const pf_db_result *r)
 		} else {
 			cJSON_Delete(items);
 		}
-		respond_cjson(c->req, 200, o);
+		pf_api_respond_cjson(c->req, 200, o);
 		break;
 	}
 	case READ_JOB:
 		if (pf_db_rows(r, 0) == 0)
 			pf_http_respond_error(c->req, 404, "no such import", NULL);
 		else
-			respond_cjson(c->req, 200, live_overlay(c->api, r, 0, 0));
+			pf_api_respond_cjson(c->req, 200, live_overlay(c->api, r, 0, 0));
 		break;
 	case READ_PROPERTIES: page_response(c, r, false); break;
 	case READ_ERRORS: page_response(c, r, true); break;
@@ -309,7 +316,7 @@ static bool page_params(pf_http_req *req, int *limit, int64_t *after)
 
 static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id)
 {
-	if (!db_up(api, req))
+	if (!pf_api_db_up(api, req, api->readers))
 		return;
 	int limit = 0;
 	int64_t after = 0;
@@ -342,15 +349,17 @@ static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id
 			rc = rc ? rc
 			        : pf_db_unit_stmt(u,
 			                          "SELECT " RECORD_COLUMNS " FROM property_records "
-			                          "WHERE job_id = $1 AND id > $2 ORDER BY id "
-			                          "LIMIT $3");
+			                          "WHERE job_id = $1 AND gen = (SELECT gen FROM "
+			                          "import_jobs WHERE id = $1) AND id > $2 "
+			                          "ORDER BY id LIMIT $3");
 		else
 			rc = rc ? rc
 			        : pf_db_unit_stmt(u,
 			                          "SELECT id, kind, row_no, line_no, column_name, "
 			                          "value, reason, raw_text FROM import_errors "
-			                          "WHERE job_id = $1 AND id > $2 ORDER BY id "
-			                          "LIMIT $3");
+			                          "WHERE job_id = $1 AND gen = (SELECT gen FROM "
+			                          "import_jobs WHERE id = $1) AND id > $2 "
+			                          "ORDER BY id LIMIT $3");
 		rc = rc ? rc : pf_db_unit_int(u, id);
 		rc = rc ? rc : pf_db_unit_int(u, after);
 		rc = rc ? rc : pf_db_unit_int(u, limit + 1);
@@ -364,7 +373,7 @@ static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id
 		       "r.longitude, r.job_id, j.raw_dict, w.data "
 		       "FROM property_records r JOIN import_jobs j ON j.id = r.job_id "
 		       "LEFT JOIN property_raw w ON w.job_id = r.job_id AND "
-		       "w.row_no = r.row_no WHERE r.id = $1");
+		       "w.gen = r.gen AND w.row_no = r.row_no WHERE r.id = $1 AND r.gen = j.gen");
 		rc = rc ? rc : pf_db_unit_int(u, id);
 		break;
 	default: abort();
@@ -376,218 +385,6 @@ static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id
 		return;
 	}
 	pf_db_submit(api->readers, 0, u);
-}
-
-/* ---------------- uploads ---------------- */
-
-/*
- * An upload lives from its request head until its answer. The HTTP layer
- * calls nothing of ours after we respond, so whoever responds also frees
- * the upload (upload_close), releasing our reference on the job, which
- * then finishes by itself.
- */
-typedef struct upload {
-	pf_api *api;      /* borrowed */
-	pf_http_req *req; /* owned until responded */
-	pf_job *job;      /* shared with the pipeline; released on close */
-	pf_multipart *mp; /* owned, NULL for raw bodies */
-	bool body_done;   /* the body ended normally */
-	bool want_pause;  /* the job asked to stop reading */
-	bool named;       /* ?name= given */
-	uint64_t bytes;   /* file bytes fed to the job */
-} upload;
-
-static void upload_close(upload *up)
-{
-	pf_job_release(up->job);
-	pf_multipart_free(up->mp);
-	up->api->uploads--;
-	free(up);
-}
-
-static void upload_fail(upload *up, int status, const char *msg, const char *detail)
-{
-	pf_http_respond_error(up->req, status, msg, detail);
-	upload_close(up);
-}
-
-/* Answer once the body is in and the job row exists. */
-static void upload_maybe_accept(upload *up)
-{
-	if (!up->body_done || pf_job_id(up->job) == 0)
-		return;
-	cJSON *o = pf_job_to_json(up->job);
-	const char *err = pf_job_error(up->job);
-	if (err) {
-		char *detail = o ? cJSON_PrintUnformatted(o) : NULL;
-		cJSON_Delete(o);
-		pf_http_respond_error(up->req, 400, err, detail);
-		free(detail);
-		upload_close(up);
-		return;
-	}
-	char loc[64];
-	snprintf(loc, sizeof(loc), "/api/imports/%lld", (long long)pf_job_id(up->job));
-	if (pf_http_add_header(up->req, "Location", loc) != 0)
-		pf_warn("import %lld: Location header not added", (long long)pf_job_id(up->job));
-	respond_cjson(up->req, 202, o);
-	upload_close(up);
-}
-
-static void up_started(void *arg, pf_job *job, const char *err)
-{
-	upload *up = arg;
-	if (err) {
-		upload_fail(up, 503, "cannot create the import: database unavailable", NULL);
-		return;
-	}
-	upload_maybe_accept(up);
-}
-
-static void up_resume(void *arg, pf_job *job)
-{
-	upload *up = arg;
-	up->want_pause = false;
-	pf_http_req_resume(up->req);
-}
-
-static const pf_job_hooks upload_hooks = {
-    .on_started = up_started,
-    .on_resume = up_resume,
-    .on_finished = NULL,
-};
-
-static int mp_data_cb(void *arg, const char *data, size_t len)
-{
-	upload *up = arg;
-	up->bytes += len;
-	int rc = pf_job_feed(up->job, data, len);
-	if (rc == PF_JOB_PAUSED)
-		up->want_pause = true;
-	return rc < 0 ? rc : 0;
-}
-
-static int up_body_cb(void *arg, pf_http_req *req, const char *data, size_t len)
-{
-	upload *up = arg;
-	int rc;
-	if (up->mp) {
-		size_t consumed;
-		rc = pf_multipart_feed(up->mp, data, len, &consumed);
-		if (pf_multipart_in_file(up->mp) && pf_job_id(up->job) == 0) {
-			if (!up->named)
-				pf_job_set_name(up->job, pf_multipart_filename(up->mp));
-			pf_job_start(up->job);
-		}
-		if (rc < 0) {
-			const char *why = pf_multipart_error(up->mp);
-			char msg[256];
-			snprintf(msg, sizeof(msg), "malformed multipart body: %s",
-			         why ? why : "unreadable");
-			pf_job_fail_input(up->job, PF_JOB_FAILED, msg);
-			upload_fail(up, 400, msg, NULL);
-			return 0;
-		}
-	} else {
-		up->bytes += len;
-		rc = pf_job_feed(up->job, data, len);
-		if (rc == PF_JOB_PAUSED) {
-			up->want_pause = true;
-		} else if (rc < 0) {
-			pf_job_fail_input(up->job, PF_JOB_FAILED, pf_strerror(rc));
-			upload_fail(up, 503, pf_strerror(rc), NULL);
-			return 0;
-		}
-	}
-	return up->want_pause ? PF_HTTP_PAUSE : 0;
-}
-
-static void up_end_cb(void *arg, pf_http_req *req)
-{
-	upload *up = arg;
-	up->body_done = true;
-	if (up->mp && (pf_multipart_finish(up->mp) != 0 || !pf_multipart_in_file(up->mp))) {
-		const char *why = pf_multipart_error(up->mp);
-		char msg[256];
-		snprintf(msg, sizeof(msg), "multipart body without a complete file part%s%s",
-		         why ? ": " : "", why ? why : "");
-		pf_job_fail_input(up->job, PF_JOB_FAILED, msg);
-		upload_fail(up, 400, msg, NULL);
-		return;
-	}
-	if (up->bytes == 0) {
-		pf_job_fail_input(up->job, PF_JOB_FAILED, "the file is empty");
-		upload_fail(up, 400, "the file is empty", NULL);
-		return;
-	}
-	pf_job_end_input(up->job);
-	/* answered now if the job row exists, else from up_started */
-	upload_maybe_accept(up);
-}
-
-static void up_abort_cb(void *arg, pf_http_req *req, const char *reason)
-{
-	upload *up = arg;
-	if (strstr(reason, "too large")) {
-		char msg[128], detail[64];
-		snprintf(msg, sizeof(msg), "upload larger than %lld bytes",
-		         (long long)up->api->cfg->max_upload);
-		snprintf(detail, sizeof(detail), "{\"max_bytes\": %lld}",
-		         (long long)up->api->cfg->max_upload);
-		pf_job_fail_input(up->job, PF_JOB_FAILED, msg);
-		upload_fail(up, 413, msg, detail);
-		return;
-	}
-	char msg[160];
-	snprintf(msg, sizeof(msg), "upload interrupted: %s", reason);
-	pf_job_fail_input(up->job, PF_JOB_INTERRUPTED, msg);
-	upload_fail(up, strstr(reason, "timeout") ? 408 : 400, msg, NULL);
-}
-
-static void start_upload(pf_api *api, pf_http_req *req)
-{
-	int64_t clen = pf_http_req_content_length(req);
-	if (clen > api->cfg->max_upload) {
-		char detail[64];
-		snprintf(detail, sizeof(detail), "{\"max_bytes\": %lld}",
-		         (long long)api->cfg->max_upload);
-		pf_http_respond_error(req, 413, "upload too large", detail);
-		return;
-	}
-	if (!db_up(api, req))
-		return;
-	upload *up = calloc(1, sizeof(*up));
-	if (!up) {
-		pf_http_respond_error(req, 503, "out of memory", NULL);
-		return;
-	}
-	up->api = api;
-	up->req = req;
-	const char *name = pf_http_req_param(req, "name");
-	up->named = name && *name;
-	const char *ctype = pf_http_req_header(req, "Content-Type");
-	if (ctype && strncasecmp(ctype, "multipart/", 10) == 0) {
-		const char *why = NULL;
-		up->mp = pf_multipart_new(ctype, mp_data_cb, up, &why);
-		if (!up->mp) {
-			free(up);
-			pf_http_respond_error(req, 400, why ? why : "bad multipart body", NULL);
-			return;
-		}
-	}
-	up->job =
-	    pf_job_new(api->env, up->named ? name : NULL, clen >= 0 ? clen : -1, &upload_hooks, up);
-	if (!up->job) {
-		pf_multipart_free(up->mp);
-		free(up);
-		pf_http_respond_error(req, 503, "out of memory", NULL);
-		return;
-	}
-	api->uploads++;
-	if (!up->mp)
-		pf_job_start(up->job);
-	pf_http_req_read_body(req, (uint64_t)api->cfg->max_upload, up_body_cb, up_end_cb,
-	                      up_abort_cb, up);
 }
 
 /* ---------------- routing ---------------- */
@@ -652,14 +449,30 @@ void pf_api_handle(void *arg, pf_http_req *req)
 		if (get)
 			return start_read(api, req, READ_JOB_LIST, 0);
 		if (strcmp(m, "POST") == 0)
-			return start_upload(api, req);
-		return method_not_allowed(req, "GET, POST");
+			return pf_upload_post(api, req);
+		if (strcmp(m, "OPTIONS") == 0)
+			return pf_upload_options(api, req);
+		return method_not_allowed(req, "GET, POST, OPTIONS");
 	}
 	if (split_id(path, "/api/imports/", &id, &rest)) {
 		read_kind kind;
-		if (*rest == 0)
+		if (*rest == 0) {
+			if (strcmp(m, "HEAD") == 0)
+				return pf_upload_head(api, req, id);
+			if (strcmp(m, "PATCH") == 0)
+				return pf_upload_patch(api, req, id);
+			if (strcmp(m, "DELETE") == 0)
+				return pf_upload_delete(api, req, id);
+			if (strcmp(m, "OPTIONS") == 0)
+				return pf_upload_options(api, req);
+			if (!get)
+				return method_not_allowed(req, "GET, HEAD, PATCH, DELETE, OPTIONS");
 			kind = READ_JOB;
-		else if (strcmp(rest, "/properties") == 0)
+		} else if (strcmp(rest, "/reprocess") == 0) {
+			if (strcmp(m, "POST") != 0)
+				return method_not_allowed(req, "POST");
+			return pf_upload_reprocess(api, req, id);
+		} else if (strcmp(rest, "/properties") == 0)
 			kind = READ_PROPERTIES;
 		else if (strcmp(rest, "/errors") == 0)
 			kind = READ_ERRORS;

@@ -60,6 +60,8 @@ typedef struct app {
 	pf_http_server *http;           /* owned */
 	struct event *sigint, *sigterm; /* owned */
 	struct event *drain_timer;      /* owned: polls for settled jobs */
+	struct event *recover_timer;    /* owned: looks for jobs nobody runs */
+	bool recovering;                /* a recovery query is in flight */
 	unsigned drain_ms;
 	/* import mode */
 	const char *path; /* borrowed from argv */
@@ -271,6 +273,48 @@ static int import_begin(app *a)
 	return 0;
 }
 
+/* ---------------- recovery ---------------- */
+
+/*
+ * Jobs left receiving or processing by a process that is gone (crash,
+ * SIGTERM, another instance) are taken over: at start and every
+ * PF_APP_RECOVER_MS. pg_try_advisory_lock decides who runs a job, so two
+ * instances never run the same one. Resumable uploads still missing bytes
+ * wait in the database for their next PATCH instead.
+ */
+static void recover_cb(void *arg, const pf_db_result *r)
+{
+	app *a = arg;
+	a->recovering = false;
+	if (r->error || a->state != APP_RUN)
+		return;
+	for (int i = 0; i < pf_db_rows(r, 0); i++) {
+		int64_t id = strtoll(pf_db_value(r, 0, i, 0), NULL, 10);
+		if (pf_job_find(&a->env, id))
+			continue;
+		if (!pf_job_adopt(&a->env, id, NULL, NULL))
+			pf_warn("app: cannot take over import %lld: out of memory", (long long)id);
+	}
+}
+
+static void recover_tick(evutil_socket_t fd, short what, void *arg)
+{
+	app *a = arg;
+	if (a->recovering || a->state != APP_RUN || pf_db_ready_count(a->readers) == 0)
+		return;
+	pf_db_unit *u = pf_db_unit_new(recover_cb, a);
+	if (!u || pf_db_unit_stmt(u, "SELECT id FROM import_jobs "
+	                             "WHERE state IN ('receiving', 'processing') "
+	                             "AND (input_complete OR NOT resumable) "
+	                             "ORDER BY id LIMIT 100") != 0) {
+		if (u)
+			pf_db_unit_free(u);
+		return;
+	}
+	a->recovering = true;
+	pf_db_submit(a->readers, 0, u);
+}
+
 /* ---------------- states ---------------- */
 
 static void drain_poll_cb(evutil_socket_t fd, short what, void *arg)
@@ -370,6 +414,7 @@ static int app_listen(app *a)
 		pf_warn("app: no page loaded from %s", cfg->static_dir);
 	a->api = (pf_api){.cfg = cfg,
 	                  .readers = a->readers,
+	                  .writers = a->writers,
 	                  .env = &a->env,
 	                  .events = a->events,
 	                  .page = a->page};
@@ -389,6 +434,12 @@ static int app_listen(app *a)
 	a->http = pf_http_server_new(a->base, host, port, &lim, pf_api_handle, &a->api);
 	if (!a->http)
 		return PF_EIO;
+	a->recover_timer = event_new(a->base, -1, EV_PERSIST, recover_tick, a);
+	if (!a->recover_timer)
+		return PF_ENOMEM;
+	struct timeval every = {PF_APP_RECOVER_MS / 1000, (PF_APP_RECOVER_MS % 1000) * 1000};
+	event_add(a->recover_timer, &every);
+	event_active(a->recover_timer, 0, 0);
 	/* the one line scripts and tests wait for */
 	printf("propflow listening on http://%s%s%s:%d\n", strchr(host, ':') ? "[" : "", host,
 	       strchr(host, ':') ? "]" : "", pf_http_server_port(a->http));
@@ -422,14 +473,25 @@ static void app_set_state(app *a, app_state st)
 			return;
 		}
 		pf_info("app: shutting down");
+		if (a->recover_timer)
+			event_del(a->recover_timer);
+		if (a->http)
+			pf_http_server_stop_accepting(a->http);
+		if (a->job) {
+			pf_job_fail_input(a->job, PF_JOB_INTERRUPTED, "import stopped by a signal");
+		} else {
+			/* every job parks: units in flight settle, received bytes
+			 * are stored, and the next start takes them over */
+			for (pf_job *j = a->env.jobs, *next; j; j = next) {
+				next = pf_job_next(j);
+				pf_job_park(j);
+			}
+		}
 		if (a->http) {
-			/* closing connections aborts uploads: their jobs end
-			 * interrupted, keeping every complete row */
+			/* the other requests end here */
 			pf_http_server_free(a->http);
 			a->http = NULL;
 		}
-		if (a->job)
-			pf_job_fail_input(a->job, PF_JOB_INTERRUPTED, "import stopped by a signal");
 		a->drain_ms = 0;
 		a->drain_timer = event_new(a->base, -1, EV_PERSIST, drain_poll_cb, a);
 		if (!a->drain_timer) {
@@ -441,10 +503,14 @@ static void app_set_state(app *a, app_state st)
 		return;
 	case APP_PG_STOP:
 		/* pools first: a pending snapshot query must fail before the
-		 * events hub that waits for it goes */
+		 * events hub that waits for it goes; jobs still there only
+		 * settle (their rows are safe: each batch is one transaction) */
+		a->env.closing = true;
+		a->env.changed = NULL;
 		pf_db_free(a->writers);
 		pf_db_free(a->readers);
 		a->writers = a->readers = NULL;
+		pf_job_env_free_all(&a->env);
 		pf_events_free(a->events);
 		a->events = NULL;
 		if (a->pg) {
@@ -549,6 +615,8 @@ static int app_main(const pf_config *cfg, app_mode mode, const char *path)
 		event_free(a.progress_ev);
 	if (a.drain_timer)
 		event_free(a.drain_timer);
+	if (a.recover_timer)
+		event_free(a.recover_timer);
 	pf_static_free(a.page);
 	pf_pgserver_free(a.pg);
 	event_free(a.sigint);

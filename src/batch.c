@@ -15,10 +15,11 @@
 #define COLBUF_MIN 4096
 
 static const char sql_records[] =
-    "INSERT INTO property_records (job_id, row_no, line_no, source_id, address, city, state, "
-    "zip, price, beds, baths, sqft, lot_sqft, year_built, property_type, status, listed_on, "
-    "sold_on, latitude, longitude) "
-    "SELECT $1, r::int, l::int, f0, f1, f2, f3, f4, f5::numeric, f6::numeric, f7::numeric, "
+    "INSERT INTO property_records (job_id, gen, row_no, line_no, source_id, address, city, "
+    "state, zip, price, beds, baths, sqft, lot_sqft, year_built, property_type, status, "
+    "listed_on, sold_on, latitude, longitude) "
+    "SELECT $1, $21::int, r::int, l::int, f0, f1, f2, f3, f4, f5::numeric, f6::numeric, "
+    "f7::numeric, "
     "f8::numeric, f9::numeric, f10::int, f11, f12, f13::date, f14::date, f15::float8, "
     "f16::float8 "
     "FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
@@ -27,24 +28,21 @@ static const char sql_records[] =
     "AS u(r, l, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15, f16)";
 
 static const char sql_raw[] =
-    "INSERT INTO property_raw (job_id, row_no, data) "
-    "SELECT $1, r::int, d FROM unnest($2::text[], $3::bytea[]) AS u(r, d)";
+    "INSERT INTO property_raw (job_id, gen, row_no, data) "
+    "SELECT $1, $4::int, r::int, d FROM unnest($2::text[], $3::bytea[]) AS u(r, d)";
 
 static const char sql_errors[] =
-    "INSERT INTO import_errors (job_id, kind, row_no, line_no, column_name, value, reason, "
-    "raw_text) "
-    "SELECT $1, k, r::int, l::int, c, v, why, raw "
+    "INSERT INTO import_errors (job_id, gen, kind, row_no, line_no, column_name, value, "
+    "reason, raw_text) "
+    "SELECT $1, $9::int, k, r::int, l::int, c, v, why, raw "
     "FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
     "$8::text[]) AS u(k, r, l, c, v, why, raw)";
 
-static const char sql_progress[] =
-    "UPDATE import_jobs SET rows_parsed = rows_parsed + $2, "
-    "rows_inserted = rows_inserted + $3, rows_rejected = rows_rejected + $4, "
-    "rows_warned = rows_warned + $5, raw_bytes = raw_bytes + $6, "
-    "raw_stored_bytes = raw_stored_bytes + $7, "
-    "bytes_received = GREATEST(bytes_received, $8), "
-    "state = CASE WHEN state IN ('receiving', 'processing') THEN $9 ELSE state END, "
-    "updated_at = now() WHERE id = $1";
+/* First: moves the job's position and counters, or aborts the batch (see
+ * schema/002_durable.sql). */
+static const char sql_begin[] =
+    "SELECT pf_batch_begin($1, $2::int, $3, $4, $5, $6, $7::boolean, $8, $9, $10, $11, $12, "
+    "$13)";
 
 static void put32(char *p, uint32_t v)
 {
@@ -177,33 +175,39 @@ int pf_batch_submit(pf_batch *b, pf_db *db, const pf_batch_progress *p, pf_db_cb
 	pf_db_unit *u = pf_db_unit_new(cb, arg);
 	if (!u)
 		return PF_ENOMEM;
-	int rc = 0;
-	if (b->nrecords) {
-		rc = rc ? rc : pf_db_unit_stmt(u, sql_records);
-		rc = rc ? rc : pf_db_unit_int(u, p->job_id);
-		for (int i = 0; i < PF_BATCH_REC_COLS && rc == 0; i++)
-			rc = bind_col(u, &b->rec[i], PF_OID_TEXT_ARRAY, PF_OID_TEXT);
-		rc = rc ? rc : pf_db_unit_stmt(u, sql_raw);
-		rc = rc ? rc : pf_db_unit_int(u, p->job_id);
-		rc = rc ? rc : bind_col(u, &b->raw_row, PF_OID_TEXT_ARRAY, PF_OID_TEXT);
-		rc = rc ? rc : bind_col(u, &b->raw_data, PF_OID_BYTEA_ARRAY, PF_OID_BYTEA);
-	}
-	if (b->nerrors) {
-		rc = rc ? rc : pf_db_unit_stmt(u, sql_errors);
-		rc = rc ? rc : pf_db_unit_int(u, p->job_id);
-		for (int i = 0; i < PF_BATCH_ERR_COLS && rc == 0; i++)
-			rc = bind_col(u, &b->err[i], PF_OID_TEXT_ARRAY, PF_OID_TEXT);
-	}
-	rc = rc ? rc : pf_db_unit_stmt(u, sql_progress);
+	int rc = pf_db_unit_stmt(u, sql_begin);
 	rc = rc ? rc : pf_db_unit_int(u, p->job_id);
+	rc = rc ? rc : pf_db_unit_int(u, p->gen);
+	rc = rc ? rc : pf_db_unit_int(u, p->from_record);
+	rc = rc ? rc : pf_db_unit_int(u, p->to_record);
+	rc = rc ? rc : pf_db_unit_int(u, p->end_offset);
+	rc = rc ? rc : pf_db_unit_int(u, p->end_line);
+	rc = rc ? rc : pf_db_unit_text(u, p->end_cr ? "t" : "f");
 	rc = rc ? rc : pf_db_unit_int(u, b->parsed);
 	rc = rc ? rc : pf_db_unit_int(u, b->parsed - b->rejected);
 	rc = rc ? rc : pf_db_unit_int(u, b->rejected);
 	rc = rc ? rc : pf_db_unit_int(u, b->warned);
 	rc = rc ? rc : pf_db_unit_int(u, b->raw_bytes);
 	rc = rc ? rc : pf_db_unit_int(u, b->raw_stored);
-	rc = rc ? rc : pf_db_unit_int(u, p->bytes_received);
-	rc = rc ? rc : pf_db_unit_text(u, p->state);
+	if (b->nrecords) {
+		rc = rc ? rc : pf_db_unit_stmt(u, sql_records);
+		rc = rc ? rc : pf_db_unit_int(u, p->job_id);
+		for (int i = 0; i < PF_BATCH_REC_COLS && rc == 0; i++)
+			rc = bind_col(u, &b->rec[i], PF_OID_TEXT_ARRAY, PF_OID_TEXT);
+		rc = rc ? rc : pf_db_unit_int(u, p->gen);
+		rc = rc ? rc : pf_db_unit_stmt(u, sql_raw);
+		rc = rc ? rc : pf_db_unit_int(u, p->job_id);
+		rc = rc ? rc : bind_col(u, &b->raw_row, PF_OID_TEXT_ARRAY, PF_OID_TEXT);
+		rc = rc ? rc : bind_col(u, &b->raw_data, PF_OID_BYTEA_ARRAY, PF_OID_BYTEA);
+		rc = rc ? rc : pf_db_unit_int(u, p->gen);
+	}
+	if (b->nerrors) {
+		rc = rc ? rc : pf_db_unit_stmt(u, sql_errors);
+		rc = rc ? rc : pf_db_unit_int(u, p->job_id);
+		for (int i = 0; i < PF_BATCH_ERR_COLS && rc == 0; i++)
+			rc = bind_col(u, &b->err[i], PF_OID_TEXT_ARRAY, PF_OID_TEXT);
+		rc = rc ? rc : pf_db_unit_int(u, p->gen);
+	}
 	if (rc != 0) {
 		pf_db_unit_free(u);
 		/* buffers already handed over are gone; the batch restarts empty */

@@ -119,6 +119,9 @@ struct pf_csv {
 	uint64_t line;  /* current physical line, from 1 */
 	uint64_t nul_bytes;
 	uint64_t bytes_in;
+	uint64_t base_off; /* stream offset of the chunk parse() works on */
+	uint64_t rec_end;  /* stream offset after the record being delivered */
+	bool rec_end_cr;   /* ... and whether its last byte is a CR */
 };
 
 const char *pf_csv_error_str(pf_csv_error e)
@@ -512,6 +515,9 @@ static int end_record(pf_csv *csv, const unsigned char *span, const unsigned cha
 	rec.index = csv->index++;
 	rec.line = csv->rec_line;
 	rec.error = csv->unterminated ? PF_CSV_UNTERMINATED : csv->cap_err;
+	rec.end_offset = csv->rec_end;
+	rec.end_line = csv->line;
+	rec.end_cr = csv->rec_end_cr;
 	if (!csv->cap_err) {
 		for (size_t i = 0; i < csv->nfields; i++)
 			csv->ptrs[i] = csv->buf + csv->offs[i];
@@ -769,6 +775,8 @@ static int parse(pf_csv *csv, const char *data, size_t len, size_t *used)
 		csv->line++;
 		if (*p++ == '\r' && p < end && *p == '\n')
 			p++;
+		csv->rec_end = csv->base_off + (uint64_t)(p - base);
+		csv->rec_end_cr = p[-1] == '\r';
 		st = S_REC_START;
 		rc = end_record(csv, span, q);
 		span = NULL;
@@ -968,6 +976,7 @@ int pf_csv_feed(pf_csv *csv, const char *data, size_t len, size_t *consumed)
 	}
 	if (csv->pre) {
 		/* held bytes come first; a pause among them takes nothing new */
+		csv->base_off = csv->pre_off;
 		rc = parse(csv, csv->pre + csv->pre_off, csv->pre_len - csv->pre_off, &used);
 		csv->pre_off += used;
 		if (rc)
@@ -975,11 +984,28 @@ int pf_csv_feed(pf_csv *csv, const char *data, size_t len, size_t *consumed)
 		drop_pre(csv);
 	}
 	if (len) {
+		csv->base_off = csv->bytes_in;
 		rc = parse(csv, data, len, &used);
 		*consumed = used;
 		csv->bytes_in += used;
 	}
 	return rc;
+}
+
+int pf_csv_resume(pf_csv *csv, pf_csv_encoding enc, char delim, uint64_t offset, uint64_t index,
+                  uint64_t line, bool cr_last)
+{
+	if (csv->ready || csv->pre || csv->sniffed || csv->finished || !delim ||
+	    (enc != PF_CSV_ENC_UTF8 && enc != PF_CSV_ENC_CP1252) || index == 0 || line == 0)
+		return PF_EINVAL;
+	csv->enc = enc;
+	csv->delim = delim;
+	start_main(csv); /* no BOM: bom is false */
+	csv->index = index;
+	csv->line = line;
+	csv->cr_last = cr_last;
+	csv->bytes_in = offset;
+	return 0;
 }
 
 int pf_csv_finish(pf_csv *csv)
@@ -994,6 +1020,7 @@ int pf_csv_finish(pf_csv *csv)
 	if (!csv->ready)
 		start_main(csv);
 	while (csv->pre && csv->pre_off < csv->pre_len) {
+		csv->base_off = csv->pre_off;
 		rc = parse(csv, csv->pre + csv->pre_off, csv->pre_len - csv->pre_off, &used);
 		csv->pre_off += used;
 		if (rc < 0)
@@ -1007,6 +1034,8 @@ int pf_csv_finish(pf_csv *csv)
 		csv->unterminated = true;
 	csv->st = S_REC_START;
 	csv->line++; /* the last line had no line ending */
+	csv->rec_end = csv->bytes_in;
+	csv->rec_end_cr = false;
 	rc = end_record(csv, NULL, NULL);
 	return rc < 0 ? rc : 0;
 }
@@ -1023,6 +1052,7 @@ int pf_csv_abandon(pf_csv *csv)
 	if (!csv->ready)
 		start_main(csv); /* decide on what was held */
 	while (csv->pre && csv->pre_off < csv->pre_len) {
+		csv->base_off = csv->pre_off;
 		rc = parse(csv, csv->pre + csv->pre_off, csv->pre_len - csv->pre_off, &used);
 		csv->pre_off += used;
 		if (rc < 0)

@@ -218,13 +218,16 @@ int pf_db_unit_binary_owned(pf_db_unit *u, uint32_t oid, char *buf, size_t len)
 
 /* Run the callback once with the unit's results, then free the unit. A
  * unit that failed without a message (out of memory) reports `fallback`. */
-static void unit_finish(pf_db_unit *u, const char *fallback)
+static void unit_finish(pf_db_unit *u, const char *fallback, bool lost)
 {
 	pf_db_result r = {
 	    .nres = u->nstmt,
 	    .res = u->res,
 	    .error = u->error ? u->error : fallback,
 	    .sqlstate = u->sqlstate,
+	    /* class 08: connection exception; 57P0x: the server is shutting down */
+	    .lost = lost || (u->error && (strncmp(u->sqlstate, "08", 2) == 0 ||
+	                                  strncmp(u->sqlstate, "57P0", 4) == 0)),
 	};
 	if (u->cb)
 		u->cb(u->arg, &r);
@@ -233,14 +236,15 @@ static void unit_finish(pf_db_unit *u, const char *fallback)
 
 static void unit_complete(pf_db_unit *u)
 {
-	unit_finish(u, NULL);
+	unit_finish(u, NULL, false);
 }
 
-static void unit_fail(pf_db_unit *u, const char *why)
+/* lost: the unit may have reached the server (see pf_db_result.lost). */
+static void unit_fail(pf_db_unit *u, const char *why, bool lost)
 {
 	if (!u->error)
 		u->error = strdup(why);
-	unit_finish(u, why);
+	unit_finish(u, why, lost);
 }
 
 /* ---------------- results ---------------- */
@@ -370,7 +374,7 @@ static void conn_broken(db_conn *c, const char *why)
 	conn_schedule_retry(c);
 	pf_db_unit *u;
 	while ((u = q_pop(&c->inflight)))
-		unit_fail(u, "database connection lost");
+		unit_fail(u, "database connection lost", true);
 }
 
 static void conn_poll_connect(db_conn *c)
@@ -487,18 +491,18 @@ static void conn_pump(db_conn *c)
 	while (c->state == CONN_READY && c->pending.head && (int)c->inflight.len < window) {
 		pf_db_unit *u = q_pop(&c->pending);
 		if (u->build_err) {
-			unit_fail(u, pf_strerror(u->build_err));
+			unit_fail(u, pf_strerror(u->build_err), false);
 			continue;
 		}
 		if (!c->db->pipeline && u->nstmt != 1) {
-			unit_fail(u, "non-pipeline units take one statement");
+			unit_fail(u, "non-pipeline units take one statement", false);
 			continue;
 		}
 		if (conn_send(c, u) != 0) {
 			char msg[256];
 			snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c->pg));
 			msg[strcspn(msg, "\n")] = 0;
-			unit_fail(u, msg[0] ? msg : "send failed");
+			unit_fail(u, msg[0] ? msg : "send failed", true);
 			conn_broken(c, msg);
 			return;
 		}
@@ -584,9 +588,9 @@ void pf_db_free(pf_db *db)
 		db_conn *c = &db->conns[i];
 		pf_db_unit *u;
 		while ((u = q_pop(&c->inflight)))
-			unit_fail(u, "shutting down");
+			unit_fail(u, "shutting down", true);
 		while ((u = q_pop(&c->pending)))
-			unit_fail(u, "shutting down");
+			unit_fail(u, "shutting down", true);
 		if (c->io)
 			event_free(c->io);
 		if (c->timer)

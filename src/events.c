@@ -104,6 +104,15 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	ev->ndirty = 0;
 }
 
+void pf_events_job_deleted(pf_events *ev, int64_t id)
+{
+	char text[128];
+	snprintf(text, sizeof(text),
+	         "{\"type\":\"import\",\"id\":%lld,\"state\":\"cancelled\",\"deleted\":true}",
+	         (long long)id);
+	broadcast(ev, text);
+}
+
 void pf_events_job_changed(void *arg, pf_job *job, bool final)
 {
 	pf_events *ev = arg;

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +43,7 @@
 #define PF_HTTP_REJECT_MAX      64   /* connections being turned away with 503 at once */
 #define PF_HTTP_ACCEPT_BATCH    64   /* accept() calls per wakeup */
 #define PF_HTTP_ACCEPT_RETRY_MS 100  /* pause accepting this long when out of descriptors */
+#define PF_HTTP_FD_RESERVE      64   /* descriptors kept for the database, files and logs */
 
 /*
  * Connection states; conn_set_state() does every side effect of entering
@@ -84,6 +86,7 @@ struct pf_http_conn {
 	const char *error_detail;    /* static: why, for that status */
 	const char *pending_abort;   /* static: abort reason set inside the parser */
 	size_t out_seen;             /* output length at the last idle timer, for progress */
+	struct timespec idle_since;  /* when it last became idle between requests */
 	const char *close_reason;    /* static: first reason this connection closes */
 };
 
@@ -101,6 +104,7 @@ struct pf_http_server {
 	pf_http_conn *dead;      /* owned list: connections waiting for the reaper */
 	unsigned nconns;         /* live connections counted against max_connections */
 	unsigned nreject;        /* live connections being turned away */
+	bool accept_starved;     /* accept() is failing for lack of descriptors/memory */
 	uint64_t next_id;        /* connection ids */
 };
 
@@ -227,6 +231,15 @@ static int on_headers_complete(http_parser *p)
 	if (!(p->uses_transfer_encoding && !(p->flags & F_CHUNKED))) {
 		c->error_detail = "invalid request target";
 		status = pf_http_req_finish_head(req, p->method == HTTP_CONNECT);
+	}
+	if (!status) {
+		/* a compressed body would have to be inflated to be read, and a
+		 * small one can inflate without bound: refuse every coding */
+		const char *ce = pf_http_req_header(req, "Content-Encoding");
+		if (ce && *ce && strcasecmp(ce, "identity") != 0) {
+			c->error_detail = "only identity is accepted: send the file uncompressed";
+			status = 415;
+		}
 	}
 	if (status) {
 		c->error_status = status;
@@ -451,6 +464,8 @@ static void conn_set_state(pf_http_conn *c, conn_state s)
 	switch (s) {
 	case CONN_HEAD:
 		c->out_seen = c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
+		if (!c->msg_begun)
+			clock_gettime(CLOCK_MONOTONIC, &c->idle_since);
 		ms_to_tv(c->msg_begun || c->nreq == 0 ? lim->header_timeout_ms
 		                                      : lim->idle_timeout_ms,
 		         &tv);
@@ -592,6 +607,7 @@ static void conn_parse_failed(pf_http_conn *c, enum http_errno e)
 	switch (status) {
 	case 414: conn_fail(c, 414, "request target too long", NULL); break;
 	case 431: conn_fail(c, 431, "request headers too large", NULL); break;
+	case 415: conn_fail(c, 415, "unsupported content-encoding", c->error_detail); break;
 	case 503: conn_fail(c, 503, "out of memory", NULL); break;
 	default:
 		conn_fail(c, 400, "bad request",
@@ -831,6 +847,64 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 		event_add(srv->listen_ev, NULL);
 }
 
+static bool conn_is_idle(const pf_http_conn *c)
+{
+	return c->state == CONN_HEAD && !c->msg_begun && !c->rejecting && c->bev &&
+	       evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
+	       evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
+}
+
+static bool ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/*
+ * At the connection cap: close the connection that has been idle longest
+ * between requests (nothing half-read, nothing to write), so that a new
+ * client is served rather than turned away by sockets that do nothing.
+ * A linear scan: it runs only at the cap, over at most max_connections.
+ */
+static void evict_idle(pf_http_server *srv)
+{
+	pf_http_conn *victim = NULL;
+	for (pf_http_conn *c = srv->conns; c; c = c->next)
+		if (conn_is_idle(c) && (!victim || ts_before(&c->idle_since, &victim->idle_since)))
+			victim = c;
+	if (!victim)
+		return;
+	pf_info("conn %llu: closed to make room at the connection cap (%u), idle %.0f ms",
+	        (unsigned long long)victim->id, srv->lim.max_connections,
+	        ms_since(&victim->idle_since));
+	conn_kill(victim, "evicted at the connection cap", "server busy");
+}
+
+/*
+ * Each connection is a descriptor: let the process use as many as its hard
+ * limit allows (the soft limit is often 1024), and say so when even that
+ * is short of the connection cap.
+ */
+static void raise_fd_limit(unsigned max_connections)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			pf_debug("http: descriptor limit raised from %llu to %llu",
+			         (unsigned long long)was, (unsigned long long)rl.rlim_cur);
+		else
+			rl.rlim_cur = was;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)max_connections + PF_HTTP_FD_RESERVE)
+		pf_warn("http: only %llu file descriptors for up to %u connections: "
+		        "new connections will wait when they run out",
+		        (unsigned long long)rl.rlim_cur, max_connections);
+}
+
 static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
 	pf_http_server *srv = arg;
@@ -842,15 +916,26 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 			    errno == ENOMEM) {
 				struct timeval tv;
-				pf_warn("http: accept: %s; pausing", strerror(errno));
+				/* once per episode: it repeats every PF_HTTP_ACCEPT_RETRY_MS */
+				if (!srv->accept_starved)
+					pf_warn("http: accept: %s; pausing %d ms at a time until "
+					        "it succeeds",
+					        strerror(errno), PF_HTTP_ACCEPT_RETRY_MS);
+				srv->accept_starved = true;
 				event_del(srv->listen_ev);
 				ms_to_tv(PF_HTTP_ACCEPT_RETRY_MS, &tv);
 				evtimer_add(srv->retry_ev, &tv);
 			}
 			return;
 		}
+		if (srv->accept_starved) {
+			pf_info("http: accepting again");
+			srv->accept_starved = false;
+		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (srv->nconns >= srv->lim.max_connections)
+			evict_idle(srv);
 		if (srv->nconns < srv->lim.max_connections)
 			conn_new(srv, fd, &ss, false);
 		else if (srv->nreject < PF_HTTP_REJECT_MAX)
@@ -875,6 +960,7 @@ pf_http_server *pf_http_server_new(struct event_base *base, const char *host, in
 {
 	/* a peer closing while we write must be an error, not a signal */
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit(lim->max_connections);
 	pf_http_server *srv = calloc(1, sizeof(*srv));
 	struct addrinfo *ai = NULL;
 	if (!srv)

@@ -1,19 +1,26 @@
 /*
  * job.c - the import pipeline of one upload (see job.h).
  *
- * Flow: pf_job_feed -> pending bytes -> job_pump -> pf_csv_feed ->
- * csv_record_cb -> (sample window, then) job_add_record -> pf_batch ->
- * pf_batch_submit (pipelined, one transaction per batch) -> batch_done_cb.
- * The first rows are held until each date column's day/month order can be
- * decided from evidence and the raw-row dictionary is built from them;
- * after that, records flow straight into batches. How one record becomes
- * one batch row (mapping, normalising, raw JSON) is rowshape.c's part.
+ * Flow: pf_job_feed -> spool (durable copy) and pending bytes -> job_pump
+ * -> pf_csv_feed -> csv_record_cb -> (sample window, then) job_add_record
+ * -> pf_batch -> pf_batch_submit (pipelined, one transaction per batch,
+ * position committed with it) -> batch_done_cb.
+ *
+ * Bytes the reader has consumed stay in `kept` until a batch that ends
+ * past them commits, so a resync can rewind the reader to the committed
+ * position without the database. After a restart the bytes come back from
+ * import_chunks instead (fetch_*).
+ *
+ * Every unit carries the job's epoch; a resync starts a new epoch, and the
+ * results of older units are only counted, never acted on: the resync reads
+ * what they did from the database.
  */
 #include "propflow/job.h"
 #include "propflow/batch.h"
 #include "propflow/csv.h"
 #include "propflow/log.h"
 #include "propflow/rowshape.h"
+#include "propflow/spool.h"
 
 #include <event2/buffer.h>
 #include <math.h>
@@ -26,6 +33,8 @@
 #define JOB_REFS_PRODUCER 1
 #define JOB_REFS_PIPELINE 2
 
+#define SQLSTATE_OUT_OF_PLACE "PF001" /* raised by schema/002_durable.sql */
+
 /* A data record held in the sample window (copied). */
 typedef struct held_rec {
 	uint64_t index, line;
@@ -35,13 +44,30 @@ typedef struct held_rec {
 	char *raw;     /* owned */
 	size_t raw_len;
 	pf_csv_error error;
+	uint64_t end_offset, end_line; /* stream position after it */
+	bool end_cr;
 } held_rec;
 
-/* Counters of one batch in flight, applied when it commits. */
-typedef struct batch_ctx {
-	pf_job *job; /* borrowed: the job outlives its batches */
+typedef enum unit_kind {
+	UNIT_CREATE = 0, /* id, lock and row */
+	UNIT_SHAPE,      /* pf_shape_put */
+	UNIT_CHUNK,      /* pf_chunk_put */
+	UNIT_BATCH,      /* pf_batch_begin + inserts */
+	UNIT_RESYNC,     /* lock and the job row */
+	UNIT_FETCH,      /* stored chunks back */
+	UNIT_FINAL,      /* terminal state (or deletion) */
+	UNIT_UNLOCK,     /* parking */
+} unit_kind;
+
+/* One unit in flight: what to do with its result. */
+typedef struct unit_ctx {
+	pf_job *job; /* borrowed: the job outlives its units */
+	unit_kind kind;
+	unsigned epoch;
+	/* UNIT_BATCH: counters applied on commit, and where it ends */
 	int64_t parsed, rejected, warned, raw_bytes, raw_stored;
-} batch_ctx;
+	int64_t end_offset;
+} unit_ctx;
 
 struct pf_job {
 	pf_job_env *env;             /* borrowed */
@@ -56,36 +82,67 @@ struct pf_job {
 	char finished_at[32];
 	pf_job_state state;
 	char *error;     /* owned, NULL when none */
-	bool started;    /* INSERT sent */
-	bool created;    /* INSERT returned */
-	bool finalizing; /* final UPDATE sent */
+	bool started;    /* creation sent */
+	bool created;    /* the row exists and we hold its lock */
+	bool finalizing; /* final unit sent */
+	bool resumable;  /* tus: input ends only by the producer's word */
+	bool adopting;   /* pf_job_adopt: on_started owed after the first resync */
+	bool lock_held;  /* our writer session holds pg_advisory_lock(id) */
+	bool parking;    /* shutdown or idle resumable job: settle, then free */
+	bool cancelling; /* pf_job_cancel: delete once settled */
+	void (*cancel_done)(void *arg, bool ok);
+	void *cancel_arg;
+	int64_t gen, work_gen; /* generations: visible, being written */
+	cJSON *override;       /* owned: mapping override of this run, or NULL */
 
 	/* input */
 	int64_t bytes_total;      /* -1 unknown */
-	int64_t bytes_received;   /* fed so far */
-	int64_t bytes_parsed;     /* consumed by the CSV reader */
-	struct evbuffer *pending; /* owned: fed, not parsed yet */
-	bool input_ended;         /* producer said end */
-	bool input_failed;        /* producer said cut off */
-	bool csv_finished;        /* pf_csv_finish done */
-	bool owe_resume;          /* returned PF_JOB_PAUSED, on_resume owed */
-	bool stop_parsing;        /* failure: discard further input */
-	pf_job_state outcome; /* terminal state to reach: done unless a failure said otherwise */
+	int64_t bytes_received;   /* stream bytes accepted: the upload offset */
+	pf_spool spool;           /* the durable copy on its way */
+	struct evbuffer *kept;    /* owned: consumed by the reader, not committed */
+	int64_t kept_off;         /* stream offset of kept's first byte */
+	struct evbuffer *pending; /* owned: not parsed yet; starts at parse_off */
+	int64_t parse_off;
+	bool input_ended;     /* producer said end, or the stored upload is complete */
+	bool input_failed;    /* cut off */
+	bool csv_finished;    /* pf_csv_finish / abandon done */
+	bool owe_resume;      /* returned PF_JOB_PAUSED, on_resume owed */
+	bool owe_durable;     /* pf_job_sync: on_durable owed */
+	bool stop_parsing;    /* failure or cancel: discard further input */
+	pf_job_state outcome; /* terminal state to reach */
 	pf_csv *csv;          /* owned */
 
+	/* bytes fetched back from import_chunks (adoption) */
+	bool fetching;         /* pending is fed from the database */
+	bool fetch_busy;       /* a fetch unit in flight */
+	int64_t fetch_off;     /* next stream byte to fetch */
+	int64_t fetch_end;     /* stored bytes when the fetch began */
+	bool fetch_complete;   /* the stored upload is complete: end input after it */
+	struct evbuffer *tail; /* owned: live bytes that came during the fetch */
+
 	/* header and row shape */
-	pf_rowshape shape; /* owned: header, mapping, date orders, raw rows */
-	cJSON *columns;    /* owned: the mapping, [] until the header */
+	pf_rowshape shape;    /* owned: header, mapping, date orders, raw rows */
+	cJSON *columns;       /* owned: the mapping, [] until the header */
+	cJSON *header_fields; /* owned: the header record as read, NULL before */
+	uint64_t hdr_end_off; /* stream position after the header */
+	uint64_t hdr_end_line;
+	bool hdr_end_cr;
 
 	/* sample window */
 	held_rec *held; /* owned array */
 	size_t nheld, held_cap;
 	size_t held_bytes;
-	bool sampled; /* orders decided, dictionary built */
+	bool sampled; /* orders decided, dictionary built (or restored) */
 
 	/* batching */
 	pf_batch batch;
-	int inflight;           /* batches sent, not committed */
+	int64_t batch_from; /* first record index in the batch */
+	int64_t batch_to;   /* index after its last record */
+	int64_t batch_end_off, batch_end_line;
+	bool batch_end_cr;
+	int inflight; /* units sent, not answered (all kinds) */
+	unsigned epoch;
+	bool resyncing;         /* waiting for units to settle, or for the row */
 	struct event *pump_ev;  /* owned: deferred pump */
 	struct event *flush_ev; /* owned: partial-batch timer */
 
@@ -105,6 +162,12 @@ struct pf_job {
 static void job_pump(pf_job *job);
 static void job_maybe_finalize(pf_job *job);
 static void schedule_pump(pf_job *job);
+static void job_resync(pf_job *job, bool lost);
+static void job_unref(pf_job *job, int ref);
+static void fetch_more(pf_job *job);
+static int submit_chunks(pf_job *job);
+static void resync_read(pf_job *job);
+static void job_free(pf_job *job);
 
 const char *pf_job_state_name(pf_job_state s)
 {
@@ -117,6 +180,14 @@ const char *pf_job_state_name(pf_job_state s)
 	case PF_JOB_CANCELLED: return "cancelled";
 	}
 	abort();
+}
+
+static int state_by_name(const char *s)
+{
+	for (int st = PF_JOB_RECEIVING; st <= PF_JOB_CANCELLED; st++)
+		if (s && strcmp(s, pf_job_state_name((pf_job_state)st)) == 0)
+			return st;
+	return -1;
 }
 
 bool pf_job_state_terminal(pf_job_state s)
@@ -159,12 +230,20 @@ static void job_set_state(pf_job *job, pf_job_state st)
 	notify(job, pf_job_state_terminal(st));
 }
 
-/* Stop taking input after a failure; the job ends once batches settle. */
+static bool input_over(const pf_job *job)
+{
+	return job->input_ended || job->input_failed;
+}
+
+/* Stop taking input after a failure; the job ends once units settle. */
 static void job_fail(pf_job *job, const char *msg)
 {
 	job_set_error(job, msg);
-	job->outcome = PF_JOB_FAILED;
+	if (job->outcome == PF_JOB_DONE)
+		job->outcome = PF_JOB_FAILED;
 	job->stop_parsing = true;
+	if (job->resumable && !(job->refs & JOB_REFS_PRODUCER))
+		job->input_failed = true; /* nobody will end it */
 	/* the reader may be inside pending's memory right now: the pump
 	 * discards it on its next turn */
 	schedule_pump(job);
@@ -180,6 +259,57 @@ static bool window_full(const pf_job *job)
 	return job->inflight >= job->env->cfg->batches_in_flight;
 }
 
+static unit_ctx *ctx_new(pf_job *job, unit_kind kind)
+{
+	unit_ctx *c = calloc(1, sizeof(*c));
+	if (c) {
+		c->job = job;
+		c->kind = kind;
+		c->epoch = job->epoch;
+	}
+	return c;
+}
+
+/* Send a unit of this job on its writer connection (in order). */
+static void job_submit(pf_job *job, pf_db_unit *u)
+{
+	job->inflight++;
+	pf_db_submit(job->env->writers, (uint64_t)job->id, u);
+}
+
+/*
+ * Common start of every unit callback: counts the unit, and tells whether
+ * its result still matters. Stale results (an older epoch), results during
+ * shutdown, and lost or out-of-place units lead to a resync or a settle.
+ */
+static bool unit_settle(unit_ctx *c, const pf_db_result *r, const char *what)
+{
+	pf_job *job = c->job;
+	job->inflight--;
+	if (r->lost)
+		job->lock_held = false; /* the session that held it is gone */
+	bool current = c->epoch == job->epoch && !job->env->closing;
+	if (current && r->error) {
+		if (r->lost || strcmp(r->sqlstate, SQLSTATE_OUT_OF_PLACE) == 0) {
+			pf_info("import %lld: %s: %s; resynchronising", (long long)job->id, what,
+			        r->error);
+			job_resync(job, r->lost);
+		} else {
+			char msg[512];
+			snprintf(msg, sizeof(msg), "%s failed: %s", what, r->error);
+			job_fail(job, msg);
+		}
+		current = false;
+	}
+	if (!current) {
+		if (job->resyncing && job->inflight == 0)
+			job_resync(job, false); /* the settle is over: read the row */
+		else
+			schedule_pump(job);
+	}
+	return current;
+}
+
 /* ---------------- header ---------------- */
 
 /* The mapping as the job object shows it, rebuilt when it changes. */
@@ -193,35 +323,57 @@ static int job_update_columns(pf_job *job)
 	return 0;
 }
 
+static int job_set_header(pf_job *job, size_t n, const char *const *fields, const size_t *lens)
+{
+	int rc = pf_rowshape_set_header(&job->shape, n, fields, lens);
+	if (rc != 0)
+		return rc;
+	if (job->override) {
+		char err[256];
+		rc = pf_rowshape_override(&job->shape, job->override, err, sizeof(err));
+		if (rc != 0) {
+			job_fail(job, err);
+			return 0;
+		}
+	}
+	return job_update_columns(job);
+}
+
 /* ---------------- records into batches ---------------- */
 
 static int submit_batch(pf_job *job);
 
 /* One data record into the current batch. Returns 0, PF_JOB_PAUSED when
  * the window filled, or a negative error. */
-static int job_add_record(pf_job *job, uint64_t index, uint64_t line, size_t nfields,
-                          const char *const *fields, const size_t *lens, const char *raw,
-                          size_t raw_len, pf_csv_error err)
+static int job_add_record(pf_job *job, const held_rec *h)
 {
 	pf_batch *b = &job->batch;
 	int rc = 0;
+	if (pf_batch_empty(b))
+		job->batch_from = (int64_t)h->index;
 	b->parsed++;
-	if (err != PF_CSV_OK || nfields != job->shape.ncols) {
+	if (h->error != PF_CSV_OK || h->nfields != job->shape.ncols) {
 		char reason[128];
-		if (err != PF_CSV_OK)
-			snprintf(reason, sizeof(reason), "%s", pf_csv_error_str(err));
+		if (h->error != PF_CSV_OK)
+			snprintf(reason, sizeof(reason), "%s", pf_csv_error_str(h->error));
 		else
 			snprintf(reason, sizeof(reason), "expected %zu fields, found %zu",
-			         job->shape.ncols, nfields);
+			         job->shape.ncols, h->nfields);
 		b->rejected++;
-		rc = pf_batch_add_error(b, true, index, line, NULL, NULL, 0, reason, raw, raw_len);
+		rc = pf_batch_add_error(b, true, h->index, h->line, NULL, NULL, 0, reason, h->raw,
+		                        h->raw_len);
 		if (rc != 0)
 			return rc;
 	} else {
-		rc = pf_rowshape_add_row(&job->shape, b, index, line, fields, lens);
+		rc = pf_rowshape_add_row(&job->shape, b, h->index, h->line,
+		                         (const char *const *)h->fields, h->lens);
 		if (rc != 0)
 			return rc;
 	}
+	job->batch_to = (int64_t)h->index + 1;
+	job->batch_end_off = (int64_t)h->end_offset;
+	job->batch_end_line = (int64_t)h->end_line;
+	job->batch_end_cr = h->end_cr;
 	job->rows_parsed_local++;
 	if (b->parsed == 1)
 		arm_flush(job);
@@ -244,6 +396,16 @@ static void held_free(held_rec *h)
 	memset(h, 0, sizeof(*h));
 }
 
+static void held_clear(pf_job *job)
+{
+	for (size_t i = 0; i < job->nheld; i++)
+		held_free(&job->held[i]);
+	free(job->held);
+	job->held = NULL;
+	job->nheld = job->held_cap = 0;
+	job->held_bytes = 0;
+}
+
 static int hold_record(pf_job *job, const pf_csv_record *rec)
 {
 	if (job->nheld == job->held_cap) {
@@ -259,6 +421,9 @@ static int hold_record(pf_job *job, const pf_csv_record *rec)
 	h->index = rec->index;
 	h->line = rec->line;
 	h->error = rec->error;
+	h->end_offset = rec->end_offset;
+	h->end_line = rec->end_line;
+	h->end_cr = rec->end_cr;
 	h->fields = calloc(rec->nfields ? rec->nfields : 1, sizeof(char *));
 	h->lens = calloc(rec->nfields ? rec->nfields : 1, sizeof(size_t));
 	h->raw = malloc(rec->raw_len + 1);
@@ -289,18 +454,13 @@ fail:
 	return PF_ENOMEM;
 }
 
-static void meta_done_cb(void *arg, const pf_db_result *r)
+static void shape_done_cb(void *arg, const pf_db_result *r)
 {
-	pf_job *job = arg;
-	job->inflight--;
-	if (r->error) {
-		char msg[512];
-		snprintf(msg, sizeof(msg), "cannot store the column mapping: %s", r->error);
-		job_fail(job, msg);
-		return;
-	}
-	if (!job->stop_parsing)
+	unit_ctx *c = arg;
+	pf_job *job = c->job;
+	if (unit_settle(c, r, "storing the column mapping"))
 		schedule_pump(job);
+	free(c);
 	job_maybe_finalize(job);
 }
 
@@ -318,7 +478,27 @@ static bool held_sample_cb(void *arg, size_t i, const char *const **fields, cons
 	return true;
 }
 
-/* Decide date orders, build the dictionary, store the mapping, then feed
+/* The shape row: what a restart needs to go on without the sample. */
+static char *shape_json(pf_job *job)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *orders = pf_rowshape_orders_json(&job->shape);
+	cJSON *hdr =
+	    job->header_fields ? cJSON_Duplicate(job->header_fields, true) : cJSON_CreateArray();
+	char *s = NULL;
+	if (o && orders && hdr) {
+		cJSON_AddItemToObject(o, "header", hdr);
+		cJSON_AddItemToObject(o, "orders", orders);
+		hdr = orders = NULL;
+		s = cJSON_PrintUnformatted(o);
+	}
+	cJSON_Delete(o);
+	cJSON_Delete(orders);
+	cJSON_Delete(hdr);
+	return s;
+}
+
+/* Decide date orders, build the dictionary, store the shape, then feed
  * the held rows into batches. */
 static int job_decide(pf_job *job)
 {
@@ -335,53 +515,56 @@ static int job_decide(pf_job *job)
 		return rc;
 	}
 
-	/* mapping, encoding, delimiter and dictionary go first, on the job's
-	 * connection, so they commit before any raw row that needs them */
-	pf_db_unit *u = pf_db_unit_new(meta_done_cb, job);
+	/* the shape goes first, on the job's connection, so it commits before
+	 * any raw row that needs its dictionary */
+	unit_ctx *c = ctx_new(job, UNIT_SHAPE);
+	pf_db_unit *u = c ? pf_db_unit_new(shape_done_cb, c) : NULL;
 	if (!u) {
+		free(c);
 		free(dict);
 		return PF_ENOMEM;
 	}
 	char *columns = cJSON_PrintUnformatted(job->columns);
+	char *shape = shape_json(job);
 	char delim[2] = {pf_csv_delimiter(job->csv), 0};
-	rc = pf_db_unit_stmt(u, "UPDATE import_jobs SET columns = $2::jsonb, encoding = $3, "
-	                        "delimiter = $4, raw_dict = $5, updated_at = now() WHERE id = $1");
+	rc = pf_db_unit_stmt(u, "SELECT pf_shape_put($1, $2::int, $3::jsonb, $4, $5, $6, "
+	                        "$7::jsonb, $8, $9, $10::boolean)");
 	rc = rc ? rc : pf_db_unit_int(u, job->id);
+	rc = rc ? rc : pf_db_unit_int(u, job->work_gen);
 	rc = rc ? rc : pf_db_unit_text(u, columns ? columns : "[]");
 	rc = rc ? rc : pf_db_unit_text(u, pf_csv_encoding_name(pf_csv_encoding_of(job->csv)));
 	rc = rc ? rc : pf_db_unit_text(u, delim[0] ? delim : NULL);
-	free(columns);
 	if (rc == 0) {
 		if (dict_len)
 			rc = pf_db_unit_binary_owned(u, PF_OID_BYTEA, dict, dict_len);
 		else
 			rc = pf_db_unit_text(u, NULL);
-	} else {
-		free(dict);
+		dict = NULL;
 	}
+	free(dict);
+	rc = rc ? rc : (shape ? pf_db_unit_text(u, shape) : PF_ENOMEM);
+	rc = rc ? rc : pf_db_unit_int(u, (int64_t)job->hdr_end_off);
+	rc = rc ? rc : pf_db_unit_int(u, (int64_t)job->hdr_end_line);
+	rc = rc ? rc : pf_db_unit_text(u, job->hdr_end_cr ? "t" : "f");
+	free(columns);
+	free(shape);
 	if (rc != 0) {
 		pf_db_unit_free(u);
+		free(c);
 		return rc;
 	}
-	job->inflight++;
-	pf_db_submit(job->env->writers, (uint64_t)job->id, u);
+	job_submit(job, u);
 	notify(job, false);
 
 	/* the held rows, in order; the window may overfill by the sample,
 	 * which is bounded by sample_rows and PF_JOB_SAMPLE_BYTES_MAX */
 	for (size_t i = 0; i < job->nheld; i++) {
-		held_rec *h = &job->held[i];
-		rc = job_add_record(job, h->index, h->line, h->nfields,
-		                    (const char *const *)h->fields, h->lens, h->raw, h->raw_len,
-		                    h->error);
+		rc = job_add_record(job, &job->held[i]);
 		if (rc < 0)
 			return rc;
-		held_free(h);
+		held_free(&job->held[i]);
 	}
-	free(job->held);
-	job->held = NULL;
-	job->nheld = job->held_cap = 0;
-	job->held_bytes = 0;
+	held_clear(job);
 	return window_full(job) ? PF_JOB_PAUSED : 0;
 }
 
@@ -389,7 +572,7 @@ static int csv_record_cb(void *arg, const pf_csv_record *rec)
 {
 	pf_job *job = arg;
 	int rc;
-	if (job->stop_parsing)
+	if (job->stop_parsing || job->resyncing || job->parking)
 		return PF_CSV_PAUSED;
 	if (rec->index == 0) {
 		if (rec->error != PF_CSV_OK) {
@@ -399,13 +582,22 @@ static int csv_record_cb(void *arg, const pf_csv_record *rec)
 			job_fail(job, msg);
 			return PF_CSV_PAUSED;
 		}
-		rc = pf_rowshape_set_header(&job->shape, rec->nfields, rec->fields, rec->lens);
-		if (rc == 0)
-			rc = job_update_columns(job);
+		cJSON_Delete(job->header_fields);
+		job->header_fields = cJSON_CreateArray();
+		for (size_t i = 0; job->header_fields && i < rec->nfields; i++)
+			if (!cJSON_AddItemToArray(job->header_fields,
+			                          cJSON_CreateString(rec->fields[i])))
+				return PF_ENOMEM;
+		if (!job->header_fields)
+			return PF_ENOMEM;
+		job->hdr_end_off = rec->end_offset;
+		job->hdr_end_line = rec->end_line;
+		job->hdr_end_cr = rec->end_cr;
+		rc = job_set_header(job, rec->nfields, rec->fields, rec->lens);
 		if (rc != 0)
 			return rc;
 		notify(job, false);
-		return 0;
+		return job->stop_parsing ? PF_CSV_PAUSED : 0;
 	}
 	if (!job->sampled) {
 		rc = hold_record(job, rec);
@@ -420,34 +612,111 @@ static int csv_record_cb(void *arg, const pf_csv_record *rec)
 		rc = job_decide(job);
 		return rc == PF_JOB_PAUSED ? PF_CSV_PAUSED : rc;
 	}
-	rc = job_add_record(job, rec->index, rec->line, rec->nfields, rec->fields, rec->lens,
-	                    rec->raw, rec->raw_len, rec->error);
+	held_rec h = {
+	    .index = rec->index,
+	    .line = rec->line,
+	    .nfields = rec->nfields,
+	    .fields = (char **)rec->fields,
+	    .lens = (size_t *)rec->lens,
+	    .raw = (char *)rec->raw,
+	    .raw_len = rec->raw_len,
+	    .error = rec->error,
+	    .end_offset = rec->end_offset,
+	    .end_line = rec->end_line,
+	    .end_cr = rec->end_cr,
+	};
+	rc = job_add_record(job, &h);
 	return rc == PF_JOB_PAUSED ? PF_CSV_PAUSED : rc;
+}
+
+/* ---------------- the durable copy ---------------- */
+
+static void chunk_done_cb(void *arg, const pf_db_result *r)
+{
+	unit_ctx *c = arg;
+	pf_job *job = c->job;
+	if (unit_settle(c, r, "storing the upload")) {
+		pf_spool_ack_head(&job->spool);
+		schedule_pump(job);
+	}
+	free(c);
+	job_maybe_finalize(job);
+}
+
+/* Send every sealed chunk not sent in this epoch, in order. */
+static int submit_chunks(pf_job *job)
+{
+	if (job->resyncing || !job->created || job->env->closing)
+		return 0; /* sent after the resync */
+	pf_spool_chunk *ch;
+	while ((ch = pf_spool_next_unsent(&job->spool))) {
+		unit_ctx *c = ctx_new(job, UNIT_CHUNK);
+		pf_db_unit *u = c ? pf_db_unit_new(chunk_done_cb, c) : NULL;
+		char *copy = malloc(ch->len ? ch->len : 1);
+		int rc = u && copy ? 0 : PF_ENOMEM;
+		if (rc == 0 && ch->len)
+			memcpy(copy, ch->data, ch->len);
+		rc = rc ? rc
+		        : pf_db_unit_stmt(u,
+		                          "SELECT pf_chunk_put($1, $2, $3::int, $4, $5::boolean)");
+		rc = rc ? rc : pf_db_unit_int(u, job->id);
+		rc = rc ? rc : pf_db_unit_int(u, ch->offset);
+		rc = rc ? rc : pf_db_unit_int(u, ch->raw_len);
+		if (rc == 0) {
+			rc = pf_db_unit_binary_owned(u, PF_OID_BYTEA, copy, ch->len);
+			copy = NULL;
+		}
+		rc = rc ? rc : pf_db_unit_text(u, ch->final ? "t" : "f");
+		free(copy);
+		if (rc != 0) {
+			ch->sent = false;
+			if (u)
+				pf_db_unit_free(u);
+			free(c);
+			return rc;
+		}
+		job_submit(job, u);
+	}
+	return 0;
+}
+
+/* Bytes up to `end` must be stored before a batch read from them. */
+static int make_durable(pf_job *job, int64_t end)
+{
+	if (job->spool.sealed < end) {
+		int rc = pf_spool_seal(&job->spool, false);
+		if (rc != 0)
+			return rc;
+	}
+	return submit_chunks(job);
 }
 
 /* ---------------- batches ---------------- */
 
 static void batch_done_cb(void *arg, const pf_db_result *r)
 {
-	batch_ctx *ctx = arg;
-	pf_job *job = ctx->job;
-	job->inflight--;
-	if (r->error) {
-		char msg[512];
-		snprintf(msg, sizeof(msg), "storing rows failed: %s", r->error);
-		free(ctx);
-		job_fail(job, msg);
-		return;
+	unit_ctx *c = arg;
+	pf_job *job = c->job;
+	if (unit_settle(c, r, "storing rows")) {
+		job->rows_inserted += c->parsed - c->rejected;
+		job->rows_rejected += c->rejected;
+		job->rows_warned += c->warned;
+		job->raw_bytes += c->raw_bytes;
+		job->raw_stored += c->raw_stored;
+		/* the bytes behind it are no longer needed for a rewind */
+		int64_t drop = c->end_offset - job->kept_off;
+		int64_t have = (int64_t)evbuffer_get_length(job->kept);
+		if (drop > have)
+			drop = have;
+		if (drop > 0) {
+			evbuffer_drain(job->kept, (size_t)drop);
+			job->kept_off += drop;
+		}
+		notify(job, false);
+		if (!job->stop_parsing)
+			schedule_pump(job);
 	}
-	job->rows_inserted += ctx->parsed - ctx->rejected;
-	job->rows_rejected += ctx->rejected;
-	job->rows_warned += ctx->warned;
-	job->raw_bytes += ctx->raw_bytes;
-	job->raw_stored += ctx->raw_stored;
-	free(ctx);
-	notify(job, false);
-	if (!job->stop_parsing)
-		schedule_pump(job);
+	free(c);
 	job_maybe_finalize(job);
 }
 
@@ -457,28 +726,41 @@ static int submit_batch(pf_job *job)
 	evtimer_del(job->flush_ev);
 	if (pf_batch_empty(b))
 		return 0;
-	batch_ctx *ctx = calloc(1, sizeof(*ctx));
-	if (!ctx)
+	int rc = make_durable(job, job->batch_end_off);
+	if (rc != 0)
+		return rc;
+	unit_ctx *c = ctx_new(job, UNIT_BATCH);
+	if (!c)
 		return PF_ENOMEM;
-	*ctx = (batch_ctx){job, b->parsed, b->rejected, b->warned, b->raw_bytes, b->raw_stored};
+	c->parsed = b->parsed;
+	c->rejected = b->rejected;
+	c->warned = b->warned;
+	c->raw_bytes = b->raw_bytes;
+	c->raw_stored = b->raw_stored;
+	c->end_offset = job->batch_end_off;
 	pf_batch_progress p = {
 	    .job_id = job->id,
-	    .bytes_received = job->bytes_parsed,
-	    .state = job->input_ended || job->input_failed ? "processing" : "receiving",
+	    .gen = job->work_gen,
+	    .from_record = job->batch_from,
+	    .to_record = job->batch_to,
+	    .end_offset = job->batch_end_off,
+	    .end_line = job->batch_end_line,
+	    .end_cr = job->batch_end_cr,
 	};
-	int rc = pf_batch_submit(b, job->env->writers, &p, batch_done_cb, ctx);
+	job->inflight++; /* pf_batch_submit submits on the job's key */
+	rc = pf_batch_submit(b, job->env->writers, &p, batch_done_cb, c);
 	if (rc != 0) {
-		free(ctx);
+		job->inflight--;
+		free(c);
 		return rc;
 	}
-	job->inflight++;
 	return 0;
 }
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	pf_job *job = arg;
-	if (job->stop_parsing)
+	if (job->stop_parsing || job->resyncing || job->parking)
 		return;
 	int rc = 0;
 	if (!job->sampled && job->nheld > 0)
@@ -487,6 +769,464 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 		rc = submit_batch(job);
 	if (rc < 0)
 		job_fail(job, pf_strerror(rc));
+	job_maybe_finalize(job);
+}
+
+/* ---------------- reading the stored upload back ---------------- */
+
+static void fetch_done_cb(void *arg, const pf_db_result *r)
+{
+	unit_ctx *c = arg;
+	pf_job *job = c->job;
+	job->fetch_busy = false;
+	if (unit_settle(c, r, "reading the stored upload")) {
+		int n = pf_db_rows(r, 0);
+		char *raw = NULL;
+		for (int i = 0; i < n && !job->stop_parsing; i++) {
+			int64_t off = strtoll(pf_db_value(r, 0, i, 0), NULL, 10);
+			int64_t len = strtoll(pf_db_value(r, 0, i, 1), NULL, 10);
+			size_t blen = 0;
+			unsigned char *blk =
+			    PQunescapeBytea((const unsigned char *)pf_db_value(r, 0, i, 2), &blen);
+			char *nraw = realloc(raw, len > 0 ? (size_t)len : 1);
+			if (!blk || !nraw || off > job->fetch_off ||
+			    pf_spool_decode((const char *)blk, blen, nraw, (size_t)len) != 0) {
+				if (nraw)
+					raw = nraw;
+				PQfreemem(blk);
+				job_fail(job, "the stored upload cannot be read back");
+				break;
+			}
+			raw = nraw;
+			PQfreemem(blk);
+			int64_t skip = job->fetch_off - off;
+			if (skip < len &&
+			    evbuffer_add(job->pending, raw + skip, (size_t)(len - skip)))
+				job_fail(job, "out of memory");
+			if (off + len > job->fetch_off)
+				job->fetch_off = off + len;
+		}
+		free(raw);
+		if (n == 0 && job->fetch_off < job->fetch_end)
+			job_fail(job, "the stored upload is missing bytes");
+		schedule_pump(job);
+	}
+	free(c);
+	job_maybe_finalize(job);
+}
+
+/* The whole stored upload is in pending (or being parsed): live bytes that
+ * waited go next; the input ends when the stored upload is complete, or is
+ * cut off when nobody can send the rest. */
+static void fetch_finished(pf_job *job)
+{
+	job->fetching = false;
+	schedule_pump(job); /* the live bytes that waited are parsed next */
+	if (evbuffer_add_buffer(job->pending, job->tail) != 0)
+		job_fail(job, "out of memory");
+	if (job->fetch_complete) {
+		job->input_ended = true;
+		if (job->state == PF_JOB_RECEIVING)
+			job_set_state(job, PF_JOB_PROCESSING);
+	} else if (!job->resumable && !(job->refs & JOB_REFS_PRODUCER) && !input_over(job)) {
+		job->input_failed = true;
+		job_set_error(job, "upload interrupted");
+		if (job->outcome == PF_JOB_DONE)
+			job->outcome = PF_JOB_INTERRUPTED;
+	}
+}
+
+static void fetch_more(pf_job *job)
+{
+	if (!job->fetching || job->fetch_busy || job->resyncing || job->stop_parsing)
+		return;
+	if (job->fetch_off >= job->fetch_end) {
+		fetch_finished(job);
+		return;
+	}
+	if (evbuffer_get_length(job->pending) >= PF_JOB_FETCH_AHEAD)
+		return;
+	unit_ctx *c = ctx_new(job, UNIT_FETCH);
+	pf_db_unit *u = c ? pf_db_unit_new(fetch_done_cb, c) : NULL;
+	int rc = u ? 0 : PF_ENOMEM;
+	rc = rc ? rc
+	        : pf_db_unit_stmt(u, "SELECT byte_offset, raw_len, data FROM import_chunks "
+	                             "WHERE job_id = $1 AND byte_offset + raw_len > $2 "
+	                             "AND byte_offset < $3 ORDER BY byte_offset LIMIT $4");
+	rc = rc ? rc : pf_db_unit_int(u, job->id);
+	rc = rc ? rc : pf_db_unit_int(u, job->fetch_off);
+	rc = rc ? rc : pf_db_unit_int(u, job->fetch_end);
+	rc = rc ? rc : pf_db_unit_int(u, PF_JOB_FETCH_CHUNKS);
+	if (rc != 0) {
+		if (u)
+			pf_db_unit_free(u);
+		free(c);
+		job_fail(job, "out of memory");
+		return;
+	}
+	job->fetch_busy = true;
+	job_submit(job, u);
+}
+
+/* ---------------- resynchronising ---------------- */
+
+static int64_t val_int(const pf_db_result *r, int stmt, int col)
+{
+	const char *v = pf_db_value(r, stmt, 0, col);
+	return v ? strtoll(v, NULL, 10) : 0;
+}
+
+static bool val_bool(const pf_db_result *r, int stmt, int col)
+{
+	const char *v = pf_db_value(r, stmt, 0, col);
+	return v && v[0] == 't';
+}
+
+/* The local job ends without touching the database (it is deleted, finished
+ * or run elsewhere). */
+static void job_end_local(pf_job *job, pf_job_state st, const char *why, bool announce)
+{
+	job->stop_parsing = true;
+	job->finalizing = true;
+	evtimer_del(job->flush_ev);
+	if (why)
+		job_set_error(job, why);
+	if (job->adopting) {
+		job->adopting = false;
+		if (job->hooks.on_started)
+			job->hooks.on_started(job->hook_arg, job, why ? why : "not running");
+	} else if (job->hooks.on_detached) {
+		job->hooks.on_detached(job->hook_arg, job, why ? why : "import ended");
+	}
+	job->hooks = (pf_job_hooks){0};
+	job->hook_arg = NULL;
+	job->refs &= ~JOB_REFS_PRODUCER;
+	if (announce && !pf_job_state_terminal(job->state))
+		job_set_state(job, st);
+	job_unref(job, JOB_REFS_PIPELINE);
+}
+
+/* Restore the row shape of a job taken over from the database. */
+static int restore_shape(pf_job *job, const char *shape_txt, const char *dict_hex)
+{
+	cJSON *shape = cJSON_Parse(shape_txt);
+	const cJSON *hdr = cJSON_GetObjectItemCaseSensitive(shape, "header");
+	const cJSON *orders = cJSON_GetObjectItemCaseSensitive(shape, "orders");
+	int n = cJSON_GetArraySize(hdr);
+	int rc = cJSON_IsArray(hdr) && n > 0 ? 0 : PF_EINVAL;
+	const char **f = rc ? NULL : calloc((size_t)n, sizeof(char *));
+	size_t *l = rc ? NULL : calloc((size_t)n, sizeof(size_t));
+	if (rc == 0 && (!f || !l))
+		rc = PF_ENOMEM;
+	for (int i = 0; rc == 0 && i < n; i++) {
+		const cJSON *it = cJSON_GetArrayItem(hdr, i);
+		if (!cJSON_IsString(it)) {
+			rc = PF_EINVAL;
+			break;
+		}
+		f[i] = it->valuestring;
+		l[i] = strlen(it->valuestring);
+	}
+	if (rc == 0) {
+		cJSON_Delete(job->header_fields);
+		job->header_fields = cJSON_Duplicate(hdr, true);
+		rc = job->header_fields ? job_set_header(job, (size_t)n, f, l) : PF_ENOMEM;
+	}
+	unsigned char *dict = NULL;
+	size_t dict_len = 0;
+	if (rc == 0 && dict_hex) {
+		dict = PQunescapeBytea((const unsigned char *)dict_hex, &dict_len);
+		if (!dict)
+			rc = PF_ENOMEM;
+	}
+	if (rc == 0)
+		rc = pf_rowshape_restore(&job->shape, orders, (const char *)dict, dict_len);
+	if (rc == 0)
+		rc = job_update_columns(job);
+	PQfreemem(dict);
+	free(f);
+	free(l);
+	cJSON_Delete(shape);
+	if (rc == 0)
+		job->sampled = true;
+	return rc;
+}
+
+static pf_csv *new_reader(pf_job *job)
+{
+	pf_csv_limits lim;
+	pf_csv_limits_default(&lim);
+	lim.field_max = (size_t)job->env->cfg->field_max;
+	lim.fields_max = (size_t)job->env->cfg->fields_max;
+	lim.record_max = (size_t)job->env->cfg->record_max;
+	lim.raw_keep = (size_t)job->env->cfg->error_text_max;
+	return pf_csv_new(&lim, csv_record_cb, job);
+}
+
+/* Columns of the job row a resync reads (statement 1 of the unit). */
+#define RESYNC_COLUMNS                                                                             \
+	"state, gen, work_gen, next_record, next_offset, next_line, next_cr, bytes_durable, "      \
+	"input_complete, resumable, bytes_total, shape::text, work_raw_dict, encoding, "           \
+	"delimiter, rows_parsed, rows_inserted, rows_rejected, rows_warned, raw_bytes, "           \
+	"raw_stored_bytes, mapping_override::text, name, "                                         \
+	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), error"
+enum {
+	RS_STATE = 0,
+	RS_GEN,
+	RS_WORK_GEN,
+	RS_NEXT_RECORD,
+	RS_NEXT_OFFSET,
+	RS_NEXT_LINE,
+	RS_NEXT_CR,
+	RS_DURABLE,
+	RS_COMPLETE,
+	RS_RESUMABLE,
+	RS_TOTAL,
+	RS_SHAPE,
+	RS_DICT,
+	RS_ENCODING,
+	RS_DELIMITER,
+	RS_PARSED,
+	RS_INSERTED,
+	RS_REJECTED,
+	RS_WARNED,
+	RS_RAW,
+	RS_STORED,
+	RS_OVERRIDE,
+	RS_NAME,
+	RS_CREATED,
+	RS_ERROR,
+};
+
+/* Rewind to the committed position (see job.h). Returns 0 or an error. */
+static int resync_apply(pf_job *job, const pf_db_result *r)
+{
+	const char *shape = pf_db_value(r, 1, 0, RS_SHAPE);
+	int64_t durable = val_int(r, 1, RS_DURABLE);
+	bool complete = val_bool(r, 1, RS_COMPLETE);
+	bool fresh = job->adopting; /* nothing of it in this process yet */
+	int rc;
+
+	job->gen = val_int(r, 1, RS_GEN);
+	job->work_gen = val_int(r, 1, RS_WORK_GEN);
+	job->resumable = val_bool(r, 1, RS_RESUMABLE);
+	job->bytes_total = pf_db_value(r, 1, 0, RS_TOTAL) ? val_int(r, 1, RS_TOTAL) : -1;
+	job->rows_parsed_local = val_int(r, 1, RS_PARSED);
+	job->rows_inserted = val_int(r, 1, RS_INSERTED);
+	job->rows_rejected = val_int(r, 1, RS_REJECTED);
+	job->rows_warned = val_int(r, 1, RS_WARNED);
+	job->raw_bytes = val_int(r, 1, RS_RAW);
+	job->raw_stored = val_int(r, 1, RS_STORED);
+	if (fresh) {
+		const char *v = pf_db_value(r, 1, 0, RS_NAME);
+		pf_job_set_name(job, v);
+		v = pf_db_value(r, 1, 0, RS_CREATED);
+		snprintf(job->created_at, sizeof(job->created_at), "%s", v ? v : "");
+		v = pf_db_value(r, 1, 0, RS_OVERRIDE);
+		cJSON_Delete(job->override);
+		job->override = v ? cJSON_Parse(v) : NULL;
+		pf_spool_deinit(&job->spool);
+		pf_spool_init(&job->spool, durable);
+		job->spool.finished = complete;
+		job->bytes_received = durable;
+	} else {
+		rc = pf_spool_rewind(&job->spool, durable, complete);
+		if (rc != 0)
+			return rc;
+	}
+	int st = state_by_name(pf_db_value(r, 1, 0, RS_STATE));
+	if (st == PF_JOB_PROCESSING && job->state == PF_JOB_RECEIVING)
+		job_set_state(job, PF_JOB_PROCESSING);
+
+	/* the reader and the shape, at the committed position */
+	int64_t pos = 0, index = 1, line = 1;
+	bool cr = false;
+	pf_csv_free(job->csv);
+	job->csv = new_reader(job);
+	if (!job->csv)
+		return PF_ENOMEM;
+	held_clear(job);
+	pf_batch_deinit(&job->batch);
+	pf_batch_init(&job->batch);
+	job->csv_finished = false;
+	if (!shape) {
+		/* nothing stored yet: read again from the first byte */
+		pf_rowshape_deinit(&job->shape);
+		pf_rowshape_init(&job->shape);
+		job->sampled = false;
+		cJSON_Delete(job->header_fields);
+		job->header_fields = NULL;
+		rc = job_update_columns(job);
+		if (rc != 0)
+			return rc;
+	} else {
+		if (!job->sampled) {
+			rc = restore_shape(job, shape, pf_db_value(r, 1, 0, RS_DICT));
+			if (rc != 0)
+				return rc;
+		}
+		pos = val_int(r, 1, RS_NEXT_OFFSET);
+		index = val_int(r, 1, RS_NEXT_RECORD);
+		line = val_int(r, 1, RS_NEXT_LINE);
+		cr = val_bool(r, 1, RS_NEXT_CR);
+		const char *enc = pf_db_value(r, 1, 0, RS_ENCODING);
+		const char *delim = pf_db_value(r, 1, 0, RS_DELIMITER);
+		rc = pf_csv_resume(job->csv,
+		                   enc && strcmp(enc, "windows-1252") == 0 ? PF_CSV_ENC_CP1252
+		                                                           : PF_CSV_ENC_UTF8,
+		                   delim && delim[0] ? delim[0] : ',', (uint64_t)pos,
+		                   (uint64_t)index, (uint64_t)line, cr);
+		if (rc != 0)
+			return rc;
+	}
+
+	/* the bytes from pos on: in memory since the last commit, or stored */
+	int64_t mem_end = job->parse_off + (int64_t)evbuffer_get_length(job->pending);
+	if (!fresh && !job->fetching && pos >= job->kept_off && pos <= mem_end) {
+		if (pos <= job->parse_off) {
+			evbuffer_drain(job->kept, (size_t)(pos - job->kept_off));
+			if (evbuffer_prepend_buffer(job->pending, job->kept) != 0)
+				return PF_ENOMEM;
+		} else {
+			evbuffer_drain(job->kept, evbuffer_get_length(job->kept));
+			evbuffer_drain(job->pending, (size_t)(pos - job->parse_off));
+		}
+	} else {
+		/* fetch the stored bytes; live ones wait in tail */
+		if (!fresh && !job->fetching) {
+			/* memory holds [kept_off, mem_end): what is past the stored
+			 * bytes waits in tail, the rest comes back from the table */
+			if (job->kept_off > durable)
+				return PF_EINVAL; /* bytes neither kept nor stored */
+			if (evbuffer_prepend_buffer(job->pending, job->kept) != 0)
+				return PF_ENOMEM;
+			int64_t have = (int64_t)evbuffer_get_length(job->pending);
+			int64_t skip = durable - job->kept_off;
+			evbuffer_drain(job->pending, (size_t)(skip < have ? skip : have));
+			if (evbuffer_prepend_buffer(job->tail, job->pending) != 0)
+				return PF_ENOMEM;
+		}
+		evbuffer_drain(job->kept, evbuffer_get_length(job->kept));
+		evbuffer_drain(job->pending, evbuffer_get_length(job->pending));
+		job->fetching = true;
+		job->fetch_busy = false;
+		job->fetch_off = pos;
+		job->fetch_end = durable;
+		job->fetch_complete = complete;
+	}
+	job->kept_off = job->parse_off = pos;
+	return 0;
+}
+
+static void resync_done_cb(void *arg, const pf_db_result *r)
+{
+	unit_ctx *c = arg;
+	pf_job *job = c->job;
+	bool current = c->epoch == job->epoch;
+	free(c);
+	job->inflight--;
+	if (job->env->closing || !current) {
+		if (job->resyncing && job->inflight == 0 && !job->env->closing)
+			resync_read(job);
+		else
+			job_maybe_finalize(job);
+		return;
+	}
+	if (r->lost) {
+		job->lock_held = false;
+		job->resyncing = false;
+		job_resync(job, true); /* queued until a connection is back */
+		return;
+	}
+	job->resyncing = false;
+	const char *err = NULL;
+	char msg[512];
+	if (r->error) {
+		snprintf(msg, sizeof(msg), "cannot read the import back: %s", r->error);
+		err = msg;
+	}
+	if (!err && !job->lock_held && !val_bool(r, 0, 0)) {
+		job_end_local(job, PF_JOB_INTERRUPTED, "the import is run by another process",
+		              false);
+		return;
+	}
+	job->lock_held = true;
+	if (!err && pf_db_rows(r, 1) == 0) {
+		job->lock_held = false; /* unlock happens with the connection */
+		job_end_local(job, PF_JOB_CANCELLED, "the import was deleted", true);
+		return;
+	}
+	int st = err ? -1 : state_by_name(pf_db_value(r, 1, 0, RS_STATE));
+	if (!err && (st < 0 || pf_job_state_terminal((pf_job_state)st))) {
+		snprintf(msg, sizeof(msg), "the import is %s", pf_db_value(r, 1, 0, RS_STATE));
+		job_end_local(job, st < 0 ? PF_JOB_FAILED : (pf_job_state)st, msg, !job->adopting);
+		return;
+	}
+	if (!err) {
+		int rc = resync_apply(job, r);
+		if (rc != 0) {
+			snprintf(msg, sizeof(msg), "cannot resume the import: %s", pf_strerror(rc));
+			err = msg;
+		}
+	}
+	job->created = true;
+	if (job->adopting) {
+		job->adopting = false;
+		pf_info("import %lld: taken over at record %lld, byte %lld", (long long)job->id,
+		        (long long)job->parse_off ? (long long)val_int(r, 1, RS_NEXT_RECORD) : 1,
+		        (long long)job->parse_off);
+		if (job->hooks.on_started)
+			job->hooks.on_started(job->hook_arg, job, NULL);
+	}
+	if (err)
+		job_fail(job, err);
+	else if (submit_chunks(job) != 0)
+		job_fail(job, "out of memory");
+	notify(job, false);
+	schedule_pump(job);
+}
+
+static void resync_read(pf_job *job)
+{
+	unit_ctx *c = ctx_new(job, UNIT_RESYNC);
+	pf_db_unit *u = c ? pf_db_unit_new(resync_done_cb, c) : NULL;
+	int rc = u ? 0 : PF_ENOMEM;
+	rc = rc ? rc
+	        : pf_db_unit_stmt(u, job->lock_held ? "SELECT true"
+	                                            : "SELECT pg_try_advisory_lock($1)");
+	if (!job->lock_held)
+		rc = rc ? rc : pf_db_unit_int(u, job->id);
+	rc = rc ? rc
+	        : pf_db_unit_stmt(u, "SELECT " RESYNC_COLUMNS " FROM import_jobs WHERE id = $1");
+	rc = rc ? rc : pf_db_unit_int(u, job->id);
+	if (rc != 0) {
+		if (u)
+			pf_db_unit_free(u);
+		free(c);
+		job->resyncing = false;
+		job_end_local(job, PF_JOB_FAILED, "out of memory", false);
+		return;
+	}
+	job_submit(job, u);
+}
+
+/*
+ * Start (or finish) a resync: a new epoch makes every unit in flight stale;
+ * once they are all answered the job row is read and the job rewinds.
+ */
+static void job_resync(pf_job *job, bool lost)
+{
+	if (lost)
+		job->lock_held = false;
+	if (job->env->closing || job->parking || job->cancelling || job->finalizing)
+		return;
+	if (!job->resyncing) {
+		job->resyncing = true;
+		job->epoch++;
+		evtimer_del(job->flush_ev);
+	}
+	if (job->inflight == 0)
+		resync_read(job);
 }
 
 /* ---------------- the pump ---------------- */
@@ -496,38 +1236,83 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
 	job_pump(arg);
 }
 
+/* A record longer than PF_JOB_KEPT_MAX (a 100 MB field) must not be held
+ * whole for a rewind: bytes already stored are let go, a rewind reads them
+ * back from import_chunks. */
+static void trim_kept(pf_job *job)
+{
+	int64_t len = (int64_t)evbuffer_get_length(job->kept);
+	if (len <= PF_JOB_KEPT_MAX)
+		return;
+	int64_t drop = job->spool.durable - job->kept_off;
+	if (drop > len)
+		drop = len;
+	if (drop > 0) {
+		evbuffer_drain(job->kept, (size_t)drop);
+		job->kept_off += drop;
+	}
+}
+
+static bool spool_full(const pf_job *job)
+{
+	return job->spool.unacked >= PF_SPOOL_UNACKED_MAX;
+}
+
 static void job_pump(pf_job *job)
 {
-	if (job->stop_parsing)
+	if (job->stop_parsing) {
 		evbuffer_drain(job->pending, evbuffer_get_length(job->pending));
-	if (!job->created || job->finalizing)
+		evbuffer_drain(job->kept, evbuffer_get_length(job->kept));
+		evbuffer_drain(job->tail, evbuffer_get_length(job->tail));
+	}
+	if (job->owe_durable && job->created &&
+	    (job->stop_parsing || (!job->spool.head && !job->spool.open_len))) {
+		job->owe_durable = false;
+		if (job->hooks.on_durable) {
+			schedule_pump(job); /* the rest of this turn, unless freed */
+			job->hooks.on_durable(job->hook_arg, job);
+			return; /* the producer may have let go: come back later */
+		}
+	}
+	if (!job->created || job->finalizing || job->resyncing)
 		return;
-	while (!job->stop_parsing && !window_full(job)) {
+	while (!job->stop_parsing && !job->parking && !window_full(job)) {
 		struct evbuffer_iovec v;
 		if (evbuffer_peek(job->pending, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 			break;
 		size_t consumed = 0;
 		int rc = pf_csv_feed(job->csv, v.iov_base, v.iov_len, &consumed);
-		evbuffer_drain(job->pending, consumed);
-		job->bytes_parsed += (int64_t)consumed;
+		if (consumed &&
+		    evbuffer_remove_buffer(job->pending, job->kept, consumed) != (int)consumed) {
+			job_fail(job, "out of memory");
+			break;
+		}
+		job->parse_off += (int64_t)consumed;
 		if (rc < 0) {
 			job_fail(job, rc == PF_ENOMEM ? "out of memory" : pf_strerror(rc));
 			break;
 		}
-		if (rc == PF_CSV_PAUSED)
+		if (rc == PF_CSV_PAUSED || job->resyncing)
 			break;
 	}
-	if (job->stop_parsing)
+	if (job->resyncing)
+		return;
+	trim_kept(job);
+	if (job->fetching && !job->parking)
+		fetch_more(job);
+	if (job->stop_parsing) {
 		evbuffer_drain(job->pending, evbuffer_get_length(job->pending));
-	bool drained = evbuffer_get_length(job->pending) == 0;
-	if (drained && !window_full(job) && job->owe_resume && !job->input_ended &&
-	    !job->input_failed) {
+		evbuffer_drain(job->kept, evbuffer_get_length(job->kept));
+	}
+	bool drained = evbuffer_get_length(job->pending) == 0 && !job->fetching;
+	if ((drained || job->stop_parsing) && !window_full(job) && !spool_full(job) &&
+	    job->owe_resume && !input_over(job) && !job->parking) {
 		job->owe_resume = false;
 		if (job->hooks.on_resume)
 			job->hooks.on_resume(job->hook_arg, job);
 	}
-	if (drained && !job->stop_parsing && !window_full(job) && !job->csv_finished &&
-	    (job->input_ended || job->input_failed)) {
+	if (drained && !job->stop_parsing && !job->parking && !window_full(job) &&
+	    !job->csv_finished && input_over(job)) {
 		job->csv_finished = true;
 		int rc = 0;
 		/* a cut-off upload ends inside a record: the complete records
@@ -549,70 +1334,207 @@ static void job_pump(pf_job *job)
 
 /* ---------------- finishing ---------------- */
 
-static void job_unref(pf_job *job, int ref);
-
 static void final_done_cb(void *arg, const pf_db_result *r)
 {
-	pf_job *job = arg;
-	if (r->error)
+	unit_ctx *c = arg;
+	pf_job *job = c->job;
+	bool current = c->epoch == job->epoch;
+	free(c);
+	job->inflight--;
+	if (!current && !job->env->closing) {
+		job_maybe_finalize(job); /* cancelled meanwhile: the deletion follows */
+		return;
+	}
+	if (r->error && !job->env->closing)
 		pf_error("import %lld: cannot record the final state: %s", (long long)job->id,
 		         r->error);
-	const char *fin = pf_db_value(r, 0, 0, 0);
-	snprintf(job->finished_at, sizeof(job->finished_at), "%s", fin ? fin : "");
-	pf_info("import %lld: %s, %lld rows parsed, %lld inserted, %lld rejected, %lld warned",
-	        (long long)job->id, pf_job_state_name(job->outcome),
-	        (long long)job->rows_parsed_local, (long long)job->rows_inserted,
-	        (long long)job->rows_rejected, (long long)job->rows_warned);
+	if (r->error && r->lost && !job->env->closing && !job->cancelling) {
+		/* the database went away: try again once it is back */
+		job->finalizing = false;
+		job_resync(job, true);
+		return;
+	}
+	if (job->cancelling) {
+		pf_info("import %lld: cancelled and deleted", (long long)job->id);
+		if (job->cancel_done)
+			job->cancel_done(job->cancel_arg, r->error == NULL);
+		job->cancel_done = NULL;
+		job->outcome = PF_JOB_CANCELLED;
+	} else {
+		const char *fin = pf_db_value(r, 0, 0, 0);
+		snprintf(job->finished_at, sizeof(job->finished_at), "%s", fin ? fin : "");
+		pf_info("import %lld: %s, %lld rows parsed, %lld inserted, %lld rejected, "
+		        "%lld warned",
+		        (long long)job->id, pf_job_state_name(job->outcome),
+		        (long long)job->rows_parsed_local, (long long)job->rows_inserted,
+		        (long long)job->rows_rejected, (long long)job->rows_warned);
+	}
+	job->lock_held = false;
 	job_set_state(job, job->outcome);
 	if (job->hooks.on_finished)
 		job->hooks.on_finished(job->hook_arg, job);
 	job_unref(job, JOB_REFS_PIPELINE);
 }
 
-/* When input is over, every record parsed and every batch committed,
- * write the terminal state. */
+static const char sql_final[] =
+    "UPDATE import_jobs SET state = $2, error = $3, "
+    "bytes_received = GREATEST(bytes_received, $4), finished_at = now(), updated_at = now(), "
+    "gen = CASE WHEN $2 = 'done' THEN work_gen ELSE gen END, "
+    "raw_dict = CASE WHEN $2 = 'done' THEN work_raw_dict ELSE raw_dict END "
+    "WHERE id = $1 AND work_gen = $5 AND state IN ('receiving', 'processing') "
+    "RETURNING to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
+
+/* A reprocess replaces the rows only if it succeeds: the other
+ * generation goes, in the same transaction as the switch. */
+static const char *const sql_drop_other[] = {
+    "DELETE FROM property_records WHERE job_id = $1 AND gen <> $2",
+    "DELETE FROM property_raw WHERE job_id = $1 AND gen <> $2",
+    "DELETE FROM import_errors WHERE job_id = $1 AND gen <> $2",
+};
+static const char *const sql_drop_work[] = {
+    "DELETE FROM property_records WHERE job_id = $1 AND gen = $2",
+    "DELETE FROM property_raw WHERE job_id = $1 AND gen = $2",
+    "DELETE FROM import_errors WHERE job_id = $1 AND gen = $2",
+};
+
+static int build_final(pf_job *job, pf_db_unit *u)
+{
+	int rc = 0;
+	if (job->cancelling) {
+		rc = pf_db_unit_stmt(u, "DELETE FROM import_jobs WHERE id = $1");
+		rc = rc ? rc : pf_db_unit_int(u, job->id);
+	} else {
+		rc = pf_db_unit_stmt(u, sql_final);
+		rc = rc ? rc : pf_db_unit_int(u, job->id);
+		rc = rc ? rc : pf_db_unit_text(u, pf_job_state_name(job->outcome));
+		rc = rc ? rc : pf_db_unit_text(u, job->error);
+		rc = rc ? rc : pf_db_unit_int(u, job->bytes_received);
+		rc = rc ? rc : pf_db_unit_int(u, job->work_gen);
+		if (job->work_gen != job->gen) {
+			bool done = job->outcome == PF_JOB_DONE;
+			for (int i = 0; i < 3 && rc == 0; i++) {
+				rc =
+				    pf_db_unit_stmt(u, done ? sql_drop_other[i] : sql_drop_work[i]);
+				rc = rc ? rc : pf_db_unit_int(u, job->id);
+				rc = rc ? rc : pf_db_unit_int(u, job->work_gen);
+			}
+		}
+	}
+	if (job->lock_held) {
+		rc = rc ? rc : pf_db_unit_stmt(u, "SELECT pg_advisory_unlock($1)");
+		rc = rc ? rc : pf_db_unit_int(u, job->id);
+	}
+	return rc;
+}
+
+static void unlock_done_cb(void *arg, const pf_db_result *r)
+{
+	unit_ctx *c = arg;
+	pf_job *job = c->job;
+	free(c);
+	job->inflight--;
+	job->lock_held = false;
+	job_maybe_finalize(job);
+}
+
+/* A parked job lets go of its lock once settled, then leaves memory. */
+static void job_park_settled(pf_job *job)
+{
+	if (job->lock_held && !job->env->closing) {
+		unit_ctx *c = ctx_new(job, UNIT_UNLOCK);
+		pf_db_unit *u = c ? pf_db_unit_new(unlock_done_cb, c) : NULL;
+		int rc = u ? 0 : PF_ENOMEM;
+		rc = rc ? rc : pf_db_unit_stmt(u, "SELECT pg_advisory_unlock($1)");
+		rc = rc ? rc : pf_db_unit_int(u, job->id);
+		if (rc == 0) {
+			job->lock_held = false;
+			job_submit(job, u);
+			return;
+		}
+		if (u)
+			pf_db_unit_free(u);
+		free(c);
+	}
+	pf_info("import %lld: parked at byte %lld", (long long)job->id, (long long)job->kept_off);
+	job->finalizing = true;
+	job->refs = 0;
+	job_unref(job, 0);
+}
+
+/* When input is over, every record parsed and every unit answered, write
+ * the terminal state (or delete, or park). */
 static void job_maybe_finalize(pf_job *job)
 {
-	if (job->finalizing || !job->created || job->inflight > 0)
-		return;
-	bool input_over = job->input_ended || job->input_failed;
-	if (!input_over) {
-		/* a failed job waits for its producer to stop; the rest of the
-		 * body is read and dropped meanwhile */
-		if (job->stop_parsing && job->owe_resume && job->hooks.on_resume) {
-			job->owe_resume = false;
-			job->hooks.on_resume(job->hook_arg, job);
-		}
+	if (job->refs == 0 && job->inflight == 0) {
+		job_free(job);
 		return;
 	}
-	if (!job->stop_parsing && !job->csv_finished)
+	if (job->finalizing || job->inflight > 0)
 		return;
+	if (job->parking) {
+		if (!(job->refs & JOB_REFS_PRODUCER))
+			job_park_settled(job);
+		return;
+	}
+	if ((!job->created && !job->cancelling) || job->resyncing)
+		return;
+	if (!job->cancelling) {
+		if (!input_over(job)) {
+			if (job->stop_parsing && job->owe_resume && job->hooks.on_resume) {
+				/* a failed job drains its producer's body */
+				job->owe_resume = false;
+				job->hooks.on_resume(job->hook_arg, job);
+			}
+			/* a resumable upload with nobody sending, all stored and
+			 * parsed, leaves memory until the next PATCH */
+			if (job->resumable && !(job->refs & JOB_REFS_PRODUCER) &&
+			    !job->stop_parsing && !job->fetching &&
+			    evbuffer_get_length(job->pending) == 0 && pf_batch_empty(&job->batch) &&
+			    job->spool.head == NULL && job->spool.open_len == 0 &&
+			    (job->sampled || job->nheld == 0)) {
+				job->parking = true;
+				job_park_settled(job);
+			}
+			return;
+		}
+		if (!job->stop_parsing && !job->csv_finished)
+			return;
+		if (!job->stop_parsing && (job->spool.head || !job->spool.finished)) {
+			/* the final chunk must be stored before the job is done */
+			if (!job->spool.finished && job->input_ended &&
+			    pf_spool_seal(&job->spool, true) != 0) {
+				job_fail(job, "out of memory");
+				return;
+			}
+			if (job->input_ended || job->spool.head) {
+				if (submit_chunks(job) != 0)
+					job_fail(job, "out of memory");
+				if (job->inflight > 0)
+					return;
+			}
+		}
+	}
 	job->finalizing = true;
 	evtimer_del(job->flush_ev);
-	if (job->state == PF_JOB_RECEIVING)
+	if (job->state == PF_JOB_RECEIVING && !job->cancelling)
 		job_set_state(job, PF_JOB_PROCESSING);
-	pf_db_unit *u = pf_db_unit_new(final_done_cb, job);
-	int rc = u ? 0 : PF_ENOMEM;
-	rc = rc ? rc
-	        : pf_db_unit_stmt(u, "UPDATE import_jobs SET state = $2, error = $3, "
-	                             "bytes_received = GREATEST(bytes_received, $4), "
-	                             "finished_at = now(), updated_at = now() WHERE id = $1 "
-	                             "RETURNING to_char(finished_at AT TIME ZONE 'UTC', "
-	                             "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')");
-	rc = rc ? rc : pf_db_unit_int(u, job->id);
-	rc = rc ? rc : pf_db_unit_text(u, pf_job_state_name(job->outcome));
-	rc = rc ? rc : pf_db_unit_text(u, job->error);
-	rc = rc ? rc : pf_db_unit_int(u, job->bytes_received);
+	unit_ctx *c = ctx_new(job, UNIT_FINAL);
+	pf_db_unit *u = c ? pf_db_unit_new(final_done_cb, c) : NULL;
+	int rc = u ? build_final(job, u) : PF_ENOMEM;
 	if (rc != 0) {
-		pf_db_unit_free(u);
+		if (u)
+			pf_db_unit_free(u);
+		free(c);
 		pf_error("import %lld: out of memory while finishing", (long long)job->id);
-		job_set_state(job, PF_JOB_FAILED);
+		job_set_state(job, job->cancelling ? PF_JOB_CANCELLED : PF_JOB_FAILED);
+		if (job->cancel_done)
+			job->cancel_done(job->cancel_arg, false);
 		if (job->hooks.on_finished)
 			job->hooks.on_finished(job->hook_arg, job);
 		job_unref(job, JOB_REFS_PIPELINE);
 		return;
 	}
-	pf_db_submit(job->env->writers, (uint64_t)job->id, u);
+	job_submit(job, u);
 }
 
 /* ---------------- lifetime ---------------- */
@@ -626,15 +1548,20 @@ static void job_free(pf_job *job)
 		env->jobs = job->reg_next;
 	if (job->reg_next)
 		job->reg_next->reg_prev = job->reg_prev;
-	for (size_t i = 0; i < job->nheld; i++)
-		held_free(&job->held[i]);
-	free(job->held);
+	held_clear(job);
 	pf_rowshape_deinit(&job->shape);
 	cJSON_Delete(job->columns);
+	cJSON_Delete(job->header_fields);
+	cJSON_Delete(job->override);
 	pf_csv_free(job->csv);
 	pf_batch_deinit(&job->batch);
+	pf_spool_deinit(&job->spool);
 	if (job->pending)
 		evbuffer_free(job->pending);
+	if (job->kept)
+		evbuffer_free(job->kept);
+	if (job->tail)
+		evbuffer_free(job->tail);
 	if (job->pump_ev)
 		event_free(job->pump_ev);
 	if (job->flush_ev)
@@ -646,38 +1573,39 @@ static void job_free(pf_job *job)
 static void job_unref(pf_job *job, int ref)
 {
 	job->refs &= ~ref;
-	if (job->refs == 0)
+	if (job->refs == 0 && job->inflight == 0)
 		job_free(job);
+	else if (job->refs == 0)
+		job->parking = job->finalizing = true; /* freed when the last unit answers */
 }
 
-pf_job *pf_job_new(pf_job_env *env, const char *name, int64_t bytes_total,
-                   const pf_job_hooks *hooks, void *hook_arg)
+static pf_job *job_alloc(pf_job_env *env, const pf_job_hooks *hooks, void *hook_arg)
 {
 	pf_job *job = calloc(1, sizeof(*job));
 	if (!job)
 		return NULL;
 	job->env = env;
-	job->hooks = *hooks;
-	job->hook_arg = hook_arg;
-	job->refs = JOB_REFS_PRODUCER | JOB_REFS_PIPELINE;
+	if (hooks) {
+		job->hooks = *hooks;
+		job->hook_arg = hook_arg;
+		job->refs = JOB_REFS_PRODUCER;
+	}
+	job->refs |= JOB_REFS_PIPELINE;
 	job->state = PF_JOB_RECEIVING;
 	job->outcome = PF_JOB_DONE;
-	job->bytes_total = bytes_total;
-	pf_job_set_name(job, name);
+	job->bytes_total = -1;
 	pf_batch_init(&job->batch);
 	pf_rowshape_init(&job->shape);
-	pf_csv_limits lim;
-	pf_csv_limits_default(&lim);
-	lim.field_max = (size_t)env->cfg->field_max;
-	lim.fields_max = (size_t)env->cfg->fields_max;
-	lim.record_max = (size_t)env->cfg->record_max;
-	lim.raw_keep = (size_t)env->cfg->error_text_max;
-	job->csv = pf_csv_new(&lim, csv_record_cb, job);
+	pf_spool_init(&job->spool, 0);
+	job->csv = new_reader(job);
 	job->pending = evbuffer_new();
+	job->kept = evbuffer_new();
+	job->tail = evbuffer_new();
 	job->pump_ev = event_new(env->base, -1, 0, pump_cb, job);
 	job->flush_ev = evtimer_new(env->base, flush_cb, job);
 	job->columns = cJSON_CreateArray();
-	if (!job->csv || !job->pending || !job->pump_ev || !job->flush_ev || !job->columns) {
+	if (!job->csv || !job->pending || !job->kept || !job->tail || !job->pump_ev ||
+	    !job->flush_ev || !job->columns) {
 		job_free(job);
 		return NULL;
 	}
@@ -686,6 +1614,23 @@ pf_job *pf_job_new(pf_job_env *env, const char *name, int64_t bytes_total,
 		env->jobs->reg_prev = job;
 	env->jobs = job;
 	return job;
+}
+
+pf_job *pf_job_new(pf_job_env *env, const char *name, int64_t bytes_total,
+                   const pf_job_hooks *hooks, void *hook_arg)
+{
+	pf_job *job = job_alloc(env, hooks, hook_arg);
+	if (!job)
+		return NULL;
+	job->bytes_total = bytes_total;
+	pf_job_set_name(job, name);
+	return job;
+}
+
+void pf_job_set_resumable(pf_job *job)
+{
+	if (!job->started)
+		job->resumable = true;
 }
 
 void pf_job_set_name(pf_job *job, const char *name)
@@ -702,47 +1647,80 @@ void pf_job_set_name(pf_job *job, const char *name)
 	job->name[len] = 0;
 }
 
+static void start_failed(pf_job *job, const char *why)
+{
+	char msg[512];
+	snprintf(msg, sizeof(msg), "cannot create the import: %s", why);
+	job_set_error(job, msg);
+	job->outcome = PF_JOB_FAILED;
+	job->stop_parsing = true;
+	job->finalizing = true; /* no row to update */
+	job_set_state(job, PF_JOB_FAILED);
+	if (job->hooks.on_started)
+		job->hooks.on_started(job->hook_arg, job, job->error);
+	job_unref(job, JOB_REFS_PIPELINE);
+}
+
 static void created_cb(void *arg, const pf_db_result *r)
 {
-	pf_job *job = arg;
-	const char *id = pf_db_value(r, 0, 0, 0);
-	if (r->error || !id) {
-		char msg[512];
-		snprintf(msg, sizeof(msg), "cannot create the import: %s",
-		         r->error ? r->error : "no id returned");
-		job_set_error(job, msg);
-		job->outcome = PF_JOB_FAILED;
-		job->stop_parsing = true;
-		job->finalizing = true; /* no row to update */
-		job_set_state(job, PF_JOB_FAILED);
-		if (job->hooks.on_started)
-			job->hooks.on_started(job->hook_arg, job, job->error);
-		job_unref(job, JOB_REFS_PIPELINE);
+	unit_ctx *c = arg;
+	pf_job *job = c->job;
+	free(c);
+	job->inflight--;
+	const char *id = pf_db_value(r, 1, 0, 0);
+	if (r->error || !id || !val_bool(r, 0, 0)) {
+		start_failed(job, r->error ? r->error : "no row");
 		return;
 	}
-	job->id = strtoll(id, NULL, 10);
-	const char *created = pf_db_value(r, 0, 0, 1);
+	const char *created = pf_db_value(r, 1, 0, 1);
 	snprintf(job->created_at, sizeof(job->created_at), "%s", created ? created : "");
 	job->created = true;
-	pf_info("import %lld: started '%s'", (long long)job->id, job->name);
+	job->lock_held = true;
+	if (job->parking) {
+		job_maybe_finalize(job);
+		return;
+	}
+	pf_info("import %lld: started '%s'%s", (long long)job->id, job->name,
+	        job->resumable ? " (resumable)" : "");
 	if (job->hooks.on_started)
 		job->hooks.on_started(job->hook_arg, job, NULL);
+	if (submit_chunks(job) != 0)
+		job_fail(job, "out of memory");
 	notify(job, false);
 	schedule_pump(job);
 }
 
-void pf_job_start(pf_job *job)
+/* The id comes first, so that the lock is held before the row exists:
+ * no other process can take a job that is just being created. */
+static void id_cb(void *arg, const pf_db_result *r)
 {
-	if (job->started)
+	unit_ctx *c = arg;
+	pf_job *job = c->job;
+	job->inflight--;
+	const char *id = pf_db_value(r, 0, 0, 0);
+	if (r->error || !id) {
+		free(c);
+		start_failed(job, r->error ? r->error : "no id returned");
 		return;
-	job->started = true;
-	pf_db_unit *u = pf_db_unit_new(created_cb, job);
+	}
+	job->id = strtoll(id, NULL, 10);
+	if (job->parking || job->env->closing) {
+		free(c); /* shutting down before the row exists: nothing to keep */
+		job_maybe_finalize(job);
+		return;
+	}
+	c->epoch = job->epoch;
+	pf_db_unit *u = pf_db_unit_new(created_cb, c);
 	int rc = u ? 0 : PF_ENOMEM;
-	rc = rc ? rc
-	        : pf_db_unit_stmt(u, "INSERT INTO import_jobs (name, bytes_total, owner_pid) "
-	                             "VALUES ($1, $2, $3) RETURNING id, "
-	                             "to_char(created_at AT TIME ZONE 'UTC', "
-	                             "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')");
+	rc = rc ? rc : pf_db_unit_stmt(u, "SELECT pg_try_advisory_lock($1)");
+	rc = rc ? rc : pf_db_unit_int(u, job->id);
+	rc =
+	    rc ? rc
+	       : pf_db_unit_stmt(u, "INSERT INTO import_jobs (id, name, bytes_total, owner_pid, "
+	                            "resumable) VALUES ($1, $2, $3, $4, $5::boolean) RETURNING id, "
+	                            "to_char(created_at AT TIME ZONE 'UTC', "
+	                            "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')");
+	rc = rc ? rc : pf_db_unit_int(u, job->id);
 	rc = rc ? rc : pf_db_unit_text(u, job->name);
 	if (rc == 0) {
 		if (job->bytes_total >= 0)
@@ -751,26 +1729,92 @@ void pf_job_start(pf_job *job)
 			rc = pf_db_unit_text(u, NULL);
 	}
 	rc = rc ? rc : pf_db_unit_int(u, (int64_t)getpid());
+	rc = rc ? rc : pf_db_unit_text(u, job->resumable ? "t" : "f");
 	if (rc != 0) {
-		pf_db_unit_free(u);
-		pf_db_result fake = {.error = "out of memory"};
-		created_cb(job, &fake);
+		if (u)
+			pf_db_unit_free(u);
+		free(c);
+		start_failed(job, "out of memory");
 		return;
 	}
+	job_submit(job, u);
+}
+
+void pf_job_start(pf_job *job)
+{
+	if (job->started)
+		return;
+	job->started = true;
+	unit_ctx *c = ctx_new(job, UNIT_CREATE);
+	pf_db_unit *u = c ? pf_db_unit_new(id_cb, c) : NULL;
+	int rc = u ? 0 : PF_ENOMEM;
+	rc = rc ? rc
+	        : pf_db_unit_stmt(u, "SELECT nextval(pg_get_serial_sequence('import_jobs', 'id'))");
+	if (rc != 0) {
+		if (u)
+			pf_db_unit_free(u);
+		free(c);
+		start_failed(job, "out of memory");
+		return;
+	}
+	job->inflight++;
 	pf_db_submit(job->env->writers, 0, u);
+}
+
+pf_job *pf_job_adopt(pf_job_env *env, int64_t id, const pf_job_hooks *hooks, void *hook_arg)
+{
+	pf_job *job = job_alloc(env, hooks, hook_arg);
+	if (!job)
+		return NULL;
+	job->id = id;
+	job->started = true;
+	job->adopting = true;
+	job->resyncing = true;
+	resync_read(job);
+	return job;
+}
+
+bool pf_job_ready(const pf_job *job)
+{
+	return job->created && !job->adopting;
+}
+
+void pf_job_attach(pf_job *job, const pf_job_hooks *hooks, void *hook_arg)
+{
+	if (job->refs & JOB_REFS_PRODUCER) {
+		pf_job_hooks old = job->hooks;
+		void *old_arg = job->hook_arg;
+		job->hooks = (pf_job_hooks){0};
+		if (old.on_detached)
+			old.on_detached(old_arg, job, "another request continues this upload");
+	}
+	job->hooks = *hooks;
+	job->hook_arg = hook_arg;
+	job->refs |= JOB_REFS_PRODUCER;
+	job->owe_resume = false;
 }
 
 int pf_job_feed(pf_job *job, const char *data, size_t len)
 {
-	if (job->input_ended || job->input_failed)
+	if (input_over(job))
 		return PF_EINVAL;
-	job->bytes_received += (int64_t)len;
-	if (job->stop_parsing || job->finalizing)
+	if (job->stop_parsing || job->finalizing || job->parking) {
+		job->bytes_received += (int64_t)len;
 		return 0; /* failed: the rest of the body is read and dropped */
-	if (evbuffer_add(job->pending, data, len) != 0)
+	}
+	if (job->bytes_total >= 0 && (int64_t)len > job->bytes_total - job->bytes_received)
+		return PF_ELIMIT;
+	int rc = pf_spool_append(&job->spool, data, len);
+	if (rc != 0)
+		return rc;
+	job->bytes_received += (int64_t)len;
+	if (evbuffer_add(job->fetching ? job->tail : job->pending, data, len) != 0)
+		return PF_ENOMEM;
+	if (submit_chunks(job) != 0)
 		return PF_ENOMEM;
 	job_pump(job);
-	if (evbuffer_get_length(job->pending) > 0) {
+	if (evbuffer_get_length(job->pending) > 0 || job->fetching || spool_full(job) ||
+	    job->resyncing || !job->created) {
 		job->owe_resume = true;
 		return PF_JOB_PAUSED;
 	}
@@ -778,12 +1822,32 @@ int pf_job_feed(pf_job *job, const char *data, size_t len)
 	return 0;
 }
 
+void pf_job_sync(pf_job *job)
+{
+	job->owe_durable = true;
+	if (!job->stop_parsing && !job->spool.finished && pf_spool_seal(&job->spool, false) != 0)
+		job_fail(job, "out of memory");
+	if (submit_chunks(job) != 0)
+		job_fail(job, "out of memory");
+	schedule_pump(job);
+}
+
+bool pf_job_accepting(const pf_job *job)
+{
+	return job->resumable && !input_over(job) && !job->stop_parsing && !job->parking &&
+	       !job->cancelling && !job->finalizing;
+}
+
 void pf_job_end_input(pf_job *job)
 {
-	if (job->input_ended || job->input_failed)
+	if (input_over(job))
 		return;
 	job->input_ended = true;
 	job->owe_resume = false;
+	if (!job->stop_parsing && !job->spool.finished && pf_spool_seal(&job->spool, true) != 0)
+		job_fail(job, "out of memory");
+	if (submit_chunks(job) != 0)
+		job_fail(job, "out of memory");
 	if (job->state == PF_JOB_RECEIVING && !job->finalizing)
 		job_set_state(job, PF_JOB_PROCESSING);
 	if (job->created)
@@ -792,13 +1856,16 @@ void pf_job_end_input(pf_job *job)
 
 void pf_job_fail_input(pf_job *job, pf_job_state state, const char *reason)
 {
-	if (job->input_ended || job->input_failed)
+	if (input_over(job))
 		return;
 	job->input_failed = true;
 	job->owe_resume = false;
 	job_set_error(job, reason);
 	if (job->outcome == PF_JOB_DONE)
 		job->outcome = state;
+	/* what was received is kept: the open bytes are stored too */
+	if (!job->stop_parsing && !job->spool.finished && pf_spool_seal(&job->spool, false) == 0)
+		(void)submit_chunks(job);
 	if (job->created)
 		schedule_pump(job);
 }
@@ -814,9 +1881,85 @@ void pf_job_release(pf_job *job)
 		job_free(job);
 		return;
 	}
-	if (!job->input_ended && !job->input_failed)
-		pf_job_fail_input(job, PF_JOB_INTERRUPTED, "upload interrupted");
+	if (!input_over(job)) {
+		if (job->resumable && !job->stop_parsing) {
+			/* make what came durable; the job waits for the next PATCH */
+			if (pf_spool_seal(&job->spool, false) == 0)
+				(void)submit_chunks(job);
+			job->owe_resume = false;
+			schedule_pump(job);
+		} else {
+			pf_job_fail_input(job, PF_JOB_INTERRUPTED, "upload interrupted");
+		}
+	}
 	job_unref(job, JOB_REFS_PRODUCER);
+	if (job->refs)
+		job_maybe_finalize(job);
+}
+
+void pf_job_cancel(pf_job *job, void (*done)(void *arg, bool ok), void *arg)
+{
+	if (job->cancelling || pf_job_state_terminal(job->state)) {
+		if (done)
+			done(arg, false);
+		return;
+	}
+	job->cancelling = true;
+	job->cancel_done = done;
+	job->cancel_arg = arg;
+	job->stop_parsing = true;
+	job->outcome = PF_JOB_CANCELLED;
+	job->parking = false;
+	evtimer_del(job->flush_ev);
+	if (job->refs & JOB_REFS_PRODUCER) {
+		pf_job_hooks old = job->hooks;
+		void *old_arg = job->hook_arg;
+		job->hooks = (pf_job_hooks){0};
+		job->hook_arg = NULL;
+		job->refs &= ~JOB_REFS_PRODUCER;
+		if (old.on_detached)
+			old.on_detached(old_arg, job, "the import was cancelled");
+	}
+	if (job->finalizing && !job->resyncing) {
+		/* the final unit is in flight: the deletion follows it */
+		job->finalizing = false;
+	}
+	job->resyncing = false;
+	job->epoch++;
+	schedule_pump(job);
+	job_maybe_finalize(job);
+}
+
+void pf_job_park(pf_job *job)
+{
+	if (job->parking || job->finalizing)
+		return;
+	job->parking = true;
+	evtimer_del(job->flush_ev);
+	/* what was received becomes durable before we go */
+	if (!job->stop_parsing && !job->spool.finished && job->created &&
+	    pf_spool_seal(&job->spool, false) == 0)
+		(void)submit_chunks(job);
+	if (job->refs & JOB_REFS_PRODUCER) {
+		pf_job_hooks old = job->hooks;
+		void *old_arg = job->hook_arg;
+		job->hooks = (pf_job_hooks){0};
+		job->hook_arg = NULL;
+		job->refs &= ~JOB_REFS_PRODUCER;
+		if (old.on_detached)
+			old.on_detached(old_arg, job, "server shutting down");
+	}
+	if (!job->started) {
+		job_free(job);
+		return;
+	}
+	job_maybe_finalize(job);
+}
+
+void pf_job_env_free_all(pf_job_env *env)
+{
+	while (env->jobs)
+		job_free(env->jobs);
 }
 
 /* ---------------- accessors and JSON ---------------- */
@@ -839,6 +1982,21 @@ const char *pf_job_error(const pf_job *job)
 bool pf_job_paused(const pf_job *job)
 {
 	return job->owe_resume;
+}
+
+bool pf_job_resumable(const pf_job *job)
+{
+	return job->resumable;
+}
+
+int64_t pf_job_upload_offset(const pf_job *job)
+{
+	return job->bytes_received;
+}
+
+int64_t pf_job_bytes_total(const pf_job *job)
+{
+	return job->bytes_total;
 }
 
 pf_job *pf_job_find(pf_job_env *env, int64_t id)
@@ -869,14 +2027,14 @@ void pf_job_rate_sample(pf_job *job, double now_s)
 	if (job->rate_t == 0) {
 		job->rate_t = now_s;
 		job->rate_last_rows = job->rows_parsed_local;
-		job->rate_last_bytes = job->bytes_parsed;
+		job->rate_last_bytes = job->parse_off;
 		return;
 	}
 	double dt = now_s - job->rate_t;
 	if (dt < 0.05)
 		return;
 	double rows = (double)(job->rows_parsed_local - job->rate_last_rows) / dt;
-	double bytes = (double)(job->bytes_parsed - job->rate_last_bytes) / dt;
+	double bytes = (double)(job->parse_off - job->rate_last_bytes) / dt;
 	/* exponential smoothing with a ~1 s time constant */
 	double a = dt / (dt + 1.0);
 	job->rate_rows = job->rate_rows == 0 ? rows : job->rate_rows + a * (rows - job->rate_rows);
@@ -884,7 +2042,7 @@ void pf_job_rate_sample(pf_job *job, double now_s)
 	    job->rate_bytes == 0 ? bytes : job->rate_bytes + a * (bytes - job->rate_bytes);
 	job->rate_t = now_s;
 	job->rate_last_rows = job->rows_parsed_local;
-	job->rate_last_bytes = job->bytes_parsed;
+	job->rate_last_bytes = job->parse_off;
 }
 
 double pf_job_rows_per_sec(const pf_job *job)
@@ -898,7 +2056,7 @@ double pf_job_eta_seconds(const pf_job *job)
 		return -1;
 	if (pf_job_state_terminal(job->state))
 		return 0;
-	double left = (double)(job->bytes_total - job->bytes_parsed);
+	double left = (double)(job->bytes_total - job->parse_off);
 	return left > 0 ? left / job->rate_bytes : 0;
 }
 
@@ -953,6 +2111,9 @@ cJSON *pf_job_to_json(const pf_job *job)
 	add_str_or_null(o, "created_at", job->created_at);
 	add_str_or_null(o, "finished_at", job->finished_at);
 	add_str_or_null(o, "error", job->error);
+	cJSON_AddBoolToObject(o, "resumable", job->resumable);
+	add_int(o, "upload_offset", job->bytes_received);
+	add_int(o, "bytes_durable", job->spool.durable);
 	return o;
 }
 
@@ -988,5 +2149,11 @@ cJSON *pf_job_row_to_json(const pf_db_result *r, int stmt, int row)
 	add_str_or_null(o, "created_at", pf_db_value(r, stmt, row, 14));
 	add_str_or_null(o, "finished_at", pf_db_value(r, stmt, row, 15));
 	add_str_or_null(o, "error", pf_db_value(r, stmt, row, 16));
+	const char *res = pf_db_value(r, stmt, row, 17);
+	bool resumable = res && res[0] == 't';
+	cJSON_AddBoolToObject(o, "resumable", resumable);
+	/* from the database, the offset to resume from is what is stored */
+	add_int(o, "upload_offset", row_int(r, stmt, row, 18));
+	add_int(o, "bytes_durable", row_int(r, stmt, row, 18));
 	return o;
 }

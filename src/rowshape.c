@@ -114,6 +114,8 @@ void pf_rowshape_deinit(pf_rowshape *rs)
 
 /* ---------------- header ---------------- */
 
+static void rebuild_field_cols(pf_rowshape *rs);
+
 int pf_rowshape_set_header(pf_rowshape *rs, size_t n, const char *const *fields, const size_t *lens)
 {
 	rs->ncols = n;
@@ -177,12 +179,98 @@ int pf_rowshape_set_header(pf_rowshape *rs, size_t n, const char *const *fields,
 	int rc = pf_mapping_build((const char *const *)rs->titles, n, rs->map);
 	if (rc != 0)
 		return rc;
+	rebuild_field_cols(rs);
+	return 0;
+}
+
+static void rebuild_field_cols(pf_rowshape *rs)
+{
 	for (int f = 0; f < PF_F__COUNT; f++)
 		rs->field_col[f] = -1;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < rs->ncols; i++)
 		if (rs->map[i].field >= 0 && rs->map[i].field < PF_F__COUNT)
 			rs->field_col[rs->map[i].field] = (int)i;
+}
+
+int pf_rowshape_override(pf_rowshape *rs, const cJSON *ov, char *err, size_t errlen)
+{
+	if (!cJSON_IsObject(ov)) {
+		snprintf(err, errlen, "mapping must be an object of header: field");
+		return PF_EINVAL;
+	}
+	const cJSON *it;
+	cJSON_ArrayForEach(it, ov)
+	{
+		int f = -1;
+		if (cJSON_IsString(it)) {
+			f = pf_field_by_name(it->valuestring);
+			if (f < 0) {
+				snprintf(err, errlen, "unknown field \"%.64s\"", it->valuestring);
+				return PF_EINVAL;
+			}
+		} else if (!cJSON_IsNull(it)) {
+			snprintf(err, errlen, "the field for \"%.64s\" must be a string or null",
+			         it->string);
+			return PF_EINVAL;
+		}
+		size_t col = rs->ncols;
+		for (size_t i = 0; i < rs->ncols && col == rs->ncols; i++)
+			if (strcmp(rs->titles[i], it->string) == 0 ||
+			    strcmp(rs->headers[i], it->string) == 0)
+				col = i;
+		if (col == rs->ncols) {
+			snprintf(err, errlen, "no column \"%.64s\" in the file", it->string);
+			return PF_EINVAL;
+		}
+		if (f >= 0)
+			for (size_t i = 0; i < rs->ncols; i++)
+				if (rs->map[i].field == f)
+					rs->map[i] = (pf_column_map){-1, 0, PF_MATCH_NONE};
+		rs->map[col] = (pf_column_map){f, f >= 0 ? 1.0 : 0, PF_MATCH_OVERRIDE};
+	}
+	rebuild_field_cols(rs);
 	return 0;
+}
+
+cJSON *pf_rowshape_orders_json(const pf_rowshape *rs)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	for (int f = 0; f < PF_F__COUNT; f++)
+		if (pf_field_type_of((pf_field)f) == PF_T_DATE &&
+		    !cJSON_AddStringToObject(o, pf_field_name((pf_field)f),
+		                             pf_date_order_name(rs->order[f]))) {
+			cJSON_Delete(o);
+			return NULL;
+		}
+	return o;
+}
+
+int pf_rowshape_restore(pf_rowshape *rs, const cJSON *orders, const char *dict, size_t dict_len)
+{
+	static const pf_date_order all[] = {PF_DATE_ORDER_UNKNOWN, PF_DATE_ORDER_MDY,
+	                                    PF_DATE_ORDER_DMY, PF_DATE_ORDER_CONFLICT};
+	if (!cJSON_IsObject(orders) || rs->rp)
+		return PF_EINVAL;
+	for (int f = 0; f < PF_F__COUNT; f++) {
+		rs->order[f] = PF_DATE_ORDER_UNKNOWN;
+		if (pf_field_type_of((pf_field)f) != PF_T_DATE)
+			continue;
+		const cJSON *v =
+		    cJSON_GetObjectItemCaseSensitive(orders, pf_field_name((pf_field)f));
+		if (!cJSON_IsString(v))
+			return PF_EINVAL;
+		size_t k = 0;
+		while (k < sizeof(all) / sizeof(all[0]) &&
+		       strcmp(pf_date_order_name(all[k]), v->valuestring) != 0)
+			k++;
+		if (k == sizeof(all) / sizeof(all[0]))
+			return PF_EINVAL;
+		rs->order[f] = all[k];
+	}
+	rs->rp = pf_rawpack_new(dict_len ? dict : NULL, dict_len);
+	return rs->rp ? 0 : PF_ENOMEM;
 }
 
 cJSON *pf_rowshape_columns_json(const pf_rowshape *rs)

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <wslay/wslay.h>
 
 #define PF_WS_CLOSE_TIMEOUT_MS 5000        /* wait this long for the close handshake and drain */
@@ -43,6 +44,7 @@ struct pf_ws {
 	bool read_eof;               /* the peer closed its side */
 	int drop_code;               /* nonzero: drop the connection on the next turn */
 	bool close_written;          /* we wrote a close frame past wslay (protocol error) */
+	bool shut;                   /* our sending side is shut: lingering for the peer's EOF */
 	unsigned ping_ms;            /* ping interval */
 	struct event *ping_timer;    /* owned: pings, and the close timeout in CLOSING */
 	struct event *defer;         /* owned: first processing after the handshake */
@@ -226,7 +228,12 @@ static void ws_io(pf_ws *ws)
 {
 	if (ws->state == WS_DEAD)
 		return;
-	if (wslay_event_want_read(ws->ctx)) {
+	if (!wslay_event_get_read_enabled(ws->ctx)) {
+		/* we closed on an error: what the peer still sends is dropped, so
+		 * neither memory grows nor our close frame gets lost to a reset */
+		struct evbuffer *in = bufferevent_get_input(ws->bev);
+		evbuffer_drain(in, evbuffer_get_length(in));
+	} else if (wslay_event_want_read(ws->ctx)) {
 		int r = wslay_event_recv(ws->ctx);
 		if (r == WSLAY_ERR_NOMEM) {
 			ws_finish(ws, WSLAY_CODE_ABNORMAL_CLOSURE, "out of memory");
@@ -248,12 +255,23 @@ static void ws_io(pf_ws *ws)
 		ws_notify_close(ws, code ? code : WSLAY_CODE_NO_STATUS_RCVD);
 	}
 	bool out_empty = evbuffer_get_length(bufferevent_get_output(ws->bev)) == 0;
-	bool read_done = wslay_event_get_close_received(ws->ctx) || ws->read_eof ||
-	                 !wslay_event_get_read_enabled(ws->ctx);
-	if (close_out && read_done && out_empty)
+	bool read_done = wslay_event_get_close_received(ws->ctx) || ws->read_eof;
+	if (close_out && read_done && out_empty) {
 		ws_finish(ws, ws->close_code, "close handshake done");
-	else if (ws->read_eof && !close_out)
+	} else if (close_out && out_empty && !wslay_event_get_read_enabled(ws->ctx)) {
+		/*
+		 * Closed on an error while the peer may still be sending: closing
+		 * the socket now with unread input would reset the connection
+		 * and the peer could lose our close frame. Shut our side and
+		 * wait (at most the close timeout) for the peer's EOF.
+		 */
+		if (!ws->shut) {
+			shutdown(bufferevent_getfd(ws->bev), SHUT_WR);
+			ws->shut = true;
+		}
+	} else if (ws->read_eof && !close_out) {
 		ws_finish(ws, WSLAY_CODE_ABNORMAL_CLOSURE, "peer went away");
+	}
 }
 
 static void ws_read_cb(struct bufferevent *bev, void *arg)

@@ -10,6 +10,7 @@
 #include "propflow/config.h"
 
 #define PF_APP_SHUTDOWN_GRACE_MS 5000        /* jobs get this long to settle on exit */
+#define PF_APP_RECOVER_MS        10000       /* look for jobs nobody runs this often */
 #define PF_APP_READ_CHUNK        (64 * 1024) /* `import` reads its file in these */
 
 /* Exit status of the process. */

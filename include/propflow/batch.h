@@ -60,16 +60,22 @@ PF_MUST_CHECK int pf_batch_add_error(pf_batch *b, bool rejected, uint64_t row, u
                                      const char *column, const char *value, size_t value_len,
                                      const char *reason, const char *raw, size_t raw_len);
 
-/* Job fields written with the batch. */
+/* Where the batch starts and ends in the job's stream: committed with it,
+ * and it applies only if the job stands at from_record (compare and set). */
 typedef struct pf_batch_progress {
 	int64_t job_id;
-	int64_t bytes_received;
-	const char *state; /* "receiving" or "processing" */
+	int64_t gen;         /* generation written (import_jobs.work_gen) */
+	int64_t from_record; /* first data record of the batch */
+	int64_t to_record;   /* the record after its last one */
+	int64_t end_offset;  /* stream byte after its last record */
+	int64_t end_line;    /* physical line there */
+	bool end_cr;         /* the byte before end_offset is a CR */
 } pf_batch_progress;
 
 /*
- * Build the unit for this batch: inserts (records, raw rows, errors) and
- * the job's counters, one transaction. Resets the batch. The callback
+ * Build the unit for this batch: the position and counters (first, so a
+ * batch out of place aborts), then inserts (records, raw rows, errors),
+ * one transaction. Resets the batch. The callback
  * runs once with the outcome. Returns 0 or PF_ENOMEM (then the batch is
  * unchanged and the callback is not called).
  */

@@ -76,6 +76,11 @@ typedef struct pf_csv_record {
 	size_t raw_len;
 	bool raw_truncated; /* raw is a prefix */
 	pf_csv_error error; /* PF_CSV_OK, or why fields are unusable */
+	/* Where the stream stands after this record and its line ending: what
+	 * pf_csv_resume needs to go on from here in a new reader. */
+	uint64_t end_offset; /* stream byte just after the record */
+	uint64_t end_line;   /* physical line at end_offset */
+	bool end_cr;         /* the byte before end_offset is a CR (an LF next is its pair) */
 } pf_csv_record;
 
 /*
@@ -112,6 +117,16 @@ PF_MUST_CHECK int pf_csv_finish(pf_csv *csv);
  * encoding and delimiter are decided on what was seen) and drops the
  * record in progress. Returns 0 or a negative error. */
 PF_MUST_CHECK int pf_csv_abandon(pf_csv *csv);
+
+/*
+ * Start a fresh reader in the middle of a stream, at a record boundary a
+ * previous reader reported (end_offset, end_line, end_cr of its last
+ * record, and the next record index), with the encoding and delimiter that
+ * reader decided: no sniffing, no BOM. Feed the stream from offset on.
+ * Call before the first pf_csv_feed. Returns 0 or PF_EINVAL.
+ */
+PF_MUST_CHECK int pf_csv_resume(pf_csv *csv, pf_csv_encoding enc, char delim, uint64_t offset,
+                                uint64_t index, uint64_t line, bool cr_last);
 
 char pf_csv_delimiter(const pf_csv *csv); /* 0 until known */
 pf_csv_encoding pf_csv_encoding_of(const pf_csv *csv);

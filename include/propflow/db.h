@@ -46,6 +46,8 @@ typedef struct pf_db_result {
 	PGresult **res;       /* one per statement; NULL when not reached */
 	const char *error;    /* NULL if every statement succeeded, else the first message */
 	const char *sqlstate; /* of that error, or "" */
+	bool lost;            /* the outcome is unknown: the connection broke or the server is
+	                         going down (the unit may or may not have committed) */
 } pf_db_result;
 
 typedef void (*pf_db_cb)(void *arg, const pf_db_result *r);

@@ -28,6 +28,10 @@ void pf_events_free(pf_events *ev);
 void pf_events_job_changed(void *arg, pf_job *job, bool final);
 /* Upgrade req to a WebSocket and subscribe it. */
 void pf_events_subscribe(pf_events *ev, pf_http_req *req);
+/* A job that was not running here was deleted: every subscriber gets a
+ * final frame {"type": "import", "id": ID, "state": "cancelled",
+ * "deleted": true}. */
+void pf_events_job_deleted(pf_events *ev, int64_t id);
 /* Frame JSON of a live job (job object + seq, rate, eta), for tests and
  * snapshots; takes a seq when take_seq. Caller frees. */
 char *pf_events_job_frame(pf_job *job, bool take_seq, const char *type);

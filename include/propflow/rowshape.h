@@ -106,6 +106,26 @@ PF_MUST_CHECK int pf_rowshape_add_row(pf_rowshape *rs, pf_batch *b, uint64_t ind
                                       const char *const *fields, const size_t *lens);
 
 /*
+ * Override the mapping after pf_rowshape_set_header (reprocess): `ov` is a
+ * JSON object {"<title as in the file>": "<field name>" | null}. A column
+ * named there takes that field (match "override") or none; a field taken
+ * this way is removed from any other column. Returns 0, or PF_EINVAL with
+ * a message in err (unknown header or field, not an object).
+ */
+PF_MUST_CHECK int pf_rowshape_override(pf_rowshape *rs, const cJSON *ov, char *err, size_t errlen);
+
+/*
+ * What a restart needs besides the header: the decided date orders, as
+ * {"listed_on": "mdy", ...} (a new object the caller owns, NULL on
+ * ENOMEM), and pf_rowshape_restore, which takes them back with the stored
+ * dictionary instead of observing sample rows and deciding. Restore returns
+ * 0, PF_EINVAL (malformed orders) or PF_ENOMEM.
+ */
+cJSON *pf_rowshape_orders_json(const pf_rowshape *rs);
+PF_MUST_CHECK int pf_rowshape_restore(pf_rowshape *rs, const cJSON *orders, const char *dict,
+                                      size_t dict_len);
+
+/*
  * The mapping as the job object shows it: [{index, header, field, match,
  * confidence, date_order (date fields only)}], [] before the header.
  * A new array the caller owns; NULL on ENOMEM.

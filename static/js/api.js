@@ -54,6 +54,28 @@ function qs(params) {
 	return s ? '?' + s : '';
 }
 
+// POST a JSON body (or none); resolves the parsed answer, throws ApiError otherwise.
+export async function postJSON(path, body) {
+	let res;
+	const opts = { method: 'POST', headers: { Accept: 'application/json' } };
+	if (body !== undefined && body !== null) {
+		opts.headers['Content-Type'] = 'application/json';
+		opts.body = JSON.stringify(body);
+	}
+	try {
+		res = await fetch(path, opts);
+	} catch {
+		throw new ApiError('cannot reach the server', 0, null);
+	}
+	const text = await res.text();
+	if (!res.ok) throw errorFromBody(res.status, text);
+	try {
+		return JSON.parse(text);
+	} catch {
+		return null;
+	}
+}
+
 export const api = {
 	jobs: (signal) => getJSON('/api/imports', signal),
 	job: (id, signal) => getJSON('/api/imports/' + encodeURIComponent(id), signal),
@@ -62,4 +84,7 @@ export const api = {
 	errors: (id, limit, after, signal) =>
 		getJSON('/api/imports/' + encodeURIComponent(id) + '/errors' + qs({ limit, after }), signal),
 	property: (id, signal) => getJSON('/api/properties/' + encodeURIComponent(id), signal),
+	// mapping: {header: field | null} overriding the automatic one, or null for none
+	reprocess: (id, mapping) => postJSON('/api/imports/' + encodeURIComponent(id) + '/reprocess',
+		mapping && Object.keys(mapping).length ? { mapping } : null),
 };

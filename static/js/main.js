@@ -3,12 +3,15 @@
 import { api } from './api.js';
 import { startEvents } from './events.js';
 import { initUpload } from './upload.js';
+import { deleteImport } from './tus.js';
 import { JobList, JobSummary } from './jobs.js';
 import { VirtualTable } from './table.js';
 import { DetailPanel } from './detail.js';
 import { renderMapping } from './mapping.js';
 import { ErrorsView } from './errors.js';
 import { fmtInt, TERMINAL } from './format.js';
+
+const REPROCESSABLE = new Set(['done', 'failed', 'interrupted']);
 import * as store from './store.js';
 
 const $ = (sel) => document.querySelector(sel);
@@ -55,13 +58,39 @@ function init() {
 		});
 	}
 
+	// ---- mapping override (edited in the mapping tab, sent with a reprocess) ----
 	let mappingKey = '';
+	const draft = new Map(); // header -> field | null, for the selected job
+	function updateMappingFoot(j) {
+		const finished = !!j && REPROCESSABLE.has(j.state);
+		const n = draft.size;
+		$('#mapping-apply').disabled = !finished || n === 0 || busy;
+		$('#mapping-reset').disabled = n === 0;
+		$('#mapping-status').textContent = n ? n + (n === 1 ? ' column' : ' columns') + ' changed' +
+			(finished ? '' : ' · the import must finish first') : (finished ? '' :
+			'The mapping can be changed once the import has finished.');
+	}
+	function onMappingChange(header, field, original) {
+		if (field === original) draft.delete(header);
+		else draft.set(header, field);
+		updateMappingFoot(store.getJob(store.selected()));
+	}
+	$('#mapping-reset').addEventListener('click', () => {
+		draft.clear();
+		mappingKey = '';
+		const j = store.getJob(store.selected());
+		if (j) renderTabs(j);
+	});
+	$('#mapping-apply').addEventListener('click', () => reprocess(true));
+
 	function renderTabs(j) {
 		const cols = Array.isArray(j.columns) ? j.columns : [];
-		const key = j.id + ':' + JSON.stringify(cols);
+		const editable = REPROCESSABLE.has(j.state);
+		const key = j.id + ':' + editable + ':' + JSON.stringify(cols);
 		if (key !== mappingKey) {
 			mappingKey = key;
-			const mapped = renderMapping($('[data-testid="mapping-table"]'), cols);
+			const mapped = renderMapping($('[data-testid="mapping-table"]'), cols,
+				{ editable, draft, onChange: onMappingChange });
 			const fuzzy = cols.filter((c) => c.match === 'fuzzy').length;
 			$('#mapping-count').textContent = cols.length ? mapped + '/' + cols.length +
 				(fuzzy ? ' · ' + fuzzy + ' fuzzy' : '') : '';
@@ -70,16 +99,104 @@ function init() {
 		$('#errors-count').textContent = issues ? fmtInt(issues) : '';
 		$('#records-count').textContent = j.rows_inserted ? fmtInt(j.rows_inserted) : '';
 		if (activeTab === 'tab-errors') errors.show(j);
+		updateMappingFoot(j);
+	}
+
+	// ---- delete and reprocess ----
+	let busy = false;
+	const actionError = $('#job-action-error');
+	function showActionError(msg) {
+		actionError.textContent = msg;
+		actionError.hidden = !msg;
+	}
+	function renderActions(j) {
+		const running = !TERMINAL.has(j.state);
+		const del = $('#job-delete');
+		del.textContent = running ? 'Cancel import' : 'Delete';
+		del.disabled = busy;
+		const rep = $('#job-reprocess');
+		rep.hidden = !REPROCESSABLE.has(j.state);
+		rep.disabled = busy;
+		rep.textContent = draft.size ? 'Reprocess (' + draft.size + ' changed)' : 'Reprocess';
+	}
+	$('#job-delete').addEventListener('click', async () => {
+		const j = store.getJob(store.selected());
+		if (!j || busy) return;
+		const running = !TERMINAL.has(j.state);
+		const what = (j.name || 'import #' + j.id);
+		if (!window.confirm((running ? 'Cancel ' + what + ' and delete' : 'Delete ' + what + ' with') +
+			' all its rows? This cannot be undone.')) return;
+		busy = true;
+		showActionError('');
+		renderActions(j);
+		uploader.forget(j.id); // stop sending bytes to it first
+		try {
+			await deleteImport(j.id);
+			store.remove(j.id);
+		} catch (e) {
+			showActionError('Could not delete: ' + e.message);
+		} finally {
+			busy = false;
+			const cur = store.getJob(store.selected());
+			if (cur) renderActions(cur);
+		}
+	});
+	$('#job-reprocess').addEventListener('click', () => reprocess(draft.size > 0));
+
+	// A reprocess replaces the rows when it ends: the table then reloads them.
+	const rerun = new Map(); // id -> finished_at of the run before the reprocess
+	async function reprocess(withMapping) {
+		const j = store.getJob(store.selected());
+		if (!j || busy || !REPROCESSABLE.has(j.state)) return;
+		busy = true;
+		showActionError('');
+		renderActions(j);
+		updateMappingFoot(j);
+		const mapping = withMapping ? Object.fromEntries(draft) : null;
+		try {
+			const before = store.getJob(j.id);
+			const job = await api.reprocess(j.id, mapping);
+			rerun.set(j.id, before ? before.finished_at ?? null : null);
+			draft.clear();
+			mappingKey = '';
+			if (job && job.id === j.id) store.restartJob(job, before);
+		} catch (e) {
+			showActionError('Could not reprocess: ' + e.message);
+		} finally {
+			busy = false;
+			const cur = store.getJob(store.selected());
+			if (cur) renderSelected();
+		}
 	}
 
 	// ---- selection and updates ----
+	let shown = { id: null, state: null };
 	function renderSelected() {
 		const id = store.selected();
 		const j = id === null ? null : store.getJob(id);
 		$('#no-job').hidden = !!j;
 		$('#job-view').hidden = !j;
-		if (!j) return;
+		if (!j) {
+			shown = { id: null, state: null };
+			return;
+		}
+		// A finished job running again (reprocessed, here or by someone else).
+		if (shown.id === j.id && TERMINAL.has(shown.state) && !TERMINAL.has(j.state) &&
+			!rerun.has(j.id)) {
+			rerun.set(j.id, shown.finished ?? null);
+		}
+		let reload = false;
+		if (rerun.has(j.id) && TERMINAL.has(j.state) && (j.finished_at ?? null) !== rerun.get(j.id)) {
+			rerun.delete(j.id);
+			reload = true;
+		}
+		shown = { id: j.id, state: j.state, finished: j.finished_at ?? null };
 		summary.render(j);
+		renderActions(j);
+		if (reload) {
+			errors.reset();
+			table.reload();
+		}
 		renderTabs(j);
 		table.setJob(j.id, j.rows_inserted ?? 0, !TERMINAL.has(j.state));
 	}
@@ -103,6 +220,8 @@ function init() {
 			list.setSelected(id);
 			errors.reset();
 			mappingKey = '';
+			draft.clear();
+			showActionError('');
 			if (!$('#detail-panel').hidden) detail.close();
 			renderSelected();
 			const u = new URL(location.href);
@@ -123,14 +242,25 @@ function init() {
 			}
 		}
 	}
-	initUpload({
+	const uploader = initUpload({
 		input: $('[data-testid="file-input"]'),
 		zone: $('[data-testid="drop-zone"]'),
 		box: $('[data-testid="upload-progress"]'),
 		errorBox: $('#upload-error'),
+		resumeBox: $('#resume-box'),
 		onStart: (name) => {
 			pending = { name, known: new Set(store.jobList().map((j) => j.id)) };
 		},
+		// The import exists (tus creation answered, or a remembered upload resumes): show it now.
+		onCreated: (job) => {
+			pending = null;
+			if (job && typeof job.id === 'number') {
+				if (typeof job.state === 'string' && 'rows_parsed' in job) store.mergeHttpJob(job);
+				else if (!store.getJob(job.id)) api.job(job.id).then(store.mergeHttpJob, () => {});
+				store.select(job.id);
+			}
+		},
+		onDeleted: (id) => store.remove(id),
 		onDone: (job) => {
 			pending = null;
 			if (job && typeof job.id === 'number') {

@@ -1,11 +1,21 @@
 // mapping.js - the column mapping of a job: each header of the file, the canonical field it was
-// matched to, how (exact / synonym / fuzzy / none) and with what confidence. Fuzzy ones stand out.
+// matched to, how (exact / synonym / fuzzy / override / none) and with what confidence. Fuzzy ones
+// stand out. A select per column edits a mapping override for a reprocess of a finished job.
 
 import { el } from './format.js';
 
+// The canonical fields (job.columns[].field), in the order the select lists them.
+export const FIELDS = ['source_id', 'address', 'city', 'state', 'zip', 'price', 'beds', 'baths', 'sqft',
+	'lot_sqft', 'year_built', 'property_type', 'status', 'listed_on', 'sold_on', 'latitude',
+	'longitude'];
+const UNMAPPED = ''; // the select's value for "not mapped"
+
 const ORDER_NAME = { mdy: 'month-first dates', dmy: 'day-first dates', ymd: 'year-first dates' };
 
-export function renderMapping(table, columns) {
+// opts: {editable: the selects are enabled, draft: Map header -> field|null (the edits so far),
+// onChange(header, field|null, original)}.
+export function renderMapping(table, columns, opts = {}) {
+	const draft = opts.draft ?? new Map();
 	const tbody = table.tBodies[0];
 	const frag = document.createDocumentFragment();
 	const cols = Array.isArray(columns) ? columns : [];
@@ -42,13 +52,34 @@ export function renderMapping(table, columns) {
 			ct.textContent = '—';
 		}
 		tr.append(ct);
+		tr.append(overrideCell(c, draft, opts));
+		if (draft.has(c.header)) tr.classList.add('changed');
 		frag.append(tr);
 	}
 	if (cols.length === 0) {
 		const tr = el('tr');
-		tr.append(el('td', 'empty-row', 'The header has not been read yet.', { colspan: 5 }));
+		tr.append(el('td', 'empty-row', 'The header has not been read yet.', { colspan: 6 }));
 		frag.append(tr);
 	}
 	tbody.replaceChildren(frag);
 	return cols.filter((c) => c.field).length;
+}
+
+function overrideCell(c, draft, opts) {
+	const td = el('td');
+	const sel = el('select', 'map-select', null, { 'aria-label': 'Field for ' + (c.header || 'column ' +
+		((c.index ?? 0) + 1)), 'data-testid': 'mapping-select', 'data-header': c.header });
+	sel.append(el('option', null, 'not mapped', { value: UNMAPPED }));
+	for (const f of FIELDS) sel.append(el('option', null, f, { value: f }));
+	const current = c.field ?? null;
+	const chosen = draft.has(c.header) ? draft.get(c.header) : current;
+	sel.value = chosen ?? UNMAPPED;
+	sel.disabled = !opts.editable;
+	sel.addEventListener('change', () => {
+		const v = sel.value === UNMAPPED ? null : sel.value;
+		sel.closest('tr').classList.toggle('changed', v !== current);
+		if (opts.onChange) opts.onChange(c.header, v, current);
+	});
+	td.append(sel);
+	return td;
 }

@@ -108,6 +108,15 @@ export class VirtualTable {
 		this.setTotal(total, running);
 	}
 
+	// The same job's rows were replaced (a reprocess ended): load them again from the top.
+	reload() {
+		const id = this.jobId;
+		this.reset();
+		this.jobId = id;
+		this.root.scrollTop = 0;
+		this.schedule();
+	}
+
 	// Counters never go backwards, and a page can show rows before their progress frame.
 	setTotal(total, running) {
 		total = Number.isFinite(total) && total > 0 ? total : 0;

@@ -1,10 +1,20 @@
-// page.test.mjs - smoke test of the page in headless Chromium against the real server:
-// upload a generated messy export through the file input, watch the job finish in the list,
-// check virtual scrolling (few rows in the DOM, the last row reachable by scrolling), open a
-// record and find its original text, and check that nothing logged an error or broke the CSP.
+// page.test.mjs - the page in headless Chromium against the real server:
+// - upload a generated messy export through the file input (tus: POST creation, then PATCH
+//   pieces), watch the job finish in the list, check virtual scrolling (few rows in the DOM, the
+//   last row reachable by scrolling), open a record and find its original text;
+// - a PATCH dropped by the network (playwright route.abort) is retried by the page by itself
+//   (HEAD, then PATCH from Upload-Offset): the job ends done with exactly the rows of the file;
+// - a reload mid-upload: the page offers to resume, the same file picked again continues from
+//   the server's offset;
+// - the server SIGKILLed mid-upload and started again on the same data dir and port: the page
+//   resumes by itself, exact rows;
+// - reprocess with a mapping override edited in the mapping tab; delete a finished job and
+//   cancel a running upload from the page;
+// - nothing logged an error or broke the CSP (network errors are allowed only while a fault is
+//   injected on purpose).
 //
 // Env: PROPFLOW_BIN (server binary), PROPFLOW_SRC (repo root), PROPFLOW_BUILD (screenshot dir),
-// CHROMIUM_PATH (default /usr/bin/chromium).
+// CHROMIUM_PATH (default /usr/bin/chromium), PROPFLOW_TIME_FACTOR (scales timeouts: slow builds).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,8 +27,12 @@ import { chromium } from 'playwright-core';
 const BIN = process.env.PROPFLOW_BIN;
 const SRC = process.env.PROPFLOW_SRC || path.resolve(import.meta.dirname, '..', '..');
 const SHOT_DIR = process.env.PROPFLOW_BUILD || os.tmpdir();
-const LISTEN_TIMEOUT_MS = 60000;
+const FACTOR = Math.max(1, Number(process.env.PROPFLOW_TIME_FACTOR) || 1);
+const T = (ms) => Math.round(ms * FACTOR);
+const LISTEN_TIMEOUT_MS = T(60000);
 const ROWS = 5000; // valid data rows; one malformed row follows them
+const BIG_ROWS = 20000; // the file for the reload and restart cases
+const PIECE = 64 * 1024; // tus piece size the fault tests ask the page for (localStorage)
 const HEADERS = ['MLS #', 'Street Address', 'City', 'State', 'Zip Code', 'List Price', 'Beds',
 	'Baths', 'Sq Ft', 'Year Built', 'Property Type', 'Status', 'List Date'];
 const CITIES = [['Austin', 'TX'], ['Hoboken', 'NJ'], ['Portland', 'OR'], ['Boston', 'MA'],
@@ -37,6 +51,11 @@ let baseUrl = null;
 const consoleErrors = [];
 let csv = null;
 let expected = null; // row number -> original List Price text
+let bigCsv = null;
+let bigFile = null; // bigCsv on disk: a real file keeps its lastModified across picks
+let faultWindow = false; // network errors are expected (a fault is being injected)
+const toleratedErrors = [];
+const jobIds = {}; // file name -> import id
 
 function q(s) {
 	return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
@@ -44,10 +63,10 @@ function q(s) {
 
 // A messy MLS-style export: money with $ and thousands separators, quoted fields with commas,
 // zips with leading zeros, month-first dates, CRLF line ends, and one row with a field missing.
-function makeCsv() {
+function makeCsv(rows = ROWS) {
 	const prices = new Map();
 	const lines = [HEADERS.map(q).join(',')];
-	for (let i = 1; i <= ROWS; i++) {
+	for (let i = 1; i <= rows; i++) {
 		const [city, st] = CITIES[i % CITIES.length];
 		const price = '$' + (150000 + i * 1037).toLocaleString('en-US');
 		prices.set(i, price);
@@ -67,12 +86,20 @@ function makeCsv() {
 	return { text: lines.join('\r\n') + '\r\n', prices };
 }
 
-function startServer() {
-	dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'propflow-page-'));
-	fs.chmodSync(dataDir, 0o755); // the embedded PostgreSQL may run as another user
-	const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir,
+// Start the server; with port, on that port and the existing data dir (a restart).
+function startServer(port = 0) {
+	if (!dataDir) {
+		dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'propflow-page-'));
+		fs.chmodSync(dataDir, 0o755); // the embedded PostgreSQL may run as another user
+	}
+	const args = ['serve', '--listen', '127.0.0.1:' + port, '--data-dir', dataDir,
 		'--static-dir', path.join(SRC, 'static')];
-	server = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+	// PROPFLOW_WRAP: a command the server runs under (valgrind in CI).
+	const wrap = (process.env.PROPFLOW_WRAP || '').split(/\s+/).filter(Boolean);
+	const env = { ...process.env };
+	delete env.DATABASE_URL;
+	server = wrap.length ? spawn(wrap[0], [...wrap.slice(1), BIN, ...args],
+		{ stdio: ['ignore', 'pipe', 'pipe'], env }) : spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
 	serverExit = new Promise((resolve) => server.once('exit', (code, sig) => resolve({ code, sig })));
 	server.stderr.setEncoding('utf8');
 	server.stderr.on('data', (d) => {
@@ -98,23 +125,140 @@ function startServer() {
 	});
 }
 
+// SIGTERM (SIGKILL after 15 s); resolves with the exit {code, sig}.
 async function stopServer() {
-	if (!server) return;
+	if (!server) return null;
+	let x = null;
 	if (server.exitCode === null && server.signalCode === null) {
 		server.kill('SIGTERM');
-		const t = new Promise((r) => setTimeout(() => r('timeout'), 15000));
+		const t = new Promise((r) => setTimeout(() => r('timeout'), T(15000)));
 		if ((await Promise.race([serverExit, t])) === 'timeout') {
 			server.kill('SIGKILL');
 			await serverExit;
+			stopLeftoverPostgres();
 		}
 	}
+	x = await serverExit;
 	server = null;
+	return x;
+}
+
+// After a SIGKILL of the server: its embedded PostgreSQL keeps running (the next server adopts
+// it); at the very end it must not outlive the test.
+function stopLeftoverPostgres() {
+	try {
+		const pid = Number(fs.readFileSync(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8')
+			.split('\n')[0]);
+		if (pid > 0) process.kill(pid, 'SIGQUIT');
+	} catch {
+		// not running
+	}
+}
+
+// ---- HTTP helpers (node's fetch against the server) ----
+
+async function apiJson(p) {
+	const r = await fetch(baseUrl + p, { headers: { Accept: 'application/json' } });
+	const text = await r.text();
+	assert.equal(r.status, 200, `GET ${p}: ${r.status} ${text.slice(0, 300)}`);
+	return JSON.parse(text);
+}
+
+async function apiStatus(p, method = 'GET') {
+	const r = await fetch(baseUrl + p, { method });
+	await r.arrayBuffer();
+	return r.status;
+}
+
+async function allProperties(id) {
+	const items = [];
+	let after = null;
+	for (;;) {
+		const page = await apiJson(`/api/imports/${id}/properties?limit=1000` +
+			(after === null ? '' : '&after=' + encodeURIComponent(after)));
+		items.push(...page.items);
+		if (page.next === null) return items;
+		after = page.next;
+	}
+}
+
+async function waitJobState(id, states, ms) {
+	const end = Date.now() + ms;
+	let j = null;
+	for (;;) {
+		j = await apiJson('/api/imports/' + id);
+		if (states.includes(j.state)) return j;
+		if (Date.now() > end) {
+			throw new Error(`job ${id} not ${states.join('|')} after ${ms} ms: ` +
+				JSON.stringify({ ...j, columns: undefined }));
+		}
+		await new Promise((r) => setTimeout(r, 100));
+	}
+}
+
+// The job ended with exactly the file's rows: accounting, and every record 1..rows once with
+// its own values (source id, price, line).
+async function assertExactJob(id, rows, bytes) {
+	const j = await apiJson('/api/imports/' + id);
+	const brief = JSON.stringify({ ...j, columns: undefined });
+	assert.equal(j.state, 'done', brief);
+	assert.equal(j.rows_parsed, rows + 1, brief);
+	assert.equal(j.rows_inserted, rows, brief);
+	assert.equal(j.rows_rejected, 1, brief);
+	assert.equal(j.rows_warned, Math.floor(rows / BAD_BEDS_EVERY), brief);
+	assert.equal(j.bytes_received, bytes, brief);
+	assert.equal(j.bytes_total, bytes, brief);
+	const items = await allProperties(id);
+	assert.equal(items.length, rows, 'records stored');
+	const seen = new Set();
+	for (const it of items) {
+		assert.ok(it.row >= 1 && it.row <= rows, `row ${it.row} in range`);
+		assert.ok(!seen.has(it.row), `row ${it.row} stored twice`);
+		seen.add(it.row);
+		assert.equal(it.source_id, `MLS${String(it.row).padStart(7, '0')}`, `row ${it.row} source_id`);
+		assert.equal(it.price, 150000 + it.row * 1037, `row ${it.row} price`);
+		assert.equal(it.line, it.row + 1, `row ${it.row} line`);
+	}
+	return j;
+}
+
+// Record every state the upload box goes through (window.__uploadStates).
+async function watchUploadStates() {
+	await page.evaluate(() => {
+		const box = document.querySelector('[data-testid="upload-progress"]');
+		window.__uploadStates = [box.dataset.state];
+		if (window.__uploadObserver) window.__uploadObserver.disconnect();
+		window.__uploadObserver = new MutationObserver(() => {
+			const s = box.dataset.state;
+			if (window.__uploadStates[window.__uploadStates.length - 1] !== s) window.__uploadStates.push(s);
+		});
+		window.__uploadObserver.observe(box, { attributes: true, attributeFilter: ['data-state'] });
+	});
+}
+
+const uploadStates = () => page.evaluate(() => window.__uploadStates);
+const jobItem = (name) => page.locator('[data-testid="job-item"]', { hasText: name });
+const countOf = async (id) => Number((await page.locator(`[data-testid="${id}"]`).innerText())
+	.replace(/[^\d]/g, ''));
+const setPiece = (n) => page.evaluate((v) => {
+	if (v) localStorage.setItem('propflow.chunkBytes', String(v));
+	else localStorage.removeItem('propflow.chunkBytes');
+}, n);
+
+// The id of the import the upload box shows (set once the tus creation answered).
+async function uploadJobId() {
+	const box = page.locator('[data-testid="upload-progress"][data-job-id]');
+	await box.waitFor({ state: 'attached', timeout: T(30000) });
+	return Number(await box.getAttribute('data-job-id'));
 }
 
 before(async () => {
 	assert.ok(BIN, 'PROPFLOW_BIN must name the server binary');
 	({ text: csv, prices: expected } = makeCsv());
+	({ text: bigCsv } = makeCsv(BIG_ROWS));
 	baseUrl = await startServer();
+	bigFile = path.join(dataDir, 'listings-big.csv');
+	fs.writeFileSync(bigFile, bigCsv);
 	browser = await chromium.launch({
 		executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
 		args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -129,19 +273,38 @@ before(async () => {
 			window.__csp.push(e.violatedDirective + ' ' + e.blockedURI);
 		});
 	});
+	// While a fault is injected on purpose, failed requests to the API and the WebSocket (and
+	// Chromium's console lines about them) are expected; nothing else is, ever.
+	const netError = /^(console: Failed to load resource: net::ERR_|console: WebSocket connection to |requestfailed: http:\/\/127\.0\.0\.1:\d+\/api\/)/;
+	const record = (msg) => {
+		if (faultWindow && netError.test(msg)) toleratedErrors.push(msg);
+		else consoleErrors.push(msg);
+	};
 	page.on('console', (m) => {
-		if (m.type() === 'error') consoleErrors.push('console: ' + m.text());
+		if (m.type() === 'error') record('console: ' + m.text());
 	});
-	page.on('pageerror', (e) => consoleErrors.push('pageerror: ' + e.message));
+	page.on('pageerror', (e) => record('pageerror: ' + e.message));
 	page.on('requestfailed', (r) => {
-		consoleErrors.push('requestfailed: ' + r.url() + ' ' + (r.failure()?.errorText ?? ''));
+		record('requestfailed: ' + r.url() + ' ' + (r.failure()?.errorText ?? ''));
 	});
 });
 
 after(async () => {
 	if (browser) await browser.close().catch(() => {});
-	await stopServer();
+	const x = await stopServer();
+	if (x && (x.code !== 0 || x.sig)) {
+		stopLeftoverPostgres();
+		process.stderr.write(`# server exit: code ${x.code} signal ${x.sig}\n`);
+	}
 	if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+	if (toleratedErrors.length) {
+		console.log(`# ${toleratedErrors.length} network errors while faults were injected (expected)`);
+	}
+	// A clean exit on SIGTERM, and no sanitizer or valgrind report in the server's log.
+	const report = /(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: \w+Sanitizer|definitely lost: [1-9]|ERROR SUMMARY: [1-9])[^\n]*/
+		.exec(serverLog);
+	if (report) throw new Error('server log: ' + report[0]);
+	if (x && (x.code !== 0 || x.sig)) throw new Error(`server exit on SIGTERM: code ${x.code} signal ${x.sig}`);
 	// The server's log, for whoever has to read a failure.
 	fs.writeFileSync(path.join(SHOT_DIR, 'page-server.log'), serverLog);
 });
@@ -176,6 +339,7 @@ test('upload, live progress, first rows, virtual scrolling, record detail', { ti
 		assert.match(await item.getAttribute('data-job-id'), /^\d+$/);
 		await page.locator('[data-testid="upload-progress"][data-state="done"]')
 			.waitFor({ timeout: 30000 });
+		jobIds['listings-messy.csv'] = Number(await item.getAttribute('data-job-id'));
 		const uploadText = await page.locator('[data-testid="upload-progress"]').innerText();
 		assert.match(uploadText, /\d/, 'upload progress shows bytes');
 
@@ -228,10 +392,10 @@ test('upload, live progress, first rows, virtual scrolling, record detail', { ti
 		const mapping = page.locator('[data-testid="mapping-table"]');
 		await mapping.waitFor({ state: 'visible' });
 		assert.equal(await mapping.locator('tbody tr').count(), HEADERS.length);
-		const zipRow = mapping.locator('tbody tr', { hasText: 'Zip Code' });
-		assert.match(await zipRow.innerText(), /\bzip\b/);
-		const priceRow = mapping.locator('tbody tr', { hasText: 'List Price' });
-		assert.match(await priceRow.innerText(), /\bprice\b/);
+		const fieldOf = (header) => mapping.locator('tbody tr', { hasText: header }).locator('td')
+			.nth(2).locator('code');
+		assert.equal(await fieldOf('Zip Code').innerText(), 'zip');
+		assert.equal(await fieldOf('List Price').innerText(), 'price');
 
 		// Issues view: the rejected row and the unreadable "three" beds.
 		await page.locator('#tab-errors').click();
@@ -241,6 +405,322 @@ test('upload, live progress, first rows, virtual scrolling, record detail', { ti
 			'warnings listed');
 		await page.screenshot({ path: path.join(SHOT_DIR, 'page-errors.png') });
 		await page.locator('#tab-records').click();
+	});
+
+test('a PATCH dropped by the network is resumed by the page by itself', { timeout: T(180000) },
+	async () => {
+		const name = 'listings-dropped.csv';
+		await setPiece(PIECE);
+		await watchUploadStates();
+		const log = []; // method + Upload-Offset of every tus request the page made
+		let patches = 0;
+		await page.route('**/api/imports/*', (route) => {
+			const req = route.request();
+			const m = req.method();
+			if (m === 'PATCH' || m === 'HEAD') log.push(m + ' ' + (req.headers()['upload-offset'] ?? ''));
+			if (m === 'PATCH' && ++patches === 3) {
+				log.push('aborted');
+				return route.abort('connectionreset');
+			}
+			return route.continue();
+		});
+		faultWindow = true;
+		try {
+			await page.locator('[data-testid="file-input"]').setInputFiles({
+				name, mimeType: 'text/csv', buffer: Buffer.from(csv, 'utf8'),
+			});
+			const id = await uploadJobId();
+			jobIds[name] = id;
+			await page.locator('[data-testid="upload-progress"][data-state="done"]')
+				.waitFor({ timeout: T(120000) });
+			await jobItem(name).and(page.locator('[data-state="done"]')).waitFor({ timeout: T(120000) });
+		} finally {
+			faultWindow = false;
+			await page.unrouteAll({ behavior: 'ignoreErrors' });
+			await setPiece(0);
+		}
+		const id = jobIds[name];
+		const states = await uploadStates();
+		assert.ok(states.includes('retrying'), 'the page showed the retry: ' + states.join(' > '));
+		assert.equal(states[states.length - 1], 'done');
+		// After the drop: HEAD, then PATCH from the offset HEAD gave (the dropped piece again).
+		const at = log.indexOf('aborted');
+		assert.ok(at > 0, 'one PATCH was dropped: ' + log.join(', '));
+		assert.match(log[at + 1] ?? '', /^HEAD/, 'HEAD after the drop: ' + log.join(', '));
+		assert.equal(log[at + 2], log[at - 1], 'the dropped piece is sent again: ' + log.join(', '));
+		const pieces = Math.ceil(Buffer.byteLength(csv) / PIECE);
+		assert.equal(log.filter((l) => l.startsWith('PATCH')).length, pieces + 1, log.join(', '));
+
+		await assertExactJob(id, ROWS, Buffer.byteLength(csv));
+		// The page shows the finished job with its exact counters.
+		assert.equal(Number(await jobItem(name).getAttribute('data-job-id')), id);
+		await page.locator(`[data-testid="job-item"][data-job-id="${id}"][aria-current="true"]`)
+			.waitFor({ timeout: T(10000) });
+		await page.locator('#job-state[data-state="done"]').waitFor({ timeout: T(10000) });
+		assert.equal(await countOf('rows-parsed'), ROWS + 1);
+		assert.equal(await countOf('rows-inserted'), ROWS);
+		assert.equal(await countOf('rows-rejected'), 1);
+		await page.locator('[data-testid="property-row"][data-row="1"]').waitFor({ timeout: T(15000) });
+		assert.equal(await page.locator('#upload-error').isVisible(), false, 'no upload error shown');
+	});
+
+test('after a reload mid-upload the page offers to resume; the same file continues',
+	{ timeout: T(240000) }, async () => {
+		const name = path.basename(bigFile);
+		await setPiece(PIECE);
+		let patches = 0;
+		let reloadAt = null;
+		const reached = new Promise((resolve) => {
+			reloadAt = resolve;
+		});
+		const log = [];
+		// Slow the pieces down so that the reload lands mid-upload.
+		await page.route('**/api/imports/*', async (route) => {
+			const req = route.request();
+			if (req.method() === 'PATCH') {
+				log.push('PATCH ' + req.headers()['upload-offset']);
+				if (++patches === 6) reloadAt();
+				await new Promise((r) => setTimeout(r, 100));
+			} else if (req.method() === 'HEAD') {
+				log.push('HEAD');
+			}
+			return route.continue().catch(() => {});
+		});
+		faultWindow = true;
+		let id;
+		try {
+			await page.locator('[data-testid="file-input"]').setInputFiles(bigFile);
+			id = await uploadJobId();
+			jobIds[name] = id;
+			await reached;
+			await page.reload({ waitUntil: 'load' });
+			log.push('reloaded');
+			await page.locator('[data-testid="ws-status"][data-state="open"]')
+				.waitFor({ timeout: T(15000) });
+			const offer = page.locator(`[data-testid="resume-item"][data-job-id="${id}"]`);
+			await offer.waitFor({ timeout: T(15000) });
+			assert.match(await offer.innerText(), /listings-big\.csv/);
+			const job = await apiJson('/api/imports/' + id);
+			assert.equal(job.state, 'receiving', 'a reload does not end a tus upload');
+			assert.ok(job.upload_offset > 0 && job.upload_offset < Buffer.byteLength(bigCsv),
+				`upload_offset ${job.upload_offset} mid-file`);
+			const [chooser] = await Promise.all([
+				page.waitForEvent('filechooser', { timeout: T(10000) }),
+				offer.locator('[data-testid="resume-pick"]').click(),
+			]);
+			await watchUploadStates();
+			await chooser.setFiles(bigFile);
+			await page.locator('[data-testid="upload-progress"][data-state="done"]')
+				.waitFor({ timeout: T(180000) });
+		} finally {
+			faultWindow = false;
+			await page.unrouteAll({ behavior: 'ignoreErrors' });
+			await setPiece(0);
+		}
+		// After the reload: HEAD first, then PATCHes from a non-zero offset (no byte sent twice
+		// except the piece the reload cut).
+		const after = log.slice(log.indexOf('reloaded') + 1);
+		assert.equal(after[0], 'HEAD', log.join(', '));
+		assert.match(after[1], /^PATCH [1-9]\d*$/, 'resumed mid-file: ' + log.join(', '));
+		assert.equal(after.filter((l) => l === 'HEAD').length, 1,
+			'no piece failed after the resume: ' + log.join(', '));
+		await waitJobState(id, ['done'], T(60000));
+		await assertExactJob(id, BIG_ROWS, Buffer.byteLength(bigCsv));
+		await page.locator(`[data-testid="job-item"][data-job-id="${id}"][data-state="done"]`)
+			.waitFor({ timeout: T(30000) });
+		assert.equal(await page.locator('[data-testid="resume-list"]').isVisible(), false,
+			'nothing left to resume');
+		assert.deepEqual(await page.evaluate(() => JSON.parse(localStorage.getItem('propflow.uploads') ||
+			'[]')), [], 'the finished upload is forgotten');
+	});
+
+test('the server killed mid-upload and restarted: the page resumes by itself',
+	{ timeout: T(300000) }, async () => {
+		const name = 'listings-restart.csv';
+		const bytes = Buffer.from(bigCsv, 'utf8');
+		await setPiece(PIECE);
+		await watchUploadStates();
+		let patches = 0;
+		let killAt = null;
+		const reached = new Promise((resolve) => {
+			killAt = resolve;
+		});
+		await page.route('**/api/imports/*', async (route) => {
+			if (route.request().method() === 'PATCH') {
+				if (++patches === 8) killAt();
+				await new Promise((r) => setTimeout(r, 100));
+			}
+			return route.continue().catch(() => {});
+		});
+		faultWindow = true;
+		let id;
+		try {
+			await page.locator('[data-testid="file-input"]').setInputFiles({
+				name, mimeType: 'text/csv', buffer: bytes,
+			});
+			id = await uploadJobId();
+			jobIds[name] = id;
+			await reached;
+			const port = Number(new URL(baseUrl).port);
+			server.kill('SIGKILL');
+			await serverExit;
+			await page.locator('[data-testid="upload-progress"][data-state="retrying"]')
+				.waitFor({ timeout: T(30000) });
+			const url = await startServer(port);
+			assert.equal(url, baseUrl, 'restarted on the same address');
+			await page.locator('[data-testid="upload-progress"][data-state="done"]')
+				.waitFor({ timeout: T(180000) });
+		} finally {
+			faultWindow = false;
+			await page.unrouteAll({ behavior: 'ignoreErrors' });
+			await setPiece(0);
+		}
+		const states = await uploadStates();
+		assert.ok(states.includes('retrying'), states.join(' > '));
+		await waitJobState(id, ['done'], T(60000));
+		await assertExactJob(id, BIG_ROWS, bytes.length);
+		await page.locator('[data-testid="ws-status"][data-state="open"]').waitFor({ timeout: T(30000) });
+		await page.locator(`[data-testid="job-item"][data-job-id="${id}"][data-state="done"]`)
+			.waitFor({ timeout: T(30000) });
+		assert.equal(await page.locator('#upload-error').isVisible(), false, 'no upload error shown');
+	});
+
+test('reprocess from the page with a mapping override', { timeout: T(180000) }, async () => {
+	const id = jobIds['listings-messy.csv'];
+	assert.ok(id, 'the first upload ran');
+	await page.locator(`[data-testid="job-item"][data-job-id="${id}"]`).click();
+	await page.locator('#job-state[data-state="done"]').waitFor({ timeout: T(10000) });
+	const before = await apiJson('/api/imports/' + id);
+	await page.locator('#tab-mapping').click();
+	const select = page.locator('[data-testid="mapping-select"][data-header="List Price"]');
+	await select.waitFor({ timeout: T(10000) });
+	assert.equal(await select.inputValue(), 'price');
+	assert.equal(await page.locator('[data-testid="mapping-apply"]').isDisabled(), true,
+		'nothing to apply before an edit');
+	await select.selectOption('');
+	// One change, easy to check afterwards: List Price -> not mapped.
+	const apply = page.locator('[data-testid="mapping-apply"]');
+	assert.equal(await apply.isDisabled(), false);
+	await apply.click();
+
+	const mapping = page.locator('[data-testid="mapping-table"]');
+	await mapping.locator('tbody tr[data-match="override"]').waitFor({ timeout: T(60000) });
+	let j;
+	for (const end = Date.now() + T(120000); ;) {
+		j = await waitJobState(id, ['done'], T(120000));
+		if (j.finished_at !== before.finished_at || Date.now() > end) break;
+		await new Promise((r) => setTimeout(r, 200));
+	}
+	assert.notEqual(j.finished_at, before.finished_at, 'a new run finished');
+	assert.equal(j.rows_parsed, ROWS + 1);
+	assert.equal(j.rows_inserted, ROWS);
+	assert.equal(j.rows_rejected, 1);
+	assert.equal(j.bytes_received, before.bytes_received, 'no new upload');
+	const col = j.columns.find((c) => c.header === 'List Price');
+	assert.equal(col.field, null);
+	assert.equal(col.match, 'override');
+	assert.equal(j.columns.find((c) => c.header === 'Zip Code').field, 'zip');
+	const items = await allProperties(id);
+	assert.equal(items.length, ROWS);
+	assert.equal(new Set(items.map((it) => it.row)).size, ROWS);
+	assert.ok(items.every((it) => it.price === null), 'prices no longer mapped');
+	assert.ok(items.every((it) => it.source_id === `MLS${String(it.row).padStart(7, '0')}`));
+
+	// The page shows the new run: done, the same counts, the override, the rows reloaded.
+	await page.locator('#job-state[data-state="done"]').waitFor({ timeout: T(30000) });
+	await page.locator(`[data-testid="job-item"][data-job-id="${id}"][data-state="done"]`)
+		.waitFor({ timeout: T(30000) });
+	assert.equal(await countOf('rows-inserted'), ROWS);
+	assert.equal(await countOf('rows-rejected'), 1);
+	const row = mapping.locator('tbody tr', { hasText: 'List Price' });
+	assert.equal(await row.getAttribute('data-match'), 'override');
+	assert.equal(await select.inputValue(), '');
+	await page.locator('#tab-records').click();
+	const first = page.locator('[data-testid="property-row"][data-row="1"]');
+	await first.waitFor({ timeout: T(15000) });
+	assert.equal(await first.getAttribute('data-id'), String(items.find((it) => it.row === 1).id),
+		'the table shows the new rows');
+	assert.equal((await first.locator('.vt-cell').nth(6).innerText()).trim(), '—', 'no price');
+	assert.equal(await page.locator('#job-action-error').isVisible(), false);
+});
+
+test('delete a finished job and cancel a running upload from the page', { timeout: T(180000) },
+	async () => {
+		// A finished job: Delete, confirm; it leaves the list and the API.
+		const id = jobIds['listings-dropped.csv'];
+		assert.ok(id, 'the dropped-upload job exists');
+		await page.locator(`[data-testid="job-item"][data-job-id="${id}"]`).click();
+		await page.locator('#job-state[data-state="done"]').waitFor({ timeout: T(10000) });
+		const del = page.locator('[data-testid="job-delete"]');
+		assert.equal((await del.innerText()).trim(), 'Delete');
+		page.once('dialog', (d) => d.accept());
+		await del.click();
+		await page.locator(`[data-testid="job-item"][data-job-id="${id}"]`)
+			.waitFor({ state: 'detached', timeout: T(10000) });
+		assert.equal(await apiStatus('/api/imports/' + id), 404);
+		assert.equal(await apiStatus(`/api/imports/${id}/properties`), 404);
+		assert.equal(await page.locator('#job-action-error').isVisible(), false);
+
+		// Dismissing the confirm keeps the job.
+		const keep = jobIds['listings-messy.csv'];
+		await page.locator(`[data-testid="job-item"][data-job-id="${keep}"]`).click();
+		page.once('dialog', (d) => d.dismiss());
+		await del.click();
+		await new Promise((r) => setTimeout(r, 300));
+		assert.equal(await apiStatus('/api/imports/' + keep), 200);
+		assert.equal(await page.locator(`[data-testid="job-item"][data-job-id="${keep}"]`).count(), 1);
+
+		// A running upload: "Cancel import" stops the upload and deletes the job.
+		await setPiece(PIECE);
+		await watchUploadStates();
+		let patches = 0;
+		let cancelAt = null;
+		const reached = new Promise((resolve) => {
+			cancelAt = resolve;
+		});
+		await page.route('**/api/imports/*', async (route) => {
+			if (route.request().method() === 'PATCH') {
+				if (++patches === 4) cancelAt();
+				await new Promise((r) => setTimeout(r, 150));
+			}
+			return route.continue().catch(() => {});
+		});
+		faultWindow = true; // the cancelled PATCH fails in the browser, on purpose
+		let running;
+		try {
+			await page.locator('[data-testid="file-input"]').setInputFiles({
+				name: 'listings-cancel.csv', mimeType: 'text/csv', buffer: Buffer.from(bigCsv, 'utf8'),
+			});
+			running = await uploadJobId();
+			await reached;
+			await page.locator(`[data-testid="job-item"][data-job-id="${running}"][aria-current="true"]`)
+				.waitFor({ timeout: T(10000) });
+			assert.equal((await del.innerText()).trim(), 'Cancel import');
+			page.once('dialog', (d) => d.accept());
+			await del.click();
+			await page.locator(`[data-testid="job-item"][data-job-id="${running}"]`)
+				.waitFor({ state: 'detached', timeout: T(10000) });
+			await page.locator('[data-testid="upload-progress"][data-state="cancelled"]')
+				.waitFor({ timeout: T(10000) });
+			const patchesAtCancel = patches;
+			await new Promise((r) => setTimeout(r, 1500));
+			assert.ok(patches <= patchesAtCancel + 1, 'no more pieces sent after the cancel');
+		} finally {
+			faultWindow = false;
+			await page.unrouteAll({ behavior: 'ignoreErrors' });
+			await setPiece(0);
+		}
+		assert.equal(await apiStatus('/api/imports/' + running), 404);
+		assert.equal(await apiStatus('/api/imports/' + running, 'HEAD'), 404);
+		assert.deepEqual(await page.evaluate(() => JSON.parse(localStorage.getItem('propflow.uploads') ||
+			'[]')), [], 'the cancelled upload is forgotten');
+		// A reload shows the same list: the deleted jobs stay gone.
+		await page.reload({ waitUntil: 'load' });
+		await page.locator('[data-testid="ws-status"][data-state="open"]').waitFor({ timeout: T(15000) });
+		await page.locator(`[data-testid="job-item"][data-job-id="${keep}"]`).waitFor();
+		assert.equal(await page.locator(`[data-testid="job-item"][data-job-id="${id}"]`).count(), 0);
+		assert.equal(await page.locator(`[data-testid="job-item"][data-job-id="${running}"]`).count(), 0);
+		assert.equal(await page.locator('[data-testid="resume-list"]').isVisible(), false);
 	});
 
 test('no console errors and no CSP violations', async () => {

@@ -112,7 +112,7 @@ test('400 for a bad limit or cursor', async () => {
 test('405 for a wrong method', async () => {
 	assert.ok(S.a, 'needs the first import');
 	const cases = [['PUT', '/api/imports'], ['DELETE', '/api/health'], ['POST', '/api/health'],
-		['PATCH', `/api/imports/${S.a.id}`], ['POST', `/api/imports/${S.a.id}/properties`],
+		['PUT', `/api/imports/${S.a.id}`], ['POST', `/api/imports/${S.a.id}/properties`],
 		['POST', '/api/properties/1'], ['PUT', `/api/imports/${S.a.id}/errors`]];
 	for (const [m, p] of cases) assertJsonError(await request(m, srv.url + p), 405, `${m} ${p}`);
 });

@@ -25,8 +25,13 @@ export const BIN = process.env.PROPFLOW_BIN ||
 export const SRC = process.env.PROPFLOW_SRC ||
 	path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
-const READY_TIMEOUT_MS = 90000;
-const STOP_TIMEOUT_MS = 15000;
+// Slow runs (tests/run: 3 under ASan/UBSan, 10 under valgrind) scale time limits.
+export const TIME_FACTOR = Math.max(1, Number(process.env.PROPFLOW_TIME_FACTOR) || 1);
+export const scaled = (ms) => Math.round(ms * TIME_FACTOR);
+// PROPFLOW_WRAP: a command line the server runs under (tests/run's valgrind run).
+export const WRAP = (process.env.PROPFLOW_WRAP || '').split(/\s+/).filter(Boolean);
+const READY_TIMEOUT_MS = scaled(90000);
+const STOP_TIMEOUT_MS = scaled(15000);
 const STDERR_KEEP = 256 * 1024; // bytes of server stderr kept for diagnostics
 
 // A fresh directory, mode 0755 so that the `postgres` user can reach what
@@ -93,7 +98,9 @@ export async function startServer({ args = [], env = {}, dataDir = null, keepDir
 	const dir = dataDir || tempDir();
 	const argv = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dir,
 		'--static-dir', path.join(SRC, 'static'), ...args];
-	const proc = spawn(BIN, argv, { env: serverEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+	const proc = WRAP.length ?
+		spawn(WRAP[0], [...WRAP.slice(1), BIN, ...argv], { env: serverEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }) :
+		spawn(BIN, argv, { env: serverEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
 	let errBuf = '';
 	proc.stderr.setEncoding('utf8');
 	proc.stderr.on('data', (s) => {
@@ -182,11 +189,13 @@ export async function startServer({ args = [], env = {}, dataDir = null, keepDir
 // Throws when a server's exit after SIGTERM was not clean, or when its
 // stderr holds a sanitizer report (the ASan/UBSan run of tests/run).
 export function checkExit(x, stderr, what) {
-	const m = stderr.match(/(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: \w+Sanitizer)[^\n]*/);
+	const m = stderr.match(/(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: \w+Sanitizer|definitely lost: [1-9][\d,]* bytes|ERROR SUMMARY: [1-9])[^\n]*/);
 	if (m) {
 		const at = stderr.indexOf(m[0]);
-		throw new Error(`${what}: sanitizer report: ${m[0]}\n${stderr.slice(Math.max(0, at - 200), at + 4000)}`);
+		throw new Error(`${what}: sanitizer/valgrind report: ${m[0]}\n${stderr.slice(Math.max(0, at - 4000), at + 4000)}`);
 	}
+	if (x.code === 99 && WRAP.length)
+		throw new Error(`${what}: valgrind found errors or a definite leak (exit 99)`);
 	if (x.code !== 0)
 		throw new Error(`${what} did not exit cleanly on SIGTERM: code ${x.code}, signal ${x.signal}`);
 }
@@ -214,6 +223,7 @@ export function useServer(opts = {}) {
  * (Buffer), text, json (parsed, or undefined)}. One connection per request.
  */
 export function request(method, url, { body = null, headers = {}, timeout = 30000 } = {}) {
+	timeout = scaled(timeout);
 	const h = { ...headers };
 	const has = (n) => Object.keys(h).some((k) => k.toLowerCase() === n);
 	if (body !== null && !has('content-length') && !has('transfer-encoding'))
@@ -368,6 +378,7 @@ export function wsConnect(url) {
  * states (string or array); throws with the last seen job on timeout.
  */
 export async function waitJob(url, id, states = ['done'], timeoutMs = 120000) {
+	timeoutMs = scaled(timeoutMs);
 	const want = Array.isArray(states) ? states : [states];
 	const end = Date.now() + timeoutMs;
 	let last = null;
@@ -573,3 +584,326 @@ export function brief(job) {
 }
 
 export { sleep };
+
+// ---------------------------------------------------------------------------
+// Durable jobs, tus and job control (tests/integration/durable, tus and
+// jobs_control): a PostgreSQL of the test's own, process statistics, slow
+// bodies that can be cut off, tus requests, and run-to-run row comparison.
+
+import { spawn as spawnChild } from 'node:child_process';
+import util from 'node:util';
+
+// The embedded PostgreSQL a SIGKILLed server left behind (SIGQUIT: it stops
+// at once). The next server on the same data dir would adopt it instead.
+export function killLeftoverPostgres(dataDir) {
+	stopLeftoverPostgres(dataDir);
+}
+
+// conninfo of the embedded PostgreSQL of a server's data dir (socket in
+// DIR/run; see src/pgserver.c for the fallback used for long paths).
+export function embeddedConninfo(dataDir) {
+	return `host=${path.join(dataDir, 'run')} user=postgres dbname=postgres`;
+}
+
+// Run a program: resolves {code, signal, stdout, stderr}; never rejects on a
+// non-zero exit.
+export function runProgram(cmd, args, { timeoutMs = 60000, env = process.env } = {}) {
+	return new Promise((resolve, reject) => {
+		const p = spawnChild(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+		let out = '';
+		let err = '';
+		p.stdout.setEncoding('utf8');
+		p.stderr.setEncoding('utf8');
+		p.stdout.on('data', (s) => { out += s; });
+		p.stderr.on('data', (s) => { err += s; });
+		const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+		p.on('error', (e) => { clearTimeout(t); reject(e); });
+		p.on('close', (code, signal) => {
+			clearTimeout(t);
+			resolve({ code, signal, stdout: out, stderr: err });
+		});
+	});
+}
+
+// The newest PostgreSQL server binaries (Debian layout).
+export function pgBinDir() {
+	const base = '/usr/lib/postgresql';
+	const vers = fs.existsSync(base) ? fs.readdirSync(base).filter((v) => /^\d+$/.test(v)) : [];
+	vers.sort((a, b) => Number(b) - Number(a));
+	for (const v of vers) {
+		const d = path.join(base, v, 'bin');
+		if (fs.existsSync(path.join(d, 'pg_ctl'))) return d;
+	}
+	throw new Error('no PostgreSQL server binaries under /usr/lib/postgresql');
+}
+
+// As root, PostgreSQL programs run as the `postgres` user.
+function asPostgres(cmd, args) {
+	if (process.getuid && process.getuid() === 0)
+		return ['runuser', ['-u', 'postgres', '--', cmd, ...args]];
+	return [cmd, args];
+}
+
+/**
+ * psql(conninfo, sql) -> stdout trimmed (unaligned, tuples only); throws on
+ * an error. Runs as the postgres user when root.
+ */
+export async function psql(conninfo, sql) {
+	const bin = path.join(pgBinDir(), 'psql');
+	const psqlBin = fs.existsSync(bin) ? bin : 'psql';
+	const [c, a] = asPostgres(psqlBin, ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-d', conninfo, '-c', sql]);
+	const r = await runProgram(c, a, { timeoutMs: 30000 });
+	if (r.code !== 0) throw new Error(`psql ${JSON.stringify(sql)}: code ${r.code}: ${r.stderr.trim()}`);
+	return r.stdout.trim();
+}
+
+/**
+ * startPostgres() -> {dir, conninfo, sockDir, start(), stop(), restart(),
+ * isUp(), destroy()}: a PostgreSQL cluster of the test's own (initdb into a
+ * fresh temp dir, Unix socket only), started. stop() is a fast shutdown
+ * (pg_ctl -m fast); destroy() stops it and removes the directory.
+ */
+export async function startPostgres() {
+	const bin = pgBinDir();
+	const dir = tempDir('propflow-pg-');
+	const data = path.join(dir, 'data');
+	const sockDir = path.join(dir, 'sock');
+	const logFile = path.join(dir, 'postgresql.log');
+	fs.mkdirSync(data, { mode: 0o700 });
+	fs.mkdirSync(sockDir, { mode: 0o755 });
+	fs.writeFileSync(logFile, '');
+	if (process.getuid && process.getuid() === 0) {
+		const pw = fs.readFileSync('/etc/passwd', 'utf8').split('\n')
+			.map((l) => l.split(':')).find((f) => f[0] === 'postgres');
+		if (!pw) throw new Error('running as root needs a postgres user');
+		for (const p of [dir, data, sockDir, logFile]) fs.chownSync(p, Number(pw[2]), Number(pw[3]));
+	}
+	const pgRun = async (prog, args, what) => {
+		const [c, a] = asPostgres(path.join(bin, prog), args);
+		const r = await runProgram(c, a, { timeoutMs: 90000 });
+		if (r.code !== 0) {
+			let log = '';
+			try { log = fs.readFileSync(logFile, 'utf8').slice(-3000); } catch { /* none */ }
+			throw new Error(`${what}: ${prog} code ${r.code}\n${r.stdout}\n${r.stderr}\n--- log ---\n${log}`);
+		}
+		return r;
+	};
+	await pgRun('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C'],
+		'initdb');
+	const opts = `-k ${sockDir} -c listen_addresses='' -c max_connections=50`;
+	const pg = {
+		dir, sockDir, logFile,
+		conninfo: `host=${sockDir} user=postgres dbname=postgres`,
+		up: false,
+		async start() {
+			await pgRun('pg_ctl', ['-D', data, '-l', logFile, '-o', opts, '-w', '-t', '60', 'start'],
+				'start PostgreSQL');
+			pg.up = true;
+		},
+		async stop(mode = 'fast') {
+			await pgRun('pg_ctl', ['-D', data, '-m', mode, '-w', '-t', '60', 'stop'], 'stop PostgreSQL');
+			pg.up = false;
+		},
+		async restart() {
+			await pg.stop();
+			await pg.start();
+		},
+		log: () => { try { return fs.readFileSync(logFile, 'utf8'); } catch { return ''; } },
+		async destroy() {
+			if (fs.existsSync(path.join(data, 'postmaster.pid'))) {
+				try { await pg.stop('immediate'); } catch { /* already down */ }
+			}
+			removeDir(dir);
+		},
+	};
+	await pg.start();
+	return pg;
+}
+
+// Open file descriptors and resident memory (kB) of a process.
+export function procStats(pid) {
+	const fds = fs.readdirSync(`/proc/${pid}/fd`).length;
+	const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+	const rssKb = Number((status.match(/^VmRSS:\s+(\d+)/m) || [])[1] || 0);
+	return { fds, rssKb };
+}
+
+// SIGKILL a server started by startServer and wait for it to be gone (its
+// embedded PostgreSQL keeps running, to be adopted by the next start).
+export async function killServer(srv) {
+	if (srv.isRunning()) srv.proc.kill('SIGKILL');
+	return srv.exited;
+}
+
+/**
+ * sendSlowly(method, url, buffer, opts) -> {done, abort(), sent()}
+ * Sends buffer as a request body in pieces (opts.pieceSize: bytes or a
+ * function of the piece index; opts.delayMs between pieces), with
+ * Content-Length (default) or chunked (opts.chunked). opts.abortAt: destroy
+ * the socket once that many bytes were written. done resolves with the
+ * response (as request(), plus sentBytes, elapsedMs) or, when the exchange
+ * broke or was aborted, with {status: null, error, aborted, sentBytes}.
+ */
+export function sendSlowly(method, url, buffer, opts = {}) {
+	const t0 = Date.now();
+	let sent = 0;
+	let aborted = false;
+	let req;
+	const headers = { ...(opts.headers || {}) };
+	if (!opts.chunked) headers['Content-Length'] = String(buffer.length);
+	const done = new Promise((resolve) => {
+		let settled = false;
+		const settle = (r) => {
+			if (settled) return;
+			settled = true;
+			r.sentBytes = sent;
+			r.elapsedMs = Date.now() - t0;
+			resolve(r);
+		};
+		let answered = false;
+		req = http.request(url, { method, agent: false, headers }, (res) => {
+			answered = true;
+			const chunks = [];
+			res.on('data', (c) => chunks.push(c));
+			res.on('end', () => settle(finishResponse(res, chunks)));
+			res.on('error', (e) => settle({ status: res.statusCode, error: e.message, aborted,
+				headers: res.headers }));
+		});
+		req.on('error', (e) => {
+			if (!answered) settle({ status: null, error: e.message, aborted });
+		});
+		req.on('close', () => {
+			if (!answered) settle({ status: null, error: 'closed', aborted });
+		});
+		req.setTimeout(opts.timeout ?? 300000, () => req.destroy(new Error('timed out')));
+		(async () => {
+			let i = 0;
+			for (let off = 0; off < buffer.length && !answered && !aborted && !req.destroyed;) {
+				const size = typeof opts.pieceSize === 'function' ? opts.pieceSize(i++)
+					: (opts.pieceSize ?? 8192);
+				let end = Math.min(buffer.length, off + size);
+				if (opts.abortAt !== undefined && end > opts.abortAt && off < opts.abortAt)
+					end = opts.abortAt;
+				const piece = buffer.subarray(off, end);
+				off = end;
+				const ok = req.write(piece);
+				sent += piece.length;
+				if (opts.onPiece) opts.onPiece(sent);
+				if (opts.abortAt !== undefined && sent >= opts.abortAt) {
+					// let the bytes leave before cutting the connection
+					await sleep(opts.abortDelayMs ?? 50);
+					aborted = true;
+					req.destroy();
+					return;
+				}
+				if (!ok) {
+					await new Promise((r) => {
+						const t = setInterval(() => { if (req.destroyed || answered) { clearInterval(t); r(); } }, 100);
+						req.once('drain', () => { clearInterval(t); r(); });
+					});
+				}
+				if ((opts.delayMs ?? 0) > 0) await sleep(opts.delayMs);
+			}
+			if (!answered && !aborted && !req.destroyed) req.end();
+		})().catch((e) => req.destroy(e));
+	});
+	return {
+		done,
+		sent: () => sent,
+		abort() {
+			aborted = true;
+			req.destroy();
+		},
+	};
+}
+
+export const TUS = { 'Tus-Resumable': '1.0.0' };
+
+// tus creation: POST /api/imports with Upload-Length (and a filename).
+export function tusCreate(url, length, filename = null, headers = {}) {
+	const h = { ...TUS, 'Upload-Length': String(length), ...headers };
+	if (filename !== null) h['Upload-Metadata'] = `filename ${Buffer.from(filename).toString('base64')}`;
+	return request('POST', `${url}/api/imports`, { body: '', headers: h });
+}
+
+export function tusHead(url, id, headers = TUS) {
+	return request('HEAD', `${url}/api/imports/${id}`, { headers });
+}
+
+/**
+ * tusPatch(url, id, offset, bytes, opts) -> sendSlowly(...) of a PATCH with
+ * the tus headers (opts as sendSlowly; opts.contentType overrides).
+ */
+export function tusPatch(url, id, offset, bytes, opts = {}) {
+	return sendSlowly('PATCH', `${url}/api/imports/${id}`, bytes, {
+		...opts,
+		headers: {
+			...TUS, 'Upload-Offset': String(offset),
+			'Content-Type': opts.contentType ?? 'application/offset+octet-stream',
+			...(opts.headers || {}),
+		},
+	});
+}
+
+/**
+ * diffRuns(base, got) -> list of differences between two walks of
+ * /api/imports/ID/properties of the same file: matched by `row`, every
+ * field except `id` (and `job_id`) equal, no gap, no duplicate.
+ */
+export function diffRuns(base, got) {
+	const bad = [];
+	const seen = new Map();
+	for (const it of got) {
+		if (seen.has(it.row)) bad.push(`row ${it.row}: stored twice (ids ${seen.get(it.row).id}, ${it.id})`);
+		else seen.set(it.row, it);
+	}
+	const baseRows = new Set();
+	for (const b of base) {
+		baseRows.add(b.row);
+		const it = seen.get(b.row);
+		if (!it) { bad.push(`row ${b.row} (line ${b.line}): missing`); continue; }
+		for (const k of Object.keys(b)) {
+			if (k === 'id' || k === 'job_id') continue;
+			if (!util.isDeepStrictEqual(b[k], it[k]))
+				bad.push(`row ${b.row}: ${k} ${JSON.stringify(it[k])}, want ${JSON.stringify(b[k])}`);
+		}
+		for (const k of Object.keys(it))
+			if (!(k in b) && k !== 'id' && k !== 'job_id') bad.push(`row ${b.row}: extra field ${k}`);
+	}
+	for (const it of got) if (!baseRows.has(it.row)) bad.push(`row ${it.row}: not in the uninterrupted run`);
+	return bad;
+}
+
+/**
+ * diffRaw(url, base, got, n) -> differences of GET /api/properties/ID
+ * (every field but id/job_id, and raw) for n rows sampled over the file.
+ */
+export async function diffRaw(url, base, got, n = 60) {
+	const bad = [];
+	const byRow = new Map(got.map((it) => [it.row, it]));
+	const pick = new Set();
+	for (let i = 0; i < n && base.length; i++) pick.add(base[Math.floor((i * base.length) / n)].row);
+	pick.add(base[base.length - 1]?.row);
+	for (const row of pick) {
+		const b = base.find((x) => x.row === row);
+		const g = byRow.get(row);
+		if (!b || !g) { bad.push(`row ${row}: missing`); continue; }
+		const [rb, rg] = await Promise.all([getJson(`${url}/api/properties/${b.id}`),
+			getJson(`${url}/api/properties/${g.id}`)]);
+		for (const k of Object.keys(rb)) {
+			if (k === 'id' || k === 'job_id') continue;
+			if (!util.isDeepStrictEqual(rb[k], rg[k]))
+				bad.push(`row ${row}: ${k} ${JSON.stringify(rg[k]).slice(0, 200)}, want ${JSON.stringify(rb[k]).slice(0, 200)}`);
+		}
+		if (rb.raw === undefined || rb.raw === null) bad.push(`row ${row}: no raw in the uninterrupted run`);
+	}
+	return bad;
+}
+
+// The counters two runs of the same file must agree on.
+export function sameCounts(a, b) {
+	const out = {};
+	for (const k of ['rows_parsed', 'rows_inserted', 'rows_rejected', 'rows_warned'])
+		if (a[k] !== b[k]) out[k] = { got: b[k], want: a[k] };
+	return out;
+}

@@ -777,8 +777,98 @@ static void test_abandon(void)
 	free(d.s);
 }
 
+/* ---- resuming at a record boundary ---- */
+
+typedef struct bound {
+	uint64_t off, line, next;
+	bool cr;
+	size_t said; /* bytes of the serialised output up to this record */
+} bound;
+
+typedef struct bcoll {
+	coll c;
+	bound b[64];
+	int n;
+} bcoll;
+
+static int bound_cb(void *arg, const pf_csv_record *r)
+{
+	bcoll *bc = arg;
+	int rc = collect_cb(&bc->c, r);
+	if (bc->n < 64)
+		bc->b[bc->n++] =
+		    (bound){r->end_offset, r->end_line, r->index + 1, r->end_cr, bc->c.len};
+	return rc;
+}
+
+/* Resuming after any record, with the rest fed in two pieces split at any
+ * point, gives exactly the records an uninterrupted read gives after it. */
+static void check_resume(const char *doc, size_t len, const char *what)
+{
+	pf_csv_limits lim;
+	pf_csv_limits_default(&lim);
+	bcoll whole = {0};
+	pf_csv *csv = pf_csv_new(&lim, bound_cb, &whole);
+	size_t used;
+	CHECK(pf_csv_feed(csv, doc, len, &used) == 0 && pf_csv_finish(csv) == 0);
+	pf_csv_encoding enc = pf_csv_encoding_of(csv);
+	char delim = pf_csv_delimiter(csv);
+	pf_csv_free(csv);
+	bool ok = whole.n > 1 && whole.c.s;
+	for (int k = 0; ok && k < whole.n - 1; k++) {
+		const bound *b = &whole.b[k];
+		/* what the whole read said after record k */
+		const char *tail = whole.c.s + b->said;
+		for (size_t cut = b->off; ok && cut <= len; cut++) {
+			coll c = {0};
+			csv = pf_csv_new(&lim, collect_cb, &c);
+			ok = pf_csv_resume(csv, enc, delim, b->off, b->next, b->line, b->cr) == 0;
+			ok = ok && pf_csv_feed(csv, doc + b->off, cut - b->off, &used) == 0;
+			ok = ok && pf_csv_feed(csv, doc + cut, len - cut, &used) == 0;
+			ok = ok && pf_csv_finish(csv) == 0 && c.s && strcmp(c.s, tail) == 0;
+			if (!ok)
+				printf("# %s: resume after record %d, cut %zu: got \"%s\" want "
+				       "\"%s\"\n",
+				       what, k, cut, c.s ? c.s : "", tail);
+			pf_csv_free(csv);
+			free(c.s);
+		}
+	}
+	CHECK_MSG(ok, "%s: resuming at every boundary", what);
+	free(whole.c.s);
+}
+
+static void test_resume(void)
+{
+	static const char lf[] = "a,b\n1,2\n\n\"x\ny\",3\n4,\"5\"\n6,7";
+	static const char crlf[] = "a;b\r\n1;2\r\n\r\n\"x\r\ny\";3\r\n4;5\r\n";
+	static const char cr[] = "a\tb\r1\t2\r\r3\t\"q\rq\"\r";
+	static const char mixed[] = "h1,h2\r\nv,\xe9\n\rw,z\r\n\n";
+	check_resume(lf, sizeof(lf) - 1, "LF");
+	check_resume(crlf, sizeof(crlf) - 1, "CRLF");
+	check_resume(cr, sizeof(cr) - 1, "CR");
+	check_resume(mixed, sizeof(mixed) - 1, "mixed, cp1252");
+
+	pf_csv_limits lim;
+	pf_csv_limits_default(&lim);
+	coll c = {0};
+	pf_csv *csv = pf_csv_new(&lim, collect_cb, &c);
+	CHECK_INT(pf_csv_resume(csv, PF_CSV_ENC_UTF8, 0, 0, 1, 1, false), PF_EINVAL);
+	CHECK_INT(pf_csv_resume(csv, PF_CSV_ENC_UNKNOWN, ',', 0, 1, 1, false), PF_EINVAL);
+	CHECK_INT(pf_csv_resume(csv, PF_CSV_ENC_UTF8, ',', 10, 1, 2, false), 0);
+	CHECK_INT(pf_csv_resume(csv, PF_CSV_ENC_UTF8, ',', 10, 1, 2, false), PF_EINVAL);
+	size_t used;
+	CHECK_INT(pf_csv_feed(csv, "p,q\n", 4, &used), 0);
+	CHECK_INT(pf_csv_finish(csv), 0);
+	CHECK_STR(c.s, "#1@2 [p|q]\n");
+	CHECK(pf_csv_bytes_in(csv) == 14);
+	pf_csv_free(csv);
+	free(c.s);
+}
+
 int main(void)
 {
+	test_resume();
 	test_abandon();
 	test_basic();
 	test_quotes();

@@ -3,7 +3,9 @@
  * and raw client sockets (bufferevents) on the same event loop. Covers
  * keep-alive and pipelining, chunked bodies split into 1-byte writes,
  * 100-continue, the URL/header caps at cap and cap+1, body pause/resume,
- * aborts, timeouts, the connection cap, HEAD and detach.
+ * aborts, timeouts, the connection cap (evicting the longest-idle
+ * connection), the raised descriptor limit, Content-Encoding refused with
+ * 415, HEAD and detach.
  */
 #include "check.h"
 #include "loop_client.h"
@@ -17,8 +19,10 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -247,6 +251,11 @@ static void handler(void *arg, pf_http_req *req)
 		T.outstanding--;
 		pf_http_respond_error(req, 404, "not found", "{\"path\":true}");
 	}
+}
+
+static bool has_held(void *arg)
+{
+	return T.held != NULL;
 }
 
 static pf_http_server *start(const pf_http_limits *lim)
@@ -617,6 +626,56 @@ static void test_errors(int port)
 	client_free(c);
 }
 
+/* Content-Encoding other than identity: 415 before the handler sees the request */
+static void test_content_encoding(int port)
+{
+	static const char *const refused[] = {"gzip", "GZIP",           "deflate",
+	                                      "br",   "gzip, identity", "x-custom"};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		char req[256];
+		snprintf(req, sizeof(req),
+		         "POST /echo HTTP/1.1\r\nContent-Encoding: %s\r\nContent-Length: 4\r\n\r\n"
+		         "\x1f\x8b\x08\x08",
+		         refused[i]);
+		int before = T.requests;
+		client *c = client_new(port);
+		client_sends(c, req);
+		CHECK_MSG(wait_for(c, "HTTP/1.1 415 Unsupported Media Type", 1, 2000), "%s -> 415",
+		          refused[i]);
+		CHECK(strstr(c->in, "\"error\":\"unsupported content-encoding\"") != NULL);
+		CHECK(strstr(c->in, "Content-Type: application/json") != NULL);
+		CHECK(strstr(c->in, "Connection: close") != NULL);
+		CHECK(run_until(is_eof, c, 3000));
+		CHECK_INT(T.requests, before); /* the handler never saw it */
+		client_free(c);
+	}
+	/* chunked too, and a GET: the head decides */
+	client *c = client_new(port);
+	client_sends(c, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+	                "Content-Encoding: gzip\r\n\r\n4\r\nabcd\r\n0\r\n\r\n");
+	CHECK(wait_for(c, "HTTP/1.1 415", 1, 2000));
+	client_free(c);
+	c = client_new(port);
+	client_sends(c, "GET /get?i=2 HTTP/1.1\r\nContent-Encoding: gzip\r\n\r\n");
+	CHECK(wait_for(c, "HTTP/1.1 415", 1, 2000));
+	CHECK(strstr(c->in, "i=2") == NULL);
+	client_free(c);
+	/* identity (any case, padded) and an empty value are plain bodies */
+	static const char *const plain[] = {"identity", "IDENTITY", " identity ", ""};
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+		char req[256];
+		snprintf(req, sizeof(req),
+		         "POST /echo HTTP/1.1\r\nContent-Encoding:%s\r\nContent-Length: 4\r\n\r\n"
+		         "wxyz",
+		         plain[i]);
+		c = client_new(port);
+		client_sends(c, req);
+		CHECK_MSG(wait_for(c, "wxyz", 1, 2000), "'%s' -> echoed", plain[i]);
+		CHECK(strstr(c->in, "415") == NULL);
+		client_free(c);
+	}
+}
+
 static void test_detach(int port)
 {
 	client *c = client_new(port);
@@ -747,28 +806,178 @@ static void test_timeouts(void)
 	CHECK(T.alive_at_abort);
 	client_free(c);
 
-	/* connection cap (after the closed connections are gone) */
-	run_for(50);
-	client *a = client_new(port), *b = client_new(port);
-	client_sends(a, "GET /hold HTTP/1.1\r\n\r\n");
-	client_sends(b, "GET /get HTTP/1.1\r\n\r\n");
-	CHECK(wait_for(b, "200 OK", 1, 2000));
-	c = client_new(port);
-	CHECK(wait_for(c, "HTTP/1.1 503", 1, 2000));
-	CHECK(strstr(c->in, "too many connections") != NULL);
-	CHECK(run_until(is_eof, c, 3000));
-	client_free(c);
-	client_free(b);
-	client_free(a);
-	run_for(50);
 	/* a held request survives the server: respond just frees it */
+	run_for(50);
+	client *a = client_new(port);
+	client_sends(a, "GET /hold HTTP/1.1\r\n\r\n");
+	CHECK(run_until(has_held, NULL, 2000));
 	pf_http_req *held = T.held;
 	pf_http_server_free(srv);
+	client_free(a);
 	if (held && T.held == held) {
 		CHECK(!pf_http_req_alive(held));
 		T.held = NULL;
 		finish(held, 200, "late");
 	}
+}
+
+/*
+ * The connection cap: at the cap, the connection idle longest between
+ * requests is closed to take the new one; when every connection is busy
+ * (a request in progress or half a head), the new one gets 503.
+ */
+static void test_conn_cap(void)
+{
+	pf_http_limits lim;
+	small_limits(&lim);
+	lim.max_connections = 2;
+	pf_http_server *srv = start(&lim);
+	int port = pf_http_server_port(srv);
+
+	client *a = client_new(port);
+	client_sends(a, "GET /get?i=a HTTP/1.1\r\n\r\n");
+	CHECK(wait_for(a, "i=a", 1, 2000));
+	run_for(20);
+	client *b = client_new(port);
+	client_sends(b, "GET /get?i=b HTTP/1.1\r\n\r\n");
+	CHECK(wait_for(b, "i=b", 1, 2000));
+	run_for(20);
+	/* both idle keep-alive: the third is served, the oldest (a) closed */
+	client *c = client_new(port);
+	client_sends(c, "GET /get?i=c HTTP/1.1\r\n\r\n");
+	CHECK(wait_for(c, "i=c", 1, 2000));
+	CHECK(strstr(c->in, "503") == NULL);
+	CHECK(run_until(is_eof, a, 2000));
+	run_for(20);
+	CHECK(!b->eof);
+	client_free(a);
+	/* b (idle longer than c) still works until evicted */
+	client_sends(b, "GET /get?i=b2 HTTP/1.1\r\n\r\n");
+	CHECK(wait_for(b, "i=b2", 1, 2000));
+	run_for(20);
+	/* a connection that sent nothing yet is idle too: c is now the oldest */
+	client *d = client_new(port);
+	run_for(30);
+	CHECK(run_until(is_eof, c, 2000));
+	CHECK(!b->eof);
+	client_free(c);
+	client_sends(d, "GET /get?i=d HTTP/1.1\r\n\r\n");
+	CHECK(wait_for(d, "i=d", 1, 2000));
+
+	/* now make both busy: b holds a request, d is half-way through a head */
+	T.held = NULL;
+	client_sends(b, "GET /hold HTTP/1.1\r\n\r\n");
+	CHECK(run_until(has_held, NULL, 2000));
+	client_sends(d, "GET /get?i=d2 HTTP/1.1\r\nHo");
+	run_for(30);
+	client *e = client_new(port);
+	CHECK(wait_for(e, "HTTP/1.1 503", 1, 2000));
+	CHECK(strstr(e->in, "too many connections") != NULL);
+	CHECK(run_until(is_eof, e, 3000));
+	CHECK(!b->eof && !d->eof);
+	client_free(e);
+	/* the busy ones go on */
+	client_sends(d, "st: x\r\n\r\n");
+	CHECK(wait_for(d, "i=d2", 1, 2000));
+	pf_http_req *held = T.held;
+	T.held = NULL;
+	finish(held, 200, "held-done");
+	CHECK(wait_for(b, "held-done", 1, 2000));
+	client_free(b);
+	client_free(d);
+	run_for(20);
+	pf_http_server_free(srv);
+}
+
+/*
+ * Out of descriptors: accept() fails with EMFILE while the connections wait
+ * in the backlog. The server must pause accepting (not spin on a listening
+ * socket that stays readable) and serve them once descriptors are back.
+ */
+static void test_emfile(void)
+{
+	pf_http_limits lim;
+	small_limits(&lim);
+	pf_http_server *srv = start(&lim);
+	int port = pf_http_server_port(srv);
+	enum { N = 4 };
+	client *cs[N];
+	for (int i = 0; i < N; i++) {
+		cs[i] = client_new(port);
+		client_sends(cs[i], "GET /get?i=emfile HTTP/1.1\r\n\r\n");
+	}
+	/* the lowest free descriptor: every one below it is in use */
+	int probe = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(probe >= 0);
+	close(probe);
+	struct rlimit rl, low;
+	CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+	low = rl;
+	low.rlim_cur = (rlim_t)probe;
+	CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+	struct rusage r0, r1;
+	getrusage(RUSAGE_SELF, &r0);
+	run_for(300);
+	getrusage(RUSAGE_SELF, &r1);
+	double cpu_ms = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1e3 +
+	                (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e3 +
+	                (double)(r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1e3 +
+	                (double)(r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e3;
+	CHECK_MSG(cpu_ms < 150, "no busy loop on EMFILE: %.0f ms of CPU in 300 ms", cpu_ms);
+	int served = 0;
+	for (int i = 0; i < N; i++)
+		served += strstr(cs[i]->in, "i=emfile") != NULL;
+	CHECK_INT(served, 0);
+	CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+	for (int i = 0; i < N; i++)
+		CHECK_MSG(wait_for(cs[i], "i=emfile", 1, 2000), "client %d served after EMFILE", i);
+	for (int i = 0; i < N; i++)
+		client_free(cs[i]);
+	run_for(20);
+	pf_http_server_free(srv);
+}
+
+/* Many connections at once: the descriptor limit was raised for them. */
+static void test_many_connections(void)
+{
+	pf_http_limits lim;
+	pf_http_limits_default(&lim);
+	lim.max_connections = 1100;
+	/* a low soft limit, as many systems start with: the server raises it */
+	struct rlimit rl;
+	CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+	if (rl.rlim_max > 256) {
+		rl.rlim_cur = 256;
+		CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+	}
+	pf_http_server *srv = start(&lim);
+	int port = pf_http_server_port(srv);
+	CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+	CHECK_MSG(rl.rlim_cur == rl.rlim_max, "soft limit %llu raised to the hard %llu",
+	          (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+	enum { N = 1000 };
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 2 * N + 64) {
+		printf("# skip: descriptor hard limit %llu too low for %d connections\n",
+		       (unsigned long long)rl.rlim_cur, N);
+		pf_http_server_free(srv);
+		return;
+	}
+	static client *cs[N];
+	for (int i = 0; i < N; i++)
+		cs[i] = client_new(port);
+	run_for(300);
+	client *last = client_new(port);
+	client_sends(last, "GET /get?i=last HTTP/1.1\r\n\r\n");
+	CHECK(wait_for(last, "i=last", 1, 3000));
+	int closed = 0;
+	for (int i = 0; i < N; i++)
+		closed += cs[i]->eof;
+	CHECK_INT(closed, 0);
+	client_free(last);
+	for (int i = 0; i < N; i++)
+		client_free(cs[i]);
+	run_for(50);
+	pf_http_server_free(srv);
 }
 
 int main(void)
@@ -799,10 +1008,14 @@ int main(void)
 	test_client_gone(port);
 	test_no_abort_after_end(port);
 	test_errors(port);
+	test_content_encoding(port);
 	test_detach(port);
 	test_static(port);
 	pf_http_server_free(srv);
 	test_timeouts();
+	test_conn_cap();
+	test_emfile();
+	test_many_connections();
 
 	event_free(tick);
 	run_for(10);

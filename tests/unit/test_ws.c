@@ -421,6 +421,35 @@ static void test_protocol_errors(int port)
 	expect_close(port, "binary frame", 1003, bad_binary);
 }
 
+/*
+ * A protocol error while the client is still sending a lot: the server
+ * must not reset the connection (that can destroy its close frame in
+ * flight); it shuts its side, drops further input, and ends once the
+ * client closes.
+ */
+static void test_error_linger(int port)
+{
+	S.closes = 0;
+	client *c = ws_connect(port);
+	size_t n = 4 * PF_WS_MESSAGE_MAX;
+	char *big = malloc(n);
+	memset(big, 'o', n);
+	send_frame(c, 1, true, big, n, true);
+	for (int i = 0; i < 8; i++)
+		send_frame(c, 1, true, big, n, true); /* 2 MB more after the bad frame */
+	free(big);
+	CHECK(wait_n_frames(c, 1, 2000));
+	frame f[4];
+	int nf = frames(c, f, 4);
+	CHECK_MSG(nf == 1 && close_code(&f[0]) == 1009, "close 1009 arrives (got %d frames, %d)",
+	          nf, nf ? close_code(&f[0]) : -1);
+	CHECK_MSG(run_until(is_eof, c, 2000), "server shut its side");
+	CHECK_INT(S.closes, 1);
+	CHECK_INT(S.code, 1009);
+	client_free(c);
+	run_for(50);
+}
+
 static void test_server_close_and_ping(int port)
 {
 	client *c = ws_connect(port);
@@ -503,6 +532,7 @@ int main(void)
 	test_handshake(port);
 	test_round_trips(port);
 	test_protocol_errors(port);
+	test_error_linger(port);
 	test_server_close_and_ping(port);
 	test_sendq(port);
 	pf_http_server_free(srv);
