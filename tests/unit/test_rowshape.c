@@ -472,8 +472,100 @@ static void test_dict_cap(void)
 	pf_rowshape_deinit(&rs);
 }
 
+/* A reprocess mapping: columns by title (or column_N), fields by name. */
+static void test_override(void)
+{
+	pf_rowshape rs;
+	pf_rowshape_init(&rs);
+	CHECK_INT(set_header(&rs, NCOLS, hdr), 0);
+	char err[128];
+	cJSON *ov = cJSON_Parse("{\"Notes\": \"city\", \"Price\": null, \"column_8\": \"price\"}");
+	CHECK_INT(pf_rowshape_override(&rs, ov, err, sizeof(err)), 0);
+	CHECK_INT(rs.field_col[PF_F_CITY], C_NOTES);
+	CHECK_INT(rs.map[C_NOTES].match, PF_MATCH_OVERRIDE);
+	CHECK_INT(rs.map[C_PRICE].field, -1);
+	CHECK_INT(rs.map[C_PRICE].match, PF_MATCH_OVERRIDE);
+	CHECK_INT(rs.field_col[PF_F_PRICE], C_EMPTY);
+	cJSON *cols = pf_rowshape_columns_json(&rs);
+	CHECK_STR(cJSON_GetStringValue(
+	              cJSON_GetObjectItem(cJSON_GetArrayItem(cols, C_NOTES), "match")),
+	          "override");
+	cJSON_Delete(cols);
+	cJSON_Delete(ov);
+	/* a field taken from another column leaves it unmapped */
+	ov = cJSON_Parse("{\"Address\": \"source_id\"}");
+	CHECK_INT(pf_rowshape_override(&rs, ov, err, sizeof(err)), 0);
+	CHECK_INT(rs.field_col[PF_F_SOURCE_ID], C_ADDR);
+	CHECK_INT(rs.map[C_MLS].field, -1);
+	CHECK_INT(rs.field_col[PF_F_ADDRESS], -1);
+	cJSON_Delete(ov);
+	const char *bad[] = {"{\"Nope\": \"city\"}", "{\"Notes\": \"cty\"}", "{\"Notes\": 3}",
+	                     "[]"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ov = cJSON_Parse(bad[i]);
+		err[0] = 0;
+		CHECK_MSG(pf_rowshape_override(&rs, ov, err, sizeof(err)) == PF_EINVAL && err[0],
+		          "override %s refused with a message", bad[i]);
+		cJSON_Delete(ov);
+	}
+	pf_rowshape_deinit(&rs);
+}
+
+/* Orders and dictionary saved, then restored into a new shape: the same
+ * rows come out. */
+static void test_restore(void)
+{
+	pf_rowshape a, b;
+	pf_rowshape_init(&a);
+	pf_rowshape_init(&b);
+	CHECK_INT(set_header(&a, NCOLS, hdr), 0);
+	CHECK_INT(set_header(&b, NCOLS, hdr), 0);
+	const char *r1[NCOLS] = {"1 Main St", "A1", "100", "", "13/01/2020", "1", "2", "", "x"};
+	size_t l1[NCOLS];
+	row_lens(NCOLS, r1, l1);
+	pf_rowshape_observe(&a, r1, l1);
+	const char *const *rows[] = {r1};
+	sample s = {.n = 1, .ncols = NCOLS, .rows = rows};
+	char *dict;
+	size_t dict_len;
+	CHECK_INT(pf_rowshape_decide(&a, sample_cb, &s, 4096, &dict, &dict_len), 0);
+	cJSON *orders = pf_rowshape_orders_json(&a);
+	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(orders, "listed_on")), "dmy");
+	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(orders, "sold_on")), "unknown");
+	CHECK_INT(pf_rowshape_restore(&b, orders, dict, dict_len), 0);
+	CHECK_INT(b.order[PF_F_LISTED_ON], PF_DATE_ORDER_DMY);
+	CHECK_INT(pf_rowshape_restore(&b, orders, dict, dict_len), PF_EINVAL); /* once */
+	const char *r2[NCOLS] = {"2 Elm", "A2", "5", "", "02/03/2021", "", "", "", "y"};
+	size_t l2[NCOLS];
+	row_lens(NCOLS, r2, l2);
+	pf_batch ba, bb;
+	pf_batch_init(&ba);
+	pf_batch_init(&bb);
+	CHECK_INT(pf_rowshape_add_row(&a, &ba, 2, 3, r2, l2), 0);
+	CHECK_INT(pf_rowshape_add_row(&b, &bb, 2, 3, r2, l2), 0);
+	CHECK_STR(elem_str(&bb.rec[2 + PF_F_LISTED_ON], 0), "2021-03-02");
+	CHECK(ba.raw_data.len == bb.raw_data.len &&
+	      memcmp(ba.raw_data.data, bb.raw_data.data, ba.raw_data.len) == 0);
+	pf_batch_deinit(&ba);
+	pf_batch_deinit(&bb);
+	/* malformed orders */
+	pf_rowshape c;
+	pf_rowshape_init(&c);
+	CHECK_INT(set_header(&c, NCOLS, hdr), 0);
+	cJSON *badj = cJSON_Parse("{\"listed_on\": \"ymd\", \"sold_on\": \"mdy\"}");
+	CHECK_INT(pf_rowshape_restore(&c, badj, NULL, 0), PF_EINVAL);
+	cJSON_Delete(badj);
+	cJSON_Delete(orders);
+	free(dict);
+	pf_rowshape_deinit(&a);
+	pf_rowshape_deinit(&b);
+	pf_rowshape_deinit(&c);
+}
+
 int main(void)
 {
+	test_override();
+	test_restore();
 	test_empty();
 	test_header_names();
 	test_mapping();
