@@ -89,6 +89,7 @@ struct pf_job {
 	bool adopting;   /* pf_job_adopt: on_started owed after the first resync */
 	bool lock_held;  /* our writer session holds pg_advisory_lock(id) */
 	bool parking;    /* shutdown or idle resumable job: settle, then free */
+	bool idle_park;  /* parking only because nobody sends: a PATCH may stop it */
 	bool cancelling; /* pf_job_cancel: delete once settled */
 	void (*cancel_done)(void *arg, bool ok);
 	void *cancel_arg;
@@ -1434,7 +1435,10 @@ static void unlock_done_cb(void *arg, const pf_db_result *r)
 	free(c);
 	job->inflight--;
 	job->lock_held = false;
-	job_maybe_finalize(job);
+	if (job->resyncing && job->inflight == 0 && !job->env->closing)
+		resync_read(job); /* a PATCH came while parking: take it back */
+	else
+		job_maybe_finalize(job);
 }
 
 /* A parked job lets go of its lock once settled, then leaves memory. */
@@ -1493,6 +1497,7 @@ static void job_maybe_finalize(pf_job *job)
 			    job->spool.head == NULL && job->spool.open_len == 0 &&
 			    (job->sampled || job->nheld == 0)) {
 				job->parking = true;
+				job->idle_park = true;
 				job_park_settled(job);
 			}
 			return;
@@ -1781,6 +1786,13 @@ bool pf_job_ready(const pf_job *job)
 
 void pf_job_attach(pf_job *job, const pf_job_hooks *hooks, void *hook_arg)
 {
+	if (job->parking && job->idle_park && !job->env->closing) {
+		/* it was letting go because nobody sent: take it back as if
+		 * adopted (the lock is taken again, the stored bytes reread) */
+		job->parking = job->idle_park = false;
+		job->adopting = true;
+		job_resync(job, false);
+	}
 	if (job->refs & JOB_REFS_PRODUCER) {
 		pf_job_hooks old = job->hooks;
 		void *old_arg = job->hook_arg;
@@ -1834,8 +1846,9 @@ void pf_job_sync(pf_job *job)
 
 bool pf_job_accepting(const pf_job *job)
 {
-	return job->resumable && !input_over(job) && !job->stop_parsing && !job->parking &&
-	       !job->cancelling && !job->finalizing;
+	return job->resumable && !input_over(job) && !job->stop_parsing &&
+	       (!job->parking || (job->idle_park && !job->env->closing)) && !job->cancelling &&
+	       !job->finalizing;
 }
 
 void pf_job_end_input(pf_job *job)
