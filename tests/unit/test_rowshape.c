@@ -487,9 +487,9 @@ static void test_override(void)
 	CHECK_INT(rs.map[C_PRICE].match, PF_MATCH_OVERRIDE);
 	CHECK_INT(rs.field_col[PF_F_PRICE], C_EMPTY);
 	cJSON *cols = pf_rowshape_columns_json(&rs);
-	CHECK_STR(cJSON_GetStringValue(
-	              cJSON_GetObjectItem(cJSON_GetArrayItem(cols, C_NOTES), "match")),
-	          "override");
+	CHECK_STR(
+	    cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(cols, C_NOTES), "match")),
+	    "override");
 	cJSON_Delete(cols);
 	cJSON_Delete(ov);
 	/* a field taken from another column leaves it unmapped */
