@@ -1910,6 +1910,20 @@ void pf_job_release(pf_job *job)
 		job_maybe_finalize(job);
 }
 
+/* The job lets its producer go (it gets on_detached, then never calls in). */
+static void detach_producer(pf_job *job, const char *why)
+{
+	if (!(job->refs & JOB_REFS_PRODUCER))
+		return;
+	pf_job_hooks old = job->hooks;
+	void *old_arg = job->hook_arg;
+	job->hooks = (pf_job_hooks){0};
+	job->hook_arg = NULL;
+	job->refs &= ~JOB_REFS_PRODUCER;
+	if (old.on_detached)
+		old.on_detached(old_arg, job, why);
+}
+
 void pf_job_cancel(pf_job *job, void (*done)(void *arg, bool ok), void *arg)
 {
 	if (job->cancelling || pf_job_state_terminal(job->state)) {
@@ -1924,15 +1938,7 @@ void pf_job_cancel(pf_job *job, void (*done)(void *arg, bool ok), void *arg)
 	job->outcome = PF_JOB_CANCELLED;
 	job->parking = false;
 	evtimer_del(job->flush_ev);
-	if (job->refs & JOB_REFS_PRODUCER) {
-		pf_job_hooks old = job->hooks;
-		void *old_arg = job->hook_arg;
-		job->hooks = (pf_job_hooks){0};
-		job->hook_arg = NULL;
-		job->refs &= ~JOB_REFS_PRODUCER;
-		if (old.on_detached)
-			old.on_detached(old_arg, job, "the import was cancelled");
-	}
+	detach_producer(job, "the import was cancelled");
 	if (job->finalizing && !job->resyncing) {
 		/* the final unit is in flight: the deletion follows it */
 		job->finalizing = false;
@@ -1953,15 +1959,7 @@ void pf_job_park(pf_job *job)
 	if (!job->stop_parsing && !job->spool.finished && job->created &&
 	    pf_spool_seal(&job->spool, false) == 0)
 		(void)submit_chunks(job);
-	if (job->refs & JOB_REFS_PRODUCER) {
-		pf_job_hooks old = job->hooks;
-		void *old_arg = job->hook_arg;
-		job->hooks = (pf_job_hooks){0};
-		job->hook_arg = NULL;
-		job->refs &= ~JOB_REFS_PRODUCER;
-		if (old.on_detached)
-			old.on_detached(old_arg, job, "server shutting down");
-	}
+	detach_producer(job, "server shutting down");
 	if (!job->started) {
 		job_free(job);
 		return;

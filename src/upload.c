@@ -126,6 +126,16 @@ int pf_tus_metadata(const char *header, const char *key, char *out, size_t cap)
 	return 1;
 }
 
+/* The writers are reachable, or 503 (with the tus header) is answered. */
+static bool tus_db_up(pf_api *api, pf_http_req *req)
+{
+	if (pf_db_ready_count(api->writers))
+		return true;
+	tus_headers(req);
+	(void)pf_api_db_up(api, req, api->writers);
+	return false;
+}
+
 /* ---------------- one request streaming into a job ---------------- */
 
 typedef enum upload_kind {
@@ -464,11 +474,8 @@ static void tus_create(pf_api *api, pf_http_req *req)
 		tus_error(req, 400, "Upload-Metadata is malformed", NULL);
 		return;
 	}
-	if (!pf_db_ready_count(api->writers)) {
-		tus_headers(req);
-		(void)pf_api_db_up(api, req, api->writers);
+	if (!tus_db_up(api, req))
 		return;
-	}
 	upload *up = upload_new(api, req, UP_CREATE);
 	if (!up)
 		return;
@@ -555,11 +562,8 @@ void pf_upload_patch(pf_api *api, pf_http_req *req, int64_t id)
 		tus_error(req, 400, "Upload-Offset must be a byte count", NULL);
 		return;
 	}
-	if (!pf_db_ready_count(api->writers)) {
-		tus_headers(req);
-		(void)pf_api_db_up(api, req, api->writers);
+	if (!tus_db_up(api, req))
 		return;
-	}
 	upload *up = upload_new(api, req, UP_PATCH);
 	if (!up)
 		return;
