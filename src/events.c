@@ -193,7 +193,7 @@ static void snapshot_cb(void *arg, const pf_db_result *r)
 		const char *idtxt = pf_db_value(r, 0, i, 0);
 		pf_job *live = idtxt ? pf_job_find(ev->env, strtoll(idtxt, NULL, 10)) : NULL;
 		cJSON *j = NULL;
-		if (live) {
+		if (live && pf_job_ready(live)) {
 			/* this process runs it: its memory is fresher than the row */
 			char *frame = pf_events_job_frame(live, false, NULL);
 			j = frame ? cJSON_Parse(frame) : NULL;
