@@ -76,6 +76,25 @@ static const opt opts[] = {
      "bytes of a rejected row's original text kept in import_errors"},
     {"sample-rows", OPT_INT, OFF(sample_rows), "1000", 1, 100000,
      "rows read before each date column's day/month order is decided"},
+    {"trust-proxy", OPT_STR, OFF(trust_proxy), "", 0, 0,
+     "comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For/-Proto count"},
+    {"access-log", OPT_STR, OFF(access_log), "", 0, 0,
+     "file to append one line per request to (default: stderr)"},
+    {"session-ttl", OPT_INT, OFF(session_ttl_s), "604800", 60, 31536000,
+     "seconds a login session lasts"},
+    {"login-max-failures", OPT_INT, OFF(login_max_failures), "10", 1, 1000000,
+     "failed logins per client address or name per window; 429 beyond"},
+    {"login-window", OPT_INT, OFF(login_window_s), "300", 1, 86400,
+     "seconds of the failed-login window"},
+    {"user-max-imports", OPT_INT, OFF(user_max_imports), "3", 1, 1000,
+     "imports one user may run at once; 429 beyond"},
+    {"user-max-rows", OPT_INT, OFF(user_max_rows), "20000000", 1, INT64_MAX / 2,
+     "rows one user may store over all imports"},
+    {"user-max-bytes", OPT_SIZE, OFF(user_max_bytes), "20G", 1, 1024 * 1024 * GB,
+     "uploaded bytes one user may store over all imports (K, M, G suffixes)"},
+    {"admin", OPT_FLAG, OFF(admin), "0", 0, 1, "user add: make an administrator"},
+    {"label", OPT_STR, OFF(label), "", 0, 0, "user token: a label for the token"},
+    {"user", OPT_STR, OFF(user), "admin", 0, 0, "import: the user who owns the import"},
     {"name", OPT_STR, OFF(name), "", 0, 0, "import: job name (default: the file's name)"},
     {"json", OPT_FLAG, OFF(json), "0", 0, 1, "import: print the finished job as JSON"},
 };
@@ -142,12 +161,16 @@ void pf_config_defaults(pf_config *cfg)
 
 void pf_config_usage(FILE *out)
 {
-	fprintf(out, "usage: propflow serve [options]\n"
-	             "       propflow import FILE [options]\n"
-	             "       propflow --help\n\n"
-	             "serve   run the HTTP server and the page\n"
-	             "import  import FILE through the same pipeline, without HTTP\n\n"
-	             "options:\n");
+	fprintf(
+	    out,
+	    "usage: propflow serve [options]\n"
+	    "       propflow import FILE [options]\n"
+	    "       propflow user add|password|token|link|list|disable|enable [NAME] [options]\n"
+	    "       propflow --help\n\n"
+	    "serve   run the HTTP server and the page\n"
+	    "import  import FILE through the same pipeline, without HTTP\n"
+	    "user    manage accounts (password from stdin, or generated and printed)\n\n"
+	    "options:\n");
 	for (size_t i = 0; i < PF_ARRAY_LEN(opts); i++) {
 		const opt *o = &opts[i];
 		char left[64];

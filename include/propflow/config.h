@@ -35,7 +35,20 @@ typedef struct pf_config {
 	int64_t record_max;                 /* bytes of one CSV record */
 	int64_t error_text_max;             /* bytes of a rejected row kept */
 	int64_t sample_rows;                /* rows examined before date dialects are decided */
-	/* `propflow import` only */
+	/* accounts and the front door */
+	char trust_proxy[PF_CONFIG_STR_MAX]; /* addresses/CIDRs whose X-Forwarded-* count */
+	char access_log[PF_CONFIG_STR_MAX];  /* file of access lines; "" = stderr */
+	int64_t session_ttl_s;               /* lifetime of a login session */
+	int64_t login_max_failures;          /* failed logins per key per window */
+	int64_t login_window_s;              /* the throttle's window */
+	int64_t user_max_imports;            /* running imports of one user */
+	int64_t user_max_rows;               /* stored rows of one user */
+	int64_t user_max_bytes;              /* stored upload bytes of one user */
+	/* `propflow user` only */
+	int64_t admin;                 /* user add: an administrator */
+	char label[PF_CONFIG_STR_MAX]; /* user token: a label */
+	/* `propflow import` only (and user) */
+	char user[PF_CONFIG_STR_MAX]; /* import: owner of the job */
 	char name[PF_CONFIG_STR_MAX]; /* job name; default the file's name */
 	int64_t json;                 /* print the job as JSON */
 } pf_config;

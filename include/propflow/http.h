@@ -74,6 +74,12 @@ int64_t pf_http_req_content_length(const pf_http_req *req);
 bool pf_http_req_alive(const pf_http_req *req);
 /* Peer address text ("127.0.0.1"), for logs and --trust-proxy. */
 const char *pf_http_req_peer(const pf_http_req *req);
+/* The client's address: the peer, or what a trusted proxy forwarded
+ * (--trust-proxy); and whether the client spoke TLS to that proxy. */
+const char *pf_http_req_client(const pf_http_req *req);
+bool pf_http_req_https(const pf_http_req *req);
+/* Who the request is from, for the access log (copied, truncated to 64). */
+void pf_http_req_set_user(pf_http_req *req, const char *name);
 struct event_base *pf_http_req_base(const pf_http_req *req);
 /* Id of the connection for logs. */
 uint64_t pf_http_req_conn_id(const pf_http_req *req);

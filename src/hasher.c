@@ -1,0 +1,1 @@
+/* hasher.c - being written */

@@ -1,0 +1,6 @@
+/* being written */
+#include "check.h"
+int main(void)
+{
+	CHECK_DONE();
+}
