@@ -1,1 +1,1436 @@
-/* account.c - being written */
+/*
+ * account.c - who a request is from, and the routes and commands that
+ * make users and sessions. The gate (pf_account_authenticate) reads a
+ * bearer token or the session cookie, refuses foreign origins on state
+ * changes, looks the credential's digest up, and enforces the CSRF token
+ * of cookie sessions. Logins are throttled per client address and per
+ * name in login_throttle (shared by every instance), checked before any
+ * password is hashed; scrypt itself runs in the hasher child. The CLI
+ * (`propflow user ...`) hashes inline since it is not serving anyone.
+ *
+ * Every statement takes its values as parameters; secrets reach the
+ * database only as SHA-256 digests (bytea parameters).
+ */
+#include "propflow/account.h"
+#include "propflow/api.h"
+#include "propflow/log.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define ACCOUNT_KEY_MAX       112  /* "ip:ADDR" / "name:NAME" throttle keys */
+#define ACCOUNT_CRED_MAX      128  /* a credential read from a header; longer is invalid */
+#define ACCOUNT_COOKIE_MAX    160  /* a Set-Cookie value */
+#define ACCOUNT_CLEANUP_EVERY 64   /* successful logins between prunes of old rows */
+#define ACCOUNT_CLI_PASSWORD  20   /* chars of a generated password */
+#define ACCOUNT_STDIN_WAIT_MS 3000 /* a piped stdin that never writes nor closes */
+#define ACCOUNT_ISO(col)      "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* ------------------------------------------------------------ pure helpers */
+
+/* Length of hostport once a port that is the scheme's default is dropped. */
+static size_t hostport_len(const char *hp, size_t len, bool https)
+{
+	const char *dflt = https ? ":443" : ":80";
+	size_t dl = strlen(dflt);
+	if (len > dl && memcmp(hp + len - dl, dflt, dl) == 0)
+		return len - dl;
+	return len;
+}
+
+bool pf_account_same_origin(const char *origin, const char *host, bool https)
+{
+	if (!origin || !host || !*host)
+		return false;
+	const char *scheme = https ? "https://" : "http://";
+	size_t sl = strlen(scheme);
+	if (strncasecmp(origin, scheme, sl) != 0)
+		return false;
+	const char *o = origin + sl;
+	size_t ol = strlen(o);
+	if (ol > 0 && o[ol - 1] == '/') /* some clients send a trailing slash */
+		ol--;
+	if (memchr(o, '/', ol))
+		return false;
+	size_t hl = strlen(host);
+	ol = hostport_len(o, ol, https);
+	hl = hostport_len(host, hl, https);
+	return ol == hl && ol > 0 && o[0] != ':' && strncasecmp(o, host, ol) == 0;
+}
+
+int pf_account_cookie(const char *secret, int64_t max_age, bool secure, char *out, size_t cap)
+{
+	int n;
+	if (secret)
+		n = snprintf(out, cap,
+		             "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%" PRId64 "%s",
+		             PF_AUTH_COOKIE, secret, max_age, secure ? "; Secure" : "");
+	else
+		n = snprintf(out, cap, "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s",
+		             PF_AUTH_COOKIE, secure ? "; Secure" : "");
+	return n < 0 || (size_t)n >= cap ? PF_ELIMIT : 0;
+}
+
+int pf_account_login_url(const char *listen, int port, const char *secret, char *out, size_t cap)
+{
+	char host[256];
+	int lport = 0;
+	if (pf_config_split_listen(listen, host, sizeof(host), &lport) != 0)
+		return PF_EINVAL;
+	if (port == 0)
+		port = lport;
+	const char *h = host;
+	bool v6 = strchr(host, ':') != NULL;
+	if (!*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0)
+		h = "127.0.0.1", v6 = false;
+	else if (strcmp(host, "::") == 0)
+		h = "::1";
+	int n = snprintf(out, cap, "http://%s%s%s:%d/#login=%s", v6 ? "[" : "", h, v6 ? "]" : "",
+	                 port, secret);
+	return n < 0 || (size_t)n >= cap ? PF_ELIMIT : 0;
+}
+
+/* ----------------------------------------------------------- small helpers */
+
+static bool state_changing(const char *method)
+{
+	return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+	       strcmp(method, "OPTIONS") != 0;
+}
+
+/* A foreign Origin on a state change or a WebSocket upgrade. */
+static bool origin_refused(pf_http_req *req)
+{
+	const char *origin = pf_http_req_header(req, "Origin");
+	if (!origin)
+		return false;
+	const char *upgrade = pf_http_req_header(req, "Upgrade");
+	bool ws = upgrade && strcasestr(upgrade, "websocket");
+	if (!ws && !state_changing(pf_http_req_method(req)))
+		return false;
+	return !pf_account_same_origin(origin, pf_http_req_header(req, "Host"),
+	                               pf_http_req_https(req));
+}
+
+static void add_header(pf_http_req *req, const char *name, const char *value)
+{
+	if (pf_http_add_header(req, name, value) != 0)
+		pf_warn("conn %llu: %s header not added",
+		        (unsigned long long)pf_http_req_conn_id(req), name);
+}
+
+static void respond_401(pf_http_req *req)
+{
+	add_header(req, "WWW-Authenticate", "Bearer");
+	pf_http_respond_error(req, 401, "not logged in", NULL);
+}
+
+static void respond_busy(pf_http_req *req)
+{
+	add_header(req, "Retry-After", "1");
+	pf_http_respond_error(req, 503, "busy, try again", NULL);
+}
+
+static void respond_oom(pf_http_req *req)
+{
+	pf_http_respond_error(req, 503, "out of memory", NULL);
+}
+
+/* false (and 503 answered) when the pool has no usable connection. */
+static bool db_up(pf_http_req *req, pf_db *db)
+{
+	if (pf_db_ready_count(db) > 0)
+		return true;
+	add_header(req, "Retry-After", "1");
+	pf_http_respond_error(req, 503, "database unavailable", NULL);
+	return false;
+}
+
+/* A digest as a bytea parameter. */
+static int unit_digest(pf_db_unit *u, const uint8_t digest[PF_AUTH_DIGEST_BYTES])
+{
+	char *buf = malloc(PF_AUTH_DIGEST_BYTES);
+	if (!buf)
+		return PF_ENOMEM;
+	memcpy(buf, digest, PF_AUTH_DIGEST_BYTES);
+	return pf_db_unit_binary_owned(u, PF_OID_BYTEA, buf, PF_AUTH_DIGEST_BYTES);
+}
+
+static int unit_secret(pf_db_unit *u, const char *secret)
+{
+	uint8_t d[PF_AUTH_DIGEST_BYTES];
+	pf_auth_digest(secret, strlen(secret), d);
+	return unit_digest(u, d);
+}
+
+static bool is_true(const char *v)
+{
+	return v && v[0] == 't';
+}
+
+static bool json_content_type(pf_http_req *req)
+{
+	const char *ct = pf_http_req_header(req, "Content-Type");
+	return ct && strncasecmp(ct, "application/json", 16) == 0;
+}
+
+/* {"user":{...},"csrf":...,"expires_at":...}; csrf/expires_at may be NULL. */
+static void respond_user(pf_http_req *req, int64_t id, const char *name, bool admin,
+                         bool has_password, const char *csrf, const char *expires_at)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *u = cJSON_CreateObject();
+	if (!o || !u) {
+		cJSON_Delete(o);
+		cJSON_Delete(u);
+		respond_oom(req);
+		return;
+	}
+	cJSON_AddNumberToObject(u, "id", (double)id);
+	cJSON_AddStringToObject(u, "name", name);
+	cJSON_AddBoolToObject(u, "admin", admin);
+	cJSON_AddBoolToObject(u, "has_password", has_password);
+	cJSON_AddItemToObject(o, "user", u);
+	if (csrf)
+		cJSON_AddStringToObject(o, "csrf", csrf);
+	else
+		cJSON_AddNullToObject(o, "csrf");
+	if (expires_at)
+		cJSON_AddStringToObject(o, "expires_at", expires_at);
+	else
+		cJSON_AddNullToObject(o, "expires_at");
+	pf_api_respond_cjson(req, 200, o);
+}
+
+/* ------------------------------------------------------------------ the gate */
+
+/* What the gate learnt; valid during the callback. */
+typedef struct gate_info {
+	pf_user user;
+	bool has_password;
+	const char *expires_at;               /* ISO; NULL for a bearer */
+	uint8_t digest[PF_AUTH_DIGEST_BYTES]; /* of the credential */
+} gate_info;
+
+typedef void (*gate_cb)(void *arg, pf_http_req *req, const gate_info *info);
+
+typedef struct gate_ctx {
+	pf_account *acc;             /* borrowed */
+	pf_http_req *req;            /* borrowed; NULL once the request aborted */
+	gate_cb cb;                  /* internal routes, or NULL */
+	pf_account_auth_cb user_cb;  /* pf_account_authenticate's caller */
+	void *arg;                   /* for either callback */
+	bool by_cookie;              /* the credential was the session cookie */
+	char cred[ACCOUNT_CRED_MAX]; /* the credential text (secret) */
+	uint8_t digest[PF_AUTH_DIGEST_BYTES];
+} gate_ctx;
+
+static const char sql_gate_session[] =
+    "SELECT u.id, u.name, u.is_admin, u.pw_hash IS NOT NULL, " ACCOUNT_ISO(
+        "s.expires_at") " FROM sessions s JOIN users u ON u.id = s.user_id "
+                        "WHERE s.id_hash = $1 AND s.expires_at > now() AND NOT u.disabled";
+static const char sql_gate_token[] =
+    "SELECT u.id, u.name, u.is_admin, u.pw_hash IS NOT NULL, NULL::text "
+    "FROM api_tokens t JOIN users u ON u.id = t.user_id "
+    "WHERE t.token_hash = $1 AND NOT u.disabled";
+
+static void gate_abort_cb(void *arg, pf_http_req *req, const char *reason)
+{
+	gate_ctx *g = arg;
+	g->req = NULL; /* the lookup's callback frees g */
+	pf_http_respond_error(req, strcmp(reason, "server shutting down") == 0 ? 503 : 400,
+	                      "request aborted", NULL);
+}
+
+static void gate_done_cb(void *arg, const pf_db_result *r)
+{
+	gate_ctx *g = arg;
+	pf_http_req *req = g->req;
+	if (!req)
+		goto out;
+	pf_http_req_on_abort(req, NULL, NULL);
+	if (r->error) {
+		pf_api_respond_db_error(req, r);
+		goto out;
+	}
+	if (pf_db_rows(r, 0) == 0) {
+		respond_401(req);
+		goto out;
+	}
+	gate_info info = {.has_password = is_true(pf_db_value(r, 0, 0, 3)),
+	                  .expires_at = pf_db_value(r, 0, 0, 4)};
+	const char *id = pf_db_value(r, 0, 0, 0), *name = pf_db_value(r, 0, 0, 1);
+	info.user.id = strtoll(id ? id : "0", NULL, 10);
+	snprintf(info.user.name, sizeof(info.user.name), "%s", name ? name : "");
+	info.user.admin = is_true(pf_db_value(r, 0, 0, 2));
+	info.user.by_cookie = g->by_cookie;
+	memcpy(info.digest, g->digest, sizeof(info.digest));
+	if (g->by_cookie) {
+		pf_auth_csrf(g->cred, strlen(g->cred), info.user.csrf);
+		const char *sent = pf_http_req_header(req, "X-CSRF-Token");
+		if (state_changing(pf_http_req_method(req)) &&
+		    (!sent || !pf_auth_equal(sent, info.user.csrf))) {
+			pf_http_respond_error(req, 403, "missing or wrong CSRF token", NULL);
+			goto out;
+		}
+	}
+	pf_http_req_set_user(req, info.user.name);
+	if (g->cb)
+		g->cb(g->arg, req, &info);
+	else
+		g->user_cb(g->arg, req, &info.user);
+out:
+	explicit_bzero(g->cred, sizeof(g->cred));
+	free(g);
+}
+
+static void gate(pf_account *acc, pf_http_req *req, gate_cb cb, pf_account_auth_cb user_cb,
+                 void *arg)
+{
+	if (origin_refused(req)) {
+		pf_http_respond_error(req, 403, "cross-origin request refused", NULL);
+		return;
+	}
+	char cred[ACCOUNT_CRED_MAX];
+	bool by_cookie = false, ok = false;
+	const char *authz = pf_http_req_header(req, "Authorization");
+	if (authz && pf_auth_bearer(authz, cred, sizeof(cred))) {
+		ok = strlen(cred) == PF_AUTH_TOKEN_CHARS &&
+		     strncmp(cred, PF_AUTH_TOKEN_PREFIX, strlen(PF_AUTH_TOKEN_PREFIX)) == 0;
+	} else if (pf_auth_cookie(pf_http_req_header(req, "Cookie"), PF_AUTH_COOKIE, cred,
+	                          sizeof(cred))) {
+		by_cookie = true;
+		ok = strlen(cred) == PF_AUTH_SECRET_CHARS;
+	}
+	if (!ok) {
+		respond_401(req);
+		return;
+	}
+	if (!db_up(req, acc->readers))
+		return;
+	gate_ctx *g = calloc(1, sizeof(*g));
+	pf_db_unit *u = g ? pf_db_unit_new(gate_done_cb, g) : NULL;
+	if (!u) {
+		free(g);
+		respond_oom(req);
+		return;
+	}
+	*g = (gate_ctx){acc, req, cb, user_cb, arg, by_cookie, "", {0}};
+	memcpy(g->cred, cred, sizeof(cred));
+	explicit_bzero(cred, sizeof(cred));
+	pf_auth_digest(g->cred, strlen(g->cred), g->digest);
+	int rc = pf_db_unit_stmt(u, by_cookie ? sql_gate_session : sql_gate_token);
+	rc = rc ? rc : unit_digest(u, g->digest);
+	if (rc != 0) {
+		pf_db_unit_free(u);
+		free(g);
+		respond_oom(req);
+		return;
+	}
+	pf_http_req_on_abort(req, gate_abort_cb, g);
+	pf_db_submit(acc->readers, 0, u);
+}
+
+void pf_account_authenticate(pf_account *acc, pf_http_req *req, pf_account_auth_cb cb, void *arg)
+{
+	gate(acc, req, NULL, cb, arg);
+}
+
+/* ------------------------------------------------------ login and password */
+
+typedef enum {
+	ROUTE_LOGIN,    /* POST /api/session with name and password */
+	ROUTE_LINK,     /* POST /api/session with a one-time link */
+	ROUTE_PASSWORD, /* POST /api/account/password */
+} route_kind;
+
+/* One POST being served; owned by the route until it answers. */
+typedef struct route_ctx {
+	pf_account *acc;                           /* borrowed */
+	pf_http_req *req;                          /* borrowed until answered */
+	route_kind kind;                           /* set once the body is parsed (login/link) */
+	char *body;                                /* owned: the body, NUL-terminated */
+	size_t body_len;                           /* bytes in body */
+	cJSON *json;                               /* owned: the parsed body */
+	const char *pw;                            /* in json: password, or current (may be NULL) */
+	const char *new_pw;                        /* in json: the new password */
+	const char *link;                          /* in json: a link secret */
+	char ip_key[ACCOUNT_KEY_MAX];              /* throttle key of the client */
+	char name_key[ACCOUNT_KEY_MAX];            /* throttle key of the name; "" = none */
+	int64_t user_id;                           /* the user found (0 none) */
+	char *stored;                              /* owned: pw_hash being verified, or NULL */
+	bool by_cookie;                            /* password: how the user came in */
+	uint8_t cred_digest[PF_AUTH_DIGEST_BYTES]; /* password: the session to keep */
+	char secret[PF_AUTH_SECRET_CHARS + 1];     /* a new session's secret */
+	pf_hasher_job *job;                        /* owned while the hasher works */
+} route_ctx;
+
+static void route_free(route_ctx *c)
+{
+	if (!c)
+		return;
+	if (c->job)
+		pf_hasher_cancel(c->job);
+	if (c->body) {
+		explicit_bzero(c->body, c->body_len);
+		free(c->body);
+	}
+	cJSON_Delete(c->json); /* holds passwords; cJSON frees without wiping */
+	free(c->stored);
+	explicit_bzero(c->secret, sizeof(c->secret));
+	free(c);
+}
+
+static void respond_failure(route_ctx *c)
+{
+	switch (c->kind) {
+	case ROUTE_LOGIN: pf_http_respond_error(c->req, 401, "wrong name or password", NULL); break;
+	case ROUTE_LINK:
+		pf_http_respond_error(c->req, 401, "login link invalid or used", NULL);
+		break;
+	case ROUTE_PASSWORD: pf_http_respond_error(c->req, 403, "wrong password", NULL); break;
+	default: abort();
+	}
+}
+
+static void submit(route_ctx *c, pf_db *db, pf_db_unit *u, int rc)
+{
+	if (rc != 0) {
+		pf_db_unit_free(u);
+		respond_oom(c->req);
+		route_free(c);
+		return;
+	}
+	pf_db_submit(db, 0, u);
+}
+
+/* --- failures: one more for each key, restarting a window that ran out --- */
+
+static const char sql_fail[] =
+    "INSERT INTO login_throttle AS t (key, failures, window_start) VALUES ($1, 1, now()) "
+    "ON CONFLICT (key) DO UPDATE SET "
+    "failures = CASE WHEN t.window_start <= now() - make_interval(secs => $2) "
+    "THEN 1 ELSE t.failures + 1 END, "
+    "window_start = CASE WHEN t.window_start <= now() - make_interval(secs => $2) "
+    "THEN now() ELSE t.window_start END";
+
+static void fail_done_cb(void *arg, const pf_db_result *r)
+{
+	route_ctx *c = arg;
+	if (r->error)
+		pf_warn("conn %llu: failed login not counted: %s",
+		        (unsigned long long)pf_http_req_conn_id(c->req), r->error);
+	respond_failure(c);
+	route_free(c);
+}
+
+static void record_failure(route_ctx *c)
+{
+	pf_db_unit *u = pf_db_unit_new(fail_done_cb, c);
+	if (!u) {
+		respond_oom(c->req);
+		route_free(c);
+		return;
+	}
+	int rc = pf_db_unit_stmt(u, sql_fail);
+	rc = rc ? rc : pf_db_unit_text(u, c->ip_key);
+	rc = rc ? rc : pf_db_unit_int(u, c->acc->cfg->login_window_s);
+	if (c->name_key[0]) {
+		rc = rc ? rc : pf_db_unit_stmt(u, sql_fail);
+		rc = rc ? rc : pf_db_unit_text(u, c->name_key);
+		rc = rc ? rc : pf_db_unit_int(u, c->acc->cfg->login_window_s);
+	}
+	submit(c, c->acc->writers, u, rc);
+}
+
+/* --- now and then: old sessions, throttle rows and links --- */
+
+static void cleanup_done_cb(void *arg, const pf_db_result *r)
+{
+	if (r->error)
+		pf_warn("accounts: pruning old sessions failed: %s", r->error);
+}
+
+static void maybe_cleanup(pf_account *acc)
+{
+	if (acc->logins++ % ACCOUNT_CLEANUP_EVERY != 0)
+		return;
+	pf_db_unit *u = pf_db_unit_new(cleanup_done_cb, NULL);
+	if (!u)
+		return;
+	int rc =
+	    pf_db_unit_stmt(u, "DELETE FROM sessions WHERE expires_at < now() - interval '1 day'");
+	rc = rc ? rc
+	        : pf_db_unit_stmt(u, "DELETE FROM login_throttle WHERE window_start < "
+	                             "now() - make_interval(secs => $1)");
+	rc = rc ? rc : pf_db_unit_int(u, acc->cfg->login_window_s);
+	rc = rc ? rc
+	        : pf_db_unit_stmt(u, "DELETE FROM login_links WHERE expires_at < now() - "
+	                             "interval '1 day'");
+	if (rc != 0) {
+		pf_db_unit_free(u);
+		return;
+	}
+	pf_db_submit(acc->writers, 0, u);
+}
+
+/* --- a session was made: the row is id, name, admin, has_password, expires --- */
+
+static void respond_session(route_ctx *c, const pf_db_result *r, int stmt)
+{
+	char cookie[ACCOUNT_COOKIE_MAX], csrf[PF_AUTH_CSRF_CHARS + 1];
+	const char *id = pf_db_value(r, stmt, 0, 0), *name = pf_db_value(r, stmt, 0, 1);
+	if (pf_account_cookie(c->secret, c->acc->cfg->session_ttl_s, pf_http_req_https(c->req),
+	                      cookie, sizeof(cookie)) != 0) {
+		respond_oom(c->req);
+		return;
+	}
+	pf_auth_csrf(c->secret, strlen(c->secret), csrf);
+	add_header(c->req, "Set-Cookie", cookie);
+	explicit_bzero(cookie, sizeof(cookie));
+	pf_http_req_set_user(c->req, name ? name : "");
+	pf_info("conn %llu: %s logged in%s", (unsigned long long)pf_http_req_conn_id(c->req),
+	        name ? name : "", c->kind == ROUTE_LINK ? " with a one-time link" : "");
+	respond_user(c->req, strtoll(id ? id : "0", NULL, 10), name ? name : "",
+	             is_true(pf_db_value(r, stmt, 0, 2)), is_true(pf_db_value(r, stmt, 0, 3)), csrf,
+	             pf_db_value(r, stmt, 0, 4));
+	maybe_cleanup(c->acc);
+}
+
+static void session_made_cb(void *arg, const pf_db_result *r)
+{
+	route_ctx *c = arg;
+	int stmt = c->kind == ROUTE_LINK ? 0 : 1;
+	if (r->error) {
+		pf_api_respond_db_error(c->req, r);
+	} else if (pf_db_rows(r, stmt) == 0) {
+		if (c->kind == ROUTE_LINK) {
+			record_failure(c); /* answers and frees */
+			return;
+		}
+		respond_failure(c); /* disabled while the password was checked */
+	} else {
+		respond_session(c, r, stmt);
+	}
+	route_free(c);
+}
+
+#define SESSION_USER_SELECT                                                                        \
+	"SELECT u.id, u.name, u.is_admin, u.pw_hash IS NOT NULL, " ACCOUNT_ISO(                    \
+	    "s.expires_at") " FROM s JOIN users u ON u.id = s.user_id"
+
+static void login_succeeded(route_ctx *c)
+{
+	if (pf_auth_new_secret("", c->secret, sizeof(c->secret)) != 0) {
+		pf_http_respond_error(c->req, 503, "no randomness", NULL);
+		route_free(c);
+		return;
+	}
+	pf_db_unit *u = pf_db_unit_new(session_made_cb, c);
+	if (!u) {
+		respond_oom(c->req);
+		route_free(c);
+		return;
+	}
+	int rc = pf_db_unit_stmt(u, "DELETE FROM login_throttle WHERE key = $1");
+	rc = rc ? rc : pf_db_unit_text(u, c->name_key);
+	rc = rc ? rc
+	        : pf_db_unit_stmt(u,
+	                          "WITH s AS (INSERT INTO sessions (id_hash, user_id, expires_at) "
+	                          "SELECT $1, id, now() + make_interval(secs => $3) FROM users "
+	                          "WHERE id = $2 AND NOT disabled "
+	                          "RETURNING user_id, expires_at) " SESSION_USER_SELECT);
+	rc = rc ? rc : unit_secret(u, c->secret);
+	rc = rc ? rc : pf_db_unit_int(u, c->user_id);
+	rc = rc ? rc : pf_db_unit_int(u, c->acc->cfg->session_ttl_s);
+	submit(c, c->acc->writers, u, rc);
+}
+
+static void link_login(route_ctx *c)
+{
+	if (pf_auth_new_secret("", c->secret, sizeof(c->secret)) != 0) {
+		pf_http_respond_error(c->req, 503, "no randomness", NULL);
+		route_free(c);
+		return;
+	}
+	pf_db_unit *u = pf_db_unit_new(session_made_cb, c);
+	if (!u) {
+		respond_oom(c->req);
+		route_free(c);
+		return;
+	}
+	int rc = pf_db_unit_stmt(
+	    u, "WITH l AS (UPDATE login_links SET used_at = now() WHERE link_hash = $1 AND "
+	       "used_at IS NULL AND expires_at > now() AND user_id IN "
+	       "(SELECT id FROM users WHERE NOT disabled) RETURNING user_id), "
+	       "s AS (INSERT INTO sessions (id_hash, user_id, expires_at) "
+	       "SELECT $2, user_id, now() + make_interval(secs => $3) FROM l "
+	       "RETURNING user_id, expires_at) " SESSION_USER_SELECT);
+	rc = rc ? rc : unit_secret(u, c->link);
+	rc = rc ? rc : unit_secret(u, c->secret);
+	rc = rc ? rc : pf_db_unit_int(u, c->acc->cfg->session_ttl_s);
+	submit(c, c->acc->writers, u, rc);
+}
+
+/* --- password change: the new hash is stored --- */
+
+static void password_stored_cb(void *arg, const pf_db_result *r)
+{
+	route_ctx *c = arg;
+	if (r->error) {
+		pf_api_respond_db_error(c->req, r);
+	} else if (pf_db_rows(r, 0) == 0) {
+		respond_401(c->req); /* the user went away meanwhile */
+	} else {
+		pf_info("conn %llu: user %" PRId64 " changed the password",
+		        (unsigned long long)pf_http_req_conn_id(c->req), c->user_id);
+		pf_http_respond(c->req, 204, NULL, NULL, 0);
+	}
+	route_free(c);
+}
+
+static void hashed_cb(void *arg, int rc, const char *encoded)
+{
+	route_ctx *c = arg;
+	c->job = NULL;
+	if (rc != 0 || !encoded) {
+		pf_warn("conn %llu: password hashing failed (%d)",
+		        (unsigned long long)pf_http_req_conn_id(c->req), rc);
+		respond_busy(c->req);
+		route_free(c);
+		return;
+	}
+	pf_db_unit *u = pf_db_unit_new(password_stored_cb, c);
+	if (!u) {
+		respond_oom(c->req);
+		route_free(c);
+		return;
+	}
+	/* other sessions end with the old password; this one goes on */
+	int rc2 = pf_db_unit_stmt(u, "UPDATE users SET pw_hash = $1 WHERE id = $2 AND NOT disabled "
+	                             "RETURNING id");
+	rc2 = rc2 ? rc2 : pf_db_unit_text(u, encoded);
+	rc2 = rc2 ? rc2 : pf_db_unit_int(u, c->user_id);
+	rc2 = rc2 ? rc2
+	          : pf_db_unit_stmt(u, "DELETE FROM sessions WHERE user_id = $1 AND "
+	                               "id_hash IS DISTINCT FROM $2");
+	rc2 = rc2 ? rc2 : pf_db_unit_int(u, c->user_id);
+	if (c->by_cookie)
+		rc2 = rc2 ? rc2 : unit_digest(u, c->cred_digest);
+	else
+		rc2 = rc2 ? rc2 : pf_db_unit_text(u, NULL);
+	submit(c, c->acc->writers, u, rc2);
+}
+
+static void hash_new_password(route_ctx *c)
+{
+	c->job = c->acc->hasher ? pf_hasher_hash(c->acc->hasher, c->new_pw, strlen(c->new_pw),
+	                                         PF_AUTH_SCRYPT_LOG_N, hashed_cb, c)
+	                        : NULL;
+	if (!c->job) {
+		respond_busy(c->req);
+		route_free(c);
+	}
+}
+
+/* --- verifying a password --- */
+
+static void verified_cb(void *arg, int rc)
+{
+	route_ctx *c = arg;
+	c->job = NULL;
+	if (rc == PF_AUTH_MISMATCH) {
+		record_failure(c);
+	} else if (rc == 0) {
+		if (c->kind == ROUTE_PASSWORD)
+			hash_new_password(c);
+		else
+			login_succeeded(c);
+	} else {
+		pf_warn("conn %llu: password check failed (%d)",
+		        (unsigned long long)pf_http_req_conn_id(c->req), rc);
+		respond_busy(c->req);
+		route_free(c);
+	}
+}
+
+static void verify(route_ctx *c)
+{
+	/* stored NULL: the same work against a dummy hash, so an unknown or
+	 * disabled name answers no faster than a wrong password */
+	c->job = c->acc->hasher ? pf_hasher_verify(c->acc->hasher, c->pw, strlen(c->pw), c->stored,
+	                                           verified_cb, c)
+	                        : NULL;
+	if (!c->job) {
+		respond_busy(c->req);
+		route_free(c);
+	}
+}
+
+/* --- the throttle, read before any hashing, with the user's row --- */
+
+static void checked_cb(void *arg, const pf_db_result *r)
+{
+	route_ctx *c = arg;
+	if (r->error) {
+		pf_api_respond_db_error(c->req, r);
+		route_free(c);
+		return;
+	}
+	const char *wait = pf_db_value(r, 0, 0, 0);
+	if (wait) {
+		add_header(c->req, "Retry-After", wait);
+		pf_http_respond_error(c->req, 429, "too many failed logins", NULL);
+		route_free(c);
+		return;
+	}
+	bool found = r->nres > 1 && pf_db_rows(r, 1) > 0;
+	switch (c->kind) {
+	case ROUTE_LINK: link_login(c); return;
+	case ROUTE_LOGIN: {
+		size_t len = strlen(c->pw);
+		if (!c->name_key[0] || len == 0 || len > PF_AUTH_PASSWORD_MAX) {
+			record_failure(c); /* no name could match: nothing to hash */
+			return;
+		}
+		const char *id = found ? pf_db_value(r, 1, 0, 0) : NULL;
+		const char *hash = found ? pf_db_value(r, 1, 0, 1) : NULL;
+		if (found && !is_true(pf_db_value(r, 1, 0, 2)) && hash) {
+			c->user_id = strtoll(id, NULL, 10);
+			c->stored = strdup(hash);
+			if (!c->stored) {
+				respond_oom(c->req);
+				route_free(c);
+				return;
+			}
+		}
+		verify(c);
+		return;
+	}
+	case ROUTE_PASSWORD: {
+		const char *hash = found ? pf_db_value(r, 1, 0, 0) : NULL;
+		if (!hash) {
+			hash_new_password(c); /* no password yet: nothing to prove */
+			return;
+		}
+		if (!c->pw || !*c->pw || strlen(c->pw) > PF_AUTH_PASSWORD_MAX) {
+			record_failure(c);
+			return;
+		}
+		c->stored = strdup(hash);
+		if (!c->stored) {
+			respond_oom(c->req);
+			route_free(c);
+			return;
+		}
+		verify(c);
+		return;
+	}
+	default: abort();
+	}
+}
+
+static void check_throttle(route_ctx *c)
+{
+	pf_db_unit *u = pf_db_unit_new(checked_cb, c);
+	if (!u) {
+		respond_oom(c->req);
+		route_free(c);
+		return;
+	}
+	/* one row: NULL when neither key is over, else the seconds left */
+	int rc =
+	    pf_db_unit_stmt(u, "SELECT max(GREATEST(1, ceil(extract(epoch FROM window_start + "
+	                       "make_interval(secs => $3) - now()))))::bigint FROM login_throttle "
+	                       "WHERE (key = $1 OR key = $2) AND failures >= $4 AND "
+	                       "window_start > now() - make_interval(secs => $3)");
+	rc = rc ? rc : pf_db_unit_text(u, c->ip_key);
+	rc = rc ? rc : pf_db_unit_text(u, c->name_key[0] ? c->name_key : NULL);
+	rc = rc ? rc : pf_db_unit_int(u, c->acc->cfg->login_window_s);
+	rc = rc ? rc : pf_db_unit_int(u, c->acc->cfg->login_max_failures);
+	if (c->kind == ROUTE_LOGIN && c->name_key[0]) {
+		rc = rc ? rc
+		        : pf_db_unit_stmt(
+		              u, "SELECT id, pw_hash, disabled FROM users WHERE name = $1");
+		rc = rc ? rc : pf_db_unit_text(u, c->name_key + 5);
+	} else if (c->kind == ROUTE_PASSWORD) {
+		rc = rc ? rc : pf_db_unit_stmt(u, "SELECT pw_hash FROM users WHERE id = $1");
+		rc = rc ? rc : pf_db_unit_int(u, c->user_id);
+	}
+	submit(c, c->acc->readers, u, rc);
+}
+
+/* --- the body --- */
+
+static const char *json_string(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int route_body_cb(void *arg, pf_http_req *req, const char *data, size_t len)
+{
+	route_ctx *c = arg;
+	if (len > PF_ACCOUNT_BODY_MAX - c->body_len)
+		return PF_ELIMIT; /* the HTTP layer's cap normally stops it first */
+	char *p = realloc(c->body, c->body_len + len + 1);
+	if (!p)
+		return PF_ENOMEM;
+	c->body = p;
+	memcpy(c->body + c->body_len, data, len);
+	c->body_len += len;
+	c->body[c->body_len] = 0;
+	return 0;
+}
+
+static void route_abort_cb(void *arg, pf_http_req *req, const char *reason)
+{
+	route_ctx *c = arg;
+	if (strstr(reason, "too large"))
+		pf_http_respond_error(req, 413, "request body too large", NULL);
+	else
+		pf_http_respond_error(req, 400, "request body incomplete", NULL);
+	route_free(c);
+}
+
+static void route_end_cb(void *arg, pf_http_req *req)
+{
+	route_ctx *c = arg;
+	c->json = c->body ? cJSON_ParseWithLength(c->body, c->body_len) : NULL;
+	if (!cJSON_IsObject(c->json)) {
+		pf_http_respond_error(req, 400, "body must be a JSON object", NULL);
+		route_free(c);
+		return;
+	}
+	snprintf(c->ip_key, sizeof(c->ip_key), "ip:%s", pf_http_req_client(req));
+	if (c->kind == ROUTE_PASSWORD) {
+		c->pw = json_string(c->json, "current");
+		c->new_pw = json_string(c->json, "new");
+		size_t len = c->new_pw ? strlen(c->new_pw) : 0;
+		if (len == 0 || len > PF_AUTH_PASSWORD_MAX) {
+			char detail[48];
+			snprintf(detail, sizeof(detail), "{\"max\": %d}", PF_AUTH_PASSWORD_MAX);
+			pf_http_respond_error(req, 400, "new password must be 1 to 1024 bytes",
+			                      detail);
+			route_free(c);
+			return;
+		}
+	} else if ((c->link = json_string(c->json, "link")) != NULL) {
+		c->kind = ROUTE_LINK;
+	} else {
+		const char *name = json_string(c->json, "name");
+		c->pw = json_string(c->json, "password");
+		if (!name || !c->pw) {
+			pf_http_respond_error(req, 400, "name and password, or link, required",
+			                      NULL);
+			route_free(c);
+			return;
+		}
+		c->kind = ROUTE_LOGIN;
+		if (pf_auth_name_valid(name))
+			snprintf(c->name_key, sizeof(c->name_key), "name:%s", name);
+	}
+	check_throttle(c);
+}
+
+static route_ctx *route_start(pf_account *acc, pf_http_req *req, route_kind kind)
+{
+	if (!json_content_type(req)) {
+		pf_http_respond_error(req, 415, "Content-Type must be application/json", NULL);
+		return NULL;
+	}
+	if (!db_up(req, acc->readers) || !db_up(req, acc->writers))
+		return NULL;
+	route_ctx *c = calloc(1, sizeof(*c));
+	if (!c) {
+		respond_oom(req);
+		return NULL;
+	}
+	c->acc = acc;
+	c->req = req;
+	c->kind = kind;
+	return c;
+}
+
+static void route_read(route_ctx *c)
+{
+	pf_http_req_read_body(c->req, PF_ACCOUNT_BODY_MAX, route_body_cb, route_end_cb,
+	                      route_abort_cb, c);
+}
+
+static void password_gate_cb(void *arg, pf_http_req *req, const gate_info *info)
+{
+	route_ctx *c = route_start(arg, req, ROUTE_PASSWORD);
+	if (!c)
+		return;
+	c->user_id = info->user.id;
+	c->by_cookie = info->user.by_cookie;
+	memcpy(c->cred_digest, info->digest, sizeof(c->cred_digest));
+	snprintf(c->name_key, sizeof(c->name_key), "name:%s", info->user.name);
+	route_read(c);
+}
+
+/* ------------------------------------------------------- GET/DELETE session */
+
+static void session_get_cb(void *arg, pf_http_req *req, const gate_info *info)
+{
+	respond_user(req, info->user.id, info->user.name, info->user.admin, info->has_password,
+	             info->user.by_cookie ? info->user.csrf : NULL, info->expires_at);
+}
+
+static void respond_logged_out(pf_http_req *req)
+{
+	char cookie[ACCOUNT_COOKIE_MAX];
+	if (pf_account_cookie(NULL, 0, pf_http_req_https(req), cookie, sizeof(cookie)) == 0)
+		add_header(req, "Set-Cookie", cookie);
+	pf_http_respond(req, 204, NULL, NULL, 0);
+}
+
+static void session_deleted_cb(void *arg, const pf_db_result *r)
+{
+	pf_http_req *req = arg;
+	if (r->error)
+		pf_api_respond_db_error(req, r);
+	else
+		respond_logged_out(req);
+}
+
+static void session_delete_cb(void *arg, pf_http_req *req, const gate_info *info)
+{
+	pf_account *acc = arg;
+	if (!info->user.by_cookie) { /* a token is revoked with the CLI, not here */
+		respond_logged_out(req);
+		return;
+	}
+	pf_db_unit *u = pf_db_unit_new(session_deleted_cb, req);
+	if (!u) {
+		respond_oom(req);
+		return;
+	}
+	int rc = pf_db_unit_stmt(u, "DELETE FROM sessions WHERE id_hash = $1");
+	rc = rc ? rc : unit_digest(u, info->digest);
+	if (rc != 0) {
+		pf_db_unit_free(u);
+		respond_oom(req);
+		return;
+	}
+	pf_db_submit(acc->writers, 0, u);
+}
+
+/* ------------------------------------------------------------------ routing */
+
+bool pf_account_owns(const char *path)
+{
+	return strcmp(path, "/api/session") == 0 || strncmp(path, "/api/account/", 13) == 0;
+}
+
+static void method_not_allowed(pf_http_req *req, const char *allow)
+{
+	add_header(req, "Allow", allow);
+	pf_http_respond_error(req, 405, "method not allowed", NULL);
+}
+
+void pf_account_handle(pf_account *acc, pf_http_req *req)
+{
+	const char *m = pf_http_req_method(req);
+	const char *path = pf_http_req_path(req);
+	if (origin_refused(req)) {
+		pf_http_respond_error(req, 403, "cross-origin request refused", NULL);
+		return;
+	}
+	if (strcmp(path, "/api/session") == 0) {
+		if (strcmp(m, "POST") == 0) {
+			route_ctx *c = route_start(acc, req, ROUTE_LOGIN);
+			if (c)
+				route_read(c);
+		} else if (strcmp(m, "GET") == 0) {
+			gate(acc, req, session_get_cb, NULL, acc);
+		} else if (strcmp(m, "DELETE") == 0) {
+			gate(acc, req, session_delete_cb, NULL, acc);
+		} else {
+			method_not_allowed(req, "GET, POST, DELETE");
+		}
+		return;
+	}
+	if (strcmp(path, "/api/account/password") == 0) {
+		if (strcmp(m, "POST") != 0)
+			return method_not_allowed(req, "POST");
+		gate(acc, req, password_gate_cb, NULL, acc);
+		return;
+	}
+	pf_http_respond_error(req, 404, "not found", NULL);
+}
+
+/* ------------------------------------------------ first run, import owner */
+
+typedef struct admin_ctx {
+	char secret[PF_AUTH_SECRET_CHARS + 1]; /* the link's secret ("" for resolve) */
+	void (*first_done)(void *arg, const char *secret, const char *err);
+	void (*resolve_done)(void *arg, int64_t id, const char *err);
+	void *arg;
+} admin_ctx;
+
+/* Held through the unit so two instances starting at once make one admin. */
+static const char sql_admin_lock[] = "SELECT pg_advisory_xact_lock(3, 1)";
+
+static void first_run_cb(void *arg, const pf_db_result *r)
+{
+	admin_ctx *a = arg;
+	if (r->error) {
+		pf_error("first run: %s", r->error);
+		a->first_done(a->arg, NULL, "first run: database error");
+	} else if (pf_db_value(r, 1, 0, 0)) {
+		const char *jobs = pf_db_value(r, 1, 0, 1);
+		pf_info("first run: created administrator \"admin\" (imports claimed: %s) and a "
+		        "one-time login link, valid 24 h",
+		        jobs ? jobs : "0");
+		a->first_done(a->arg, a->secret, NULL);
+	} else {
+		a->first_done(a->arg, NULL, NULL);
+	}
+	explicit_bzero(a->secret, sizeof(a->secret));
+	free(a);
+}
+
+void pf_account_first_run(pf_account *acc,
+                          void (*done)(void *arg, const char *secret, const char *err), void *arg)
+{
+	admin_ctx *a = calloc(1, sizeof(*a));
+	pf_db_unit *u = a ? pf_db_unit_new(first_run_cb, a) : NULL;
+	if (!u) {
+		free(a);
+		done(arg, NULL, "out of memory");
+		return;
+	}
+	a->first_done = done;
+	a->arg = arg;
+	if (pf_auth_new_secret("", a->secret, sizeof(a->secret)) != 0) {
+		pf_db_unit_free(u);
+		free(a);
+		done(arg, NULL, "no randomness");
+		return;
+	}
+	int rc = pf_db_unit_stmt(u, sql_admin_lock);
+	rc = rc ? rc
+	        : pf_db_unit_stmt(
+	              u, "WITH a AS (INSERT INTO users (name, is_admin) SELECT 'admin', true "
+	                 "WHERE NOT EXISTS (SELECT 1 FROM users) RETURNING id), "
+	                 "j AS (UPDATE import_jobs SET user_id = (SELECT id FROM a) "
+	                 "WHERE user_id IS NULL AND EXISTS (SELECT 1 FROM a) RETURNING 1), "
+	                 "l AS (INSERT INTO login_links (link_hash, user_id, expires_at) "
+	                 "SELECT $1, id, now() + make_interval(secs => $2) FROM a RETURNING 1) "
+	                 "SELECT (SELECT id FROM a), (SELECT count(*) FROM j), "
+	                 "(SELECT count(*) FROM l)");
+	rc = rc ? rc : unit_secret(u, a->secret);
+	rc = rc ? rc : pf_db_unit_int(u, PF_ACCOUNT_LINK_TTL_S);
+	if (rc != 0) {
+		pf_db_unit_free(u);
+		free(a);
+		done(arg, NULL, "out of memory");
+		return;
+	}
+	pf_db_submit(acc->writers, 0, u);
+}
+
+static void resolve_cb(void *arg, const pf_db_result *r)
+{
+	admin_ctx *a = arg;
+	const char *id = r->error ? NULL : pf_db_value(r, 1, 0, 0);
+	if (r->error) {
+		pf_error("user lookup: %s", r->error);
+		a->resolve_done(a->arg, 0, "database error");
+	} else if (!id) {
+		a->resolve_done(a->arg, 0, "no such user");
+	} else {
+		a->resolve_done(a->arg, strtoll(id, NULL, 10), NULL);
+	}
+	free(a);
+}
+
+void pf_account_resolve_user(pf_account *acc, const char *name,
+                             void (*done)(void *arg, int64_t id, const char *err), void *arg)
+{
+	if (!pf_auth_name_valid(name)) {
+		done(arg, 0, "no such user");
+		return;
+	}
+	admin_ctx *a = calloc(1, sizeof(*a));
+	pf_db_unit *u = a ? pf_db_unit_new(resolve_cb, a) : NULL;
+	if (!u) {
+		free(a);
+		done(arg, 0, "out of memory");
+		return;
+	}
+	a->resolve_done = done;
+	a->arg = arg;
+	/* the inserted row is not visible to the same statement's SELECT:
+	 * exactly one branch of the UNION gives the id */
+	int rc = pf_db_unit_stmt(u, sql_admin_lock);
+	rc = rc ? rc
+	        : pf_db_unit_stmt(
+	              u, "WITH a AS (INSERT INTO users (name, is_admin) SELECT 'admin', true "
+	                 "WHERE $1::text = 'admin' AND NOT EXISTS (SELECT 1 FROM users) "
+	                 "RETURNING id), "
+	                 "j AS (UPDATE import_jobs SET user_id = (SELECT id FROM a) "
+	                 "WHERE user_id IS NULL AND EXISTS (SELECT 1 FROM a) RETURNING 1) "
+	                 "SELECT id FROM a UNION ALL SELECT id FROM users WHERE name = $1::text");
+	rc = rc ? rc : pf_db_unit_text(u, name);
+	if (rc != 0) {
+		pf_db_unit_free(u);
+		free(a);
+		done(arg, 0, "out of memory");
+		return;
+	}
+	pf_db_submit(acc->writers, 0, u);
+}
+
+/* --------------------------------------------------------------------- CLI */
+
+typedef enum {
+	CLI_ADD,
+	CLI_PASSWORD,
+	CLI_TOKEN,
+	CLI_LINK,
+	CLI_LIST,
+	CLI_DISABLE,
+	CLI_ENABLE,
+} cli_cmd;
+
+static const struct {
+	const char *word;
+	cli_cmd cmd;
+	bool takes_name;
+} cli_cmds[] = {
+    {"add", CLI_ADD, true},       {"password", CLI_PASSWORD, true}, {"token", CLI_TOKEN, true},
+    {"link", CLI_LINK, true},     {"list", CLI_LIST, false},        {"disable", CLI_DISABLE, true},
+    {"enable", CLI_ENABLE, true},
+};
+
+typedef struct cli_ctx {
+	pf_account *acc;                         /* borrowed */
+	cli_cmd cmd;                             /* what to do */
+	char name[PF_USER_NAME_MAX + 1];         /* the user */
+	char password[PF_AUTH_PASSWORD_MAX + 1]; /* add/password: the new password */
+	bool generated;                          /* password was generated: print it */
+	char hash[PF_AUTH_HASH_TEXT_MAX];        /* its scrypt hash */
+	char secret[PF_AUTH_TOKEN_CHARS + 1];    /* token or link secret */
+	void (*done)(void *arg, int code);       /* borrowed */
+	void *arg;                               /* for done */
+} cli_ctx;
+
+static void cli_usage(void)
+{
+	fputs("usage: propflow user add NAME [--admin]\n"
+	      "       propflow user password NAME\n"
+	      "       propflow user token NAME [--label L]\n"
+	      "       propflow user link NAME\n"
+	      "       propflow user list [--json]\n"
+	      "       propflow user disable NAME\n"
+	      "       propflow user enable NAME\n"
+	      "A password is read from the first line of stdin when it is not a terminal;\n"
+	      "otherwise (or when that line is empty) one is generated and printed.\n",
+	      stderr);
+}
+
+static void cli_finish(cli_ctx *c, int code)
+{
+	void (*done)(void *, int) = c->done;
+	void *arg = c->arg;
+	fflush(stdout);
+	explicit_bzero(c, sizeof(*c));
+	free(c);
+	done(arg, code);
+}
+
+/*
+ * The first line of stdin when it is not a terminal ("" if none). A
+ * pipe that stays silent for ACCOUNT_STDIN_WAIT_MS counts as empty, so a
+ * parent that never closes our stdin cannot hang the command.
+ */
+static int cli_read_stdin_line(char *out, size_t cap)
+{
+	char buf[PF_AUTH_PASSWORD_MAX + 3];
+	size_t n = 0;
+	out[0] = 0;
+	if (isatty(0))
+		return 0;
+	while (n < sizeof(buf) && !memchr(buf, '\n', n)) {
+		struct pollfd pfd = {.fd = 0, .events = POLLIN};
+		int p = poll(&pfd, 1, ACCOUNT_STDIN_WAIT_MS);
+		if (p < 0 && errno == EINTR)
+			continue;
+		if (p <= 0 || (pfd.revents & POLLNVAL))
+			break;
+		ssize_t k = read(0, buf + n, sizeof(buf) - n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			if (errno == EBADF)
+				break;
+			return PF_EIO;
+		}
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	char *nl = memchr(buf, '\n', n);
+	size_t len = nl ? (size_t)(nl - buf) : n;
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+	int rc = 0;
+	if (len > PF_AUTH_PASSWORD_MAX || len >= cap)
+		rc = PF_ELIMIT;
+	else {
+		memcpy(out, buf, len);
+		out[len] = 0;
+	}
+	explicit_bzero(buf, sizeof(buf));
+	return rc;
+}
+
+/* Password from stdin or generated, then hashed. false: reported. */
+static bool cli_password(cli_ctx *c)
+{
+	int rc = cli_read_stdin_line(c->password, sizeof(c->password));
+	if (rc != 0) {
+		fprintf(stderr, "propflow: %s\n",
+		        rc == PF_ELIMIT ? "password longer than 1024 bytes" : "cannot read stdin");
+		return false;
+	}
+	if (!c->password[0]) {
+		char s[PF_AUTH_SECRET_CHARS + 1];
+		if (pf_auth_new_secret("", s, sizeof(s)) != 0) {
+			fputs("propflow: no randomness\n", stderr);
+			return false;
+		}
+		memcpy(c->password, s, ACCOUNT_CLI_PASSWORD);
+		c->password[ACCOUNT_CLI_PASSWORD] = 0;
+		explicit_bzero(s, sizeof(s));
+		c->generated = true;
+	}
+	if (pf_auth_hash_password(c->password, strlen(c->password), PF_AUTH_SCRYPT_LOG_N, c->hash,
+	                          sizeof(c->hash)) != 0) {
+		fputs("propflow: password hashing failed\n", stderr);
+		return false;
+	}
+	return true;
+}
+
+static void cli_no_user(cli_ctx *c)
+{
+	fprintf(stderr, "propflow: no such user %s\n", c->name);
+	cli_finish(c, 1);
+}
+
+static void cli_list(const pf_db_result *r, bool json)
+{
+	int n = pf_db_rows(r, 0);
+	if (!json) {
+		for (int i = 0; i < n; i++)
+			printf("%s\t%s\t%s\t%s\n", pf_db_value(r, 0, i, 1),
+			       is_true(pf_db_value(r, 0, i, 2)) ? "admin" : "user",
+			       is_true(pf_db_value(r, 0, i, 3)) ? "disabled" : "active",
+			       pf_db_value(r, 0, i, 4));
+		return;
+	}
+	cJSON *a = cJSON_CreateArray();
+	for (int i = 0; a && i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+		if (!o)
+			break;
+		cJSON_AddNumberToObject(o, "id",
+		                        (double)strtoll(pf_db_value(r, 0, i, 0), NULL, 10));
+		cJSON_AddStringToObject(o, "name", pf_db_value(r, 0, i, 1));
+		cJSON_AddBoolToObject(o, "admin", is_true(pf_db_value(r, 0, i, 2)));
+		cJSON_AddBoolToObject(o, "disabled", is_true(pf_db_value(r, 0, i, 3)));
+		cJSON_AddStringToObject(o, "created_at", pf_db_value(r, 0, i, 4));
+		cJSON_AddItemToArray(a, o);
+	}
+	char *s = a ? cJSON_PrintUnformatted(a) : NULL;
+	cJSON_Delete(a);
+	printf("%s\n", s ? s : "[]");
+	free(s);
+}
+
+static void cli_done_cb(void *arg, const pf_db_result *r)
+{
+	cli_ctx *c = arg;
+	if (r->error) {
+		fprintf(stderr, "propflow: %s\n", r->error);
+		cli_finish(c, 1);
+		return;
+	}
+	int rows = pf_db_rows(r, 0);
+	switch (c->cmd) {
+	case CLI_ADD:
+		if (rows == 0) {
+			fprintf(stderr, "propflow: user %s exists\n", c->name);
+			return cli_finish(c, 1);
+		}
+		printf("created user %s\n", c->name);
+		if (c->generated)
+			printf("password: %s\n", c->password);
+		break;
+	case CLI_PASSWORD:
+		if (rows == 0)
+			return cli_no_user(c);
+		printf("password set for %s\n", c->name);
+		if (c->generated)
+			printf("password: %s\n", c->password);
+		break;
+	case CLI_TOKEN:
+		if (rows == 0)
+			return cli_no_user(c);
+		printf("%s\n", c->secret);
+		break;
+	case CLI_LINK: {
+		if (rows == 0)
+			return cli_no_user(c);
+		if (is_true(pf_db_value(r, 0, 0, 0))) {
+			fprintf(stderr, "propflow: user %s is disabled\n", c->name);
+			return cli_finish(c, 1);
+		}
+		char url[PF_CONFIG_STR_MAX + 128];
+		if (pf_account_login_url(c->acc->cfg->listen, 0, c->secret, url, sizeof(url)) !=
+		    0) {
+			fprintf(stderr, "propflow: bad --listen %s\n", c->acc->cfg->listen);
+			return cli_finish(c, 1);
+		}
+		printf("%s\n", url);
+		break;
+	}
+	case CLI_LIST: cli_list(r, c->acc->cfg->json != 0); break;
+	case CLI_DISABLE:
+	case CLI_ENABLE:
+		if (rows == 0)
+			return cli_no_user(c);
+		printf("%s user %s\n", c->cmd == CLI_DISABLE ? "disabled" : "enabled", c->name);
+		break;
+	default: abort();
+	}
+	cli_finish(c, 0);
+}
+
+/* Builds the unit of c->cmd; 0 or an error code. */
+static int cli_unit(cli_ctx *c, pf_db_unit *u)
+{
+	int rc = 0;
+	switch (c->cmd) {
+	case CLI_ADD:
+		rc =
+		    pf_db_unit_stmt(u, "INSERT INTO users (name, pw_hash, is_admin) "
+		                       "VALUES ($1, $2, $3::boolean) ON CONFLICT (name) DO NOTHING "
+		                       "RETURNING id");
+		rc = rc ? rc : pf_db_unit_text(u, c->name);
+		rc = rc ? rc : pf_db_unit_text(u, c->hash);
+		rc = rc ? rc : pf_db_unit_text(u, c->acc->cfg->admin ? "true" : "false");
+		break;
+	case CLI_PASSWORD:
+		rc = pf_db_unit_stmt(u,
+		                     "UPDATE users SET pw_hash = $2 WHERE name = $1 RETURNING id");
+		rc = rc ? rc : pf_db_unit_text(u, c->name);
+		rc = rc ? rc : pf_db_unit_text(u, c->hash);
+		rc = rc ? rc
+		        : pf_db_unit_stmt(u, "DELETE FROM sessions WHERE user_id = "
+		                             "(SELECT id FROM users WHERE name = $1)");
+		rc = rc ? rc : pf_db_unit_text(u, c->name);
+		break;
+	case CLI_TOKEN:
+		if (pf_auth_new_secret(PF_AUTH_TOKEN_PREFIX, c->secret, sizeof(c->secret)) != 0)
+			return PF_EIO;
+		rc =
+		    pf_db_unit_stmt(u, "INSERT INTO api_tokens (token_hash, user_id, label) "
+		                       "SELECT $1, id, $3 FROM users WHERE name = $2 RETURNING id");
+		rc = rc ? rc : unit_secret(u, c->secret);
+		rc = rc ? rc : pf_db_unit_text(u, c->name);
+		rc = rc ? rc : pf_db_unit_text(u, c->acc->cfg->label);
+		break;
+	case CLI_LINK:
+		if (pf_auth_new_secret("", c->secret, sizeof(c->secret)) != 0)
+			return PF_EIO;
+		rc = pf_db_unit_stmt(
+		    u, "WITH u AS (SELECT id, disabled FROM users WHERE name = $2), "
+		       "l AS (INSERT INTO login_links (link_hash, user_id, expires_at) "
+		       "SELECT $1, id, now() + make_interval(secs => $3) FROM u "
+		       "WHERE NOT disabled RETURNING 1) SELECT disabled FROM u");
+		rc = rc ? rc : unit_secret(u, c->secret);
+		rc = rc ? rc : pf_db_unit_text(u, c->name);
+		rc = rc ? rc : pf_db_unit_int(u, PF_ACCOUNT_LINK_TTL_S);
+		break;
+	case CLI_LIST:
+		rc = pf_db_unit_stmt(u, "SELECT id, name, is_admin, disabled, " ACCOUNT_ISO(
+		                            "created_at") " FROM users ORDER BY id");
+		break;
+	case CLI_DISABLE:
+		rc = pf_db_unit_stmt(
+		    u, "UPDATE users SET disabled = true WHERE name = $1 RETURNING id");
+		rc = rc ? rc : pf_db_unit_text(u, c->name);
+		rc = rc ? rc
+		        : pf_db_unit_stmt(u, "DELETE FROM sessions WHERE user_id = "
+		                             "(SELECT id FROM users WHERE name = $1)");
+		rc = rc ? rc : pf_db_unit_text(u, c->name);
+		rc = rc ? rc
+		        : pf_db_unit_stmt(
+		              u, "UPDATE login_links SET used_at = now() WHERE used_at IS "
+		                 "NULL AND user_id = (SELECT id FROM users WHERE name = $1)");
+		rc = rc ? rc : pf_db_unit_text(u, c->name);
+		break;
+	case CLI_ENABLE:
+		rc = pf_db_unit_stmt(
+		    u, "UPDATE users SET disabled = false WHERE name = $1 RETURNING id");
+		rc = rc ? rc : pf_db_unit_text(u, c->name);
+		break;
+	default: abort();
+	}
+	return rc;
+}
+
+void pf_account_cli(pf_account *acc, int argc, const char **argv, void (*done)(void *arg, int code),
+                    void *arg)
+{
+	size_t i = 0;
+	while (argc > 0 && i < PF_ARRAY_LEN(cli_cmds) && strcmp(argv[0], cli_cmds[i].word) != 0)
+		i++;
+	if (argc < 1 || i == PF_ARRAY_LEN(cli_cmds) || argc != (cli_cmds[i].takes_name ? 2 : 1)) {
+		if (argc >= 1 && i == PF_ARRAY_LEN(cli_cmds))
+			fprintf(stderr, "propflow: unknown user command %s\n", argv[0]);
+		cli_usage();
+		done(arg, 2);
+		return;
+	}
+	if (cli_cmds[i].takes_name && !pf_auth_name_valid(argv[1])) {
+		fprintf(stderr, "propflow: bad user name (1 to 64 of A-Z a-z 0-9 . _ @ -)\n");
+		done(arg, 2);
+		return;
+	}
+	cli_ctx *c = calloc(1, sizeof(*c));
+	if (!c) {
+		fputs("propflow: out of memory\n", stderr);
+		done(arg, 1);
+		return;
+	}
+	c->acc = acc;
+	c->cmd = cli_cmds[i].cmd;
+	c->done = done;
+	c->arg = arg;
+	if (cli_cmds[i].takes_name)
+		snprintf(c->name, sizeof(c->name), "%s", argv[1]);
+	if ((c->cmd == CLI_ADD || c->cmd == CLI_PASSWORD) && !cli_password(c))
+		return cli_finish(c, 1);
+	pf_db_unit *u = pf_db_unit_new(cli_done_cb, c);
+	int rc = u ? cli_unit(c, u) : PF_ENOMEM;
+	if (rc != 0) {
+		if (u)
+			pf_db_unit_free(u);
+		fprintf(stderr, "propflow: %s\n", pf_strerror(rc));
+		return cli_finish(c, 1);
+	}
+	pf_db_submit(acc->writers, 0, u);
+}

@@ -134,6 +134,7 @@ typedef struct read_ctx {
 	read_kind kind;
 	int64_t id;
 	int limit;
+	int64_t user; /* owner every row read must belong to */
 } read_ctx;
 
 static void page_response(read_ctx *c, const pf_db_result *r, bool errors)
@@ -314,7 +315,7 @@ static bool page_params(pf_http_req *req, int *limit, int64_t *after)
 	return true;
 }
 
-static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id)
+static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id, int64_t user)
 {
 	if (!pf_api_db_up(api, req, api->readers))
 		return;
@@ -329,40 +330,48 @@ static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id
 		pf_http_respond_error(req, 503, "out of memory", NULL);
 		return;
 	}
-	*c = (read_ctx){api, req, kind, id, limit};
+	*c = (read_ctx){api, req, kind, id, limit, user};
 	int rc = 0;
 	switch (kind) {
 	case READ_HEALTH: rc = pf_db_unit_stmt(u, "SELECT 1"); break;
 	case READ_JOB_LIST:
-		rc = pf_db_unit_stmt(u, "SELECT " PF_JOB_COLUMNS " FROM import_jobs "
+		rc = pf_db_unit_stmt(u, "SELECT " PF_JOB_COLUMNS
+		                        " FROM import_jobs WHERE user_id = $1 "
 		                        "ORDER BY created_at DESC, id DESC LIMIT 1000");
+		rc = rc ? rc : pf_db_unit_int(u, user);
 		break;
 	case READ_JOB:
-		rc = pf_db_unit_stmt(u, "SELECT " PF_JOB_COLUMNS " FROM import_jobs WHERE id = $1");
+		rc = pf_db_unit_stmt(u, "SELECT " PF_JOB_COLUMNS
+		                        " FROM import_jobs WHERE id = $1 AND user_id = $2");
 		rc = rc ? rc : pf_db_unit_int(u, id);
+		rc = rc ? rc : pf_db_unit_int(u, user);
 		break;
 	case READ_PROPERTIES:
 	case READ_ERRORS:
-		rc = pf_db_unit_stmt(u, "SELECT 1 FROM import_jobs WHERE id = $1");
+		/* the owner check is statement 0; statement 1 runs in the same
+		 * snapshot but must not leak rows when it fails, so it checks too */
+		rc = pf_db_unit_stmt(u, "SELECT 1 FROM import_jobs WHERE id = $1 AND user_id = $2");
 		rc = rc ? rc : pf_db_unit_int(u, id);
+		rc = rc ? rc : pf_db_unit_int(u, user);
 		if (kind == READ_PROPERTIES)
 			rc = rc ? rc
 			        : pf_db_unit_stmt(u,
 			                          "SELECT " RECORD_COLUMNS " FROM property_records "
 			                          "WHERE job_id = $1 AND gen = (SELECT gen FROM "
-			                          "import_jobs WHERE id = $1) AND id > $2 "
-			                          "ORDER BY id LIMIT $3");
+			                          "import_jobs WHERE id = $1 AND user_id = $4) "
+			                          "AND id > $2 ORDER BY id LIMIT $3");
 		else
 			rc = rc ? rc
 			        : pf_db_unit_stmt(u,
 			                          "SELECT id, kind, row_no, line_no, column_name, "
 			                          "value, reason, raw_text FROM import_errors "
 			                          "WHERE job_id = $1 AND gen = (SELECT gen FROM "
-			                          "import_jobs WHERE id = $1) AND id > $2 "
-			                          "ORDER BY id LIMIT $3");
+			                          "import_jobs WHERE id = $1 AND user_id = $4) "
+			                          "AND id > $2 ORDER BY id LIMIT $3");
 		rc = rc ? rc : pf_db_unit_int(u, id);
 		rc = rc ? rc : pf_db_unit_int(u, after);
 		rc = rc ? rc : pf_db_unit_int(u, limit + 1);
+		rc = rc ? rc : pf_db_unit_int(u, user);
 		break;
 	case READ_PROPERTY:
 		rc = pf_db_unit_stmt(
@@ -373,8 +382,10 @@ static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id
 		       "r.longitude, r.job_id, j.raw_dict, w.data "
 		       "FROM property_records r JOIN import_jobs j ON j.id = r.job_id "
 		       "LEFT JOIN property_raw w ON w.job_id = r.job_id AND "
-		       "w.gen = r.gen AND w.row_no = r.row_no WHERE r.id = $1 AND r.gen = j.gen");
+		       "w.gen = r.gen AND w.row_no = r.row_no WHERE r.id = $1 AND r.gen = j.gen "
+		       "AND j.user_id = $2");
 		rc = rc ? rc : pf_db_unit_int(u, id);
+		rc = rc ? rc : pf_db_unit_int(u, user);
 		break;
 	default: abort();
 	}
@@ -416,14 +427,70 @@ static bool split_id(const char *path, const char *prefix, int64_t *id, const ch
 	return true;
 }
 
+/* Every route below belongs to the authenticated user: rows of anyone
+ * else's answer exactly as rows that do not exist (404). */
+static void route_owned(void *arg, pf_http_req *req, const pf_user *user)
+{
+	pf_api *api = arg;
+	const char *m = pf_http_req_method(req);
+	const char *path = pf_http_req_path(req);
+	bool get = strcmp(m, "GET") == 0;
+	int64_t uid = user->id;
+	int64_t id;
+	const char *rest;
+
+	if (strcmp(path, "/api/events") == 0) {
+		if (!get)
+			return method_not_allowed(req, "GET");
+		return pf_events_subscribe(api->events, req, uid);
+	}
+	if (strcmp(path, "/api/imports") == 0 || strcmp(path, "/api/imports/") == 0) {
+		if (get)
+			return start_read(api, req, READ_JOB_LIST, 0, uid);
+		if (strcmp(m, "POST") == 0)
+			return pf_upload_post(api, req, uid);
+		return method_not_allowed(req, "GET, POST, OPTIONS");
+	}
+	if (split_id(path, "/api/imports/", &id, &rest)) {
+		read_kind kind;
+		if (*rest == 0) {
+			if (strcmp(m, "HEAD") == 0)
+				return pf_upload_head(api, req, id, uid);
+			if (strcmp(m, "PATCH") == 0)
+				return pf_upload_patch(api, req, id, uid);
+			if (strcmp(m, "DELETE") == 0)
+				return pf_upload_delete(api, req, id, uid);
+			if (!get)
+				return method_not_allowed(req, "GET, HEAD, PATCH, DELETE, OPTIONS");
+			kind = READ_JOB;
+		} else if (strcmp(rest, "/reprocess") == 0) {
+			if (strcmp(m, "POST") != 0)
+				return method_not_allowed(req, "POST");
+			return pf_upload_reprocess(api, req, id, uid);
+		} else if (strcmp(rest, "/properties") == 0)
+			kind = READ_PROPERTIES;
+		else if (strcmp(rest, "/errors") == 0)
+			kind = READ_ERRORS;
+		else
+			return pf_http_respond_error(req, 404, "not found", NULL);
+		if (!get)
+			return method_not_allowed(req, "GET");
+		return start_read(api, req, kind, id, uid);
+	}
+	if (split_id(path, "/api/properties/", &id, &rest) && *rest == 0) {
+		if (!get)
+			return method_not_allowed(req, "GET");
+		return start_read(api, req, READ_PROPERTY, id, uid);
+	}
+	pf_http_respond_error(req, 404, "not found", NULL);
+}
+
 void pf_api_handle(void *arg, pf_http_req *req)
 {
 	pf_api *api = arg;
 	const char *m = pf_http_req_method(req);
 	const char *path = pf_http_req_path(req);
 	bool get = strcmp(m, "GET") == 0;
-	int64_t id;
-	const char *rest;
 
 	if (strncmp(path, "/api/", 5) != 0) {
 		if (!get && strcmp(m, "HEAD") != 0) {
@@ -435,62 +502,16 @@ void pf_api_handle(void *arg, pf_http_req *req)
 		pf_http_respond_error(req, 404, "not found", NULL);
 		return;
 	}
+	/* open to anyone: health, logging in, and tus discovery (OPTIONS
+	 * carries no data and browsers send it without credentials) */
 	if (strcmp(path, "/api/health") == 0) {
 		if (!get)
 			return method_not_allowed(req, "GET");
-		return start_read(api, req, READ_HEALTH, 0);
+		return start_read(api, req, READ_HEALTH, 0, 0);
 	}
-	if (strcmp(path, "/api/events") == 0) {
-		if (!get)
-			return method_not_allowed(req, "GET");
-		return pf_events_subscribe(api->events, req);
-	}
-	if (strcmp(path, "/api/imports") == 0 || strcmp(path, "/api/imports/") == 0) {
-		if (get)
-			return start_read(api, req, READ_JOB_LIST, 0);
-		if (strcmp(m, "POST") == 0)
-			return pf_upload_post(api, req);
-		if (strcmp(m, "OPTIONS") == 0)
-			return pf_upload_options(api, req);
-		return method_not_allowed(req, "GET, POST, OPTIONS");
-	}
-	if (split_id(path, "/api/imports/", &id, &rest)) {
-		read_kind kind;
-		if (*rest == 0) {
-			if (strcmp(m, "HEAD") == 0)
-				return pf_upload_head(api, req, id);
-			if (strcmp(m, "PATCH") == 0)
-				return pf_upload_patch(api, req, id);
-			if (strcmp(m, "DELETE") == 0)
-				return pf_upload_delete(api, req, id);
-			if (strcmp(m, "OPTIONS") == 0)
-				return pf_upload_options(api, req);
-			if (!get)
-				return method_not_allowed(req, "GET, HEAD, PATCH, DELETE, OPTIONS");
-			kind = READ_JOB;
-		} else if (strcmp(rest, "/reprocess") == 0) {
-			if (strcmp(m, "POST") != 0)
-				return method_not_allowed(req, "POST");
-			return pf_upload_reprocess(api, req, id);
-		} else if (strcmp(rest, "/properties") == 0)
-			kind = READ_PROPERTIES;
-		else if (strcmp(rest, "/errors") == 0)
-			kind = READ_ERRORS;
-		else
-			return pf_http_respond_error(req, 404, "not found", NULL);
-		if (!get)
-			return method_not_allowed(req, "GET");
-		return start_read(api, req, kind, id);
-	}
-	if (split_id(path, "/api/properties/", &id, &rest) && *rest == 0) {
-		if (!get)
-			return method_not_allowed(req, "GET");
-		return start_read(api, req, READ_PROPERTY, id);
-	}
-	if (strncmp(path, "/api/imports/", 13) == 0 || strncmp(path, "/api/properties/", 16) == 0) {
-		/* a malformed id names nothing */
-		pf_http_respond_error(req, 404, "not found", NULL);
-		return;
-	}
-	pf_http_respond_error(req, 404, "not found", NULL);
+	if (pf_account_owns(path))
+		return pf_account_handle(api->account, req);
+	if (strcmp(m, "OPTIONS") == 0 && strncmp(path, "/api/imports", 12) == 0)
+		return pf_upload_options(api, req);
+	pf_account_authenticate(api->account, req, route_owned, api);
 }

@@ -7,7 +7,10 @@
  * for batches to commit, then stop the embedded database.
  */
 #include "propflow/app.h"
+#include "propflow/account.h"
 #include "propflow/api.h"
+#include "propflow/hasher.h"
+#include "propflow/proxy.h"
 #include "propflow/db.h"
 #include "propflow/events.h"
 #include "propflow/http.h"
@@ -41,6 +44,7 @@ typedef enum app_state {
 typedef enum app_mode {
 	MODE_SERVE = 0,
 	MODE_IMPORT,
+	MODE_USER, /* `propflow user ...` */
 } app_mode;
 
 typedef struct app {
@@ -57,11 +61,19 @@ typedef struct app {
 	pf_events *events; /* owned */
 	pf_static *page;   /* owned */
 	pf_api api;
-	pf_http_server *http;           /* owned */
-	struct event *sigint, *sigterm; /* owned */
-	struct event *drain_timer;      /* owned: polls for settled jobs */
-	struct event *recover_timer;    /* owned: looks for jobs nobody runs */
-	bool recovering;                /* a recovery query is in flight */
+	pf_http_server *http;                      /* owned */
+	pf_hasher *hasher;                         /* owned: serve only */
+	pf_account account;                        /* borrows the pools and the hasher */
+	pf_proxy_list *proxies;                    /* owned: --trust-proxy */
+	FILE *access;                              /* owned: --access-log, NULL = stderr */
+	char first_link[PF_AUTH_SECRET_CHARS + 1]; /* first run's login secret, "" none */
+	bool first_run_asked;                      /* pf_account_first_run in flight or done */
+	int user_argc;                             /* user mode: words after "user" */
+	const char **user_argv;                    /* borrowed */
+	struct event *sigint, *sigterm;            /* owned */
+	struct event *drain_timer;                 /* owned: polls for settled jobs */
+	struct event *recover_timer;               /* owned: looks for jobs nobody runs */
+	bool recovering;                           /* a recovery query is in flight */
 	unsigned drain_ms;
 	/* import mode */
 	const char *path; /* borrowed from argv */
@@ -269,8 +281,34 @@ static int import_begin(app *a)
 	struct timeval tv = {a->tty ? 0 : 1, a->tty ? 200000 : 0};
 	event_add(a->progress_ev, &tv);
 	a->t0 = now_s();
-	pf_job_start(a->job);
 	return 0;
+}
+
+/* The job's owner is known: it may start. */
+static void import_owner_cb(void *arg, int64_t id, const char *err)
+{
+	app *a = arg;
+	if (err || !a->job) {
+		fprintf(stderr, "propflow: --user %s: %s\n", a->cfg->user, err ? err : "stopped");
+		a->exit_code = 1;
+		if (a->job) {
+			pf_job_release(a->job);
+			a->job = NULL;
+		}
+		if (a->state == APP_RUN)
+			app_set_state(a, APP_DRAIN);
+		return;
+	}
+	pf_job_set_owner(a->job, id);
+	pf_job_start(a->job);
+}
+
+static void user_done_cb(void *arg, int code)
+{
+	app *a = arg;
+	a->exit_code = code;
+	if (a->state == APP_RUN)
+		app_set_state(a, APP_DRAIN);
 }
 
 /* ---------------- recovery ---------------- */
@@ -292,7 +330,7 @@ static void recover_cb(void *arg, const pf_db_result *r)
 		int64_t id = strtoll(pf_db_value(r, 0, i, 0), NULL, 10);
 		if (pf_job_find(&a->env, id))
 			continue;
-		if (!pf_job_adopt(&a->env, id, NULL, NULL))
+		if (!pf_job_adopt(&a->env, id, 0, NULL, NULL))
 			pf_warn("app: cannot take over import %lld: out of memory", (long long)id);
 	}
 }
@@ -362,11 +400,18 @@ static void pg_ready_cb(void *arg, const char *err)
 
 static int app_listen(app *a);
 
-static void pool_ready_cb(void *arg)
+static void first_run_cb(void *arg, const char *secret, const char *err)
 {
 	app *a = arg;
-	if (a->state != APP_RUN || a->http || pf_db_ready_count(a->writers) == 0 ||
-	    pf_db_ready_count(a->readers) == 0)
+	if (err) {
+		pf_error("app: first run: %s", err);
+		a->exit_code = 1;
+		if (a->state == APP_RUN)
+			app_set_state(a, APP_DRAIN);
+		return;
+	}
+	snprintf(a->first_link, sizeof(a->first_link), "%s", secret ? secret : "");
+	if (a->state != APP_RUN || a->http)
 		return;
 	int rc = app_listen(a);
 	if (rc != 0) {
@@ -374,6 +419,17 @@ static void pool_ready_cb(void *arg)
 		a->exit_code = 1;
 		app_set_state(a, APP_DRAIN);
 	}
+}
+
+static void pool_ready_cb(void *arg)
+{
+	app *a = arg;
+	if (a->state != APP_RUN || a->first_run_asked || pf_db_ready_count(a->writers) == 0 ||
+	    pf_db_ready_count(a->readers) == 0)
+		return;
+	/* an administrator exists before anyone can connect */
+	a->first_run_asked = true;
+	pf_account_first_run(&a->account, first_run_cb, a);
 }
 
 static int app_run(app *a)
@@ -397,8 +453,18 @@ static int app_run(app *a)
 	if (!a->events)
 		return PF_ENOMEM;
 	a->env.changed_arg = a->events;
-	if (a->mode == MODE_IMPORT)
-		return import_begin(a);
+	a->account = (pf_account){
+	    .cfg = cfg, .readers = a->readers, .writers = a->writers, .hasher = a->hasher};
+	if (a->mode == MODE_USER) {
+		pf_account_cli(&a->account, a->user_argc, a->user_argv, user_done_cb, a);
+		return 0;
+	}
+	if (a->mode == MODE_IMPORT) {
+		int rc = import_begin(a);
+		if (rc == 0)
+			pf_account_resolve_user(&a->account, cfg->user, import_owner_cb, a);
+		return rc;
+	}
 	/* listen once both pools have a connection, so the first request
 	 * does not meet a 503 */
 	pf_db_on_ready(a->writers, pool_ready_cb, a);
@@ -417,7 +483,8 @@ static int app_listen(app *a)
 	                  .writers = a->writers,
 	                  .env = &a->env,
 	                  .events = a->events,
-	                  .page = a->page};
+	                  .page = a->page,
+	                  .account = &a->account};
 	pf_http_limits lim;
 	pf_http_limits_default(&lim);
 	lim.url_max = (size_t)cfg->url_max;
@@ -427,6 +494,8 @@ static int app_listen(app *a)
 	lim.header_timeout_ms = (unsigned)cfg->header_timeout_ms;
 	lim.idle_timeout_ms = (unsigned)cfg->idle_timeout_ms;
 	lim.max_connections = (unsigned)cfg->max_connections;
+	lim.proxies = a->proxies;
+	lim.access_log = a->access;
 	char host[256];
 	int port;
 	if (pf_config_split_listen(cfg->listen, host, sizeof(host), &port) != 0)
@@ -440,6 +509,19 @@ static int app_listen(app *a)
 	struct timeval every = {PF_APP_RECOVER_MS / 1000, (PF_APP_RECOVER_MS % 1000) * 1000};
 	event_add(a->recover_timer, &every);
 	event_active(a->recover_timer, 0, 0);
+	const char *shown = strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1"
+	                    : strcmp(host, "::") == 0    ? "::1"
+	                                                 : host;
+	bool v6 = strchr(shown, ':') != NULL;
+	if (a->first_link[0]) {
+		/* the secret goes to the console only, never to the log */
+		printf("propflow first run: log in as admin at http://%s%s%s:%d/#login=%s "
+		       "(one-time link, valid 24 h)\n",
+		       v6 ? "[" : "", shown, v6 ? "]" : "", pf_http_server_port(a->http),
+		       a->first_link);
+		pf_info("app: first run: administrator 'admin' created; one-time login link "
+		        "printed on stdout");
+	}
 	/* the one line scripts and tests wait for */
 	printf("propflow listening on http://%s%s%s:%d\n", strchr(host, ':') ? "[" : "", host,
 	       strchr(host, ':') ? "]" : "", pf_http_server_port(a->http));
@@ -513,7 +595,9 @@ static void app_set_state(app *a, app_state st)
 		pf_job_env_free_all(&a->env);
 		pf_events_free(a->events);
 		a->events = NULL;
-		if (a->pg) {
+		/* a command line tool leaves a database it found running
+		 * (a server's) as it was */
+		if (a->pg && !(a->mode != MODE_SERVE && pf_pgserver_adopted(a->pg))) {
 			pf_pgserver_stop(a->pg, pg_stopped_cb, a);
 			return;
 		}
@@ -548,7 +632,8 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
-static int app_main(const pf_config *cfg, app_mode mode, const char *path)
+static int app_main(const pf_config *cfg, app_mode mode, const char *path, int user_argc,
+                    const char **user_argv)
 {
 	app a = {.cfg = cfg, .mode = mode, .path = path, .fd = -1};
 	if (strcmp(cfg->log_level, "debug") == 0)
@@ -558,9 +643,26 @@ static int app_main(const pf_config *cfg, app_mode mode, const char *path)
 	else if (strcmp(cfg->log_level, "error") == 0)
 		pf_log_set_level(PF_LOG_ERROR);
 	signal(SIGPIPE, SIG_IGN);
+	a.user_argc = user_argc;
+	a.user_argv = user_argv;
+	const char *bad = NULL;
+	if (pf_proxy_list_parse(cfg->trust_proxy, &a.proxies, &bad) != 0) {
+		fprintf(stderr, "propflow: --trust-proxy: bad entry '%s'\n", bad ? bad : "?");
+		return 2;
+	}
+	if (cfg->access_log[0] && !(a.access = fopen(cfg->access_log, "ae"))) {
+		fprintf(stderr, "propflow: --access-log %s: %s\n", cfg->access_log,
+		        strerror(errno));
+		pf_proxy_list_free(a.proxies);
+		return 2;
+	}
 	a.base = event_base_new();
 	if (!a.base)
 		return 1;
+	if (mode == MODE_SERVE && !(a.hasher = pf_hasher_new(a.base))) {
+		fprintf(stderr, "propflow: cannot start the password hasher\n");
+		return 1;
+	}
 	a.sigint = evsignal_new(a.base, SIGINT, signal_cb, &a);
 	a.sigterm = evsignal_new(a.base, SIGTERM, signal_cb, &a);
 	if (!a.sigint || !a.sigterm || event_add(a.sigint, NULL) || event_add(a.sigterm, NULL))
@@ -618,6 +720,10 @@ static int app_main(const pf_config *cfg, app_mode mode, const char *path)
 	if (a.recover_timer)
 		event_free(a.recover_timer);
 	pf_static_free(a.page);
+	pf_hasher_free(a.hasher);
+	pf_proxy_list_free(a.proxies);
+	if (a.access)
+		fclose(a.access);
 	pf_pgserver_free(a.pg);
 	event_free(a.sigint);
 	event_free(a.sigterm);
@@ -627,7 +733,7 @@ static int app_main(const pf_config *cfg, app_mode mode, const char *path)
 
 int pf_app_serve(const pf_config *cfg)
 {
-	return app_main(cfg, MODE_SERVE, NULL);
+	return app_main(cfg, MODE_SERVE, NULL, 0, NULL);
 }
 
 int pf_app_import(const pf_config *cfg, const char *path)
@@ -640,5 +746,10 @@ int pf_app_import(const pf_config *cfg, const char *path)
 		        errno ? strerror(errno) : "not a regular file");
 		return 1;
 	}
-	return app_main(cfg, MODE_IMPORT, path);
+	return app_main(cfg, MODE_IMPORT, path, 0, NULL);
+}
+
+int pf_app_user(const pf_config *cfg, int argc, const char **argv)
+{
+	return app_main(cfg, MODE_USER, NULL, argc, argv);
 }

@@ -16,6 +16,7 @@ typedef struct sub {
 	pf_ws *ws;          /* borrowed from the ws module; NULL once closed */
 	bool ready;         /* snapshot sent: frames may flow */
 	bool query_pending; /* the snapshot query holds a pointer to us */
+	int64_t user;       /* the only owner whose jobs this socket hears of */
 } sub;
 
 struct pf_events {
@@ -59,11 +60,12 @@ char *pf_events_job_frame(pf_job *job, bool take_seq, const char *type)
 	return s;
 }
 
-static void broadcast(pf_events *ev, const char *text)
+/* Only the owner's sockets hear of a job. */
+static void broadcast(pf_events *ev, int64_t owner, const char *text)
 {
 	size_t len = strlen(text);
 	for (sub *s = ev->subs; s; s = s->next) {
-		if (!s->ws || !s->ready)
+		if (!s->ws || !s->ready || s->user != owner)
 			continue;
 		/* a full queue closes that socket; the client reconnects and
 		 * gets a fresh snapshot */
@@ -73,22 +75,23 @@ static void broadcast(pf_events *ev, const char *text)
 	}
 }
 
-static bool any_ready(const pf_events *ev)
+static bool any_ready(const pf_events *ev, int64_t owner)
 {
 	for (sub *s = ev->subs; s; s = s->next)
-		if (s->ws && s->ready)
+		if (s->ws && s->ready && s->user == owner)
 			return true;
 	return false;
 }
 
 static void send_job(pf_events *ev, pf_job *job)
 {
-	if (!any_ready(ev))
+	int64_t owner = pf_job_user(job);
+	if (!any_ready(ev, owner))
 		return;
 	char *frame = pf_events_job_frame(job, true, "import");
 	if (!frame)
 		return;
-	broadcast(ev, frame);
+	broadcast(ev, owner, frame);
 	free(frame);
 }
 
@@ -104,13 +107,13 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	ev->ndirty = 0;
 }
 
-void pf_events_job_deleted(pf_events *ev, int64_t id)
+void pf_events_job_deleted(pf_events *ev, int64_t id, int64_t owner)
 {
 	char text[128];
 	snprintf(text, sizeof(text),
 	         "{\"type\":\"import\",\"id\":%lld,\"state\":\"cancelled\",\"deleted\":true}",
 	         (long long)id);
-	broadcast(ev, text);
+	broadcast(ev, owner, text);
 }
 
 void pf_events_job_changed(void *arg, pf_job *job, bool final)
@@ -216,7 +219,7 @@ static void snapshot_cb(void *arg, const pf_db_result *r)
 	free(text);
 }
 
-void pf_events_subscribe(pf_events *ev, pf_http_req *req)
+void pf_events_subscribe(pf_events *ev, pf_http_req *req, int64_t user)
 {
 	if (ev->nsubs >= PF_EVENTS_SUBSCRIBERS_MAX) {
 		pf_http_respond_error(req, 503, "too many progress connections", NULL);
@@ -232,6 +235,7 @@ void pf_events_subscribe(pf_events *ev, pf_http_req *req)
 		return;
 	}
 	s->hub = ev;
+	s->user = user;
 	static const pf_ws_handlers handlers = {.on_text = NULL, .on_close = ws_close_cb};
 	s->ws = pf_ws_accept(req, &handlers, s);
 	if (!s->ws) {
@@ -242,8 +246,10 @@ void pf_events_subscribe(pf_events *ev, pf_http_req *req)
 	ev->subs = s;
 	ev->nsubs++;
 	pf_db_unit *u = pf_db_unit_new(snapshot_cb, s);
-	if (!u || pf_db_unit_stmt(u, "SELECT " PF_JOB_COLUMNS " FROM import_jobs "
-	                             "ORDER BY created_at DESC, id DESC LIMIT 200") != 0) {
+	if (!u ||
+	    pf_db_unit_stmt(u, "SELECT " PF_JOB_COLUMNS " FROM import_jobs WHERE user_id = $1 "
+	                       "ORDER BY created_at DESC, id DESC LIMIT 200") != 0 ||
+	    pf_db_unit_int(u, user) != 0) {
 		pf_db_unit_free(u);
 		pf_ws_close(s->ws, 1011, "out of memory");
 		return;

@@ -20,6 +20,7 @@
  */
 #include "http_internal.h"
 #include "propflow/log.h"
+#include "propflow/proxy.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -141,6 +142,8 @@ void pf_http_limits_default(pf_http_limits *lim)
 	lim->idle_timeout_ms = 60000;
 	lim->max_connections = 512;
 	lim->output_max = 4 * 1024 * 1024;
+	lim->proxies = NULL;
+	lim->access_log = NULL;
 }
 
 static void ms_to_tv(unsigned ms, struct timeval *tv)
@@ -247,6 +250,8 @@ static int on_headers_complete(http_parser *p)
 	}
 	req->method = http_method_str((enum http_method)p->method);
 	req->is_head = p->method == HTTP_HEAD;
+	pf_proxy_resolve(c->srv->lim.proxies, req->peer, pf_http_req_header(req, "X-Forwarded-For"),
+	                 pf_http_req_header(req, "X-Forwarded-Proto"), req->client, &req->https);
 	req->chunked = (p->flags & F_CHUNKED) != 0;
 	if (!req->chunked && (p->flags & F_CONTENTLENGTH))
 		req->content_length = (int64_t)p->content_length;
@@ -330,12 +335,29 @@ static void conn_fail(pf_http_conn *c, int status, const char *msg, const char *
 	conn_close(c, msg);
 }
 
-static void access_log(const pf_http_req *req, int status, size_t len)
+/*
+ * One line per request: time, client, user, method, path (never the query
+ * string or a header value, so no secret reaches the log), status, body
+ * bytes, duration.
+ */
+static void access_log(const pf_http_server *srv, const pf_http_req *req, int status, size_t len)
 {
-	char path[512];
+	char path[512], user[72], stamp[40];
+	struct timespec now;
+	struct tm tm;
 	log_safe(path, sizeof(path), req->path ? req->path : "-");
-	pf_info("conn %llu: %s %s %d %zu %.0fms", (unsigned long long)req->conn_id,
+	for (char *q = path; *q; q++)
+		if (*q == ' ')
+			*q = '+';
+	log_safe(user, sizeof(user), req->user[0] ? req->user : "-");
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	size_t n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(stamp + n, sizeof(stamp) - n, ".%03ldZ", now.tv_nsec / 1000000);
+	FILE *f = srv->lim.access_log ? srv->lim.access_log : stderr;
+	fprintf(f, "ACCESS %s %s %s %s %s %d %zu %.1fms\n", stamp, pf_http_req_client(req), user,
 	        req->method ? req->method : "-", path, status, len, ms_since(&req->start));
+	fflush(f);
 }
 
 static void conn_schedule(pf_http_conn *c)
@@ -360,7 +382,7 @@ void pf_http_respond(pf_http_req *req, int status, const char *content_type, con
 		    c->keep_alive && !c->must_close && complete && !c->read_eof && c->srv->fd >= 0;
 		pf_http_write_response(bufferevent_get_output(c->bev), status, content_type, body,
 		                       len, keep, req->is_head, req);
-		access_log(req, status, len);
+		access_log(c->srv, req, status, req->is_head ? 0 : len);
 		c->req = NULL;
 		req->conn = NULL;
 		if (!keep) {
@@ -1074,7 +1096,7 @@ struct bufferevent *pf_http_req_detach(pf_http_req *req)
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 	bufferevent_setwatermark(bev, EV_READ, 0, 0);
 	req->finished = true;
-	access_log(req, 101, 0);
+	access_log(c->srv, req, 101, 0);
 	c->req = NULL;
 	req->conn = NULL;
 	c->close_reason = "upgraded";

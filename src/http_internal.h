@@ -76,7 +76,10 @@ struct pf_http_req {
 	char *rh_name[PF_HTTP_RESPONSE_HEADERS_MAX];  /* owned: extra response header names */
 	char *rh_value[PF_HTTP_RESPONSE_HEADERS_MAX]; /* owned: their values */
 	size_t nrh;                                   /* extra response headers */
-	struct timespec start; /* when the request began, for the access log */
+	struct timespec start;         /* when the request began, for the access log */
+	char client[INET6_ADDRSTRLEN]; /* the client: peer, or forwarded by a trusted proxy */
+	bool https;                    /* the client spoke TLS to a trusted proxy */
+	char user[65];                 /* who, for the access log; "" unknown */
 };
 
 /* ------------------------------------------------------------- lifetime */

@@ -415,6 +415,21 @@ bool pf_http_req_alive(const pf_http_req *req)
 	return req->conn != NULL;
 }
 
+const char *pf_http_req_client(const pf_http_req *req)
+{
+	return req->client[0] ? req->client : req->peer;
+}
+
+bool pf_http_req_https(const pf_http_req *req)
+{
+	return req->https;
+}
+
+void pf_http_req_set_user(pf_http_req *req, const char *name)
+{
+	snprintf(req->user, sizeof(req->user), "%s", name ? name : "");
+}
+
 const char *pf_http_req_peer(const pf_http_req *req)
 {
 	return req->peer;
@@ -453,6 +468,9 @@ void pf_http_write_response(struct evbuffer *out, int status, const char *ctype,
 	if (!no_body)
 		evbuffer_add_printf(out, "Content-Length: %zu\r\n", len);
 	evbuffer_add_printf(out, "Connection: %s\r\n", keep ? "keep-alive" : "close");
+	/* every answer: no MIME sniffing, no referrer leaking ids to elsewhere */
+	evbuffer_add_printf(out,
+	                    "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n");
 	for (size_t i = 0; req && i < req->nrh; i++)
 		evbuffer_add_printf(out, "%s: %s\r\n", req->rh_name[i], req->rh_value[i]);
 	evbuffer_add(out, "\r\n", 2);

@@ -76,7 +76,11 @@ struct pf_job {
 	void *hook_arg; /* borrowed: the producer's */
 	int refs;       /* JOB_REFS_* bits still held */
 
-	int64_t id; /* 0 until the row exists */
+	int64_t id;         /* 0 until the row exists */
+	int64_t owner;      /* users.id; when adopting, the one expected (0: any) */
+	int64_t rows_left;  /* the owner's row quota left when admitted; -1 none */
+	int64_t bytes_left; /* the owner's storage quota left when admitted; -1 none */
+	char refusal[6];    /* SQLSTATE of a refused admission (PF002..PF004), or "" */
 	char name[PF_JOB_NAME_MAX + 1];
 	char created_at[32];
 	char finished_at[32];
@@ -376,6 +380,13 @@ static int job_add_record(pf_job *job, const held_rec *h)
 	job->batch_end_line = (int64_t)h->end_line;
 	job->batch_end_cr = h->end_cr;
 	job->rows_parsed_local++;
+	if (job->rows_left >= 0 && job->rows_parsed_local > job->rows_left) {
+		/* the record stays unparsed: counters keep parsed = inserted + rejected */
+		job->rows_parsed_local--;
+		b->parsed--;
+		job_fail(job, "row quota exceeded");
+		return 0;
+	}
 	if (b->parsed == 1)
 		arm_flush(job);
 	if (b->parsed >= job->env->cfg->batch_rows || b->bytes > PF_BATCH_BYTES_MAX ||
@@ -970,7 +981,8 @@ static pf_csv *new_reader(pf_job *job)
 	"input_complete, resumable, bytes_total, shape::text, work_raw_dict, encoding, "           \
 	"delimiter, rows_parsed, rows_inserted, rows_rejected, rows_warned, raw_bytes, "           \
 	"raw_stored_bytes, mapping_override::text, name, "                                         \
-	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), error"
+	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), error, "     \
+	"coalesce(user_id, 0)"
 enum {
 	RS_STATE = 0,
 	RS_GEN,
@@ -997,6 +1009,7 @@ enum {
 	RS_NAME,
 	RS_CREATED,
 	RS_ERROR,
+	RS_OWNER,
 };
 
 /* Rewind to the committed position (see job.h). Returns 0 or an error. */
@@ -1021,6 +1034,7 @@ static int resync_apply(pf_job *job, const pf_db_result *r)
 	if (fresh) {
 		const char *v = pf_db_value(r, 1, 0, RS_NAME);
 		pf_job_set_name(job, v);
+		job->owner = val_int(r, 1, RS_OWNER);
 		v = pf_db_value(r, 1, 0, RS_CREATED);
 		snprintf(job->created_at, sizeof(job->created_at), "%s", v ? v : "");
 		v = pf_db_value(r, 1, 0, RS_OVERRIDE);
@@ -1146,6 +1160,11 @@ static void resync_done_cb(void *arg, const pf_db_result *r)
 		snprintf(msg, sizeof(msg), "cannot read the import back: %s", r->error);
 		err = msg;
 	}
+	if (!err && !job->lock_held && pf_db_rows(r, 0) == 0) {
+		/* no such import, or not the expected owner's: no lock was taken */
+		job_end_local(job, PF_JOB_CANCELLED, "the import was deleted", false);
+		return;
+	}
 	if (!err && !job->lock_held && !val_bool(r, 0, 0)) {
 		job_end_local(job, PF_JOB_INTERRUPTED, "the import is run by another process",
 		              false);
@@ -1193,10 +1212,14 @@ static void resync_read(pf_job *job)
 	pf_db_unit *u = c ? pf_db_unit_new(resync_done_cb, c) : NULL;
 	int rc = u ? 0 : PF_ENOMEM;
 	rc = rc ? rc
-	        : pf_db_unit_stmt(u, job->lock_held ? "SELECT true"
-	                                            : "SELECT pg_try_advisory_lock($1)");
-	if (!job->lock_held)
+	        : pf_db_unit_stmt(u, job->lock_held
+	                                 ? "SELECT true"
+	                                 : "SELECT pg_try_advisory_lock(id) FROM import_jobs "
+	                                   "WHERE id = $1 AND ($2 = 0 OR user_id = $2)");
+	if (!job->lock_held) {
 		rc = rc ? rc : pf_db_unit_int(u, job->id);
+		rc = rc ? rc : pf_db_unit_int(u, job->owner);
+	}
 	rc = rc ? rc
 	        : pf_db_unit_stmt(u, "SELECT " RESYNC_COLUMNS " FROM import_jobs WHERE id = $1");
 	rc = rc ? rc : pf_db_unit_int(u, job->id);
@@ -1599,6 +1622,8 @@ static pf_job *job_alloc(pf_job_env *env, const pf_job_hooks *hooks, void *hook_
 	job->state = PF_JOB_RECEIVING;
 	job->outcome = PF_JOB_DONE;
 	job->bytes_total = -1;
+	job->rows_left = -1;
+	job->bytes_left = -1;
 	pf_batch_init(&job->batch);
 	pf_rowshape_init(&job->shape);
 	pf_spool_init(&job->spool, 0);
@@ -1672,12 +1697,16 @@ static void created_cb(void *arg, const pf_db_result *r)
 	pf_job *job = c->job;
 	free(c);
 	job->inflight--;
-	const char *id = pf_db_value(r, 1, 0, 0);
-	if (r->error || !id || !val_bool(r, 0, 0)) {
+	const char *id = pf_db_value(r, 2, 0, 0);
+	if (r->error || !id || !val_bool(r, 1, 0)) {
+		if (r->error && r->sqlstate && strncmp(r->sqlstate, "PF", 2) == 0)
+			snprintf(job->refusal, sizeof(job->refusal), "%s", r->sqlstate);
 		start_failed(job, r->error ? r->error : "no row");
 		return;
 	}
-	const char *created = pf_db_value(r, 1, 0, 1);
+	job->rows_left = val_int(r, 0, 0);
+	job->bytes_left = val_int(r, 0, 1);
+	const char *created = pf_db_value(r, 2, 0, 1);
 	snprintf(job->created_at, sizeof(job->created_at), "%s", created ? created : "");
 	job->created = true;
 	job->lock_held = true;
@@ -1716,15 +1745,27 @@ static void id_cb(void *arg, const pf_db_result *r)
 	}
 	c->epoch = job->epoch;
 	pf_db_unit *u = pf_db_unit_new(created_cb, c);
+	const pf_config *cfg = job->env->cfg;
 	int rc = u ? 0 : PF_ENOMEM;
+	/* admission first, in the same transaction as the row: the owner's
+	 * running imports and quotas are checked under a lock per user, and a
+	 * refusal (PF002..PF004) takes no job lock */
+	rc = rc ? rc
+	        : pf_db_unit_stmt(u, "SELECT rows_left, bytes_left FROM pf_job_admit($1, $2, "
+	                             "$3, $4, $5)");
+	rc = rc ? rc : pf_db_unit_int(u, job->owner);
+	rc = rc ? rc : pf_db_unit_int(u, job->bytes_total >= 0 ? job->bytes_total : 0);
+	rc = rc ? rc : pf_db_unit_int(u, cfg->user_max_imports);
+	rc = rc ? rc : pf_db_unit_int(u, cfg->user_max_rows);
+	rc = rc ? rc : pf_db_unit_int(u, cfg->user_max_bytes);
 	rc = rc ? rc : pf_db_unit_stmt(u, "SELECT pg_try_advisory_lock($1)");
 	rc = rc ? rc : pf_db_unit_int(u, job->id);
-	rc =
-	    rc ? rc
-	       : pf_db_unit_stmt(u, "INSERT INTO import_jobs (id, name, bytes_total, owner_pid, "
-	                            "resumable) VALUES ($1, $2, $3, $4, $5::boolean) RETURNING id, "
-	                            "to_char(created_at AT TIME ZONE 'UTC', "
-	                            "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')");
+	rc = rc ? rc
+	        : pf_db_unit_stmt(u, "INSERT INTO import_jobs (id, name, bytes_total, owner_pid, "
+	                             "resumable, user_id) VALUES ($1, $2, $3, $4, $5::boolean, "
+	                             "NULLIF($6, 0)) RETURNING id, "
+	                             "to_char(created_at AT TIME ZONE 'UTC', "
+	                             "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')");
 	rc = rc ? rc : pf_db_unit_int(u, job->id);
 	rc = rc ? rc : pf_db_unit_text(u, job->name);
 	if (rc == 0) {
@@ -1735,6 +1776,7 @@ static void id_cb(void *arg, const pf_db_result *r)
 	}
 	rc = rc ? rc : pf_db_unit_int(u, (int64_t)getpid());
 	rc = rc ? rc : pf_db_unit_text(u, job->resumable ? "t" : "f");
+	rc = rc ? rc : pf_db_unit_int(u, job->owner);
 	if (rc != 0) {
 		if (u)
 			pf_db_unit_free(u);
@@ -1766,12 +1808,14 @@ void pf_job_start(pf_job *job)
 	pf_db_submit(job->env->writers, 0, u);
 }
 
-pf_job *pf_job_adopt(pf_job_env *env, int64_t id, const pf_job_hooks *hooks, void *hook_arg)
+pf_job *pf_job_adopt(pf_job_env *env, int64_t id, int64_t owner, const pf_job_hooks *hooks,
+                     void *hook_arg)
 {
 	pf_job *job = job_alloc(env, hooks, hook_arg);
 	if (!job)
 		return NULL;
 	job->id = id;
+	job->owner = owner;
 	job->started = true;
 	job->adopting = true;
 	job->resyncing = true;
@@ -2167,4 +2211,24 @@ cJSON *pf_job_row_to_json(const pf_db_result *r, int stmt, int row)
 	add_int(o, "upload_offset", row_int(r, stmt, row, 18));
 	add_int(o, "bytes_durable", row_int(r, stmt, row, 18));
 	return o;
+}
+
+void pf_job_set_owner(pf_job *job, int64_t user)
+{
+	job->owner = user;
+}
+
+int64_t pf_job_user(const pf_job *job)
+{
+	return job->owner;
+}
+
+int64_t pf_job_bytes_left(const pf_job *job)
+{
+	return job->bytes_left;
+}
+
+const char *pf_job_refusal(const pf_job *job)
+{
+	return job->refusal;
 }

@@ -1,5 +1,5 @@
 /*
- * main.c - command line: `propflow serve`, `propflow import FILE`.
+ * main.c - command line: `propflow serve`, `propflow import FILE`, `propflow user ...`.
  */
 #include "propflow/app.h"
 #include "propflow/config.h"
@@ -10,7 +10,7 @@
 int main(int argc, char **argv)
 {
 	static pf_config cfg; /* large: keep it off the stack */
-	const char *pos[2];
+	const char *pos[8];
 	int npos = 0;
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
@@ -20,16 +20,19 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	bool serve = strcmp(cmd, "serve") == 0;
 	bool import = strcmp(cmd, "import") == 0;
-	if (!serve && !import) {
-		fprintf(stderr, "propflow: unknown command '%s' (serve, import; see --help)\n",
-		        cmd);
+	bool user = strcmp(cmd, "user") == 0;
+	if (!serve && !import && !user) {
+		fprintf(stderr,
+		        "propflow: unknown command '%s' (serve, import, user; see --help)\n", cmd);
 		return 2;
 	}
-	int rc = pf_config_parse(&cfg, argc, argv, 2, pos, import ? 1 : 0, &npos);
+	int rc = pf_config_parse(&cfg, argc, argv, 2, pos, import ? 1 : user ? 3 : 0, &npos);
 	if (rc == PF_CONFIG_HELP)
 		return 0;
 	if (rc != 0)
 		return 2;
+	if (user)
+		return pf_app_user(&cfg, npos, pos);
 	if (import) {
 		if (npos != 1) {
 			fprintf(stderr, "propflow: import needs one FILE\n");

@@ -455,6 +455,11 @@ fail:
 	return NULL;
 }
 
+bool pf_pgserver_adopted(const pf_pgserver *pg)
+{
+	return pg->adopted;
+}
+
 const char *pf_pgserver_conninfo(const pf_pgserver *pg)
 {
 	return pg->conninfo;

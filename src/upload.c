@@ -162,6 +162,7 @@ typedef struct upload {
 	bool syncing;    /* pf_job_sync called, on_durable awaited */
 	uint64_t bytes;  /* file bytes fed to the job */
 	int64_t offset;  /* PATCH: Upload-Offset asked for */
+	int64_t user;    /* who uploads: the job must be theirs */
 } upload;
 
 static void upload_close(upload *up)
@@ -198,7 +199,7 @@ static void oneshot_answer(upload *up)
 	if (err) {
 		char *detail = o ? cJSON_PrintUnformatted(o) : NULL;
 		cJSON_Delete(o);
-		pf_http_respond_error(up->req, 400, err, detail);
+		pf_http_respond_error(up->req, strstr(err, "quota") ? 413 : 400, err, detail);
 		free(detail);
 		upload_close(up);
 		return;
@@ -284,6 +285,12 @@ static int up_body_cb(void *arg, pf_http_req *req, const char *data, size_t len)
 			return 0;
 		}
 	} else {
+		int64_t left = pf_job_bytes_left(up->job);
+		if (left >= 0 && up->bytes + len > (uint64_t)left) {
+			pf_job_fail_input(up->job, PF_JOB_FAILED, "storage quota exceeded");
+			upload_fail(up, 413, "storage quota exceeded", NULL);
+			return 0;
+		}
 		rc = feed(up, data, len);
 		if (rc == PF_ELIMIT) {
 			char msg[128];
@@ -359,7 +366,7 @@ static void up_abort_cb(void *arg, pf_http_req *req, const char *reason)
 	            msg, NULL);
 }
 
-static upload *upload_new(pf_api *api, pf_http_req *req, upload_kind kind)
+static upload *upload_new(pf_api *api, pf_http_req *req, upload_kind kind, int64_t user)
 {
 	upload *up = calloc(1, sizeof(*up));
 	if (!up) {
@@ -369,13 +376,45 @@ static upload *upload_new(pf_api *api, pf_http_req *req, upload_kind kind)
 	up->api = api;
 	up->req = req;
 	up->kind = kind;
+	up->user = user;
 	api->uploads++;
 	return up;
 }
 
 /* ---------------- one-shot ---------------- */
 
-static void oneshot_start(pf_api *api, pf_http_req *req)
+static void oneshot_read(upload *up)
+{
+	uint64_t cap = (uint64_t)up->api->cfg->max_upload;
+	pf_http_req_read_body(up->req, cap, up_body_cb, up_end_cb, up_abort_cb, up);
+}
+
+/* The job could not be created: refused by admission, or the database. */
+static void start_refused(upload *up)
+{
+	const pf_config *cfg = up->api->cfg;
+	const char *st = up->job ? pf_job_refusal(up->job) : "";
+	char detail[96];
+	if (strcmp(st, "PF002") == 0) {
+		snprintf(detail, sizeof(detail), "{\"running\": %lld, \"max\": %lld}",
+		         (long long)cfg->user_max_imports, (long long)cfg->user_max_imports);
+		add_header(up->req, "Retry-After", "5");
+		upload_fail(up, 429, "too many imports running", detail);
+	} else if (strcmp(st, "PF003") == 0) {
+		snprintf(detail, sizeof(detail), "{\"max_rows\": %lld}",
+		         (long long)cfg->user_max_rows);
+		upload_fail(up, 413, "row quota exceeded", detail);
+	} else if (strcmp(st, "PF004") == 0) {
+		snprintf(detail, sizeof(detail), "{\"max_bytes\": %lld}",
+		         (long long)cfg->user_max_bytes);
+		upload_fail(up, 413, "storage quota exceeded", detail);
+	} else {
+		add_header(up->req, "Retry-After", "1");
+		upload_fail(up, 503, "cannot create the import: database unavailable", NULL);
+	}
+}
+
+static void oneshot_start(pf_api *api, pf_http_req *req, int64_t user)
 {
 	int64_t clen = pf_http_req_content_length(req);
 	if (clen > api->cfg->max_upload) {
@@ -387,7 +426,7 @@ static void oneshot_start(pf_api *api, pf_http_req *req)
 	}
 	if (!pf_api_db_up(api, req, api->writers))
 		return;
-	upload *up = upload_new(api, req, UP_ONESHOT);
+	upload *up = upload_new(api, req, UP_ONESHOT, user);
 	if (!up)
 		return;
 	const char *ctype = pf_http_req_header(req, "Content-Type");
@@ -407,10 +446,15 @@ static void oneshot_start(pf_api *api, pf_http_req *req)
 		upload_fail(up, 503, "out of memory", NULL);
 		return;
 	}
-	if (!up->mp)
-		pf_job_start(up->job);
-	pf_http_req_read_body(req, (uint64_t)api->cfg->max_upload, up_body_cb, up_end_cb,
-	                      up_abort_cb, up);
+	pf_job_set_owner(up->job, user);
+	if (up->mp) {
+		/* the job starts when the file part (and its name) begins */
+		oneshot_read(up);
+		return;
+	}
+	/* admitted first (running imports, quotas): a refusal is answered
+	 * before any of the body is read */
+	pf_job_start(up->job);
 }
 
 /* ---------------- tus ---------------- */
@@ -427,7 +471,7 @@ void pf_upload_options(pf_api *api, pf_http_req *req)
 static void create_started(upload *up, const char *err)
 {
 	if (err) {
-		upload_fail(up, 503, "cannot create the import: database unavailable", NULL);
+		start_refused(up);
 		return;
 	}
 	char loc[64];
@@ -438,7 +482,7 @@ static void create_started(upload *up, const char *err)
 	upload_close(up);
 }
 
-static void tus_create(pf_api *api, pf_http_req *req)
+static void tus_create(pf_api *api, pf_http_req *req, int64_t user)
 {
 	if (!tus_version_ok(req))
 		return;
@@ -476,7 +520,7 @@ static void tus_create(pf_api *api, pf_http_req *req)
 	}
 	if (!tus_db_up(api, req))
 		return;
-	upload *up = upload_new(api, req, UP_CREATE);
+	upload *up = upload_new(api, req, UP_CREATE, user);
 	if (!up)
 		return;
 	up->job = pf_job_new(api->env, rc == 0 ? name : NULL, len, &upload_hooks, up);
@@ -484,16 +528,17 @@ static void tus_create(pf_api *api, pf_http_req *req)
 		upload_fail(up, 503, "out of memory", NULL);
 		return;
 	}
+	pf_job_set_owner(up->job, user);
 	pf_job_set_resumable(up->job);
 	pf_job_start(up->job);
 }
 
-void pf_upload_post(pf_api *api, pf_http_req *req)
+void pf_upload_post(pf_api *api, pf_http_req *req, int64_t user)
 {
 	if (pf_http_req_header(req, "Tus-Resumable"))
-		tus_create(api, req);
+		tus_create(api, req, user);
 	else
-		oneshot_start(api, req);
+		oneshot_start(api, req, user);
 }
 
 /* The job is ours (attached or adopted): check the offset, then read. */
@@ -535,8 +580,9 @@ static void up_started(void *arg, pf_job *job, const char *err)
 	}
 	if (up->kind == UP_ONESHOT) {
 		if (err)
-			upload_fail(up, 503, "cannot create the import: database unavailable",
-			            NULL);
+			start_refused(up);
+		else if (!up->mp)
+			oneshot_read(up);
 		return;
 	}
 	/* PATCH on an adopted job */
@@ -548,7 +594,7 @@ static void up_started(void *arg, pf_job *job, const char *err)
 	patch_go(up);
 }
 
-void pf_upload_patch(pf_api *api, pf_http_req *req, int64_t id)
+void pf_upload_patch(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 {
 	if (!tus_version_ok(req))
 		return;
@@ -564,11 +610,15 @@ void pf_upload_patch(pf_api *api, pf_http_req *req, int64_t id)
 	}
 	if (!tus_db_up(api, req))
 		return;
-	upload *up = upload_new(api, req, UP_PATCH);
+	upload *up = upload_new(api, req, UP_PATCH, user);
 	if (!up)
 		return;
 	up->offset = off;
 	pf_job *job = pf_job_find(api->env, id);
+	if (job && pf_job_user(job) != user) {
+		upload_fail(up, 404, "not found", NULL);
+		return;
+	}
 	if (job) {
 		if (!pf_job_accepting(job)) {
 			add_header_int(req, "Upload-Offset", pf_job_upload_offset(job));
@@ -585,7 +635,7 @@ void pf_upload_patch(pf_api *api, pf_http_req *req, int64_t id)
 			patch_go(up);
 		return;
 	}
-	up->job = pf_job_adopt(api->env, id, &upload_hooks, up);
+	up->job = pf_job_adopt(api->env, id, user, &upload_hooks, up);
 	if (!up->job)
 		upload_fail(up, 503, "out of memory", NULL);
 }
@@ -618,10 +668,10 @@ static void head_done_cb(void *arg, const pf_db_result *r)
 	pf_http_respond(req, 200, NULL, NULL, 0);
 }
 
-void pf_upload_head(pf_api *api, pf_http_req *req, int64_t id)
+void pf_upload_head(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 {
 	pf_job *job = pf_job_find(api->env, id);
-	if (job && pf_job_ready(job)) {
+	if (job && pf_job_ready(job) && pf_job_user(job) == user) {
 		/* live here: what this process has accepted */
 		tus_headers(req);
 		add_header(req, "Cache-Control", "no-store");
@@ -638,8 +688,9 @@ void pf_upload_head(pf_api *api, pf_http_req *req, int64_t id)
 	int rc = u ? 0 : PF_ENOMEM;
 	rc = rc ? rc
 	        : pf_db_unit_stmt(u, "SELECT bytes_durable, bytes_total FROM import_jobs "
-	                             "WHERE id = $1");
+	                             "WHERE id = $1 AND user_id = $2");
 	rc = rc ? rc : pf_db_unit_int(u, id);
+	rc = rc ? rc : pf_db_unit_int(u, user);
 	if (rc != 0) {
 		if (u)
 			pf_db_unit_free(u);
@@ -657,6 +708,7 @@ typedef struct ctl_ctx {
 	pf_api *api;
 	pf_http_req *req;
 	int64_t id;
+	int64_t user;    /* the import must be theirs */
 	cJSON *override; /* owned: reprocess mapping, or NULL */
 	char *body;      /* owned: reprocess request body */
 	size_t body_len;
@@ -690,13 +742,13 @@ static void delete_done_cb(void *arg, const pf_db_result *r)
 		pf_http_respond_error(c->req, 404, "not found", NULL);
 	else {
 		pf_info("import %lld: deleted", (long long)c->id);
-		pf_events_job_deleted(c->api->events, c->id);
+		pf_events_job_deleted(c->api->events, c->id, c->user);
 		pf_http_respond(c->req, 204, NULL, NULL, 0);
 	}
 	ctl_free(c);
 }
 
-void pf_upload_delete(pf_api *api, pf_http_req *req, int64_t id)
+void pf_upload_delete(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 {
 	if (!pf_api_db_up(api, req, api->writers))
 		return;
@@ -705,9 +757,9 @@ void pf_upload_delete(pf_api *api, pf_http_req *req, int64_t id)
 		pf_http_respond_error(req, 503, "out of memory", NULL);
 		return;
 	}
-	*c = (ctl_ctx){api, req, id, NULL, NULL, 0};
+	*c = (ctl_ctx){api, req, id, user, NULL, NULL, 0};
 	pf_job *job = pf_job_find(api->env, id);
-	if (job && !pf_job_state_terminal(pf_job_state_of(job))) {
+	if (job && pf_job_user(job) == user && !pf_job_state_terminal(pf_job_state_of(job))) {
 		pf_job_cancel(job, cancel_done, c);
 		return;
 	}
@@ -715,8 +767,11 @@ void pf_upload_delete(pf_api *api, pf_http_req *req, int64_t id)
 	 * running it elsewhere finds it gone at its next batch */
 	pf_db_unit *u = pf_db_unit_new(delete_done_cb, c);
 	int rc = u ? 0 : PF_ENOMEM;
-	rc = rc ? rc : pf_db_unit_stmt(u, "DELETE FROM import_jobs WHERE id = $1 RETURNING id");
+	rc = rc ? rc
+	        : pf_db_unit_stmt(u, "DELETE FROM import_jobs WHERE id = $1 AND user_id = $2 "
+	                             "RETURNING id");
 	rc = rc ? rc : pf_db_unit_int(u, id);
+	rc = rc ? rc : pf_db_unit_int(u, user);
 	if (rc != 0) {
 		if (u)
 			pf_db_unit_free(u);
@@ -760,7 +815,7 @@ static void reprocess_started_cb(void *arg, const pf_db_result *r)
 		return;
 	}
 	cJSON *o = pf_job_row_to_json(r, 0, 0);
-	if (!pf_job_adopt(c->api->env, c->id, NULL, NULL)) {
+	if (!pf_job_adopt(c->api->env, c->id, c->user, NULL, NULL)) {
 		cJSON_Delete(o);
 		pf_http_respond_error(c->req, 503, "out of memory", NULL);
 		ctl_free(c);
@@ -926,8 +981,9 @@ static void rp_end_cb(void *arg, pf_http_req *req)
 	int rc = u ? 0 : PF_ENOMEM;
 	rc = rc ? rc
 	        : pf_db_unit_stmt(u, "SELECT state, shape::text, bytes_durable FROM import_jobs "
-	                             "WHERE id = $1");
+	                             "WHERE id = $1 AND user_id = $2");
 	rc = rc ? rc : pf_db_unit_int(u, c->id);
+	rc = rc ? rc : pf_db_unit_int(u, c->user);
 	if (rc != 0) {
 		if (u)
 			pf_db_unit_free(u);
@@ -946,7 +1002,7 @@ static void rp_abort_cb(void *arg, pf_http_req *req, const char *reason)
 	ctl_free(c);
 }
 
-void pf_upload_reprocess(pf_api *api, pf_http_req *req, int64_t id)
+void pf_upload_reprocess(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 {
 	if (!pf_api_db_up(api, req, api->writers))
 		return;
@@ -955,6 +1011,6 @@ void pf_upload_reprocess(pf_api *api, pf_http_req *req, int64_t id)
 		pf_http_respond_error(req, 503, "out of memory", NULL);
 		return;
 	}
-	*c = (ctl_ctx){api, req, id, NULL, NULL, 0};
+	*c = (ctl_ctx){api, req, id, user, NULL, NULL, 0};
 	pf_http_req_read_body(req, PF_REPROCESS_BODY_MAX, rp_body_cb, rp_end_cb, rp_abort_cb, c);
 }

@@ -1,27 +1,55 @@
--- bench/wrk/browse.lua - wrk script: a user browsing an import.
+-- bench/wrk/browse.lua - wrk script: a user browsing imports.
 --
--- Mostly walks the job's keyset pages (GET /api/imports/ID/properties?limit=N&after=CURSOR), following
--- each answer's "next" cursor and starting over when it is null; sometimes lists the jobs
--- (GET /api/imports) or opens one property seen on a page (GET /api/properties/ID, with its raw row).
+-- Mostly walks the jobs' keyset pages (GET /api/imports/ID/properties?limit=N&after=CURSOR),
+-- following each answer's "next" cursor and starting over when it is null; sometimes lists the
+-- jobs (GET /api/imports), opens a job (GET /api/imports/ID) or one property seen on a page
+-- (GET /api/properties/ID, with its raw row). Requests rotate over the jobs given.
 --
---   PF_JOB=7 wrk -t2 -c50 -d30s --latency -s bench/wrk/browse.lua http://127.0.0.1:8080
+--   PF_TOKEN=pft_... PF_JOB=7,8 wrk -t2 -c10 -d30s --latency -s bench/wrk/browse.lua http://127.0.0.1:8080
 --
--- Environment: PF_JOB (job id, required), PF_LIMIT (page size, default 100), PF_MIX ("pages,list,one"
--- percentages, default "85,5,10").
--- The cursor is kept per wrk thread, shared by that thread's connections: with several connections a
--- page may be fetched twice, which is fine for a load test. done() prints the status-code counts and
--- latency percentiles; any non-2xx answer is reported there.
+-- Environment:
+--   PF_JOB       job ids, comma-separated (required); they must belong to PF_TOKEN's user
+--   PF_TOKEN     API token (`propflow user token NAME`), sent as Authorization: Bearer; without
+--                it the requests carry no credentials (servers before accounts)
+--   PF_LIMIT     page size, default 100
+--   PF_MIX       "pages,list,job,one" percentages, default "80,5,5,10" (a 3-number "pages,list,one"
+--                is read with job = 0)
+--   PF_DELAY_MS  think time before each request of a connection, default 0 (as fast as it goes)
+-- The cursor is kept per wrk thread and job, shared by that thread's connections: with several
+-- connections a page may be fetched twice, which is fine for a load test. done() prints the
+-- status-code counts, wrk's socket errors (connect, read, write, timeout) and the latency
+-- percentiles, and a machine-readable line `browse.lua: result ...` (bench/concurrent.sh reads it).
 
-local job = os.getenv("PF_JOB")
-if not job or not job:match("^%d+$") then
-	io.stderr:write("browse.lua: set PF_JOB to the id of an import (PF_JOB=7 wrk ... -s bench/wrk/browse.lua URL)\n")
+local jobs = {}
+for id in (os.getenv("PF_JOB") or ""):gmatch("[^,]+") do
+	if not id:match("^%d+$") then
+		jobs = {}
+		break
+	end
+	table.insert(jobs, id)
+end
+if #jobs == 0 then
+	io.stderr:write("browse.lua: set PF_JOB to import ids (PF_JOB=7 or PF_JOB=7,8; see the top of the file)\n")
 	os.exit(2)
 end
+local token = os.getenv("PF_TOKEN") or ""
 local limit = tonumber(os.getenv("PF_LIMIT") or "100") or 100
-local mix = os.getenv("PF_MIX") or "85,5,10"
+local delay_ms = tonumber(os.getenv("PF_DELAY_MS") or "0") or 0
+local mix = os.getenv("PF_MIX") or "80,5,5,10"
 
-local p_pages, p_list, p_one = mix:match("^(%d+),(%d+),(%d+)$")
-p_pages, p_list, p_one = tonumber(p_pages) or 85, tonumber(p_list) or 5, tonumber(p_one) or 10
+local p_pages, p_list, p_job, p_one = mix:match("^(%d+),(%d+),(%d+),(%d+)$")
+if not p_pages then
+	p_pages, p_list, p_one = mix:match("^(%d+),(%d+),(%d+)$")
+	p_job = 0
+end
+p_pages, p_list, p_job, p_one = tonumber(p_pages) or 80, tonumber(p_list) or 5, tonumber(p_job) or 5,
+	tonumber(p_one) or 10
+local p_total = p_pages + p_list + p_job + p_one
+
+local headers = { ["Accept"] = "application/json" }
+if token ~= "" then
+	headers["Authorization"] = "Bearer " .. token
+end
 
 local threads = {}
 local thread_no = 0
@@ -34,7 +62,9 @@ end
 
 -- per-thread state (each wrk thread has its own Lua state); the counters are globals so that
 -- done() can read them with thread:get()
-local cursor = nil          -- next page's cursor, nil = first page
+local cursors = {}          -- job id -> next page's cursor (nil = first page)
+local turn = 0              -- rotation over the jobs
+local pending = {}          -- FIFO, one entry per request in flight: its job for a page, else false
 local ids = {}              -- property ids seen on pages, for single fetches
 local nids = 0
 status_counts = {}          -- "200" -> n
@@ -50,51 +80,59 @@ function init(args)
 	math.randomseed(os.time() + (thread_no or 0) * 7919)
 end
 
-local function page_path()
-	local p = "/api/imports/" .. job .. "/properties?limit=" .. limit
-	if cursor then
-		p = p .. "&after=" .. urlencode(cursor)
-	end
-	return p
+function delay()
+	return delay_ms
 end
 
 function request()
-	local r = math.random(1, p_pages + p_list + p_one)
+	turn = turn % #jobs + 1
+	local job = jobs[turn]
+	local r = math.random(1, p_total)
 	local path
-	if r <= p_pages or (r > p_pages + p_list and nids == 0) then
-		path = page_path()
+	if r <= p_pages or (r > p_pages + p_list + p_job and nids == 0) then
+		path = "/api/imports/" .. job .. "/properties?limit=" .. limit
+		if cursors[job] then
+			path = path .. "&after=" .. urlencode(cursors[job])
+		end
 	elseif r <= p_pages + p_list then
 		path = "/api/imports"
+	elseif r <= p_pages + p_list + p_job then
+		path = "/api/imports/" .. job
 	else
 		path = "/api/properties/" .. ids[math.random(1, nids)]
 	end
-	return wrk.format("GET", path, { ["Accept"] = "application/json" })
+	table.insert(pending, (r <= p_pages or (r > p_pages + p_list + p_job and nids == 0)) and job or false)
+	return wrk.format("GET", path, headers)
 end
 
 local MAX_IDS = 5000
 
--- Answers are told apart by their body (connections interleave, so request order says nothing):
--- only a page of properties has a "next" member.
+-- Answers are matched with the oldest request in flight: exact with one connection per thread,
+-- approximate with more (connections interleave), so a page is also recognised by its body (only a
+-- page of properties has a "next" member). A cursor that lands on another job's walk is harmless:
+-- the server answers with a page of that job anyway (cursors are record ids).
 function response(status, headers, body)
 	local key = tostring(status)
 	status_counts[key] = (status_counts[key] or 0) + 1
+	local job = table.remove(pending, 1) or nil
+	local is_page = body and body:find('"next"', 1, true)
 	if status < 200 or status > 299 then
 		bad = bad + 1
 		last_bad = key .. " " .. (body or ""):sub(1, 120)
-		if body and body:find('"after"', 1, true) then
-			cursor = nil -- a refused cursor: start the walk again
+		if job then
+			cursors[job] = nil -- a refused cursor: start the walk again
 		end
 		return
 	end
-	if not body or not body:find('"next"', 1, true) then
+	if not is_page or not job then
 		return
 	end
 	-- minimal JSON reading: the "next" member, and a few item ids
 	local nxt = body:match('"next"%s*:%s*"([^"]*)"')
 	if nxt then
-		cursor = nxt
+		cursors[job] = nxt
 	elseif body:match('"next"%s*:%s*null') then
-		cursor = nil
+		cursors[job] = nil
 		walks = walks + 1
 	end
 	if nids < MAX_IDS then
@@ -131,13 +169,22 @@ function done(summary, latency, requests)
 		table.insert(parts, k .. ": " .. v)
 	end
 	table.sort(parts)
-	io.write(string.format("browse.lua: job %s, limit %d, mix pages/list/one %d/%d/%d\n", job, limit,
-		p_pages, p_list, p_one))
+	local e = summary.errors
+	local secs = summary.duration / 1e6
+	local ms = function(us) return us / 1000 end
+	io.write(string.format("browse.lua: jobs %s, limit %d, mix pages/list/job/one %d/%d/%d/%d, delay %d ms\n",
+		table.concat(jobs, ","), limit, p_pages, p_list, p_job, p_one, delay_ms))
 	io.write("status codes: " .. table.concat(parts, ", ") .. "\n")
 	io.write(string.format("complete keyset walks: %d; non-2xx: %d%s\n", walks_total, total_bad,
 		example ~= "" and (" (e.g. " .. example .. ")") or ""))
+	io.write(string.format("socket errors: connect %d, read %d, write %d, timeout %d\n",
+		e.connect, e.read, e.write, e.timeout))
 	io.write(string.format("requests/s: %.1f; latency p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-		summary.requests / (summary.duration / 1e6),
-		latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
-		latency.max / 1000))
+		summary.requests / secs, ms(latency:percentile(50)), ms(latency:percentile(90)),
+		ms(latency:percentile(99)), ms(latency.max)))
+	io.write(string.format("browse.lua: result requests=%d seconds=%.2f rps=%.1f p50=%.2f p90=%.2f " ..
+		"p99=%.2f max=%.2f non2xx=%d connect=%d read=%d write=%d timeout=%d\n",
+		summary.requests, secs, summary.requests / secs, ms(latency:percentile(50)),
+		ms(latency:percentile(90)), ms(latency:percentile(99)), ms(latency.max), total_bad,
+		e.connect, e.read, e.write, e.timeout))
 end

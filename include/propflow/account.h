@@ -37,6 +37,7 @@ typedef struct pf_account {
 	pf_db *readers;       /* borrowed: lookups */
 	pf_db *writers;       /* borrowed: sessions, throttle, users */
 	pf_hasher *hasher;    /* borrowed; NULL in CLI modes (hash inline) */
+	uint64_t logins;      /* successful logins, to prune old rows now and then */
 } pf_account;
 
 /* The user is valid only during the call. */
@@ -80,5 +81,23 @@ void pf_account_cli(pf_account *acc, int argc, const char **argv, void (*done)(v
  * no user exists): done(arg, id or 0, err). */
 void pf_account_resolve_user(pf_account *acc, const char *name,
                              void (*done)(void *arg, int64_t id, const char *err), void *arg);
+
+/* --- pure helpers (exposed for tests and app.c) --- */
+
+/* Whether an Origin header value names the request's own origin
+ * ("http[s]://" + Host; a default port written or not counts the same).
+ * Case-insensitive. NULL host: false. */
+bool pf_account_same_origin(const char *origin, const char *host, bool https);
+/* The Set-Cookie value for a session secret:
+ * "pf_session=S; Path=/; HttpOnly; SameSite=Strict; Max-Age=N[; Secure]";
+ * secret NULL: "pf_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict[; Secure]".
+ * 0 or PF_ELIMIT when cap is short. */
+PF_MUST_CHECK int pf_account_cookie(const char *secret, int64_t max_age, bool secure, char *out,
+                                    size_t cap);
+/* "http://HOST:PORT/#login=SECRET" from a --listen value; a wildcard host
+ * (0.0.0.0, ::, "") becomes 127.0.0.1 / [::1]; port != 0 replaces the
+ * listen port (the port actually bound). 0, PF_EINVAL, PF_ELIMIT. */
+PF_MUST_CHECK int pf_account_login_url(const char *listen, int port, const char *secret, char *out,
+                                       size_t cap);
 
 #endif

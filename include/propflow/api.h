@@ -8,6 +8,7 @@
 #ifndef PROPFLOW_API_H
 #define PROPFLOW_API_H
 
+#include "propflow/account.h"
 #include "propflow/common.h"
 #include "propflow/config.h"
 #include "propflow/db.h"
@@ -26,6 +27,7 @@ typedef struct pf_api {
 	pf_job_env *env;      /* borrowed */
 	pf_events *events;    /* borrowed */
 	pf_static *page;      /* borrowed, may be NULL */
+	pf_account *account;  /* borrowed: who a request is */
 	size_t uploads;       /* uploads in progress */
 } pf_api;
 

@@ -16,5 +16,7 @@
 /* Exit status of the process. */
 int pf_app_serve(const pf_config *cfg);
 int pf_app_import(const pf_config *cfg, const char *path);
+/* `propflow user SUBCOMMAND ...`: argv holds the words after "user". */
+int pf_app_user(const pf_config *cfg, int argc, const char **argv);
 
 #endif

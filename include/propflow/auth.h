@@ -55,6 +55,20 @@ PF_MUST_CHECK int pf_auth_hash_password(const char *pw, size_t len, int log_n, c
  * parameters are out of bounds (ln 10..20, r 1..16, p 1..4), PF_EIO. */
 PF_MUST_CHECK int pf_auth_verify_password(const char *pw, size_t len, const char *stored);
 
+/* A stored scrypt hash, decoded. */
+#define PF_AUTH_SALT_BYTES 16
+#define PF_AUTH_HASH_BYTES 32
+typedef struct pf_auth_scrypt {
+	int log_n;                        /* N = 2^log_n, 10..20 */
+	int r;                            /* block size, 1..16 */
+	int p;                            /* parallelism, 1..4 */
+	uint8_t salt[PF_AUTH_SALT_BYTES]; /* random per hash */
+	uint8_t hash[PF_AUTH_HASH_BYTES]; /* the derived key */
+} pf_auth_scrypt;
+/* Parse '$scrypt$ln=L,r=R,p=P$salt$hash' strictly (no leading zeros, exact
+ * lengths, parameters within bounds). 0 or PF_EINVAL. */
+PF_MUST_CHECK int pf_auth_parse_hash(const char *stored, pf_auth_scrypt *out);
+
 /* The value of cookie `name` in a Cookie header (NULL header = none).
  * true and out set when present, non-empty and shorter than cap. */
 bool pf_auth_cookie(const char *cookie_header, const char *name, char *out, size_t cap);

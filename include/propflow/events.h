@@ -26,12 +26,12 @@ pf_events *pf_events_new(struct event_base *base, pf_db *readers, pf_job_env *en
 void pf_events_free(pf_events *ev);
 /* The job env's `changed` hook. */
 void pf_events_job_changed(void *arg, pf_job *job, bool final);
-/* Upgrade req to a WebSocket and subscribe it. */
-void pf_events_subscribe(pf_events *ev, pf_http_req *req);
-/* A job that was not running here was deleted: every subscriber gets a
- * final frame {"type": "import", "id": ID, "state": "cancelled",
+/* Upgrade req to a WebSocket and subscribe it to the jobs of user. */
+void pf_events_subscribe(pf_events *ev, pf_http_req *req, int64_t user);
+/* A job that was not running here was deleted: its owner's subscribers
+ * get a final frame {"type": "import", "id": ID, "state": "cancelled",
  * "deleted": true}. */
-void pf_events_job_deleted(pf_events *ev, int64_t id);
+void pf_events_job_deleted(pf_events *ev, int64_t id, int64_t owner);
 /* Frame JSON of a live job (job object + seq, rate, eta), for tests and
  * snapshots; takes a seq when take_seq. Caller frees. */
 char *pf_events_job_frame(pf_job *job, bool take_seq, const char *type);

@@ -23,6 +23,7 @@
 #include "propflow/common.h"
 #include <event2/event.h>
 #include <event2/bufferevent.h>
+#include <stdio.h>
 
 #define PF_HTTP_READ_MAX             (64 * 1024) /* bytes read from a socket per turn */
 #define PF_HTTP_RESPONSE_HEADERS_MAX 16          /* extra response headers per request */
@@ -41,6 +42,8 @@ typedef struct pf_http_limits {
 	unsigned idle_timeout_ms;   /* keep-alive idle and body stall limit */
 	unsigned max_connections;   /* beyond it new connections get 503 and close */
 	size_t output_max;          /* bytes queued to a slow reader before we stop producing */
+	const struct pf_proxy_list *proxies; /* borrowed: trusted reverse proxies, may be NULL */
+	FILE *access_log;                    /* borrowed: one line per request; NULL = stderr */
 } pf_http_limits;
 
 void pf_http_limits_default(pf_http_limits *lim);

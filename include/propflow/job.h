@@ -103,6 +103,15 @@ void pf_job_start(pf_job *job);
 /* A tus upload (before pf_job_start): a producer that goes away does not
  * end the input; the job waits, parked, for the next one. */
 void pf_job_set_resumable(pf_job *job);
+/* The user the import belongs to (before pf_job_start). Admission checks
+ * that user's running imports and quotas (--user-max-*) in the same
+ * transaction as the row; a refusal fails the start and pf_job_refusal
+ * tells which: "PF002" too many running, "PF003" rows, "PF004" bytes. */
+void pf_job_set_owner(pf_job *job, int64_t user);
+int64_t pf_job_user(const pf_job *job);
+const char *pf_job_refusal(const pf_job *job);
+/* Upload bytes the owner may still store (from admission); -1 unknown. */
+int64_t pf_job_bytes_left(const pf_job *job);
 /* Rename before pf_job_start (multipart learns the file name late). */
 void pf_job_set_name(pf_job *job, const char *name);
 PF_MUST_CHECK int pf_job_feed(pf_job *job, const char *data, size_t len);
@@ -121,10 +130,12 @@ bool pf_job_accepting(const pf_job *job);
 void pf_job_release(pf_job *job);
 
 /* Take over the unfinished job `id` from the database (after a crash, for a
- * reprocess, for a tus PATCH). hooks may be NULL (no producer). on_started
+ * reprocess, for a tus PATCH); with owner != 0 only if it is that user's
+ * (else it ends as deleted, taking no lock). hooks may be NULL (no producer). on_started
  * follows, with err set when the job cannot be taken (unknown, finished,
  * run by another process). NULL on ENOMEM. */
-pf_job *pf_job_adopt(pf_job_env *env, int64_t id, const pf_job_hooks *hooks, void *hook_arg);
+pf_job *pf_job_adopt(pf_job_env *env, int64_t id, int64_t owner, const pf_job_hooks *hooks,
+                     void *hook_arg);
 /* A new producer for a live resumable job; the previous one, if any, gets
  * on_detached. When the job is still being adopted on_started follows;
  * pf_job_ready tells. */

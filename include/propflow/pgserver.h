@@ -31,6 +31,8 @@ typedef void (*pf_pgserver_cb)(void *arg, const char *err);
 pf_pgserver *pf_pgserver_start(struct event_base *base, const char *data_dir, pf_pgserver_cb cb,
                                void *arg, const char **err);
 const char *pf_pgserver_conninfo(const pf_pgserver *pg);
+/* The postmaster was already running (a server's, or one left by a crash). */
+bool pf_pgserver_adopted(const pf_pgserver *pg);
 /* Fast shutdown (SIGINT), then SIGQUIT past the timeout; cb(arg, NULL)
  * when the postmaster is gone. */
 void pf_pgserver_stop(pf_pgserver *pg, pf_pgserver_cb cb, void *arg);

@@ -9,6 +9,9 @@
  * And what is done to an import afterwards: DELETE (cancel and delete),
  * POST .../reprocess (run the stored file again).
  *
+ * Every import belongs to the user passed in: another user's answers 404,
+ * as one that does not exist.
+ *
  * Ownership: each request's context is owned by its handler until it
  * responds; jobs are shared with their pipeline (see job.h).
  */
@@ -24,17 +27,17 @@
 
 /* POST /api/imports: tus creation when Tus-Resumable is present, else a
  * one-shot upload. */
-void pf_upload_post(pf_api *api, pf_http_req *req);
+void pf_upload_post(pf_api *api, pf_http_req *req, int64_t user);
 /* OPTIONS /api/imports[/ID]. */
 void pf_upload_options(pf_api *api, pf_http_req *req);
 /* HEAD /api/imports/ID: the tus offset. */
-void pf_upload_head(pf_api *api, pf_http_req *req, int64_t id);
+void pf_upload_head(pf_api *api, pf_http_req *req, int64_t id, int64_t user);
 /* PATCH /api/imports/ID: append from Upload-Offset. */
-void pf_upload_patch(pf_api *api, pf_http_req *req, int64_t id);
+void pf_upload_patch(pf_api *api, pf_http_req *req, int64_t id, int64_t user);
 /* DELETE /api/imports/ID. */
-void pf_upload_delete(pf_api *api, pf_http_req *req, int64_t id);
+void pf_upload_delete(pf_api *api, pf_http_req *req, int64_t id, int64_t user);
 /* POST /api/imports/ID/reprocess. */
-void pf_upload_reprocess(pf_api *api, pf_http_req *req, int64_t id);
+void pf_upload_reprocess(pf_api *api, pf_http_req *req, int64_t id, int64_t user);
 
 /* Upload-Metadata: the value of key (base64-decoded) into out (cap bytes,
  * NUL-terminated). Returns 0, 1 when the key is absent, or PF_EINVAL for

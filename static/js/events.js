@@ -1,5 +1,7 @@
 // events.js - the WebSocket client for /api/events: reconnects with exponential backoff (with
 // jitter), replaces the store with each (re)connect's snapshot, applies "import" frames by seq.
+// It authenticates by the session cookie, so it is opened only once logged in (start) and closed
+// at logout (stop).
 
 import { api } from './api.js';
 import { replaceAll, applyFrame } from './store.js';
@@ -8,7 +10,9 @@ const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 15000;
 const POLL_MS = 3000; // while the socket is down, the job list is polled over HTTP instead
 
-export function startEvents(statusEl) {
+export function createEvents(statusEl) {
+	let running = false;
+	let epoch = 0; // bumped by start and stop: answers of an earlier login are dropped
 	let ws = null;
 	let attempt = 0;
 	let timer = null;
@@ -29,17 +33,22 @@ export function startEvents(statusEl) {
 	// so it cannot put older counters over the fresh snapshot.
 	function poll() {
 		pollTimer = null;
+		if (!running) return;
 		if (ws && ws.readyState === WebSocket.OPEN) return;
+		const e = epoch;
 		api.jobs().then((r) => {
-			if (!(ws && ws.readyState === WebSocket.OPEN) && Array.isArray(r.items)) replaceAll(r.items);
+			if (e === epoch && !(ws && ws.readyState === WebSocket.OPEN) && Array.isArray(r.items)) {
+				replaceAll(r.items);
+			}
 		}).catch(() => { /* the status badge already says offline */ }).finally(() => {
-			if (!(ws && ws.readyState === WebSocket.OPEN) && pollTimer === null) {
+			if (e === epoch && running && !(ws && ws.readyState === WebSocket.OPEN) && pollTimer === null) {
 				pollTimer = setTimeout(poll, POLL_MS);
 			}
 		});
 	}
 
 	function schedule() {
+		if (!running) return;
 		if (pollTimer === null) pollTimer = setTimeout(poll, POLL_MS);
 		if (timer !== null) return;
 		const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
@@ -54,19 +63,25 @@ export function startEvents(statusEl) {
 
 	function connect() {
 		setStatus('connecting', attempt ? 'Reconnecting…' : 'Connecting…');
+		let sock;
 		try {
-			ws = new WebSocket(url());
+			sock = new WebSocket(url());
 		} catch {
 			schedule();
 			return;
 		}
-		ws.addEventListener('open', () => {
+		ws = sock;
+		// Events of a socket closed by stop() (or replaced) are not ours any more.
+		const mine = () => running && ws === sock;
+		sock.addEventListener('open', () => {
+			if (!mine()) return;
 			attempt = 0;
 			clearTimeout(pollTimer);
 			pollTimer = null;
 			setStatus('open', 'Live');
 		});
-		ws.addEventListener('message', (ev) => {
+		sock.addEventListener('message', (ev) => {
+			if (!mine()) return;
 			let msg;
 			try {
 				msg = JSON.parse(ev.data);
@@ -76,7 +91,8 @@ export function startEvents(statusEl) {
 			if (msg.type === 'snapshot') replaceAll(msg.jobs);
 			else if (msg.type === 'import') applyFrame(msg);
 		});
-		ws.addEventListener('close', () => {
+		sock.addEventListener('close', () => {
+			if (!mine()) return;
 			ws = null;
 			schedule();
 		});
@@ -85,7 +101,7 @@ export function startEvents(statusEl) {
 
 	// Coming back online or to the tab: try at once rather than waiting out the backoff.
 	function kick() {
-		if (ws === null && timer !== null) {
+		if (running && ws === null && timer !== null) {
 			clearTimeout(timer);
 			timer = null;
 			attempt = 0;
@@ -97,5 +113,27 @@ export function startEvents(statusEl) {
 		if (document.visibilityState === 'visible') kick();
 	});
 
-	connect();
+	return {
+		start() {
+			if (running) return;
+			running = true;
+			epoch++;
+			attempt = 0;
+			statusEl.hidden = false;
+			connect();
+		},
+		stop() {
+			running = false;
+			epoch++;
+			clearTimeout(timer);
+			clearTimeout(pollTimer);
+			timer = null;
+			pollTimer = null;
+			const sock = ws;
+			ws = null;
+			if (sock) sock.close(1000, 'logged out');
+			statusEl.hidden = true;
+			setStatus('closed', 'Offline');
+		},
+	};
 }

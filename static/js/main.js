@@ -1,7 +1,10 @@
 // main.js - wires the page together: store <- WebSocket events and uploads; views <- store.
+// Nothing asks the server for data before login (session.js); a logout or a lost session
+// empties the views and closes the WebSocket.
 
 import { api } from './api.js';
-import { startEvents } from './events.js';
+import { createEvents } from './events.js';
+import { initSession } from './session.js';
 import { initUpload } from './upload.js';
 import { deleteImport } from './tus.js';
 import { JobList, JobSummary } from './jobs.js';
@@ -270,17 +273,39 @@ function init() {
 		},
 	});
 
-	// A deep link (#import-7) selects that job once it is known.
-	const m = /^#import-(\d+)$/.exec(location.hash);
-	if (m) {
-		const id = Number(m[1]);
-		api.job(id).then((j) => {
-			store.mergeHttpJob(j);
-			store.select(id);
-		}).catch(() => { /* gone: the newest job is shown instead */ });
-	}
+	const events = createEvents($('[data-testid="ws-status"]'));
 
-	startEvents($('[data-testid="ws-status"]'));
+	// A deep link (#import-7) selects that job once logged in.
+	const m = /^#import-(\d+)$/.exec(location.hash);
+	let deepLink = m ? Number(m[1]) : null;
+
+	const session = initSession({
+		onEnter: (user) => {
+			store.reset();
+			events.start();
+			uploader.resume(user);
+			if (deepLink !== null) {
+				const id = deepLink;
+				deepLink = null;
+				api.job(id).then((j) => {
+					store.mergeHttpJob(j);
+					store.select(id);
+				}).catch(() => { /* gone or not ours: the newest job is shown instead */ });
+			}
+		},
+		onLeave: (reason) => {
+			events.stop();
+			// A logout stops the upload (still resumable later); an ended session pauses it by
+			// itself and it continues if the same user logs in again.
+			if (reason === 'logout') uploader.suspend();
+			if (!$('#detail-panel').hidden) detail.close();
+			pending = null;
+			store.reset();
+			table.clear();
+			errors.reset();
+		},
+	});
+	session.start();
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);

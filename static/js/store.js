@@ -115,3 +115,15 @@ export function remove(id) {
 	}
 	emit('jobs', null);
 }
+
+// Logged out (or another user logged in): nothing of the previous session stays.
+export function reset() {
+	jobs.clear();
+	lastSeq.clear();
+	deleted.clear();
+	if (selectedId !== null) {
+		selectedId = null;
+		emit('select', null);
+	}
+	emit('jobs', null);
+}

@@ -108,6 +108,14 @@ export class VirtualTable {
 		this.setTotal(total, running);
 	}
 
+	// Show nothing and keep nothing (logged out).
+	clear() {
+		this.reset();
+		this.jobId = null;
+		this.root.scrollTop = 0;
+		this.schedule();
+	}
+
 	// The same job's rows were replaced (a reprocess ended): load them again from the top.
 	reload() {
 		const id = this.jobId;

@@ -5,7 +5,14 @@
 // PATCH pieces of CHUNK bytes from Upload-Offset. Any failure that may be temporary (network
 // error, 5xx, 409, 408, 429, a stalled piece) is retried forever while the page is open, with a
 // backoff of 1 s, 2 s, 4 s ... capped at 10 s: HEAD tells the offset the server has, the next
-// PATCH starts there. Failures that cannot heal (4xx, the import deleted) end the upload.
+// PATCH starts there. Failures that cannot heal (4xx, the import deleted) end the upload. A 401
+// (the session ended) pauses the upload until the same user logs in again (resumeAuth), then it
+// continues from the server's offset; it stays remembered either way.
+//
+// POST, PATCH and DELETE carry the session's X-CSRF-Token. The remembered uploads are kept per
+// user (the user id with each entry): another user of the same browser is not offered them.
+
+import { session, sessionLost, withCsrf } from './api.js';
 
 export const TUS_VERSION = '1.0.0';
 const CHUNK_DEFAULT = 2 * 1024 * 1024;
@@ -32,13 +39,20 @@ function chunkBytes() {
 
 // ---- unfinished uploads, remembered across reloads ----
 
-export function pendingList() {
+// Every user's entries.
+function allPending() {
 	try {
 		const v = JSON.parse(localStorage.getItem(PENDING_KEY) || '[]');
 		return Array.isArray(v) ? v.filter((p) => p && Number.isInteger(p.id)) : [];
 	} catch {
 		return [];
 	}
+}
+
+// The logged-in user's entries (entries from before accounts have no user: anyone's).
+export function pendingList() {
+	const uid = session.user ? session.user.id : null;
+	return allPending().filter((p) => p.user === undefined || p.user === uid);
 }
 
 function savePending(list) {
@@ -50,13 +64,13 @@ function savePending(list) {
 }
 
 export function rememberPending(p) {
-	const list = pendingList().filter((x) => x.id !== p.id);
+	const list = allPending().filter((x) => x.id !== p.id);
 	list.push(p);
 	savePending(list);
 }
 
 export function forgetPending(id) {
-	savePending(pendingList().filter((x) => x.id !== id));
+	savePending(allPending().filter((x) => x.id !== id));
 }
 
 // The remembered upload this file continues, if any (same name, size and modification time).
@@ -78,14 +92,19 @@ export function b64utf8(s) {
 }
 
 class UploadError extends Error {
-	constructor(message, { permanent = false, status = 0, gone = false, conflict = false } = {}) {
+	constructor(message, { permanent = false, status = 0, gone = false, conflict = false,
+		auth = false } = {}) {
 		super(message);
 		this.permanent = permanent;
 		this.status = status;
 		this.gone = gone; // the import no longer exists
 		this.conflict = conflict; // 409: offset or state mismatch
+		this.auth = auth; // 401: the session ended
 	}
 }
+
+const authLost = () => new UploadError('your session ended: log in again to continue',
+	{ auth: true, status: 401 });
 
 function serverMessage(status, text) {
 	try {
@@ -104,8 +123,10 @@ function retryable(status) {
 }
 
 // One HTTP exchange through XHR (upload progress, abortable). Resolves {status, xhr} for any
-// answer; a network failure resolves with status 0.
-function send(method, url, headers, body, onProgress, session) {
+// answer; a network failure resolves with status 0. A 401 is reported to the session.
+function send(method, url, headers, body, onProgress, upload) {
+	const gen = session.gen;
+	if (method !== 'HEAD') withCsrf(headers);
 	return new Promise((resolve) => {
 		const xhr = new XMLHttpRequest();
 		let stallTimer = 0;
@@ -114,13 +135,14 @@ function send(method, url, headers, body, onProgress, session) {
 			if (finished) return;
 			finished = true;
 			clearTimeout(stallTimer);
-			if (session.xhr === xhr) session.xhr = null;
+			if (upload.xhr === xhr) upload.xhr = null;
+			if (status === 401) sessionLost(gen);
 			resolve({ status, xhr });
 		};
 		const arm = () => {
 			clearTimeout(stallTimer);
 			stallTimer = setTimeout(() => {
-				session.stalled = true;
+				upload.stalled = true;
 				xhr.abort();
 			}, STALL_MS);
 		};
@@ -137,7 +159,7 @@ function send(method, url, headers, body, onProgress, session) {
 		xhr.onerror = () => done(0);
 		xhr.ontimeout = () => done(0);
 		xhr.onabort = () => done(0);
-		session.xhr = xhr;
+		upload.xhr = xhr;
 		arm();
 		xhr.send(body ?? null);
 	});
@@ -151,6 +173,7 @@ function send(method, url, headers, body, onProgress, session) {
  *   onResumed(offset)       HEAD answered: continuing from offset
  *   onDone(id)              every byte is in (the job then finishes by itself)
  *   onFail(message, gone)   the upload cannot go on (gone: the import was deleted)
+ *   onAuthLost(message)     a 401: waiting for resumeAuth() (or stop())
  */
 export class TusUpload {
 	constructor(file, callbacks) {
@@ -166,6 +189,12 @@ export class TusUpload {
 		this.sleepTimer = 0;
 		this.wake = null;
 		this.resumed = false;
+		this.user = session.user ? session.user.id : null; // whose upload this is
+		this.authWake = null; // set while paused for a login
+	}
+
+	get paused() {
+		return this.authWake !== null;
 	}
 
 	get url() {
@@ -198,6 +227,18 @@ export class TusUpload {
 				attempt = 0;
 			} catch (e) {
 				if (this.stopped) return;
+				if (e.auth) {
+					// Paused until the same user is logged in again; then ask where the server is.
+					this.cb.onAuthLost?.(e.message);
+					await new Promise((resolve) => {
+						this.authWake = resolve;
+					});
+					this.authWake = null;
+					if (this.stopped) return;
+					needHead = this.id !== null;
+					attempt = 0;
+					continue;
+				}
 				if (e.gone && this.resumed) {
 					// The remembered import is gone: upload the file afresh.
 					forgetPending(this.id);
@@ -228,6 +269,7 @@ export class TusUpload {
 			'Upload-Metadata': 'filename ' + b64utf8(this.name),
 			Accept: 'application/json',
 		}, null, null, this);
+		if (r.status === 401) throw authLost();
 		if (r.status !== 201) {
 			throw new UploadError(r.status ? 'the server refused the upload: ' +
 				serverMessage(r.status, r.xhr.responseText) : 'cannot reach the server',
@@ -246,12 +288,13 @@ export class TusUpload {
 		this.id = id;
 		this.offset = 0;
 		rememberPending({ id, name: this.name, size: this.total, lastModified: this.file.lastModified,
-			started: Date.now() });
+			started: Date.now(), ...(this.user !== null ? { user: this.user } : {}) });
 		this.cb.onCreated?.(job && job.id === id ? job : { id, name: this.name, state: 'receiving' });
 	}
 
 	async head() {
 		const r = await send('HEAD', this.url, { 'Tus-Resumable': TUS_VERSION }, null, null, this);
+		if (r.status === 401) throw authLost();
 		if (r.status === 404 || r.status === 410) {
 			throw new UploadError('the import was deleted on the server', { permanent: true, gone: true,
 				status: r.status });
@@ -288,6 +331,7 @@ export class TusUpload {
 			'Upload-Offset': String(base),
 			'Content-Type': 'application/offset+octet-stream',
 		}, piece, (loaded) => this.cb.onProgress?.(base + Math.min(loaded, end - base), this.total), this);
+		if (r.status === 401) throw authLost();
 		if (r.status === 204 || r.status === 200) {
 			const off = Number(r.xhr.getResponseHeader('Upload-Offset'));
 			this.offset = Number.isSafeInteger(off) && off >= base && off <= this.total ? off : end;
@@ -307,10 +351,15 @@ export class TusUpload {
 	// After a 409: an import that is no longer receiving will never take more bytes.
 	async checkState() {
 		let res;
+		const gen = session.gen;
 		try {
 			res = await fetch(this.url, { headers: { Accept: 'application/json' } });
 		} catch {
 			return; // unreachable: the retry finds out
+		}
+		if (res.status === 401) {
+			sessionLost(gen);
+			return; // the retry pauses for the login
 		}
 		if (res.status === 404) {
 			this.stop();
@@ -352,24 +401,33 @@ export class TusUpload {
 		this.wake = null;
 	}
 
+	// The same user is logged in again: continue a paused upload.
+	resumeAuth() {
+		if (this.authWake) this.authWake();
+	}
+
 	// Stop sending; the import stays on the server (resumable) unless the caller deletes it.
 	stop() {
 		this.stopped = true;
 		if (this.xhr) this.xhr.abort();
 		this.retryNow();
+		this.resumeAuth();
 	}
 }
 
 // DELETE /api/imports/ID (tus termination; also cancels and removes a one-shot import).
 export async function deleteImport(id) {
 	let res;
+	const gen = session.gen;
 	try {
 		res = await fetch('/api/imports/' + encodeURIComponent(id), {
-			method: 'DELETE', headers: { 'Tus-Resumable': TUS_VERSION, Accept: 'application/json' },
+			method: 'DELETE',
+			headers: withCsrf({ 'Tus-Resumable': TUS_VERSION, Accept: 'application/json' }),
 		});
 	} catch {
 		throw new Error('cannot reach the server');
 	}
+	if (res.status === 401) sessionLost(gen);
 	if (res.status === 204 || res.status === 200 || res.status === 404) return res.status;
 	throw new Error(serverMessage(res.status, await res.text()));
 }

@@ -1,8 +1,10 @@
 // upload.js - choose or drop a file and upload it with tus (tus.js): byte progress, automatic
 // retries while the connection is down, and after a reload a "resume" prompt for the uploads
 // that did not finish (the user picks the same file again and it continues where the server is).
+// Nothing talks to the server before login (resume); a session that ends pauses the running
+// upload, which continues when the same user logs in again.
 
-import { api } from './api.js';
+import { api, session } from './api.js';
 import { el, fmtBytes, fmtDuration, setBar } from './format.js';
 import { TusUpload, deleteImport, forgetPending, pendingList, rememberPending } from './tus.js';
 
@@ -108,6 +110,12 @@ export function initUpload({ input, zone, box, errorBox, resumeBox, onStart, onC
 				api.job(id).then(onDone, () => onDone({ id }));
 				renderPending();
 			},
+			onAuthLost: () => {
+				if (up !== u) return;
+				retrying = true; // the HEAD after the login says where the server is
+				setState('paused', 'Paused · log in to continue');
+				statsEl.textContent = 'The session ended; the upload continues after you log in again';
+			},
 			onFail: (message, gone) => {
 				if (up !== u) return;
 				up = null;
@@ -157,12 +165,15 @@ export function initUpload({ input, zone, box, errorBox, resumeBox, onStart, onC
 	// ---- uploads left unfinished by an earlier visit ----
 	let checked = false;
 	async function renderPending() {
+		if (!session.user) return; // offered only to their user, after login
+		const gen = session.gen;
 		let list = pendingList().filter((p) => !up || p.id !== up.id);
 		if (!checked) {
-			// Once per page load: forget the ones the server no longer waits for.
+			// Once per login: forget the ones the server no longer waits for.
 			checked = true;
 			const keep = [];
 			for (const p of list) {
+				if (gen !== session.gen) return;
 				try {
 					const j = await api.job(p.id);
 					if (j.state === 'receiving') keep.push({ ...p, offset: j.upload_offset ?? j.bytes_received });
@@ -172,6 +183,7 @@ export function initUpload({ input, zone, box, errorBox, resumeBox, onStart, onC
 					else keep.push(p); // unreachable now: keep the offer
 				}
 			}
+			if (gen !== session.gen) return; // logged out meanwhile
 			list = keep.filter((p) => !up || p.id !== up.id);
 		}
 		const frag = document.createDocumentFragment();
@@ -209,7 +221,6 @@ export function initUpload({ input, zone, box, errorBox, resumeBox, onStart, onC
 		resumeList.replaceChildren(frag);
 		resumeBox.hidden = list.length === 0;
 	}
-	renderPending();
 
 	// Drag and drop onto the zone; a file dropped elsewhere must not navigate away from the page.
 	let depth = 0;
@@ -241,7 +252,34 @@ export function initUpload({ input, zone, box, errorBox, resumeBox, onStart, onC
 		});
 	}
 
+	// Stop the running upload without forgetting it (it is offered again to its user).
+	function suspend() {
+		const u = up;
+		if (!u) return;
+		up = null;
+		u.stop();
+		finish();
+		box.hidden = true;
+		setState('idle', '');
+	}
+
 	return {
+		// Logged in (again) as user: a paused upload of the same user continues, anyone else's
+		// stops (still remembered); the unfinished uploads of this user are offered.
+		resume(user) {
+			if (up && up.user !== user.id) suspend();
+			else if (up && up.paused) up.resumeAuth();
+			checked = false;
+			renderPending();
+		},
+		// Logged out: stop sending (the upload stays resumable) and offer nothing.
+		suspend() {
+			suspend();
+			showError('');
+			wanted = null;
+			resumeList.replaceChildren();
+			resumeBox.hidden = true;
+		},
 		// The import was deleted (from the job view): stop uploading to it.
 		forget(id) {
 			forgetPending(id);

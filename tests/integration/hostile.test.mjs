@@ -7,7 +7,10 @@
 // and the server must still answer /api/health.
 //
 // The server runs with a short header timeout (2 s) and idle timeout (5 s)
-// so that slowloris and stalled bodies are quick to show.
+// so that slowloris and stalled bodies are quick to show. Requests written
+// by hand carry the administrator's session (authLines) when they are meant
+// to reach an authenticated route (uploads, the WebSocket); those on
+// /api/health and plain garbage carry none.
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -18,8 +21,8 @@ import { test } from 'node:test';
 import zlib from 'node:zlib';
 import { generate } from './gen.mjs';
 import {
-	brief, parseResponse, rawExchange, request, sleep, uploadChunked, useServer, waitJob,
-	walkErrors, walkProperties,
+	authLines, brief, parseResponse, rawExchange, request, sleep, uploadChunked, useServer, waitJob,
+	walkErrors, walkProperties, withAuth,
 } from './lib.mjs';
 
 const HEADER_TIMEOUT_MS = 2000;
@@ -152,8 +155,9 @@ function smallCsv(rows = 20, seed = 7) {
 function uploadStream(name, pieces, headers = {}) {
 	return new Promise((resolve, reject) => {
 		let answered = false;
-		const req = http.request(`${srv.url}/api/imports?name=${encodeURIComponent(name)}`, {
-			method: 'POST', agent: false, headers: { 'Content-Type': 'text/csv', ...headers },
+		const url = `${srv.url}/api/imports?name=${encodeURIComponent(name)}`;
+		const req = http.request(url, {
+			method: 'POST', agent: false, headers: withAuth(url, 'POST', { 'Content-Type': 'text/csv', ...headers }),
 		}, (res) => {
 			answered = true;
 			const chunks = [];
@@ -252,7 +256,8 @@ async function wsRaw() {
 		const f = st.frames.find((x) => x.opcode === 8);
 		return f ? (f.payload.length >= 2 ? f.payload.readUInt16BE(0) : 1005) : null;
 	};
-	sock.write(`GET /api/events HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+	sock.write(`GET /api/events HTTP/1.1\r\nHost: t\r\n${authLines(srv.url)}` +
+		'Upgrade: websocket\r\nConnection: Upgrade\r\n' +
 		`Sec-WebSocket-Key: ${WS_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
 	assert.ok(await st.until((s) => s.frames.length > 0), 'WebSocket: snapshot frame');
 	assert.equal(st.status, 101, 'WebSocket: 101');
@@ -453,7 +458,8 @@ test('duplicate and empty header names: raw keys get " (2)" and "column_N"', { t
 test('malformed chunked encoding: 400 JSON, connection closed, the job does not stay receiving', { timeout: 60000 }, async () => {
 	await underLoad('badchunk', async () => {
 		const name = 'bad-chunked.csv';
-		const bytes = `POST /api/imports?name=${name} HTTP/1.1\r\nHost: t\r\nContent-Type: text/csv\r\n` +
+		const bytes = `POST /api/imports?name=${name} HTTP/1.1\r\nHost: t\r\n${authLines(srv.url, 'POST')}` +
+			'Content-Type: text/csv\r\n' +
 			'Transfer-Encoding: chunked\r\n\r\n13\r\nMLS #,Address,City\n\r\nZZ-not-hex\r\nG1,1 Main,Austin\n\r\n0\r\n\r\n';
 		const { responses, closed } = await rawExchange(srv.host, srv.port, bytes, { waitClose: true });
 		assertJsonError(responses[0], 400, 'malformed chunked');
@@ -470,7 +476,8 @@ test('body longer than Content-Length: the extra bytes are the next request -> 4
 	await underLoad('longer', async () => {
 		const { buffer, truth } = smallCsv(30, 11);
 		const bytes = Buffer.concat([
-			Buffer.from(`POST /api/imports?name=longer.csv HTTP/1.1\r\nHost: t\r\nContent-Type: text/csv\r\n` +
+			Buffer.from(`POST /api/imports?name=longer.csv HTTP/1.1\r\nHost: t\r\n${authLines(srv.url, 'POST')}` +
+				'Content-Type: text/csv\r\n' +
 				`Content-Length: ${buffer.length}\r\n\r\n`),
 			buffer, Buffer.from('THIS IS NOT A REQUEST\x00\xff\r\n\r\n'),
 		]);
@@ -490,6 +497,7 @@ test('body shorter than Content-Length: a stalled client gets 408, a vanished on
 			const { buffer } = smallCsv(400, 12);
 			const half = buffer.subarray(0, buffer.length >> 1);
 			const head = (name) => Buffer.from(`POST /api/imports?name=${name} HTTP/1.1\r\nHost: t\r\n` +
+				authLines(srv.url, 'POST') +
 				`Content-Type: text/csv\r\nContent-Length: ${buffer.length}\r\n\r\n`);
 			// closes after half: interrupted
 			const gone = net.connect(srv.port, srv.host);

@@ -2,14 +2,15 @@
 // pipelining, caps on URL and headers, the upload size cap, malformed chunked
 // bodies, and clients that vanish mid-upload. The server runs with a small
 // --max-upload (1 MB) so the cap can be crossed cheaply; after every abuse it
-// must still answer.
+// must still answer. Requests written by hand carry the administrator's
+// session (authLines) where they are meant to reach an authenticated route.
 
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
 import { generate } from './gen.mjs';
 import {
-	brief, parseResponse, rawExchange, request, sleep, uploadChunked, useServer, waitJob,
+	authLines, brief, parseResponse, rawExchange, request, sleep, uploadChunked, useServer, waitJob,
 } from './lib.mjs';
 
 const MAX_UPLOAD = 1000000;
@@ -37,7 +38,11 @@ function assertJsonError(r, status, what) {
 	assert.ok(r.json && typeof r.json.error === 'string', `${what}: body ${r.text.slice(0, 200)}`);
 }
 
-const get = (p, extra = '') => `GET ${p} HTTP/1.1\r\nHost: test\r\n${extra}\r\n`;
+// A GET head, with the session's Cookie line unless auth is false.
+const get = (p, extra = '', auth = true) =>
+	`GET ${p} HTTP/1.1\r\nHost: test\r\n${auth ? authLines(srv.url) : ''}${extra}\r\n`;
+// The credential lines of a POST (Cookie and X-CSRF-Token).
+const postAuth = () => authLines(srv.url, 'POST');
 
 test('keep-alive: several requests one after another on one connection', async () => {
 	const sock = net.connect(srv.port, srv.host);
@@ -59,7 +64,7 @@ test('keep-alive: several requests one after another on one connection', async (
 
 test('pipelining: requests sent at once are answered in order', async () => {
 	const post = Buffer.concat([
-		Buffer.from(`POST /api/imports?name=pipelined.csv HTTP/1.1\r\nHost: test\r\n` +
+		Buffer.from(`POST /api/imports?name=pipelined.csv HTTP/1.1\r\nHost: test\r\n${postAuth()}` +
 			`Content-Type: text/csv\r\nContent-Length: ${csv.buffer.length}\r\n\r\n`),
 		csv.buffer,
 	]);
@@ -105,9 +110,10 @@ test('--url-max: a request target of exactly the cap is served, one byte more ge
 test('--header-count-max: exactly the cap is served, one more header line gets 431', async () => {
 	let h = '';
 	for (let i = 1; i < HEADER_COUNT_MAX; i++) h += `X-H${i}: v\r\n`; // + Host = the cap
-	const ok = await rawExchange(srv.host, srv.port, get('/api/health', h));
+	// (no Cookie line: /api/health needs none, and it would count)
+	const ok = await rawExchange(srv.host, srv.port, get('/api/health', h, false));
 	assert.equal(ok.responses[0]?.status, 200, `${HEADER_COUNT_MAX} header lines`);
-	const over = await rawExchange(srv.host, srv.port, get('/api/health', `${h}X-One-More: v\r\n`));
+	const over = await rawExchange(srv.host, srv.port, get('/api/health', `${h}X-One-More: v\r\n`, false));
 	assertJsonError(over.responses[0], 431, `${HEADER_COUNT_MAX + 1} header lines`);
 });
 
@@ -133,7 +139,8 @@ test('an upload that pauses longer than --idle-timeout-ms is interrupted', { tim
 	sock.on('data', (d) => { answer = Buffer.concat([answer, d]); }); // flowing, so 'close' comes
 	sock.on('close', () => { closed = true; });
 	const part = csv.buffer.subarray(0, 50000);
-	sock.write(`POST /api/imports?name=${name} HTTP/1.1\r\nHost: t\r\nContent-Length: ${csv.buffer.length}\r\n\r\n`);
+	sock.write(`POST /api/imports?name=${name} HTTP/1.1\r\nHost: t\r\n${postAuth()}` +
+		`Content-Length: ${csv.buffer.length}\r\n\r\n`);
 	sock.write(part);
 	const t0 = Date.now();
 	while (!closed && Date.now() - t0 < IDLE_TIMEOUT_MS + 10000) await sleep(50);
@@ -168,7 +175,7 @@ test('a body over --max-upload gets 413 (Content-Length, Expect, chunked) and th
 	// Announced too big: refused before the body.
 	const big = MAX_UPLOAD + 1;
 	const a = await rawExchange(srv.host, srv.port,
-		`POST /api/imports?name=big.csv HTTP/1.1\r\nHost: t\r\nContent-Length: ${big}\r\n` +
+		`POST /api/imports?name=big.csv HTTP/1.1\r\nHost: t\r\n${postAuth()}Content-Length: ${big}\r\n` +
 		`Expect: 100-continue\r\n\r\n`, { timeoutMs: 10000 });
 	assertJsonError(a.responses[0], 413, 'Content-Length over the cap with Expect');
 	assert.ok(!a.responses.interim, 'no 100 Continue for a body that will be refused');
@@ -201,7 +208,8 @@ test('malformed chunked encoding gets 400 and the server stays up', async () => 
 	];
 	for (const b of bad) {
 		const { responses, closed } = await rawExchange(srv.host, srv.port,
-			`POST /api/imports?name=bad-chunked.csv HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n${b}`,
+			`POST /api/imports?name=bad-chunked.csv HTTP/1.1\r\nHost: t\r\n${postAuth()}` +
+			`Transfer-Encoding: chunked\r\n\r\n${b}`,
 			{ timeoutMs: 10000 });
 		assert.ok(responses[0], `an answer for ${JSON.stringify(b)} (closed: ${closed})`);
 		assertJsonError(responses[0], 400, `malformed chunked ${JSON.stringify(b)}`);
@@ -211,7 +219,7 @@ test('malformed chunked encoding gets 400 and the server stays up', async () => 
 	assert.ok(g.responses[0] ? g.responses[0].status === 400 : g.closed, 'garbage: 400 or closed');
 	// Both Content-Length and Transfer-Encoding (request smuggling shape).
 	const s = await rawExchange(srv.host, srv.port,
-		'POST /api/imports?name=smuggle.csv HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n' +
+		`POST /api/imports?name=smuggle.csv HTTP/1.1\r\nHost: t\r\n${postAuth()}Content-Length: 4\r\n` +
 		'Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n', { timeoutMs: 10000 });
 	assert.ok(s.responses[0] ? s.responses[0].status === 400 : s.closed, 'CL + TE: 400 or closed');
 	await assertAlive('malformed requests');
@@ -224,7 +232,8 @@ test('a client that drops mid-upload leaves the job interrupted; the server stil
 	const sock = net.connect(srv.port, srv.host);
 	await new Promise((r) => sock.once('connect', r));
 	sock.on('error', () => {});
-	sock.write(`POST /api/imports?name=${name} HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n`);
+	sock.write(`POST /api/imports?name=${name} HTTP/1.1\r\nHost: t\r\n${postAuth()}` +
+		'Transfer-Encoding: chunked\r\n\r\n');
 	const half = csv.buffer.subarray(0, Math.floor(csv.buffer.length / 2));
 	for (let off = 0; off < half.length; off += 4096) {
 		const piece = half.subarray(off, off + 4096);

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { compareItem, FIELDS, generate, HEADER, rawObject } from './gen.mjs';
 import {
 	brief, COUNTERS, request, sleep, uploadChunked, useServer, waitJob, walkErrors,
-	walkProperties, wsConnect,
+	walkProperties, withAuth, wsConnect,
 } from './lib.mjs';
 
 const srv = useServer();
@@ -355,9 +355,11 @@ test('the same file as multipart/form-data (curl -F) gives the same counts', { t
 test('Content-Length with Expect: 100-continue gives 100 then 202, same counts', { timeout: 180000 }, async () => {
 	const res = await new Promise((resolve, reject) => {
 		let got100 = false;
-		const req = http.request(`${srv.url}/api/imports?name=expect.csv`, {
+		const url = `${srv.url}/api/imports?name=expect.csv`;
+		const req = http.request(url, {
 			method: 'POST', agent: false,
-			headers: { 'Content-Type': 'text/csv', 'Content-Length': buffer.length, Expect: '100-continue' },
+			headers: withAuth(url, 'POST',
+				{ 'Content-Type': 'text/csv', 'Content-Length': buffer.length, Expect: '100-continue' }),
 		}, (resp) => {
 			const chunks = [];
 			resp.on('data', (c) => chunks.push(c));

@@ -1,7 +1,9 @@
 // lib.mjs - helpers for propflow's integration tests: start the real server
 // (embedded PostgreSQL in a fresh data directory), plain HTTP requests on
 // node's `http` module, chunked uploads in small pieces, a WebSocket client
-// that keeps every message, and polling/paging helpers.
+// that keeps every message, and polling/paging helpers. Every request is
+// authenticated by default as the server's administrator (see "Accounts"
+// below and tests/README.md).
 //
 // Environment (set by tests/meson.build): PROPFLOW_BIN (the server binary),
 // PROPFLOW_SRC (the source tree, for static/), PROPFLOW_BUILD. Optional:
@@ -89,12 +91,18 @@ function stopLeftoverPostgres(dataDir) {
 }
 
 /**
- * startServer({args, env, dataDir, keepDir}) -> {url, host, port, proc, dataDir,
- *   stderr(), exited, stop()}
+ * startServer({args, env, dataDir, keepDir, login}) -> {url, host, port, proc,
+ *   dataDir, dbKey, auth, firstRunLink, stderr(), exited, stop()}
  * Spawns `$PROPFLOW_BIN serve --listen 127.0.0.1:0 --data-dir DIR --static-dir
- * $PROPFLOW_SRC/static ...args` and waits for its "listening" line.
+ * $PROPFLOW_SRC/static ...args` and waits for its "listening" line. Then it
+ * logs in as the administrator (unless login: false): with the first run's
+ * one-time link when the server printed one, else with the session kept
+ * for the same database by an earlier start, else with a fresh link from
+ * `propflow user link admin`. srv.auth = {cookie, csrf, user} is then the
+ * default credential of every request to srv.url (see request()).
  */
-export async function startServer({ args = [], env = {}, dataDir = null, keepDir = false } = {}) {
+export async function startServer({ args = [], env = {}, dataDir = null, keepDir = false,
+	login = true } = {}) {
 	const dir = dataDir || tempDir();
 	const argv = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dir,
 		'--static-dir', path.join(SRC, 'static'), ...args];
@@ -138,28 +146,41 @@ export async function startServer({ args = [], env = {}, dataDir = null, keepDir
 		});
 	});
 
-	let where;
-	try {
-		where = await ready;
-	} catch (e) {
+	const fail = async (e) => {
 		if (!exitInfo) proc.kill('SIGKILL');
 		await exited;
 		stopLeftoverPostgres(dir);
 		if (!dataDir && !keepDir) removeDir(dir);
 		e.message += `\ncommand: ${BIN} ${argv.join(' ')}\nstdout: ${outBuf}\n` +
 			`--- server stderr (tail) ---\n${stderrTail(60)}`;
-		throw e;
+		return e;
+	};
+	let where;
+	try {
+		where = await ready;
+	} catch (e) {
+		throw await fail(e);
 	}
+	const first = outBuf.match(FIRST_RUN_RE);
 
 	let stopped = null;
+	const db = dbOf(args, env, dir);
 	const srv = {
 		...where, proc, dataDir: dir, exited,
+		dbKey: db.key,
+		dbArgs: db.args,
+		cliEnv: db.env,
+		// The first run's one-time login URL (null when users existed);
+		// already used up by the login below unless login: false.
+		firstRunLink: first ? first[1] : null,
+		auth: null,
 		stderr: () => errBuf,
+		stdout: () => outBuf,
 		stderrTail,
 		isRunning: () => exitInfo === null,
 		request: (method, p, opts) => request(method, where.url + p, opts),
 		get: (p, opts) => request('GET', where.url + p, opts),
-		getJson: (p) => getJson(where.url + p),
+		getJson: (p, opts) => getJson(where.url + p, opts),
 		// SIGTERM, wait (SIGKILL after 15 s), then remove the data dir
 		// (unless it was given or keepDir). Resolves with the exit info.
 		stop: (opts = {}) => {
@@ -173,6 +194,7 @@ export async function startServer({ args = [], env = {}, dataDir = null, keepDir
 				}, STOP_TIMEOUT_MS);
 				const x = await exited;
 				clearTimeout(t);
+				if (defaultAuth(where.url) === srv.auth) setAuth(where.url, null);
 				if (x.signal === 'SIGKILL') stopLeftoverPostgres(dir);
 				// Diagnostics: shown by meson only when the test failed.
 				process.stderr.write(`# server exit: code ${x.code} signal ${x.signal}\n` +
@@ -183,6 +205,14 @@ export async function startServer({ args = [], env = {}, dataDir = null, keepDir
 			return stopped;
 		},
 	};
+	if (login) {
+		try {
+			srv.auth = await adminLogin(srv, first ? first[2] : null);
+		} catch (e) {
+			throw await fail(e);
+		}
+		if (srv.auth) setAuth(srv.url, srv.auth);
+	}
 	return srv;
 }
 
@@ -218,13 +248,171 @@ export function useServer(opts = {}) {
 	return holder;
 }
 
+// ---------------------------------------------------------------------------
+// Accounts (ISSUE4.md). Every /api route but GET /api/health, OPTIONS and
+// /api/session wants a session cookie (plus X-CSRF-Token on state-changing
+// methods) or a bearer token, the WebSocket too. startServer logs in as the
+// administrator and registers that session as the default credential of
+// the server's origin: request(), uploadChunked(), sendSlowly(), the tus
+// helpers and wsConnect() send it unless told otherwise (auth: null for
+// none, or other credentials); raw sockets add authLines(url, method).
+// Sessions live in the database, so they are kept per database: a server
+// restarted on the same data dir (or --db) reuses its session.
+
+// `propflow first run: log in as admin at http://H:P/#login=SECRET (...)`
+const FIRST_RUN_RE = /^propflow first run: log in as admin at (\S+#login=([A-Za-z0-9_-]+))/m;
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const authByDb = new Map(); // database identity -> {cookie, csrf, user, expires_at}
+const authByOrigin = new Map(); // server origin (srv.url) -> default credential
+
+// The database a server runs on: key (its identity), the options that
+// point `propflow user` at it, and the environment for the CLI.
+function dbOf(args, env, dir) {
+	for (let i = 0; i < args.length; i++) {
+		if (args[i] === '--db' && i + 1 < args.length)
+			return { key: `db:${args[i + 1]}`, args: ['--db', args[i + 1]], env: {} };
+		if (String(args[i]).startsWith('--db='))
+			return { key: `db:${args[i].slice(5)}`, args: [args[i]], env: {} };
+	}
+	if (env.DATABASE_URL)
+		return { key: `db:${env.DATABASE_URL}`, args: [], env: { DATABASE_URL: env.DATABASE_URL } };
+	return { key: `dir:${path.resolve(dir)}`, args: ['--data-dir', dir], env: {} };
+}
+
+function originOf(url) {
+	try {
+		return new URL(url).origin;
+	} catch {
+		return null;
+	}
+}
+
+// Make auth the default credential of requests to url's origin (null: none).
+export function setAuth(url, auth) {
+	const o = originOf(url);
+	if (auth) authByOrigin.set(o, auth);
+	else authByOrigin.delete(o);
+}
+
+// The default credential of url's origin, or null.
+export function defaultAuth(url) {
+	return authByOrigin.get(originOf(url)) || null;
+}
+
 /**
- * request(method, url, {body, headers, timeout}) -> {status, headers, body
- * (Buffer), text, json (parsed, or undefined)}. One connection per request.
+ * authHeaders(url, method, auth) -> the headers that carry a credential.
+ * auth: undefined = the default of url's origin; null/false = none; a
+ * session {cookie, csrf} = Cookie (+ X-CSRF-Token unless GET/HEAD/OPTIONS);
+ * a user from makeUser() = its headers; any other object = those headers.
  */
-export function request(method, url, { body = null, headers = {}, timeout = 30000 } = {}) {
-	timeout = scaled(timeout);
+export function authHeaders(url, method = 'GET', auth = undefined) {
+	if (auth === undefined) auth = defaultAuth(url);
+	if (!auth) return {};
+	if (typeof auth !== 'object') throw new Error(`auth must be an object, null or false: ${auth}`);
+	if ('cookie' in auth && 'csrf' in auth) {
+		const h = { Cookie: auth.cookie };
+		if (!SAFE_METHODS.has(String(method).toUpperCase()) && auth.csrf) h['X-CSRF-Token'] = auth.csrf;
+		return h;
+	}
+	if (auth.headers && typeof auth.headers === 'object') return { ...auth.headers };
+	return { ...auth };
+}
+
+// headers plus the credential (as authHeaders). With auth undefined, a
+// Cookie or Authorization header the caller set wins: nothing is added.
+// Never replaces a header the caller set.
+export function withAuth(url, method, headers = {}, auth = undefined) {
 	const h = { ...headers };
+	const has = (n) => Object.keys(h).some((k) => k.toLowerCase() === n);
+	if (auth === undefined && (has('cookie') || has('authorization'))) return h;
+	for (const [k, v] of Object.entries(authHeaders(url, method, auth)))
+		if (!has(k.toLowerCase())) h[k] = v;
+	return h;
+}
+
+// The credential as raw request-head lines ("Name: value\r\n" each), for
+// requests written on a socket by hand.
+export function authLines(url, method = 'GET', auth = undefined) {
+	return Object.entries(authHeaders(url, method, auth)).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+}
+
+/**
+ * login(url, body) -> {cookie, csrf, user, expires_at}: POST /api/session
+ * with body ({link} or {name, password}); throws unless 200 with a
+ * pf_session cookie.
+ */
+export async function login(url, body) {
+	const r = await request('POST', `${url}/api/session`, {
+		body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' }, auth: null,
+	});
+	const cookies = [].concat(r.headers['set-cookie'] || []);
+	const cookie = cookies.map((c) => c.split(';')[0].trim()).find((c) => c.startsWith('pf_session='));
+	if (r.status !== 200 || !r.json || typeof r.json.csrf !== 'string' || !cookie)
+		throw new Error(`POST /api/session ${JSON.stringify(Object.keys(body))}: ${r.status} ` +
+			`set-cookie ${JSON.stringify(cookies)} ${r.text.slice(0, 300)}`);
+	return { cookie, csrf: r.json.csrf, user: r.json.user, expires_at: r.json.expires_at };
+}
+
+// The administrator's session for srv (see startServer), or null for a
+// server without accounts (GET /api/session is 404 there).
+async function adminLogin(srv, secret) {
+	if (secret) {
+		const a = await login(srv.url, { link: secret });
+		authByDb.set(srv.dbKey, a);
+		return a;
+	}
+	const known = authByDb.get(srv.dbKey);
+	const r = await request('GET', `${srv.url}/api/session`, { auth: known || null });
+	if (r.status === 404) return null;
+	if (known && r.status === 200) return known;
+	// Users exist but we hold no live session for this database (e.g. the
+	// CLI made it): a one-time link from `propflow user link admin`.
+	const c = await userCli(srv, ['link', 'admin']);
+	const m = c.stdout.match(/#login=([A-Za-z0-9_-]+)/);
+	if (c.code !== 0 || !m)
+		throw new Error(`no first-run link, no session kept for ${srv.dbKey}, and ` +
+			`\`propflow user link admin\` gave: exit ${c.code}\n${c.stdout}\n${c.stderr.slice(-2000)}`);
+	const a = await login(srv.url, { link: m[1] });
+	authByDb.set(srv.dbKey, a);
+	return a;
+}
+
+/**
+ * userCli(srv, args, {input, env, timeoutMs}) -> {code, signal, stdout,
+ * stderr} of `propflow user ...args` on srv's database (its --data-dir, or
+ * its --db / DATABASE_URL). It may run while srv does.
+ */
+export function userCli(srv, args, { input = null, env = {}, timeoutMs = 60000 } = {}) {
+	return runCli(['user', ...args, ...srv.dbArgs], { env: { ...srv.cliEnv, ...env }, input, timeoutMs });
+}
+
+/**
+ * makeUser(srv, name, {admin, password}) -> {name, password, token, headers}:
+ * `propflow user add NAME [--admin]` (password from stdin when given, else
+ * the generated one printed), then `propflow user token NAME`. headers =
+ * {Authorization: 'Bearer TOKEN'}; the result can be passed as auth.
+ */
+export async function makeUser(srv, name, { admin = false, password = null } = {}) {
+	const a = await userCli(srv, ['add', name, ...(admin ? ['--admin'] : [])],
+		{ input: password === null ? '' : `${password}\n` });
+	if (a.code !== 0) throw new Error(`propflow user add ${name}: exit ${a.code}\n${a.stdout}\n${a.stderr}`);
+	const pw = password ?? (a.stdout.match(/^password: (\S+)/m) || [])[1] ?? null;
+	const t = await userCli(srv, ['token', name]);
+	const token = t.stdout.trim().split('\n').pop()?.trim() || '';
+	if (t.code !== 0 || !/^pft_[A-Za-z0-9_-]+$/.test(token))
+		throw new Error(`propflow user token ${name}: exit ${t.code}\n${t.stdout}\n${t.stderr}`);
+	return { name, password: pw, token, headers: { Authorization: `Bearer ${token}` } };
+}
+
+/**
+ * request(method, url, {body, headers, timeout, auth}) -> {status, headers,
+ * body (Buffer), text, json (parsed, or undefined)}. One connection per
+ * request. auth: undefined = the default credential of url's origin (see
+ * authHeaders); null/false = none; an object = those credentials.
+ */
+export function request(method, url, { body = null, headers = {}, timeout = 30000, auth } = {}) {
+	timeout = scaled(timeout);
+	const h = withAuth(url, method, headers, auth);
 	const has = (n) => Object.keys(h).some((k) => k.toLowerCase() === n);
 	if (body !== null && !has('content-length') && !has('transfer-encoding'))
 		h['Content-Length'] = Buffer.byteLength(body);
@@ -257,8 +445,8 @@ function finishResponse(res, chunks) {
 }
 
 // GET a JSON document; throws with the answer when it is not 200 JSON.
-export async function getJson(url) {
-	const r = await request('GET', url);
+export async function getJson(url, opts = {}) {
+	const r = await request('GET', url, opts);
 	if (r.status !== 200 || r.json === undefined)
 		throw new Error(`GET ${url}: ${r.status} ${r.headers['content-type']} ${r.text.slice(0, 300)}`);
 	return r.json;
@@ -270,7 +458,8 @@ export async function getJson(url) {
  * response (as request()), plus .sentBytes and .elapsedMs. The body goes
  * with Transfer-Encoding: chunked, one chunk per piece, with delayMs between
  * pieces and respecting the socket's backpressure. If the server answers
- * early (e.g. 413), sending stops and that answer is returned.
+ * early (e.g. 413), sending stops and that answer is returned. opts.auth as
+ * for request().
  */
 export function uploadChunked(url, buffer, pieceSize = 8192, delayMs = 1, opts = {}) {
 	const t0 = Date.now();
@@ -280,7 +469,7 @@ export function uploadChunked(url, buffer, pieceSize = 8192, delayMs = 1, opts =
 		const req = http.request(url, {
 			method: 'POST',
 			agent: false,
-			headers: { 'Content-Type': 'text/csv', ...(opts.headers || {}) },
+			headers: withAuth(url, 'POST', { 'Content-Type': 'text/csv', ...(opts.headers || {}) }, opts.auth),
 		}, (res) => {
 			answered = res;
 			const chunks = [];
@@ -315,13 +504,18 @@ export function uploadChunked(url, buffer, pieceSize = 8192, delayMs = 1, opts =
 }
 
 /**
- * wsConnect(url) -> {ws, messages, next(pred, timeoutMs), closed, close()}
+ * wsConnect(url, {auth, headers}) -> {ws, messages, next(pred, timeoutMs),
+ * closed, close()}
  * url may be the server's http URL: /api/events is appended. Every text
- * message is parsed as JSON and kept in order in messages.
+ * message is parsed as JSON and kept in order in messages. The handshake
+ * carries the default credential of url's origin (opts.auth as for
+ * request()); a refused handshake (401/403) rejects opened with an error
+ * whose statusCode is set.
  */
-export function wsConnect(url) {
+export function wsConnect(url, opts = {}) {
 	const wsUrl = url.replace(/^http/, 'ws') + (url.includes('/api/') ? '' : '/api/events');
-	const ws = new WebSocket(wsUrl);
+	const httpUrl = wsUrl.replace(/^ws/, 'http');
+	const ws = new WebSocket(wsUrl, { headers: withAuth(httpUrl, 'GET', opts.headers || {}, opts.auth) });
 	const messages = [];
 	const waiters = [];
 	const bad = [];
@@ -347,6 +541,13 @@ export function wsConnect(url) {
 	const opened = new Promise((resolve, reject) => {
 		ws.once('open', resolve);
 		ws.once('error', reject);
+		ws.once('unexpected-response', (req, res) => {
+			const e = new Error(`WebSocket handshake refused: ${res.statusCode}`);
+			e.statusCode = res.statusCode;
+			res.resume();
+			req.destroy();
+			reject(e);
+		});
 	});
 	ws.on('error', () => {}); // reported through opened/closed
 	return {
@@ -377,13 +578,13 @@ export function wsConnect(url) {
  * waitJob(url, id, states, timeoutMs) -> the job once its state is one of
  * states (string or array); throws with the last seen job on timeout.
  */
-export async function waitJob(url, id, states = ['done'], timeoutMs = 120000) {
+export async function waitJob(url, id, states = ['done'], timeoutMs = 120000, opts = {}) {
 	timeoutMs = scaled(timeoutMs);
 	const want = Array.isArray(states) ? states : [states];
 	const end = Date.now() + timeoutMs;
 	let last = null;
 	for (;;) {
-		const r = await request('GET', `${url}/api/imports/${id}`);
+		const r = await request('GET', `${url}/api/imports/${id}`, opts);
 		if (r.status === 200 && r.json) {
 			last = r.json;
 			if (want.includes(last.state)) return last;
@@ -403,13 +604,13 @@ export async function waitJob(url, id, states = ['done'], timeoutMs = 120000) {
  * walk(url, pathWithQuery) -> every item, following `next` cursors. Checks
  * the page shape as it goes (items array, next string or null).
  */
-export async function walk(url, p, maxPages = 100000) {
+export async function walk(url, p, maxPages = 100000, opts = {}) {
 	const items = [];
 	let after = null;
 	for (let i = 0; i < maxPages; i++) {
 		const sep = p.includes('?') ? '&' : '?';
 		const u = `${url}${p}${after === null ? '' : `${sep}after=${encodeURIComponent(after)}`}`;
-		const page = await getJson(u);
+		const page = await getJson(u, opts);
 		if (!Array.isArray(page.items)) throw new Error(`GET ${u}: no items array`);
 		if (!(page.next === null || typeof page.next === 'string'))
 			throw new Error(`GET ${u}: next is ${JSON.stringify(page.next)}`);
@@ -421,23 +622,23 @@ export async function walk(url, p, maxPages = 100000) {
 	throw new Error(`${p}: more than ${maxPages} pages`);
 }
 
-export function walkProperties(url, id, limit = 1000) {
-	return walk(url, `/api/imports/${id}/properties?limit=${limit}`);
+export function walkProperties(url, id, limit = 1000, opts = {}) {
+	return walk(url, `/api/imports/${id}/properties?limit=${limit}`, 100000, opts);
 }
 
-export function walkErrors(url, id, limit = 1000) {
-	return walk(url, `/api/imports/${id}/errors?limit=${limit}`);
+export function walkErrors(url, id, limit = 1000, opts = {}) {
+	return walk(url, `/api/imports/${id}/errors?limit=${limit}`, 100000, opts);
 }
 
 // POST a whole file with Content-Length and wait for its job to end in
 // states; returns {res, job}.
-export async function importFile(url, buffer, name, states = 'done', timeoutMs = 120000) {
+export async function importFile(url, buffer, name, states = 'done', timeoutMs = 120000, opts = {}) {
 	const res = await request('POST', `${url}/api/imports?name=${encodeURIComponent(name)}`, {
-		body: buffer, headers: { 'Content-Type': 'text/csv' }, timeout: timeoutMs,
+		body: buffer, headers: { 'Content-Type': 'text/csv' }, timeout: timeoutMs, auth: opts.auth,
 	});
 	if (res.status !== 202 || !res.json)
 		throw new Error(`POST ${name}: ${res.status} ${res.text.slice(0, 300)}`);
-	const job = await waitJob(url, res.json.id, states, timeoutMs);
+	const job = await waitJob(url, res.json.id, states, timeoutMs, opts);
 	return { res, job };
 }
 
@@ -446,7 +647,8 @@ export async function importFile(url, buffer, name, states = 'done', timeoutMs =
  * closed, rest}: writes bytes on one socket and reads up to count HTTP/1.1
  * responses in order (Content-Length or chunked bodies). closed tells
  * whether the server closed the connection (waitClose: wait up to 3 s for
- * that after the last response).
+ * that after the last response). bytes are sent as given: a request meant
+ * to reach an authenticated route needs authLines(url, method) in its head.
  */
 export function rawExchange(host, port, bytes,
 	{ count = 1, timeoutMs = 15000, end = false, waitClose = false } = {}) {
@@ -743,13 +945,14 @@ export async function killServer(srv) {
  * the socket once that many bytes were written. done resolves with the
  * response (as request(), plus sentBytes, elapsedMs) or, when the exchange
  * broke or was aborted, with {status: null, error, aborted, sentBytes}.
+ * opts.auth as for request().
  */
 export function sendSlowly(method, url, buffer, opts = {}) {
 	const t0 = Date.now();
 	let sent = 0;
 	let aborted = false;
 	let req;
-	const headers = { ...(opts.headers || {}) };
+	const headers = withAuth(url, method, opts.headers || {}, opts.auth);
 	if (!opts.chunked) headers['Content-Length'] = String(buffer.length);
 	const done = new Promise((resolve) => {
 		let settled = false;
@@ -820,14 +1023,14 @@ export function sendSlowly(method, url, buffer, opts = {}) {
 export const TUS = { 'Tus-Resumable': '1.0.0' };
 
 // tus creation: POST /api/imports with Upload-Length (and a filename).
-export function tusCreate(url, length, filename = null, headers = {}) {
+export function tusCreate(url, length, filename = null, headers = {}, opts = {}) {
 	const h = { ...TUS, 'Upload-Length': String(length), ...headers };
 	if (filename !== null) h['Upload-Metadata'] = `filename ${Buffer.from(filename).toString('base64')}`;
-	return request('POST', `${url}/api/imports`, { body: '', headers: h });
+	return request('POST', `${url}/api/imports`, { body: '', headers: h, auth: opts.auth });
 }
 
-export function tusHead(url, id, headers = TUS) {
-	return request('HEAD', `${url}/api/imports/${id}`, { headers });
+export function tusHead(url, id, headers = TUS, opts = {}) {
+	return request('HEAD', `${url}/api/imports/${id}`, { headers, auth: opts.auth });
 }
 
 /**

@@ -68,10 +68,12 @@ test('one-shot baselines of the files', { timeout: 120000 }, async () => {
 	assert.equal(S.bigBase.length, big.truth.inserted);
 });
 
-test('OPTIONS advertises version, extensions and max size', async () => {
-	for (const p of ['/api/imports', '/api/imports/1']) {
-		const r = await request('OPTIONS', `${srv.url}${p}`);
-		assert.equal(r.status, 204, `OPTIONS ${p}: ${r.status} ${r.text.slice(0, 200)}`);
+test('OPTIONS advertises version, extensions and max size (with and without credentials)', async () => {
+	for (const [p, auth] of [['/api/imports', undefined], ['/api/imports/1', undefined],
+		['/api/imports', null], ['/api/imports/1', null]]) {
+		const r = await request('OPTIONS', `${srv.url}${p}`, { auth });
+		assert.equal(r.status, 204, `OPTIONS ${p} (${auth === null ? 'no credentials' : 'logged in'}): ` +
+			`${r.status} ${r.text.slice(0, 200)}`);
 		assert.equal(r.headers['tus-resumable'], '1.0.0', `OPTIONS ${p}: Tus-Resumable`);
 		assert.ok((r.headers['tus-version'] || '').split(',').map((s) => s.trim()).includes('1.0.0'),
 			`OPTIONS ${p}: Tus-Version ${r.headers['tus-version']}`);

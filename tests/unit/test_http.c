@@ -722,9 +722,11 @@ static void test_static(int port)
 	CHECK(strstr(c->in, "Cache-Control: no-cache\r\n") != NULL);
 	CHECK(strstr(c->in, "X-Content-Type-Options: nosniff\r\n") != NULL);
 	CHECK(strstr(c->in, "Referrer-Policy: no-referrer\r\n") != NULL);
-	CHECK(strstr(c->in, "Content-Security-Policy: default-src 'self'; connect-src 'self' ws: "
-	                    "wss:; img-src 'self' data:; style-src 'self'; frame-ancestors "
-	                    "'none'\r\n") != NULL);
+	CHECK(strstr(c->in, "Content-Security-Policy: default-src 'self'; script-src 'self'; "
+	                    "style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+	                    "object-src 'none'; base-uri 'none'; form-action 'self'; "
+	                    "frame-ancestors 'none'\r\n") != NULL);
+	CHECK(strstr(c->in, "X-Frame-Options: DENY\r\n") != NULL);
 	char *et = strstr(c->in, "ETag: \"");
 	CHECK(et != NULL);
 	char etag[64] = "";
