@@ -344,9 +344,9 @@ for i in $(seq 1 "$USERS"); do
 done
 FIRST_FIN=$(printf '%s\n' "${FINISH[@]}" | grep . | sort -n | head -n 1)
 LAST_FIN=$(printf '%s\n' "${FINISH[@]}" | grep . | sort -n | tail -n 1)
-FAIR=$(awk -v a="${FIRST_FIN:-0}" -v b="${LAST_FIN:-0}" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')
-AGG_RPS=$(awk -v r="$TOTAL" -v s="${LAST_FIN:-0}" 'BEGIN { printf "%.0f", s > 0 ? r / s : 0 }')
-RATIO=$(awk -v a="$AGG_RPS" -v b="$LONE_RPS" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')
+FAIR=$(awk -v a="${FIRST_FIN:-0}" -v b="${LAST_FIN:-0}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+AGG_RPS=$(awk -v r="$TOTAL" -v s="${LAST_FIN:-0}" 'BEGIN { printf "%.0f", (s > 0 ? r / s : 0) }')
+RATIO=$(awk -v a="$AGG_RPS" -v b="$LONE_RPS" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 
 res=$(grep -m 1 '^browse.lua: result' "$OUT/wrk.txt")
 w() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$res"; }

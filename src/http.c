@@ -338,26 +338,58 @@ static void conn_fail(pf_http_conn *c, int status, const char *msg, const char *
 /*
  * One line per request: time, client, user, method, path (never the query
  * string or a header value, so no secret reaches the log), status, body
- * bytes, duration.
+ * bytes, duration. An upgraded request (WebSocket) is logged when the new
+ * protocol ends, with its lifetime.
  */
-static void access_log(const pf_http_server *srv, const pf_http_req *req, int status, size_t len)
+struct pf_http_access {
+	FILE *f;               /* borrowed: the server's sink */
+	struct timespec start; /* when the request began */
+	char client[INET6_ADDRSTRLEN];
+	char user[72];
+	char method[16];
+	char path[512];
+};
+
+static void access_fill(pf_http_access *a, const pf_http_server *srv, const pf_http_req *req)
 {
-	char path[512], user[72], stamp[40];
-	struct timespec now;
-	struct tm tm;
-	log_safe(path, sizeof(path), req->path ? req->path : "-");
-	for (char *q = path; *q; q++)
+	a->f = srv->lim.access_log ? srv->lim.access_log : stderr;
+	a->start = req->start;
+	snprintf(a->client, sizeof(a->client), "%s", pf_http_req_client(req));
+	log_safe(a->user, sizeof(a->user), req->user[0] ? req->user : "-");
+	snprintf(a->method, sizeof(a->method), "%s", req->method ? req->method : "-");
+	log_safe(a->path, sizeof(a->path), req->path ? req->path : "-");
+	for (char *q = a->path; *q; q++)
 		if (*q == ' ')
 			*q = '+';
-	log_safe(user, sizeof(user), req->user[0] ? req->user : "-");
+}
+
+static void access_write(const pf_http_access *a, int status, size_t len)
+{
+	char stamp[40];
+	struct timespec now;
+	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	size_t n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(stamp + n, sizeof(stamp) - n, ".%03ldZ", now.tv_nsec / 1000000);
-	FILE *f = srv->lim.access_log ? srv->lim.access_log : stderr;
-	fprintf(f, "ACCESS %s %s %s %s %s %d %zu %.1fms\n", stamp, pf_http_req_client(req), user,
-	        req->method ? req->method : "-", path, status, len, ms_since(&req->start));
-	fflush(f);
+	fprintf(a->f, "ACCESS %s %s %s %s %s %d %zu %.1fms\n", stamp, a->client, a->user, a->method,
+	        a->path, status, len, ms_since(&a->start));
+	fflush(a->f);
+}
+
+static void access_log(const pf_http_server *srv, const pf_http_req *req, int status, size_t len)
+{
+	pf_http_access a;
+	access_fill(&a, srv, req);
+	access_write(&a, status, len);
+}
+
+void pf_http_access_finish(pf_http_access *a, int status, size_t bytes)
+{
+	if (!a)
+		return;
+	access_write(a, status, bytes);
+	free(a);
 }
 
 static void conn_schedule(pf_http_conn *c)
@@ -1071,7 +1103,7 @@ int pf_http_server_port(const pf_http_server *srv)
 
 /* ------------------------------------------------------------------ detach */
 
-struct bufferevent *pf_http_req_detach(pf_http_req *req)
+struct bufferevent *pf_http_req_detach(pf_http_req *req, pf_http_access **access)
 {
 	pf_http_conn *c = req->conn;
 	if (!c || !c->bev || req->finished || c->req != req)
@@ -1096,7 +1128,11 @@ struct bufferevent *pf_http_req_detach(pf_http_req *req)
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 	bufferevent_setwatermark(bev, EV_READ, 0, 0);
 	req->finished = true;
-	access_log(c->srv, req, 101, 0);
+	if (access) {
+		*access = malloc(sizeof(**access));
+		if (*access)
+			access_fill(*access, c->srv, req);
+	}
 	c->req = NULL;
 	req->conn = NULL;
 	c->close_reason = "upgraded";

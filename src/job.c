@@ -9,29 +9,24 @@
  * Bytes the reader has consumed stay in `kept` until a batch that ends
  * past them commits, so a resync can rewind the reader to the committed
  * position without the database. After a restart the bytes come back from
- * import_chunks instead (fetch_*).
+ * import_chunks instead (job_resync.c).
  *
  * Every unit carries the job's epoch; a resync starts a new epoch, and the
  * results of older units are only counted, never acted on: the resync reads
- * what they did from the database.
+ * what they did from the database. Resynchronising is job_resync.c, the
+ * terminal state and parking job_finish.c; what the three share is in
+ * job_internal.h.
  */
-#include "propflow/job.h"
-#include "propflow/batch.h"
-#include "propflow/csv.h"
-#include "propflow/log.h"
-#include "propflow/rowshape.h"
-#include "propflow/spool.h"
+#include "job_internal.h"
 
-#include <event2/buffer.h>
+#include "propflow/log.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#define JOB_REFS_PRODUCER 1
-#define JOB_REFS_PIPELINE 2
 
 #define SQLSTATE_OUT_OF_PLACE "PF001" /* raised by schema/002_durable.sql */
 
@@ -48,131 +43,7 @@ typedef struct held_rec {
 	bool end_cr;
 } held_rec;
 
-typedef enum unit_kind {
-	UNIT_CREATE = 0, /* id, lock and row */
-	UNIT_SHAPE,      /* pf_shape_put */
-	UNIT_CHUNK,      /* pf_chunk_put */
-	UNIT_BATCH,      /* pf_batch_begin + inserts */
-	UNIT_RESYNC,     /* lock and the job row */
-	UNIT_FETCH,      /* stored chunks back */
-	UNIT_FINAL,      /* terminal state (or deletion) */
-	UNIT_UNLOCK,     /* parking */
-} unit_kind;
-
-/* One unit in flight: what to do with its result. */
-typedef struct unit_ctx {
-	pf_job *job; /* borrowed: the job outlives its units */
-	unit_kind kind;
-	unsigned epoch;
-	/* UNIT_BATCH: counters applied on commit, and where it ends */
-	int64_t parsed, rejected, warned, raw_bytes, raw_stored;
-	int64_t end_offset;
-} unit_ctx;
-
-struct pf_job {
-	pf_job_env *env;             /* borrowed */
-	pf_job *reg_next, *reg_prev; /* registry links */
-	pf_job_hooks hooks;
-	void *hook_arg; /* borrowed: the producer's */
-	int refs;       /* JOB_REFS_* bits still held */
-
-	int64_t id;         /* 0 until the row exists */
-	int64_t owner;      /* users.id; when adopting, the one expected (0: any) */
-	int64_t rows_left;  /* the owner's row quota left when admitted; -1 none */
-	int64_t bytes_left; /* the owner's storage quota left when admitted; -1 none */
-	char refusal[6];    /* SQLSTATE of a refused admission (PF002..PF004), or "" */
-	char name[PF_JOB_NAME_MAX + 1];
-	char created_at[32];
-	char finished_at[32];
-	pf_job_state state;
-	char *error;     /* owned, NULL when none */
-	bool started;    /* creation sent */
-	bool created;    /* the row exists and we hold its lock */
-	bool finalizing; /* final unit sent */
-	bool resumable;  /* tus: input ends only by the producer's word */
-	bool adopting;   /* pf_job_adopt: on_started owed after the first resync */
-	bool lock_held;  /* our writer session holds pg_advisory_lock(id) */
-	bool parking;    /* shutdown or idle resumable job: settle, then free */
-	bool idle_park;  /* parking only because nobody sends: a PATCH may stop it */
-	bool cancelling; /* pf_job_cancel: delete once settled */
-	void (*cancel_done)(void *arg, bool ok);
-	void *cancel_arg;
-	int64_t gen, work_gen; /* generations: visible, being written */
-	cJSON *override;       /* owned: mapping override of this run, or NULL */
-
-	/* input */
-	int64_t bytes_total;      /* -1 unknown */
-	int64_t bytes_received;   /* stream bytes accepted: the upload offset */
-	pf_spool spool;           /* the durable copy on its way */
-	struct evbuffer *kept;    /* owned: consumed by the reader, not committed */
-	int64_t kept_off;         /* stream offset of kept's first byte */
-	struct evbuffer *pending; /* owned: not parsed yet; starts at parse_off */
-	int64_t parse_off;
-	bool input_ended;     /* producer said end, or the stored upload is complete */
-	bool input_failed;    /* cut off */
-	bool csv_finished;    /* pf_csv_finish / abandon done */
-	bool owe_resume;      /* returned PF_JOB_PAUSED, on_resume owed */
-	bool owe_durable;     /* pf_job_sync: on_durable owed */
-	bool stop_parsing;    /* failure or cancel: discard further input */
-	pf_job_state outcome; /* terminal state to reach */
-	pf_csv *csv;          /* owned */
-
-	/* bytes fetched back from import_chunks (adoption) */
-	bool fetching;         /* pending is fed from the database */
-	bool fetch_busy;       /* a fetch unit in flight */
-	int64_t fetch_off;     /* next stream byte to fetch */
-	int64_t fetch_end;     /* stored bytes when the fetch began */
-	bool fetch_complete;   /* the stored upload is complete: end input after it */
-	struct evbuffer *tail; /* owned: live bytes that came during the fetch */
-
-	/* header and row shape */
-	pf_rowshape shape;    /* owned: header, mapping, date orders, raw rows */
-	cJSON *columns;       /* owned: the mapping, [] until the header */
-	cJSON *header_fields; /* owned: the header record as read, NULL before */
-	uint64_t hdr_end_off; /* stream position after the header */
-	uint64_t hdr_end_line;
-	bool hdr_end_cr;
-
-	/* sample window */
-	held_rec *held; /* owned array */
-	size_t nheld, held_cap;
-	size_t held_bytes;
-	bool sampled; /* orders decided, dictionary built (or restored) */
-
-	/* batching */
-	pf_batch batch;
-	int64_t batch_from; /* first record index in the batch */
-	int64_t batch_to;   /* index after its last record */
-	int64_t batch_end_off, batch_end_line;
-	bool batch_end_cr;
-	int inflight; /* units sent, not answered (all kinds) */
-	unsigned epoch;
-	bool resyncing;         /* waiting for units to settle, or for the row */
-	struct event *pump_ev;  /* owned: deferred pump */
-	struct event *flush_ev; /* owned: partial-batch timer */
-
-	/* committed counters (what the database has) */
-	int64_t rows_parsed_local; /* records seen by the reader */
-	int64_t rows_inserted, rows_rejected, rows_warned;
-	int64_t raw_bytes, raw_stored;
-
-	/* progress */
-	uint64_t seq;
-	double rate_rows;  /* smoothed rows/s */
-	double rate_bytes; /* smoothed bytes/s */
-	double rate_t;     /* time of last sample, 0 none */
-	int64_t rate_last_rows, rate_last_bytes;
-};
-
 static void job_pump(pf_job *job);
-static void job_maybe_finalize(pf_job *job);
-static void schedule_pump(pf_job *job);
-static void job_resync(pf_job *job, bool lost);
-static void job_unref(pf_job *job, int ref);
-static void fetch_more(pf_job *job);
-static int submit_chunks(pf_job *job);
-static void resync_read(pf_job *job);
-static void job_free(pf_job *job);
 
 const char *pf_job_state_name(pf_job_state s)
 {
@@ -187,7 +58,7 @@ const char *pf_job_state_name(pf_job_state s)
 	abort();
 }
 
-static int state_by_name(const char *s)
+int job_state_by_name(const char *s)
 {
 	for (int st = PF_JOB_RECEIVING; st <= PF_JOB_CANCELLED; st++)
 		if (s && strcmp(s, pf_job_state_name((pf_job_state)st)) == 0)
@@ -210,13 +81,13 @@ static void arm_flush(pf_job *job)
 	evtimer_add(job->flush_ev, &tv);
 }
 
-static void notify(pf_job *job, bool final)
+void job_notify(pf_job *job, bool final)
 {
 	if (job->env->changed)
 		job->env->changed(job->env->changed_arg, job, final);
 }
 
-static void job_set_error(pf_job *job, const char *msg)
+void job_set_error(pf_job *job, const char *msg)
 {
 	if (job->error)
 		return; /* the first cause is the one worth reporting */
@@ -225,23 +96,23 @@ static void job_set_error(pf_job *job, const char *msg)
 }
 
 /* Every state change goes through here. */
-static void job_set_state(pf_job *job, pf_job_state st)
+void job_set_state(pf_job *job, pf_job_state st)
 {
 	if (job->state == st)
 		return;
 	if (pf_job_state_terminal(job->state))
 		abort(); /* a finished job never changes again */
 	job->state = st;
-	notify(job, pf_job_state_terminal(st));
+	job_notify(job, pf_job_state_terminal(st));
 }
 
-static bool input_over(const pf_job *job)
+bool job_input_over(const pf_job *job)
 {
 	return job->input_ended || job->input_failed;
 }
 
 /* Stop taking input after a failure; the job ends once units settle. */
-static void job_fail(pf_job *job, const char *msg)
+void job_fail(pf_job *job, const char *msg)
 {
 	job_set_error(job, msg);
 	if (job->outcome == PF_JOB_DONE)
@@ -251,10 +122,10 @@ static void job_fail(pf_job *job, const char *msg)
 		job->input_failed = true; /* nobody will end it */
 	/* the reader may be inside pending's memory right now: the pump
 	 * discards it on its next turn */
-	schedule_pump(job);
+	job_schedule_pump(job);
 }
 
-static void schedule_pump(pf_job *job)
+void job_schedule_pump(pf_job *job)
 {
 	event_active(job->pump_ev, 0, 0);
 }
@@ -264,7 +135,7 @@ static bool window_full(const pf_job *job)
 	return job->inflight >= job->env->cfg->batches_in_flight;
 }
 
-static unit_ctx *ctx_new(pf_job *job, unit_kind kind)
+unit_ctx *job_ctx_new(pf_job *job, unit_kind kind)
 {
 	unit_ctx *c = calloc(1, sizeof(*c));
 	if (c) {
@@ -276,10 +147,17 @@ static unit_ctx *ctx_new(pf_job *job, unit_kind kind)
 }
 
 /* Send a unit of this job on its writer connection (in order). */
-static void job_submit(pf_job *job, pf_db_unit *u)
+void job_submit(pf_job *job, pf_db_unit *u)
 {
 	job->inflight++;
 	pf_db_submit(job->env->writers, (uint64_t)job->id, u);
+}
+
+/* Counts an answered unit; true if it is of the job's current epoch. */
+bool job_unit_answered(unit_ctx *c)
+{
+	c->job->inflight--;
+	return c->epoch == c->job->epoch;
 }
 
 /*
@@ -287,13 +165,12 @@ static void job_submit(pf_job *job, pf_db_unit *u)
  * its result still matters. Stale results (an older epoch), results during
  * shutdown, and lost or out-of-place units lead to a resync or a settle.
  */
-static bool unit_settle(unit_ctx *c, const pf_db_result *r, const char *what)
+bool job_unit_settle(unit_ctx *c, const pf_db_result *r, const char *what)
 {
 	pf_job *job = c->job;
-	job->inflight--;
+	bool current = job_unit_answered(c) && !job->env->closing;
 	if (r->lost)
 		job->lock_held = false; /* the session that held it is gone */
-	bool current = c->epoch == job->epoch && !job->env->closing;
 	if (current && r->error) {
 		if (r->lost || strcmp(r->sqlstate, SQLSTATE_OUT_OF_PLACE) == 0) {
 			pf_info("import %lld: %s: %s; resynchronising", (long long)job->id, what,
@@ -310,15 +187,27 @@ static bool unit_settle(unit_ctx *c, const pf_db_result *r, const char *what)
 		if (job->resyncing && job->inflight == 0)
 			job_resync(job, false); /* the settle is over: read the row */
 		else
-			schedule_pump(job);
+			job_schedule_pump(job);
 	}
 	return current;
+}
+
+int64_t job_val_int(const pf_db_result *r, int stmt, int col)
+{
+	const char *v = pf_db_value(r, stmt, 0, col);
+	return v ? strtoll(v, NULL, 10) : 0;
+}
+
+bool job_val_bool(const pf_db_result *r, int stmt, int col)
+{
+	const char *v = pf_db_value(r, stmt, 0, col);
+	return v && v[0] == 't';
 }
 
 /* ---------------- header ---------------- */
 
 /* The mapping as the job object shows it, rebuilt when it changes. */
-static int job_update_columns(pf_job *job)
+int job_update_columns(pf_job *job)
 {
 	cJSON *arr = pf_rowshape_columns_json(&job->shape);
 	if (!arr)
@@ -328,7 +217,7 @@ static int job_update_columns(pf_job *job)
 	return 0;
 }
 
-static int job_set_header(pf_job *job, size_t n, const char *const *fields, const size_t *lens)
+int job_set_header(pf_job *job, size_t n, const char *const *fields, const size_t *lens)
 {
 	int rc = pf_rowshape_set_header(&job->shape, n, fields, lens);
 	if (rc != 0)
@@ -408,7 +297,7 @@ static void held_free(held_rec *h)
 	memset(h, 0, sizeof(*h));
 }
 
-static void held_clear(pf_job *job)
+void job_held_clear(pf_job *job)
 {
 	for (size_t i = 0; i < job->nheld; i++)
 		held_free(&job->held[i]);
@@ -470,8 +359,8 @@ static void shape_done_cb(void *arg, const pf_db_result *r)
 {
 	unit_ctx *c = arg;
 	pf_job *job = c->job;
-	if (unit_settle(c, r, "storing the column mapping"))
-		schedule_pump(job);
+	if (job_unit_settle(c, r, "storing the column mapping"))
+		job_schedule_pump(job);
 	free(c);
 	job_maybe_finalize(job);
 }
@@ -529,7 +418,7 @@ static int job_decide(pf_job *job)
 
 	/* the shape goes first, on the job's connection, so it commits before
 	 * any raw row that needs its dictionary */
-	unit_ctx *c = ctx_new(job, UNIT_SHAPE);
+	unit_ctx *c = job_ctx_new(job, UNIT_SHAPE);
 	pf_db_unit *u = c ? pf_db_unit_new(shape_done_cb, c) : NULL;
 	if (!u) {
 		free(c);
@@ -566,7 +455,7 @@ static int job_decide(pf_job *job)
 		return rc;
 	}
 	job_submit(job, u);
-	notify(job, false);
+	job_notify(job, false);
 
 	/* the held rows, in order; the window may overfill by the sample,
 	 * which is bounded by sample_rows and PF_JOB_SAMPLE_BYTES_MAX */
@@ -576,7 +465,7 @@ static int job_decide(pf_job *job)
 			return rc;
 		held_free(&job->held[i]);
 	}
-	held_clear(job);
+	job_held_clear(job);
 	return window_full(job) ? PF_JOB_PAUSED : 0;
 }
 
@@ -608,7 +497,7 @@ static int csv_record_cb(void *arg, const pf_csv_record *rec)
 		rc = job_set_header(job, rec->nfields, rec->fields, rec->lens);
 		if (rc != 0)
 			return rc;
-		notify(job, false);
+		job_notify(job, false);
 		return job->stop_parsing ? PF_CSV_PAUSED : 0;
 	}
 	if (!job->sampled) {
@@ -641,28 +530,39 @@ static int csv_record_cb(void *arg, const pf_csv_record *rec)
 	return rc == PF_JOB_PAUSED ? PF_CSV_PAUSED : rc;
 }
 
+pf_csv *job_new_reader(pf_job *job)
+{
+	pf_csv_limits lim;
+	pf_csv_limits_default(&lim);
+	lim.field_max = (size_t)job->env->cfg->field_max;
+	lim.fields_max = (size_t)job->env->cfg->fields_max;
+	lim.record_max = (size_t)job->env->cfg->record_max;
+	lim.raw_keep = (size_t)job->env->cfg->error_text_max;
+	return pf_csv_new(&lim, csv_record_cb, job);
+}
+
 /* ---------------- the durable copy ---------------- */
 
 static void chunk_done_cb(void *arg, const pf_db_result *r)
 {
 	unit_ctx *c = arg;
 	pf_job *job = c->job;
-	if (unit_settle(c, r, "storing the upload")) {
+	if (job_unit_settle(c, r, "storing the upload")) {
 		pf_spool_ack_head(&job->spool);
-		schedule_pump(job);
+		job_schedule_pump(job);
 	}
 	free(c);
 	job_maybe_finalize(job);
 }
 
 /* Send every sealed chunk not sent in this epoch, in order. */
-static int submit_chunks(pf_job *job)
+int job_submit_chunks(pf_job *job)
 {
 	if (job->resyncing || !job->created || job->env->closing)
 		return 0; /* sent after the resync */
 	pf_spool_chunk *ch;
 	while ((ch = pf_spool_next_unsent(&job->spool))) {
-		unit_ctx *c = ctx_new(job, UNIT_CHUNK);
+		unit_ctx *c = job_ctx_new(job, UNIT_CHUNK);
 		pf_db_unit *u = c ? pf_db_unit_new(chunk_done_cb, c) : NULL;
 		char *copy = malloc(ch->len ? ch->len : 1);
 		int rc = u && copy ? 0 : PF_ENOMEM;
@@ -700,7 +600,7 @@ static int make_durable(pf_job *job, int64_t end)
 		if (rc != 0)
 			return rc;
 	}
-	return submit_chunks(job);
+	return job_submit_chunks(job);
 }
 
 /* ---------------- batches ---------------- */
@@ -709,7 +609,7 @@ static void batch_done_cb(void *arg, const pf_db_result *r)
 {
 	unit_ctx *c = arg;
 	pf_job *job = c->job;
-	if (unit_settle(c, r, "storing rows")) {
+	if (job_unit_settle(c, r, "storing rows")) {
 		job->rows_inserted += c->parsed - c->rejected;
 		job->rows_rejected += c->rejected;
 		job->rows_warned += c->warned;
@@ -724,9 +624,9 @@ static void batch_done_cb(void *arg, const pf_db_result *r)
 			evbuffer_drain(job->kept, (size_t)drop);
 			job->kept_off += drop;
 		}
-		notify(job, false);
+		job_notify(job, false);
 		if (!job->stop_parsing)
-			schedule_pump(job);
+			job_schedule_pump(job);
 	}
 	free(c);
 	job_maybe_finalize(job);
@@ -741,7 +641,7 @@ static int submit_batch(pf_job *job)
 	int rc = make_durable(job, job->batch_end_off);
 	if (rc != 0)
 		return rc;
-	unit_ctx *c = ctx_new(job, UNIT_BATCH);
+	unit_ctx *c = job_ctx_new(job, UNIT_BATCH);
 	if (!c)
 		return PF_ENOMEM;
 	c->parsed = b->parsed;
@@ -784,475 +684,6 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 	job_maybe_finalize(job);
 }
 
-/* ---------------- reading the stored upload back ---------------- */
-
-static void fetch_done_cb(void *arg, const pf_db_result *r)
-{
-	unit_ctx *c = arg;
-	pf_job *job = c->job;
-	job->fetch_busy = false;
-	if (unit_settle(c, r, "reading the stored upload")) {
-		int n = pf_db_rows(r, 0);
-		char *raw = NULL;
-		for (int i = 0; i < n && !job->stop_parsing; i++) {
-			int64_t off = strtoll(pf_db_value(r, 0, i, 0), NULL, 10);
-			int64_t len = strtoll(pf_db_value(r, 0, i, 1), NULL, 10);
-			size_t blen = 0;
-			unsigned char *blk =
-			    PQunescapeBytea((const unsigned char *)pf_db_value(r, 0, i, 2), &blen);
-			char *nraw = realloc(raw, len > 0 ? (size_t)len : 1);
-			if (!blk || !nraw || off > job->fetch_off ||
-			    pf_spool_decode((const char *)blk, blen, nraw, (size_t)len) != 0) {
-				if (nraw)
-					raw = nraw;
-				PQfreemem(blk);
-				job_fail(job, "the stored upload cannot be read back");
-				break;
-			}
-			raw = nraw;
-			PQfreemem(blk);
-			int64_t skip = job->fetch_off - off;
-			if (skip < len &&
-			    evbuffer_add(job->pending, raw + skip, (size_t)(len - skip)))
-				job_fail(job, "out of memory");
-			if (off + len > job->fetch_off)
-				job->fetch_off = off + len;
-		}
-		free(raw);
-		if (n == 0 && job->fetch_off < job->fetch_end)
-			job_fail(job, "the stored upload is missing bytes");
-		schedule_pump(job);
-	}
-	free(c);
-	job_maybe_finalize(job);
-}
-
-/* The whole stored upload is in pending (or being parsed): live bytes that
- * waited go next; the input ends when the stored upload is complete, or is
- * cut off when nobody can send the rest. */
-static void fetch_finished(pf_job *job)
-{
-	job->fetching = false;
-	schedule_pump(job); /* the live bytes that waited are parsed next */
-	if (evbuffer_add_buffer(job->pending, job->tail) != 0)
-		job_fail(job, "out of memory");
-	if (job->fetch_complete) {
-		job->input_ended = true;
-		if (job->state == PF_JOB_RECEIVING)
-			job_set_state(job, PF_JOB_PROCESSING);
-	} else if (!job->resumable && !(job->refs & JOB_REFS_PRODUCER) && !input_over(job)) {
-		job->input_failed = true;
-		job_set_error(job, "upload interrupted");
-		if (job->outcome == PF_JOB_DONE)
-			job->outcome = PF_JOB_INTERRUPTED;
-	}
-}
-
-static void fetch_more(pf_job *job)
-{
-	if (!job->fetching || job->fetch_busy || job->resyncing || job->stop_parsing)
-		return;
-	if (job->fetch_off >= job->fetch_end) {
-		fetch_finished(job);
-		return;
-	}
-	if (evbuffer_get_length(job->pending) >= PF_JOB_FETCH_AHEAD)
-		return;
-	unit_ctx *c = ctx_new(job, UNIT_FETCH);
-	pf_db_unit *u = c ? pf_db_unit_new(fetch_done_cb, c) : NULL;
-	int rc = u ? 0 : PF_ENOMEM;
-	rc = rc ? rc
-	        : pf_db_unit_stmt(u, "SELECT byte_offset, raw_len, data FROM import_chunks "
-	                             "WHERE job_id = $1 AND byte_offset + raw_len > $2 "
-	                             "AND byte_offset < $3 ORDER BY byte_offset LIMIT $4");
-	rc = rc ? rc : pf_db_unit_int(u, job->id);
-	rc = rc ? rc : pf_db_unit_int(u, job->fetch_off);
-	rc = rc ? rc : pf_db_unit_int(u, job->fetch_end);
-	rc = rc ? rc : pf_db_unit_int(u, PF_JOB_FETCH_CHUNKS);
-	if (rc != 0) {
-		if (u)
-			pf_db_unit_free(u);
-		free(c);
-		job_fail(job, "out of memory");
-		return;
-	}
-	job->fetch_busy = true;
-	job_submit(job, u);
-}
-
-/* ---------------- resynchronising ---------------- */
-
-static int64_t val_int(const pf_db_result *r, int stmt, int col)
-{
-	const char *v = pf_db_value(r, stmt, 0, col);
-	return v ? strtoll(v, NULL, 10) : 0;
-}
-
-static bool val_bool(const pf_db_result *r, int stmt, int col)
-{
-	const char *v = pf_db_value(r, stmt, 0, col);
-	return v && v[0] == 't';
-}
-
-/* The local job ends without touching the database (it is deleted, finished
- * or run elsewhere). */
-static void job_end_local(pf_job *job, pf_job_state st, const char *why, bool announce)
-{
-	job->stop_parsing = true;
-	job->finalizing = true;
-	evtimer_del(job->flush_ev);
-	if (why)
-		job_set_error(job, why);
-	if (job->adopting) {
-		job->adopting = false;
-		if (job->hooks.on_started)
-			job->hooks.on_started(job->hook_arg, job, why ? why : "not running");
-	} else if (job->hooks.on_detached) {
-		job->hooks.on_detached(job->hook_arg, job, why ? why : "import ended");
-	}
-	job->hooks = (pf_job_hooks){0};
-	job->hook_arg = NULL;
-	job->refs &= ~JOB_REFS_PRODUCER;
-	if (announce && !pf_job_state_terminal(job->state))
-		job_set_state(job, st);
-	job_unref(job, JOB_REFS_PIPELINE);
-}
-
-/* Restore the row shape of a job taken over from the database. */
-static int restore_shape(pf_job *job, const char *shape_txt, const char *dict_hex)
-{
-	cJSON *shape = cJSON_Parse(shape_txt);
-	const cJSON *hdr = cJSON_GetObjectItemCaseSensitive(shape, "header");
-	const cJSON *orders = cJSON_GetObjectItemCaseSensitive(shape, "orders");
-	int n = cJSON_GetArraySize(hdr);
-	int rc = cJSON_IsArray(hdr) && n > 0 ? 0 : PF_EINVAL;
-	const char **f = rc ? NULL : calloc((size_t)n, sizeof(char *));
-	size_t *l = rc ? NULL : calloc((size_t)n, sizeof(size_t));
-	if (rc == 0 && (!f || !l))
-		rc = PF_ENOMEM;
-	for (int i = 0; rc == 0 && i < n; i++) {
-		const cJSON *it = cJSON_GetArrayItem(hdr, i);
-		if (!cJSON_IsString(it)) {
-			rc = PF_EINVAL;
-			break;
-		}
-		f[i] = it->valuestring;
-		l[i] = strlen(it->valuestring);
-	}
-	if (rc == 0) {
-		cJSON_Delete(job->header_fields);
-		job->header_fields = cJSON_Duplicate(hdr, true);
-		rc = job->header_fields ? job_set_header(job, (size_t)n, f, l) : PF_ENOMEM;
-	}
-	unsigned char *dict = NULL;
-	size_t dict_len = 0;
-	if (rc == 0 && dict_hex) {
-		dict = PQunescapeBytea((const unsigned char *)dict_hex, &dict_len);
-		if (!dict)
-			rc = PF_ENOMEM;
-	}
-	if (rc == 0)
-		rc = pf_rowshape_restore(&job->shape, orders, (const char *)dict, dict_len);
-	if (rc == 0)
-		rc = job_update_columns(job);
-	PQfreemem(dict);
-	free(f);
-	free(l);
-	cJSON_Delete(shape);
-	if (rc == 0)
-		job->sampled = true;
-	return rc;
-}
-
-static pf_csv *new_reader(pf_job *job)
-{
-	pf_csv_limits lim;
-	pf_csv_limits_default(&lim);
-	lim.field_max = (size_t)job->env->cfg->field_max;
-	lim.fields_max = (size_t)job->env->cfg->fields_max;
-	lim.record_max = (size_t)job->env->cfg->record_max;
-	lim.raw_keep = (size_t)job->env->cfg->error_text_max;
-	return pf_csv_new(&lim, csv_record_cb, job);
-}
-
-/* Columns of the job row a resync reads (statement 1 of the unit). */
-#define RESYNC_COLUMNS                                                                             \
-	"state, gen, work_gen, next_record, next_offset, next_line, next_cr, bytes_durable, "      \
-	"input_complete, resumable, bytes_total, shape::text, work_raw_dict, encoding, "           \
-	"delimiter, rows_parsed, rows_inserted, rows_rejected, rows_warned, raw_bytes, "           \
-	"raw_stored_bytes, mapping_override::text, name, "                                         \
-	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), error, "     \
-	"coalesce(user_id, 0)"
-enum {
-	RS_STATE = 0,
-	RS_GEN,
-	RS_WORK_GEN,
-	RS_NEXT_RECORD,
-	RS_NEXT_OFFSET,
-	RS_NEXT_LINE,
-	RS_NEXT_CR,
-	RS_DURABLE,
-	RS_COMPLETE,
-	RS_RESUMABLE,
-	RS_TOTAL,
-	RS_SHAPE,
-	RS_DICT,
-	RS_ENCODING,
-	RS_DELIMITER,
-	RS_PARSED,
-	RS_INSERTED,
-	RS_REJECTED,
-	RS_WARNED,
-	RS_RAW,
-	RS_STORED,
-	RS_OVERRIDE,
-	RS_NAME,
-	RS_CREATED,
-	RS_ERROR,
-	RS_OWNER,
-};
-
-/* Rewind to the committed position (see job.h). Returns 0 or an error. */
-static int resync_apply(pf_job *job, const pf_db_result *r)
-{
-	const char *shape = pf_db_value(r, 1, 0, RS_SHAPE);
-	int64_t durable = val_int(r, 1, RS_DURABLE);
-	bool complete = val_bool(r, 1, RS_COMPLETE);
-	bool fresh = job->adopting; /* nothing of it in this process yet */
-	int rc;
-
-	job->gen = val_int(r, 1, RS_GEN);
-	job->work_gen = val_int(r, 1, RS_WORK_GEN);
-	job->resumable = val_bool(r, 1, RS_RESUMABLE);
-	job->bytes_total = pf_db_value(r, 1, 0, RS_TOTAL) ? val_int(r, 1, RS_TOTAL) : -1;
-	job->rows_parsed_local = val_int(r, 1, RS_PARSED);
-	job->rows_inserted = val_int(r, 1, RS_INSERTED);
-	job->rows_rejected = val_int(r, 1, RS_REJECTED);
-	job->rows_warned = val_int(r, 1, RS_WARNED);
-	job->raw_bytes = val_int(r, 1, RS_RAW);
-	job->raw_stored = val_int(r, 1, RS_STORED);
-	if (fresh) {
-		const char *v = pf_db_value(r, 1, 0, RS_NAME);
-		pf_job_set_name(job, v);
-		job->owner = val_int(r, 1, RS_OWNER);
-		v = pf_db_value(r, 1, 0, RS_CREATED);
-		snprintf(job->created_at, sizeof(job->created_at), "%s", v ? v : "");
-		v = pf_db_value(r, 1, 0, RS_OVERRIDE);
-		cJSON_Delete(job->override);
-		job->override = v ? cJSON_Parse(v) : NULL;
-		pf_spool_deinit(&job->spool);
-		pf_spool_init(&job->spool, durable);
-		job->spool.finished = complete;
-		job->bytes_received = durable;
-	} else {
-		rc = pf_spool_rewind(&job->spool, durable, complete);
-		if (rc != 0)
-			return rc;
-	}
-	int st = state_by_name(pf_db_value(r, 1, 0, RS_STATE));
-	if (st == PF_JOB_PROCESSING && job->state == PF_JOB_RECEIVING)
-		job_set_state(job, PF_JOB_PROCESSING);
-
-	/* the reader and the shape, at the committed position */
-	int64_t pos = 0, index = 1, line = 1;
-	bool cr = false;
-	pf_csv_free(job->csv);
-	job->csv = new_reader(job);
-	if (!job->csv)
-		return PF_ENOMEM;
-	held_clear(job);
-	pf_batch_deinit(&job->batch);
-	pf_batch_init(&job->batch);
-	job->csv_finished = false;
-	if (!shape) {
-		/* nothing stored yet: read again from the first byte */
-		pf_rowshape_deinit(&job->shape);
-		pf_rowshape_init(&job->shape);
-		job->sampled = false;
-		cJSON_Delete(job->header_fields);
-		job->header_fields = NULL;
-		rc = job_update_columns(job);
-		if (rc != 0)
-			return rc;
-	} else {
-		if (!job->sampled) {
-			rc = restore_shape(job, shape, pf_db_value(r, 1, 0, RS_DICT));
-			if (rc != 0)
-				return rc;
-		}
-		pos = val_int(r, 1, RS_NEXT_OFFSET);
-		index = val_int(r, 1, RS_NEXT_RECORD);
-		line = val_int(r, 1, RS_NEXT_LINE);
-		cr = val_bool(r, 1, RS_NEXT_CR);
-		const char *enc = pf_db_value(r, 1, 0, RS_ENCODING);
-		const char *delim = pf_db_value(r, 1, 0, RS_DELIMITER);
-		rc = pf_csv_resume(job->csv,
-		                   enc && strcmp(enc, "windows-1252") == 0 ? PF_CSV_ENC_CP1252
-		                                                           : PF_CSV_ENC_UTF8,
-		                   delim && delim[0] ? delim[0] : ',', (uint64_t)pos,
-		                   (uint64_t)index, (uint64_t)line, cr);
-		if (rc != 0)
-			return rc;
-	}
-
-	/* the bytes from pos on: in memory since the last commit, or stored */
-	int64_t mem_end = job->parse_off + (int64_t)evbuffer_get_length(job->pending);
-	if (!fresh && !job->fetching && pos >= job->kept_off && pos <= mem_end) {
-		if (pos <= job->parse_off) {
-			evbuffer_drain(job->kept, (size_t)(pos - job->kept_off));
-			if (evbuffer_prepend_buffer(job->pending, job->kept) != 0)
-				return PF_ENOMEM;
-		} else {
-			evbuffer_drain(job->kept, evbuffer_get_length(job->kept));
-			evbuffer_drain(job->pending, (size_t)(pos - job->parse_off));
-		}
-	} else {
-		/* fetch the stored bytes; live ones wait in tail */
-		if (!fresh && !job->fetching) {
-			/* memory holds [kept_off, mem_end): what is past the stored
-			 * bytes waits in tail, the rest comes back from the table */
-			if (job->kept_off > durable)
-				return PF_EINVAL; /* bytes neither kept nor stored */
-			if (evbuffer_prepend_buffer(job->pending, job->kept) != 0)
-				return PF_ENOMEM;
-			int64_t have = (int64_t)evbuffer_get_length(job->pending);
-			int64_t skip = durable - job->kept_off;
-			evbuffer_drain(job->pending, (size_t)(skip < have ? skip : have));
-			if (evbuffer_prepend_buffer(job->tail, job->pending) != 0)
-				return PF_ENOMEM;
-		}
-		evbuffer_drain(job->kept, evbuffer_get_length(job->kept));
-		evbuffer_drain(job->pending, evbuffer_get_length(job->pending));
-		job->fetching = true;
-		job->fetch_busy = false;
-		job->fetch_off = pos;
-		job->fetch_end = durable;
-		job->fetch_complete = complete;
-	}
-	job->kept_off = job->parse_off = pos;
-	return 0;
-}
-
-static void resync_done_cb(void *arg, const pf_db_result *r)
-{
-	unit_ctx *c = arg;
-	pf_job *job = c->job;
-	bool current = c->epoch == job->epoch;
-	free(c);
-	job->inflight--;
-	if (job->env->closing || !current) {
-		if (job->resyncing && job->inflight == 0 && !job->env->closing)
-			resync_read(job);
-		else
-			job_maybe_finalize(job);
-		return;
-	}
-	if (r->lost) {
-		job->lock_held = false;
-		job->resyncing = false;
-		job_resync(job, true); /* queued until a connection is back */
-		return;
-	}
-	job->resyncing = false;
-	const char *err = NULL;
-	char msg[512];
-	if (r->error) {
-		snprintf(msg, sizeof(msg), "cannot read the import back: %s", r->error);
-		err = msg;
-	}
-	if (!err && !job->lock_held && pf_db_rows(r, 0) == 0) {
-		/* no such import, or not the expected owner's: no lock was taken */
-		job_end_local(job, PF_JOB_CANCELLED, "the import was deleted", false);
-		return;
-	}
-	if (!err && !job->lock_held && !val_bool(r, 0, 0)) {
-		job_end_local(job, PF_JOB_INTERRUPTED, "the import is run by another process",
-		              false);
-		return;
-	}
-	job->lock_held = true;
-	if (!err && pf_db_rows(r, 1) == 0) {
-		job->lock_held = false; /* unlock happens with the connection */
-		job_end_local(job, PF_JOB_CANCELLED, "the import was deleted", true);
-		return;
-	}
-	int st = err ? -1 : state_by_name(pf_db_value(r, 1, 0, RS_STATE));
-	if (!err && (st < 0 || pf_job_state_terminal((pf_job_state)st))) {
-		snprintf(msg, sizeof(msg), "the import is %s", pf_db_value(r, 1, 0, RS_STATE));
-		job_end_local(job, st < 0 ? PF_JOB_FAILED : (pf_job_state)st, msg, !job->adopting);
-		return;
-	}
-	if (!err) {
-		int rc = resync_apply(job, r);
-		if (rc != 0) {
-			snprintf(msg, sizeof(msg), "cannot resume the import: %s", pf_strerror(rc));
-			err = msg;
-		}
-	}
-	job->created = true;
-	if (job->adopting) {
-		job->adopting = false;
-		pf_info("import %lld: taken over at record %lld, byte %lld", (long long)job->id,
-		        (long long)job->parse_off ? (long long)val_int(r, 1, RS_NEXT_RECORD) : 1,
-		        (long long)job->parse_off);
-		if (job->hooks.on_started)
-			job->hooks.on_started(job->hook_arg, job, NULL);
-	}
-	if (err)
-		job_fail(job, err);
-	else if (submit_chunks(job) != 0)
-		job_fail(job, "out of memory");
-	notify(job, false);
-	schedule_pump(job);
-}
-
-static void resync_read(pf_job *job)
-{
-	unit_ctx *c = ctx_new(job, UNIT_RESYNC);
-	pf_db_unit *u = c ? pf_db_unit_new(resync_done_cb, c) : NULL;
-	int rc = u ? 0 : PF_ENOMEM;
-	rc = rc ? rc
-	        : pf_db_unit_stmt(u, job->lock_held
-	                                 ? "SELECT true"
-	                                 : "SELECT pg_try_advisory_lock(id) FROM import_jobs "
-	                                   "WHERE id = $1 AND ($2 = 0 OR user_id = $2)");
-	if (!job->lock_held) {
-		rc = rc ? rc : pf_db_unit_int(u, job->id);
-		rc = rc ? rc : pf_db_unit_int(u, job->owner);
-	}
-	rc = rc ? rc
-	        : pf_db_unit_stmt(u, "SELECT " RESYNC_COLUMNS " FROM import_jobs WHERE id = $1");
-	rc = rc ? rc : pf_db_unit_int(u, job->id);
-	if (rc != 0) {
-		if (u)
-			pf_db_unit_free(u);
-		free(c);
-		job->resyncing = false;
-		job_end_local(job, PF_JOB_FAILED, "out of memory", false);
-		return;
-	}
-	job_submit(job, u);
-}
-
-/*
- * Start (or finish) a resync: a new epoch makes every unit in flight stale;
- * once they are all answered the job row is read and the job rewinds.
- */
-static void job_resync(pf_job *job, bool lost)
-{
-	if (lost)
-		job->lock_held = false;
-	if (job->env->closing || job->parking || job->cancelling || job->finalizing)
-		return;
-	if (!job->resyncing) {
-		job->resyncing = true;
-		job->epoch++;
-		evtimer_del(job->flush_ev);
-	}
-	if (job->inflight == 0)
-		resync_read(job);
-}
-
 /* ---------------- the pump ---------------- */
 
 static void pump_cb(evutil_socket_t fd, short what, void *arg)
@@ -1293,7 +724,7 @@ static void job_pump(pf_job *job)
 	    (job->stop_parsing || (!job->spool.head && !job->spool.open_len))) {
 		job->owe_durable = false;
 		if (job->hooks.on_durable) {
-			schedule_pump(job); /* the rest of this turn, unless freed */
+			job_schedule_pump(job); /* the rest of this turn, unless freed */
 			job->hooks.on_durable(job->hook_arg, job);
 			return; /* the producer may have let go: come back later */
 		}
@@ -1323,20 +754,20 @@ static void job_pump(pf_job *job)
 		return;
 	trim_kept(job);
 	if (job->fetching && !job->parking)
-		fetch_more(job);
+		job_fetch_more(job);
 	if (job->stop_parsing) {
 		evbuffer_drain(job->pending, evbuffer_get_length(job->pending));
 		evbuffer_drain(job->kept, evbuffer_get_length(job->kept));
 	}
 	bool drained = evbuffer_get_length(job->pending) == 0 && !job->fetching;
 	if ((drained || job->stop_parsing) && !window_full(job) && !spool_full(job) &&
-	    job->owe_resume && !input_over(job) && !job->parking) {
+	    job->owe_resume && !job_input_over(job) && !job->parking) {
 		job->owe_resume = false;
 		if (job->hooks.on_resume)
 			job->hooks.on_resume(job->hook_arg, job);
 	}
 	if (drained && !job->stop_parsing && !job->parking && !window_full(job) &&
-	    !job->csv_finished && input_over(job)) {
+	    !job->csv_finished && job_input_over(job)) {
 		job->csv_finished = true;
 		int rc = 0;
 		/* a cut-off upload ends inside a record: the complete records
@@ -1356,218 +787,9 @@ static void job_pump(pf_job *job)
 	job_maybe_finalize(job);
 }
 
-/* ---------------- finishing ---------------- */
-
-static void final_done_cb(void *arg, const pf_db_result *r)
-{
-	unit_ctx *c = arg;
-	pf_job *job = c->job;
-	bool current = c->epoch == job->epoch;
-	free(c);
-	job->inflight--;
-	if (!current && !job->env->closing) {
-		job_maybe_finalize(job); /* cancelled meanwhile: the deletion follows */
-		return;
-	}
-	if (r->error && !job->env->closing)
-		pf_error("import %lld: cannot record the final state: %s", (long long)job->id,
-		         r->error);
-	if (r->error && r->lost && !job->env->closing && !job->cancelling) {
-		/* the database went away: try again once it is back */
-		job->finalizing = false;
-		job_resync(job, true);
-		return;
-	}
-	if (job->cancelling) {
-		pf_info("import %lld: cancelled and deleted", (long long)job->id);
-		if (job->cancel_done)
-			job->cancel_done(job->cancel_arg, r->error == NULL);
-		job->cancel_done = NULL;
-		job->outcome = PF_JOB_CANCELLED;
-	} else {
-		const char *fin = pf_db_value(r, 0, 0, 0);
-		snprintf(job->finished_at, sizeof(job->finished_at), "%s", fin ? fin : "");
-		pf_info("import %lld: %s, %lld rows parsed, %lld inserted, %lld rejected, "
-		        "%lld warned",
-		        (long long)job->id, pf_job_state_name(job->outcome),
-		        (long long)job->rows_parsed_local, (long long)job->rows_inserted,
-		        (long long)job->rows_rejected, (long long)job->rows_warned);
-	}
-	job->lock_held = false;
-	job_set_state(job, job->outcome);
-	if (job->hooks.on_finished)
-		job->hooks.on_finished(job->hook_arg, job);
-	job_unref(job, JOB_REFS_PIPELINE);
-}
-
-static const char sql_final[] =
-    "UPDATE import_jobs SET state = $2, error = $3, "
-    "bytes_received = GREATEST(bytes_received, $4), finished_at = now(), updated_at = now(), "
-    "gen = CASE WHEN $2 = 'done' THEN work_gen ELSE gen END, "
-    "raw_dict = CASE WHEN $2 = 'done' THEN work_raw_dict ELSE raw_dict END "
-    "WHERE id = $1 AND work_gen = $5 AND state IN ('receiving', 'processing') "
-    "RETURNING to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
-
-/* A reprocess replaces the rows only if it succeeds: the other
- * generation goes, in the same transaction as the switch. */
-static const char *const sql_drop_other[] = {
-    "DELETE FROM property_records WHERE job_id = $1 AND gen <> $2",
-    "DELETE FROM property_raw WHERE job_id = $1 AND gen <> $2",
-    "DELETE FROM import_errors WHERE job_id = $1 AND gen <> $2",
-};
-static const char *const sql_drop_work[] = {
-    "DELETE FROM property_records WHERE job_id = $1 AND gen = $2",
-    "DELETE FROM property_raw WHERE job_id = $1 AND gen = $2",
-    "DELETE FROM import_errors WHERE job_id = $1 AND gen = $2",
-};
-
-static int build_final(pf_job *job, pf_db_unit *u)
-{
-	int rc = 0;
-	if (job->cancelling) {
-		rc = pf_db_unit_stmt(u, "DELETE FROM import_jobs WHERE id = $1");
-		rc = rc ? rc : pf_db_unit_int(u, job->id);
-	} else {
-		rc = pf_db_unit_stmt(u, sql_final);
-		rc = rc ? rc : pf_db_unit_int(u, job->id);
-		rc = rc ? rc : pf_db_unit_text(u, pf_job_state_name(job->outcome));
-		rc = rc ? rc : pf_db_unit_text(u, job->error);
-		rc = rc ? rc : pf_db_unit_int(u, job->bytes_received);
-		rc = rc ? rc : pf_db_unit_int(u, job->work_gen);
-		if (job->work_gen != job->gen) {
-			bool done = job->outcome == PF_JOB_DONE;
-			for (int i = 0; i < 3 && rc == 0; i++) {
-				rc =
-				    pf_db_unit_stmt(u, done ? sql_drop_other[i] : sql_drop_work[i]);
-				rc = rc ? rc : pf_db_unit_int(u, job->id);
-				rc = rc ? rc : pf_db_unit_int(u, job->work_gen);
-			}
-		}
-	}
-	if (job->lock_held) {
-		rc = rc ? rc : pf_db_unit_stmt(u, "SELECT pg_advisory_unlock($1)");
-		rc = rc ? rc : pf_db_unit_int(u, job->id);
-	}
-	return rc;
-}
-
-static void unlock_done_cb(void *arg, const pf_db_result *r)
-{
-	unit_ctx *c = arg;
-	pf_job *job = c->job;
-	free(c);
-	job->inflight--;
-	job->lock_held = false;
-	if (job->resyncing && job->inflight == 0 && !job->env->closing)
-		resync_read(job); /* a PATCH came while parking: take it back */
-	else
-		job_maybe_finalize(job);
-}
-
-/* A parked job lets go of its lock once settled, then leaves memory. */
-static void job_park_settled(pf_job *job)
-{
-	if (job->lock_held && !job->env->closing) {
-		unit_ctx *c = ctx_new(job, UNIT_UNLOCK);
-		pf_db_unit *u = c ? pf_db_unit_new(unlock_done_cb, c) : NULL;
-		int rc = u ? 0 : PF_ENOMEM;
-		rc = rc ? rc : pf_db_unit_stmt(u, "SELECT pg_advisory_unlock($1)");
-		rc = rc ? rc : pf_db_unit_int(u, job->id);
-		if (rc == 0) {
-			job->lock_held = false;
-			job_submit(job, u);
-			return;
-		}
-		if (u)
-			pf_db_unit_free(u);
-		free(c);
-	}
-	pf_info("import %lld: parked at byte %lld", (long long)job->id, (long long)job->kept_off);
-	job->finalizing = true;
-	job->refs = 0;
-	job_unref(job, 0);
-}
-
-/* When input is over, every record parsed and every unit answered, write
- * the terminal state (or delete, or park). */
-static void job_maybe_finalize(pf_job *job)
-{
-	if (job->refs == 0 && job->inflight == 0) {
-		job_free(job);
-		return;
-	}
-	if (job->finalizing || job->inflight > 0)
-		return;
-	if (job->parking) {
-		if (!(job->refs & JOB_REFS_PRODUCER))
-			job_park_settled(job);
-		return;
-	}
-	if ((!job->created && !job->cancelling) || job->resyncing)
-		return;
-	if (!job->cancelling) {
-		if (!input_over(job)) {
-			if (job->stop_parsing && job->owe_resume && job->hooks.on_resume) {
-				/* a failed job drains its producer's body */
-				job->owe_resume = false;
-				job->hooks.on_resume(job->hook_arg, job);
-			}
-			/* a resumable upload with nobody sending, all stored and
-			 * parsed, leaves memory until the next PATCH */
-			if (job->resumable && !(job->refs & JOB_REFS_PRODUCER) &&
-			    !job->stop_parsing && !job->fetching &&
-			    evbuffer_get_length(job->pending) == 0 && pf_batch_empty(&job->batch) &&
-			    job->spool.head == NULL && job->spool.open_len == 0 &&
-			    (job->sampled || job->nheld == 0)) {
-				job->parking = true;
-				job->idle_park = true;
-				job_park_settled(job);
-			}
-			return;
-		}
-		if (!job->stop_parsing && !job->csv_finished)
-			return;
-		if (!job->stop_parsing && (job->spool.head || !job->spool.finished)) {
-			/* the final chunk must be stored before the job is done */
-			if (!job->spool.finished && job->input_ended &&
-			    pf_spool_seal(&job->spool, true) != 0) {
-				job_fail(job, "out of memory");
-				return;
-			}
-			if (job->input_ended || job->spool.head) {
-				if (submit_chunks(job) != 0)
-					job_fail(job, "out of memory");
-				if (job->inflight > 0)
-					return;
-			}
-		}
-	}
-	job->finalizing = true;
-	evtimer_del(job->flush_ev);
-	if (job->state == PF_JOB_RECEIVING && !job->cancelling)
-		job_set_state(job, PF_JOB_PROCESSING);
-	unit_ctx *c = ctx_new(job, UNIT_FINAL);
-	pf_db_unit *u = c ? pf_db_unit_new(final_done_cb, c) : NULL;
-	int rc = u ? build_final(job, u) : PF_ENOMEM;
-	if (rc != 0) {
-		if (u)
-			pf_db_unit_free(u);
-		free(c);
-		pf_error("import %lld: out of memory while finishing", (long long)job->id);
-		job_set_state(job, job->cancelling ? PF_JOB_CANCELLED : PF_JOB_FAILED);
-		if (job->cancel_done)
-			job->cancel_done(job->cancel_arg, false);
-		if (job->hooks.on_finished)
-			job->hooks.on_finished(job->hook_arg, job);
-		job_unref(job, JOB_REFS_PIPELINE);
-		return;
-	}
-	job_submit(job, u);
-}
-
 /* ---------------- lifetime ---------------- */
 
-static void job_free(pf_job *job)
+void job_free(pf_job *job)
 {
 	pf_job_env *env = job->env;
 	if (job->reg_prev)
@@ -1576,7 +798,7 @@ static void job_free(pf_job *job)
 		env->jobs = job->reg_next;
 	if (job->reg_next)
 		job->reg_next->reg_prev = job->reg_prev;
-	held_clear(job);
+	job_held_clear(job);
 	pf_rowshape_deinit(&job->shape);
 	cJSON_Delete(job->columns);
 	cJSON_Delete(job->header_fields);
@@ -1598,7 +820,7 @@ static void job_free(pf_job *job)
 	free(job);
 }
 
-static void job_unref(pf_job *job, int ref)
+void job_unref(pf_job *job, int ref)
 {
 	job->refs &= ~ref;
 	if (job->refs == 0 && job->inflight == 0)
@@ -1627,7 +849,7 @@ static pf_job *job_alloc(pf_job_env *env, const pf_job_hooks *hooks, void *hook_
 	pf_batch_init(&job->batch);
 	pf_rowshape_init(&job->shape);
 	pf_spool_init(&job->spool, 0);
-	job->csv = new_reader(job);
+	job->csv = job_new_reader(job);
 	job->pending = evbuffer_new();
 	job->kept = evbuffer_new();
 	job->tail = evbuffer_new();
@@ -1695,17 +917,17 @@ static void created_cb(void *arg, const pf_db_result *r)
 {
 	unit_ctx *c = arg;
 	pf_job *job = c->job;
+	job_unit_answered(c);
 	free(c);
-	job->inflight--;
 	const char *id = pf_db_value(r, 2, 0, 0);
-	if (r->error || !id || !val_bool(r, 1, 0)) {
+	if (r->error || !id || !job_val_bool(r, 1, 0)) {
 		if (r->error && r->sqlstate && strncmp(r->sqlstate, "PF", 2) == 0)
 			snprintf(job->refusal, sizeof(job->refusal), "%s", r->sqlstate);
 		start_failed(job, r->error ? r->error : "no row");
 		return;
 	}
-	job->rows_left = val_int(r, 0, 0);
-	job->bytes_left = val_int(r, 0, 1);
+	job->rows_left = job_val_int(r, 0, 0);
+	job->bytes_left = job_val_int(r, 0, 1);
 	const char *created = pf_db_value(r, 2, 0, 1);
 	snprintf(job->created_at, sizeof(job->created_at), "%s", created ? created : "");
 	job->created = true;
@@ -1718,10 +940,10 @@ static void created_cb(void *arg, const pf_db_result *r)
 	        job->resumable ? " (resumable)" : "");
 	if (job->hooks.on_started)
 		job->hooks.on_started(job->hook_arg, job, NULL);
-	if (submit_chunks(job) != 0)
+	if (job_submit_chunks(job) != 0)
 		job_fail(job, "out of memory");
-	notify(job, false);
-	schedule_pump(job);
+	job_notify(job, false);
+	job_schedule_pump(job);
 }
 
 /* The id comes first, so that the lock is held before the row exists:
@@ -1730,7 +952,7 @@ static void id_cb(void *arg, const pf_db_result *r)
 {
 	unit_ctx *c = arg;
 	pf_job *job = c->job;
-	job->inflight--;
+	job_unit_answered(c);
 	const char *id = pf_db_value(r, 0, 0, 0);
 	if (r->error || !id) {
 		free(c);
@@ -1792,7 +1014,7 @@ void pf_job_start(pf_job *job)
 	if (job->started)
 		return;
 	job->started = true;
-	unit_ctx *c = ctx_new(job, UNIT_CREATE);
+	unit_ctx *c = job_ctx_new(job, UNIT_CREATE);
 	pf_db_unit *u = c ? pf_db_unit_new(id_cb, c) : NULL;
 	int rc = u ? 0 : PF_ENOMEM;
 	rc = rc ? rc
@@ -1819,7 +1041,7 @@ pf_job *pf_job_adopt(pf_job_env *env, int64_t id, int64_t owner, const pf_job_ho
 	job->started = true;
 	job->adopting = true;
 	job->resyncing = true;
-	resync_read(job);
+	job_resync_read(job);
 	return job;
 }
 
@@ -1852,7 +1074,7 @@ void pf_job_attach(pf_job *job, const pf_job_hooks *hooks, void *hook_arg)
 
 int pf_job_feed(pf_job *job, const char *data, size_t len)
 {
-	if (input_over(job))
+	if (job_input_over(job))
 		return PF_EINVAL;
 	if (job->stop_parsing || job->finalizing || job->parking) {
 		job->bytes_received += (int64_t)len;
@@ -1866,7 +1088,7 @@ int pf_job_feed(pf_job *job, const char *data, size_t len)
 	job->bytes_received += (int64_t)len;
 	if (evbuffer_add(job->fetching ? job->tail : job->pending, data, len) != 0)
 		return PF_ENOMEM;
-	if (submit_chunks(job) != 0)
+	if (job_submit_chunks(job) != 0)
 		return PF_ENOMEM;
 	job_pump(job);
 	if (evbuffer_get_length(job->pending) > 0 || job->fetching || spool_full(job) ||
@@ -1874,7 +1096,7 @@ int pf_job_feed(pf_job *job, const char *data, size_t len)
 		job->owe_resume = true;
 		return PF_JOB_PAUSED;
 	}
-	notify(job, false);
+	job_notify(job, false);
 	return 0;
 }
 
@@ -1883,37 +1105,37 @@ void pf_job_sync(pf_job *job)
 	job->owe_durable = true;
 	if (!job->stop_parsing && !job->spool.finished && pf_spool_seal(&job->spool, false) != 0)
 		job_fail(job, "out of memory");
-	if (submit_chunks(job) != 0)
+	if (job_submit_chunks(job) != 0)
 		job_fail(job, "out of memory");
-	schedule_pump(job);
+	job_schedule_pump(job);
 }
 
 bool pf_job_accepting(const pf_job *job)
 {
-	return job->resumable && !input_over(job) && !job->stop_parsing &&
+	return job->resumable && !job_input_over(job) && !job->stop_parsing &&
 	       (!job->parking || (job->idle_park && !job->env->closing)) && !job->cancelling &&
 	       !job->finalizing;
 }
 
 void pf_job_end_input(pf_job *job)
 {
-	if (input_over(job))
+	if (job_input_over(job))
 		return;
 	job->input_ended = true;
 	job->owe_resume = false;
 	if (!job->stop_parsing && !job->spool.finished && pf_spool_seal(&job->spool, true) != 0)
 		job_fail(job, "out of memory");
-	if (submit_chunks(job) != 0)
+	if (job_submit_chunks(job) != 0)
 		job_fail(job, "out of memory");
 	if (job->state == PF_JOB_RECEIVING && !job->finalizing)
 		job_set_state(job, PF_JOB_PROCESSING);
 	if (job->created)
-		schedule_pump(job);
+		job_schedule_pump(job);
 }
 
 void pf_job_fail_input(pf_job *job, pf_job_state state, const char *reason)
 {
-	if (input_over(job))
+	if (job_input_over(job))
 		return;
 	job->input_failed = true;
 	job->owe_resume = false;
@@ -1922,9 +1144,9 @@ void pf_job_fail_input(pf_job *job, pf_job_state state, const char *reason)
 		job->outcome = state;
 	/* what was received is kept: the open bytes are stored too */
 	if (!job->stop_parsing && !job->spool.finished && pf_spool_seal(&job->spool, false) == 0)
-		(void)submit_chunks(job);
+		(void)job_submit_chunks(job);
 	if (job->created)
-		schedule_pump(job);
+		job_schedule_pump(job);
 }
 
 void pf_job_release(pf_job *job)
@@ -1938,13 +1160,13 @@ void pf_job_release(pf_job *job)
 		job_free(job);
 		return;
 	}
-	if (!input_over(job)) {
+	if (!job_input_over(job)) {
 		if (job->resumable && !job->stop_parsing) {
 			/* make what came durable; the job waits for the next PATCH */
 			if (pf_spool_seal(&job->spool, false) == 0)
-				(void)submit_chunks(job);
+				(void)job_submit_chunks(job);
 			job->owe_resume = false;
-			schedule_pump(job);
+			job_schedule_pump(job);
 		} else {
 			pf_job_fail_input(job, PF_JOB_INTERRUPTED, "upload interrupted");
 		}
@@ -1989,7 +1211,7 @@ void pf_job_cancel(pf_job *job, void (*done)(void *arg, bool ok), void *arg)
 	}
 	job->resyncing = false;
 	job->epoch++;
-	schedule_pump(job);
+	job_schedule_pump(job);
 	job_maybe_finalize(job);
 }
 
@@ -2002,7 +1224,7 @@ void pf_job_park(pf_job *job)
 	/* what was received becomes durable before we go */
 	if (!job->stop_parsing && !job->spool.finished && job->created &&
 	    pf_spool_seal(&job->spool, false) == 0)
-		(void)submit_chunks(job);
+		(void)job_submit_chunks(job);
 	detach_producer(job, "server shutting down");
 	if (!job->started) {
 		job_free(job);

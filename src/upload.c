@@ -721,6 +721,13 @@ static void ctl_free(ctl_ctx *c)
 	free(c);
 }
 
+/* Answers the request with an error, then frees the context. */
+static void ctl_fail(ctl_ctx *c, int status, const char *msg)
+{
+	pf_http_respond_error(c->req, status, msg, NULL);
+	ctl_free(c);
+}
+
 static void cancel_done(void *arg, bool ok)
 {
 	ctl_ctx *c = arg;
@@ -775,8 +782,7 @@ void pf_upload_delete(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 	if (rc != 0) {
 		if (u)
 			pf_db_unit_free(u);
-		ctl_free(c);
-		pf_http_respond_error(req, 503, "out of memory", NULL);
+		ctl_fail(c, 503, "out of memory");
 		return;
 	}
 	pf_db_submit(api->writers, (uint64_t)id, u);
@@ -817,8 +823,7 @@ static void reprocess_started_cb(void *arg, const pf_db_result *r)
 	cJSON *o = pf_job_row_to_json(r, 0, 0);
 	if (!pf_job_adopt(c->api->env, c->id, c->user, NULL, NULL)) {
 		cJSON_Delete(o);
-		pf_http_respond_error(c->req, 503, "out of memory", NULL);
-		ctl_free(c);
+		ctl_fail(c, 503, "out of memory");
 		return;
 	}
 	pf_info("import %lld: reprocessing%s", (long long)c->id,
@@ -857,8 +862,7 @@ static void reprocess_check_cb(void *arg, const pf_db_result *r)
 		return;
 	}
 	if (pf_db_rows(r, 0) == 0) {
-		pf_http_respond_error(c->req, 404, "not found", NULL);
-		ctl_free(c);
+		ctl_fail(c, 404, "not found");
 		return;
 	}
 	const char *state = pf_db_value(r, 0, 0, 0);
@@ -868,13 +872,11 @@ static void reprocess_check_cb(void *arg, const pf_db_result *r)
 		char msg[96];
 		snprintf(msg, sizeof(msg), "the import is %s: wait until it ends",
 		         state ? state : "running");
-		pf_http_respond_error(c->req, 409, msg, NULL);
-		ctl_free(c);
+		ctl_fail(c, 409, msg);
 		return;
 	}
 	if (!durable || strcmp(durable, "0") == 0) {
-		pf_http_respond_error(c->req, 409, "the file of this import is not stored", NULL);
-		ctl_free(c);
+		ctl_fail(c, 409, "the file of this import is not stored");
 		return;
 	}
 	if (c->override) {
@@ -893,8 +895,7 @@ static void reprocess_check_cb(void *arg, const pf_db_result *r)
 		}
 		cJSON_Delete(shape);
 		if (msg[0]) {
-			pf_http_respond_error(c->req, 400, msg, NULL);
-			ctl_free(c);
+			ctl_fail(c, 400, msg);
 			return;
 		}
 	}
@@ -912,8 +913,7 @@ static void reprocess_check_cb(void *arg, const pf_db_result *r)
 	if (rc != 0) {
 		if (u)
 			pf_db_unit_free(u);
-		pf_http_respond_error(c->req, 503, "out of memory", NULL);
-		ctl_free(c);
+		ctl_fail(c, 503, "out of memory");
 		return;
 	}
 	pf_db_submit(c->api->writers, (uint64_t)c->id, u);
@@ -973,8 +973,7 @@ static void rp_end_cb(void *arg, pf_http_req *req)
 	ctl_ctx *c = arg;
 	char msg[160];
 	if (parse_reprocess_body(c, msg, sizeof(msg)) != 0) {
-		pf_http_respond_error(req, 400, msg, NULL);
-		ctl_free(c);
+		ctl_fail(c, 400, msg);
 		return;
 	}
 	pf_db_unit *u = pf_db_unit_new(reprocess_check_cb, c);
@@ -987,8 +986,7 @@ static void rp_end_cb(void *arg, pf_http_req *req)
 	if (rc != 0) {
 		if (u)
 			pf_db_unit_free(u);
-		pf_http_respond_error(req, 503, "out of memory", NULL);
-		ctl_free(c);
+		ctl_fail(c, 503, "out of memory");
 		return;
 	}
 	pf_db_submit(c->api->readers, 0, u);
@@ -997,9 +995,7 @@ static void rp_end_cb(void *arg, pf_http_req *req)
 static void rp_abort_cb(void *arg, pf_http_req *req, const char *reason)
 {
 	ctl_ctx *c = arg;
-	pf_http_respond_error(req, strstr(reason, "too large") ? 413 : 400,
-	                      "reprocess request: body", NULL);
-	ctl_free(c);
+	ctl_fail(c, strstr(reason, "too large") ? 413 : 400, "reprocess request: body");
 }
 
 void pf_upload_reprocess(pf_api *api, pf_http_req *req, int64_t id, int64_t user)

@@ -48,6 +48,8 @@ struct pf_ws {
 	unsigned ping_ms;            /* ping interval */
 	struct event *ping_timer;    /* owned: pings, and the close timeout in CLOSING */
 	struct event *defer;         /* owned: first processing after the handshake */
+	pf_http_access *access;      /* owned: the upgrade's access line, written at the end */
+	size_t sent;                 /* bytes written to the socket, for the access line */
 };
 
 static void ws_io(pf_ws *ws);
@@ -104,6 +106,7 @@ static void ws_free_cb(evutil_socket_t fd, short what, void *arg)
 {
 	pf_ws *ws = arg;
 	pf_debug("ws %llu: freed", (unsigned long long)ws->id);
+	pf_http_access_finish(ws->access, 101, ws->sent);
 	event_free(ws->ping_timer);
 	event_free(ws->defer);
 	wslay_event_context_free(ws->ctx);
@@ -170,6 +173,7 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
 		return -1;
 	}
+	ws->sent += len;
 	return (ssize_t)len;
 }
 
@@ -374,7 +378,7 @@ pf_ws *pf_ws_accept(pf_http_req *req, const pf_ws_handlers *h, void *arg)
 	    wslay_event_context_server_init(&ws->ctx, &cbs, ws) != 0)
 		goto oom;
 	wslay_event_config_set_max_recv_msg_length(ws->ctx, PF_WS_MESSAGE_MAX);
-	ws->bev = pf_http_req_detach(req);
+	ws->bev = pf_http_req_detach(req, &ws->access);
 	if (!ws->bev) {
 		/* the connection is gone (or the head was not complete): nothing to answer */
 		pf_http_respond_error(req, 400, "connection not upgradable", NULL);

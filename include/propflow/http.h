@@ -136,8 +136,13 @@ const char *pf_http_status_text(int status);
  * must have written nothing; after this the request is finished and the
  * bufferevent belongs to the new owner, with read/write callbacks cleared.
  * Bytes the parser already received past the request head are left in its
- * input buffer. Returns NULL if the connection is gone.
+ * input buffer. Returns NULL if the connection is gone. *access (may be
+ * NULL; NULL on ENOMEM) gets the request's access-log line, written by
+ * pf_http_access_finish when the new protocol ends.
  */
-struct bufferevent *pf_http_req_detach(pf_http_req *req);
+typedef struct pf_http_access pf_http_access;
+struct bufferevent *pf_http_req_detach(pf_http_req *req, pf_http_access **access);
+/* Write the access line (status, bytes sent, lifetime) and free it; NULL ok. */
+void pf_http_access_finish(pf_http_access *a, int status, size_t bytes);
 
 #endif

@@ -299,7 +299,6 @@ export function initSession({ onEnter, onLeave }) {
 			await linkLogin(m[1]);
 			return;
 		}
-
 		const r = await account.current();
 		if (r.status === 200 && r.json && r.json.user) enter(r.json);
 		else if (r.status === 401) showLogin('');

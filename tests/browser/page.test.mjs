@@ -1,4 +1,7 @@
 // page.test.mjs - the page in headless Chromium against the real server:
+// - a fresh page shows only the login form (no WebSocket, no data); the one-time link the
+//   server's first run prints logs in as admin, leaves the address bar, and the page offers to
+//   set a password (set here);
 // - upload a generated messy export through the file input (tus: POST creation, then PATCH
 //   pieces), watch the job finish in the list, check virtual scrolling (few rows in the DOM, the
 //   last row reachable by scrolling), open a record and find its original text;
@@ -10,8 +13,13 @@
 //   resumes by itself, exact rows;
 // - reprocess with a mapping override edited in the mapping tab; delete a finished job and
 //   cancel a running upload from the page;
-// - nothing logged an error or broke the CSP (network errors are allowed only while a fault is
-//   injected on purpose).
+// - log out: the login form, the WebSocket closed, the old cookie answers 401; a used link and a
+//   wrong password show an error; the right password (user made with `propflow user add`) logs
+//   in as that user, who sees none of admin's imports; that user's session ending mid-upload
+//   (`propflow user disable`) brings the form back, and after `enable` and a login the same
+//   upload continues to exact rows; repeated failures show the 429 wait;
+// - nothing logged an error or broke the CSP during the whole run (network errors are allowed
+//   only while a fault is injected on purpose, 401/429 only where the test expects them).
 //
 // Env: PROPFLOW_BIN (server binary), PROPFLOW_SRC (repo root), PROPFLOW_BUILD (screenshot dir),
 // CHROMIUM_PATH (default /usr/bin/chromium), PROPFLOW_TIME_FACTOR (scales timeouts: slow builds).
@@ -54,8 +62,16 @@ let expected = null; // row number -> original List Price text
 let bigCsv = null;
 let bigFile = null; // bigCsv on disk: a real file keeps its lastModified across picks
 let faultWindow = false; // network errors are expected (a fault is being injected)
+let authWindow = false; // 401/429 answers are expected (logged out, wrong password, ...)
 const toleratedErrors = [];
+const cspViolations = []; // every securitypolicyviolation of every document the page loaded
+const sockets = []; // every WebSocket the page opened (playwright WebSocket objects)
+const stateChanges = []; // every state-changing API request of the page: {what, csrf}
 const jobIds = {}; // file name -> import id
+let firstLink = null; // the one-time login URL the server's first run printed
+const tokens = {}; // user name -> API token (node's requests)
+const ADMIN_PW = 'admin pass phrase ' + process.pid;
+const ALICE_PW = 'correct horse ' + process.pid;
 
 function q(s) {
 	return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
@@ -112,6 +128,10 @@ function startServer(port = 0) {
 		server.stdout.setEncoding('utf8');
 		server.stdout.on('data', (d) => {
 			out += d;
+			// Printed before the listening line, on the very first start only.
+			const link = /^propflow first run: log in as admin at (http:\/\/\S+#login=[A-Za-z0-9_-]+) \(one-time link/m
+				.exec(out);
+			if (link) firstLink = link[1];
 			const m = /propflow listening on (http:\/\/[^\s]+)/.exec(out);
 			if (m) {
 				clearTimeout(timer);
@@ -155,38 +175,85 @@ function stopLeftoverPostgres() {
 	}
 }
 
-// ---- HTTP helpers (node's fetch against the server) ----
+// Run the CLI on the test's data dir (beside the running server): {code, stdout, stderr}.
+function runCli(args, input = null) {
+	return new Promise((resolve, reject) => {
+		const env = { ...process.env };
+		delete env.DATABASE_URL;
+		const p = spawn(BIN, [...args, '--data-dir', dataDir], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+		let stdout = '';
+		let stderr = '';
+		p.stdout.setEncoding('utf8');
+		p.stderr.setEncoding('utf8');
+		p.stdout.on('data', (s) => { stdout += s; });
+		p.stderr.on('data', (s) => { stderr += s; });
+		const t = setTimeout(() => p.kill('SIGKILL'), T(60000));
+		p.on('error', reject);
+		p.on('close', (code) => {
+			clearTimeout(t);
+			resolve({ code, stdout, stderr });
+		});
+		p.stdin.end(input ?? '');
+	});
+}
 
-async function apiJson(p) {
-	const r = await fetch(baseUrl + p, { headers: { Accept: 'application/json' } });
+async function cli(args, input = null) {
+	const r = await runCli(args, input);
+	assert.equal(r.code, 0, `propflow ${args.join(' ')}: code ${r.code}\n${r.stdout}\n${r.stderr}`);
+	return r.stdout;
+}
+
+// An API token for user (node's requests see what that user sees).
+async function tokenFor(user) {
+	if (!tokens[user]) {
+		const out = (await cli(['user', 'token', user, '--label', 'page test'])).trim();
+		assert.match(out, /^pft_[A-Za-z0-9_-]{43}$/, 'propflow user token prints the token');
+		tokens[user] = out;
+	}
+	return tokens[user];
+}
+
+// ---- HTTP helpers (node's fetch against the server, with user's token) ----
+
+async function apiJson(p, user = 'admin') {
+	const r = await fetch(baseUrl + p, { headers: { Accept: 'application/json',
+		Authorization: 'Bearer ' + await tokenFor(user) } });
 	const text = await r.text();
-	assert.equal(r.status, 200, `GET ${p}: ${r.status} ${text.slice(0, 300)}`);
+	assert.equal(r.status, 200, `GET ${p} as ${user}: ${r.status} ${text.slice(0, 300)}`);
 	return JSON.parse(text);
 }
 
-async function apiStatus(p, method = 'GET') {
-	const r = await fetch(baseUrl + p, { method });
+async function apiStatus(p, method = 'GET', user = 'admin') {
+	const r = await fetch(baseUrl + p, { method,
+		headers: { Authorization: 'Bearer ' + await tokenFor(user) } });
 	await r.arrayBuffer();
 	return r.status;
 }
 
-async function allProperties(id) {
+// Status of a request made with a session cookie (and nothing else).
+async function cookieStatus(p, cookie, method = 'GET') {
+	const r = await fetch(baseUrl + p, { method, headers: { Cookie: 'pf_session=' + cookie } });
+	await r.arrayBuffer();
+	return r.status;
+}
+
+async function allProperties(id, user = 'admin') {
 	const items = [];
 	let after = null;
 	for (;;) {
 		const page = await apiJson(`/api/imports/${id}/properties?limit=1000` +
-			(after === null ? '' : '&after=' + encodeURIComponent(after)));
+			(after === null ? '' : '&after=' + encodeURIComponent(after)), user);
 		items.push(...page.items);
 		if (page.next === null) return items;
 		after = page.next;
 	}
 }
 
-async function waitJobState(id, states, ms) {
+async function waitJobState(id, states, ms, user = 'admin') {
 	const end = Date.now() + ms;
 	let j = null;
 	for (;;) {
-		j = await apiJson('/api/imports/' + id);
+		j = await apiJson('/api/imports/' + id, user);
 		if (states.includes(j.state)) return j;
 		if (Date.now() > end) {
 			throw new Error(`job ${id} not ${states.join('|')} after ${ms} ms: ` +
@@ -198,8 +265,8 @@ async function waitJobState(id, states, ms) {
 
 // The job ended with exactly the file's rows: accounting, and every record 1..rows once with
 // its own values (source id, price, line).
-async function assertExactJob(id, rows, bytes) {
-	const j = await apiJson('/api/imports/' + id);
+async function assertExactJob(id, rows, bytes, user = 'admin') {
+	const j = await apiJson('/api/imports/' + id, user);
 	const brief = JSON.stringify({ ...j, columns: undefined });
 	assert.equal(j.state, 'done', brief);
 	assert.equal(j.rows_parsed, rows + 1, brief);
@@ -208,7 +275,7 @@ async function assertExactJob(id, rows, bytes) {
 	assert.equal(j.rows_warned, Math.floor(rows / BAD_BEDS_EVERY), brief);
 	assert.equal(j.bytes_received, bytes, brief);
 	assert.equal(j.bytes_total, bytes, brief);
-	const items = await allProperties(id);
+	const items = await allProperties(id, user);
 	assert.equal(items.length, rows, 'records stored');
 	const seen = new Set();
 	for (const it of items) {
@@ -252,6 +319,33 @@ async function uploadJobId() {
 	return Number(await box.getAttribute('data-job-id'));
 }
 
+// Log in through the form; waits until the request has been answered.
+async function submitLogin(name, password) {
+	await page.locator('[data-testid="login-name"]').fill(name);
+	await page.locator('[data-testid="login-password"]').fill(password);
+	await page.locator('[data-testid="login-submit"]').click();
+	await page.waitForFunction(() => document.querySelector('[data-testid="login-submit"]').textContent
+		.trim() === 'Log in', null, { timeout: T(30000) });
+}
+
+async function loggedInAs(name) {
+	await page.locator('#app').waitFor({ state: 'visible', timeout: T(30000) });
+	await page.locator('[data-testid="ws-status"][data-state="open"]').waitFor({ timeout: T(15000) });
+	assert.equal((await page.locator('[data-testid="user-name"]').innerText()).trim(), name);
+	assert.equal(await page.locator('#login-view').isVisible(), false);
+}
+
+async function logout() {
+	await page.locator('[data-testid="logout"]').click();
+	await page.locator('[data-testid="login-form"]').waitFor({ timeout: T(15000) });
+	assert.equal(await page.locator('#app').isVisible(), false);
+}
+
+const sessionCookie = async () => (await page.context().cookies(baseUrl))
+	.find((c) => c.name === 'pf_session') ?? null;
+// The page's current WebSocket (sockets of documents left by a reload never report a close).
+const lastSocket = () => sockets[sockets.length - 1] ?? null;
+
 before(async () => {
 	assert.ok(BIN, 'PROPFLOW_BIN must name the server binary');
 	({ text: csv, prices: expected } = makeCsv());
@@ -266,18 +360,33 @@ before(async () => {
 	});
 	const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
 	page = await ctx.newPage();
-	// CSP violations are recorded by the page itself (init scripts are exempt from the CSP).
+	// CSP violations are reported by each document the page loads to node (init scripts are
+	// exempt from the CSP; an exposed function outlives reloads, window.__csp would not).
+	await page.exposeFunction('__pfCspViolation', (v) => cspViolations.push(v));
 	await page.addInitScript(() => {
-		window.__csp = [];
 		document.addEventListener('securitypolicyviolation', (e) => {
-			window.__csp.push(e.violatedDirective + ' ' + e.blockedURI);
+			window.__pfCspViolation(`${location.href}: ${e.violatedDirective} ${e.blockedURI} ` +
+				`${e.sourceFile}:${e.lineNumber} ${(e.sample || '').slice(0, 80)}`);
 		});
 	});
+	page.on('websocket', (ws) => sockets.push(ws));
+	page.on('request', (r) => {
+		const u = new URL(r.url());
+		const m = r.method();
+		if (!u.pathname.startsWith('/api/') || ['GET', 'HEAD', 'OPTIONS'].includes(m)) return;
+		if (m === 'POST' && u.pathname === '/api/session') return; // the login itself
+		stateChanges.push({ what: m + ' ' + u.pathname.replace(/\d+/g, 'N'),
+			csrf: r.headers()['x-csrf-token'] ?? null });
+	});
 	// While a fault is injected on purpose, failed requests to the API and the WebSocket (and
-	// Chromium's console lines about them) are expected; nothing else is, ever.
+	// Chromium's console lines about them) are expected; while logged out or logging in wrongly,
+	// Chromium's lines about 401/429 answers (and a WebSocket refused with 401) are; nothing
+	// else is, ever.
 	const netError = /^(console: Failed to load resource: net::ERR_|console: WebSocket connection to |requestfailed: http:\/\/127\.0\.0\.1:\d+\/api\/)/;
+	const authError = /^console: (Failed to load resource: the server responded with a status of (401|429) |WebSocket connection to '[^']+\/api\/events' failed: (HTTP Authentication failed|Error during WebSocket handshake: Unexpected response code: 401))/;
 	const record = (msg) => {
 		if (faultWindow && netError.test(msg)) toleratedErrors.push(msg);
+		else if (authWindow && authError.test(msg)) toleratedErrors.push(msg);
 		else consoleErrors.push(msg);
 	};
 	page.on('console', (m) => {
@@ -298,7 +407,7 @@ after(async () => {
 	}
 	if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 	if (toleratedErrors.length) {
-		console.log(`# ${toleratedErrors.length} network errors while faults were injected (expected)`);
+		console.log(`# ${toleratedErrors.length} network errors and 401/429 answers where expected`);
 	}
 	// A clean exit on SIGTERM, and no sanitizer or valgrind report in the server's log.
 	const report = /(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: \w+Sanitizer|definitely lost: [1-9]|ERROR SUMMARY: [1-9])[^\n]*/
@@ -309,15 +418,55 @@ after(async () => {
 	fs.writeFileSync(path.join(SHOT_DIR, 'page-server.log'), serverLog);
 });
 
-test('the page loads under its CSP and goes live', { timeout: 30000 }, async () => {
-	const res = await page.goto(baseUrl + '/', { waitUntil: 'load' });
-	assert.equal(res.status(), 200);
-	const csp = res.headers()['content-security-policy'] || '';
-	assert.match(csp, /default-src 'self'/, 'the page is served with its CSP');
-	await page.locator('[data-testid="ws-status"][data-state="open"]').waitFor({ timeout: 15000 });
-	await page.locator('[data-testid="file-input"]').waitFor({ state: 'attached' });
-	assert.equal(await page.locator('[data-testid="drop-zone"]').isVisible(), true);
-});
+test('logged out the page shows only the login form; the first-run link logs in as admin',
+	{ timeout: T(60000) }, async () => {
+		assert.ok(firstLink, 'the server printed its first-run login link on stdout');
+		assert.ok(firstLink.startsWith(baseUrl + '/#login='), firstLink);
+		authWindow = true; // GET /api/session answers 401 (Chromium logs it)
+		const res = await page.goto(baseUrl + '/', { waitUntil: 'load' });
+		assert.equal(res.status(), 200);
+		const csp = res.headers()['content-security-policy'] || '';
+		assert.match(csp, /default-src 'self'/, 'the page is served with its CSP');
+		assert.match(csp, /script-src 'self'/);
+		assert.match(csp, /frame-ancestors 'none'/);
+		assert.equal(res.headers()['x-content-type-options'], 'nosniff');
+		await page.locator('[data-testid="login-form"]').waitFor({ timeout: T(15000) });
+		assert.equal(await page.locator('#app').isVisible(), false, 'no app before login');
+		assert.equal(await page.locator('[data-testid="ws-status"]').isVisible(), false);
+		assert.equal(await page.locator('#user-box').isVisible(), false);
+		assert.equal(sockets.length, 0, 'no WebSocket before login');
+		authWindow = false;
+
+		// The link from the console, opened in the browser: logged in, the secret gone from the URL.
+		await page.goto('about:blank');
+		await page.goto(firstLink, { waitUntil: 'load' });
+		await loggedInAs('admin');
+		assert.ok(!page.url().includes('login='), 'the secret left the address bar: ' + page.url());
+		assert.equal(await page.evaluate(() => location.hash), '');
+		await page.locator('[data-testid="file-input"]').waitFor({ state: 'attached' });
+		assert.equal(await page.locator('[data-testid="drop-zone"]').isVisible(), true);
+		assert.equal(sockets.length, 1, 'one WebSocket, opened after login');
+		const cookie = await sessionCookie();
+		assert.ok(cookie, 'session cookie set');
+		assert.equal(cookie.httpOnly, true, 'HttpOnly');
+		assert.equal(cookie.sameSite, 'Strict', 'SameSite=Strict');
+		assert.equal(await page.evaluate(() => document.cookie.includes('pf_session')), false,
+			'the page cannot read its session cookie');
+
+		// The first-run admin has no password: a prompt (not blocking the page) offers to set one.
+		const prompt = page.locator('[data-testid="password-prompt"]');
+		await prompt.waitFor({ timeout: T(5000) });
+		await page.locator('[data-testid="password-new"]').fill(ADMIN_PW);
+		await page.locator('[data-testid="password-save"]').click();
+		await page.locator('[data-testid="password-prompt"][data-state="done"]')
+			.waitFor({ timeout: T(30000) });
+		const s = await page.evaluate(() => fetch('/api/session').then((r) => r.json()));
+		assert.equal(s.user.name, 'admin');
+		assert.equal(s.user.admin, true);
+		assert.equal(s.user.has_password, true, 'the password was set: ' + JSON.stringify(s.user));
+		assert.match(s.csrf, /^[A-Za-z0-9_-]{43}$/);
+		await prompt.waitFor({ state: 'hidden', timeout: T(10000) });
+	});
 
 test('upload, live progress, first rows, virtual scrolling, record detail', { timeout: 300000 },
 	async () => {
@@ -723,8 +872,189 @@ test('delete a finished job and cancel a running upload from the page', { timeou
 		assert.equal(await page.locator('[data-testid="resume-list"]').isVisible(), false);
 	});
 
-test('no console errors and no CSP violations', async () => {
-	const csp = await page.evaluate(() => window.__csp);
-	assert.deepEqual(csp, [], 'CSP violations');
+test('log out: the login form, the WebSocket closed, the old cookie answers 401',
+	{ timeout: T(60000) }, async () => {
+		const cookie = await sessionCookie();
+		assert.ok(cookie, 'logged in');
+		assert.equal(await cookieStatus('/api/imports', cookie.value), 200);
+		const live = lastSocket();
+		assert.ok(live && !live.isClosed(), 'the page has its WebSocket open');
+		authWindow = true;
+		try {
+			const closed = live.waitForEvent('close', { timeout: T(10000) }).catch(() => {});
+			await logout();
+			assert.match(await page.locator('[data-testid="login-note"]').innerText(), /logged out/i);
+			await closed;
+			assert.equal(live.isClosed(), true, 'the WebSocket closed at logout');
+			assert.equal(await page.locator('[data-testid="ws-status"]').isVisible(), false);
+			assert.equal(await sessionCookie(), null, 'the cookie was cleared');
+			assert.equal(await cookieStatus('/api/imports', cookie.value), 401, 'the old session is gone');
+			assert.equal(await cookieStatus('/api/session', cookie.value), 401);
+			assert.equal(await page.evaluate(() => fetch('/api/imports').then((r) => r.status)), 401);
+			assert.equal(await page.locator('[data-testid="job-item"]').count(), 0, 'no data left');
+			const n = sockets.length;
+			await new Promise((r) => setTimeout(r, 1000));
+			assert.equal(sockets.length, n, 'no WebSocket opened while logged out');
+		} finally {
+			authWindow = false;
+		}
+	});
+
+test('a used link and a wrong password show an error; the right password logs in',
+	{ timeout: T(120000) }, async () => {
+		const add = await runCli(['user', 'add', 'alice'], ALICE_PW + '\n');
+		assert.equal(add.code, 0, add.stdout + add.stderr);
+		assert.match(add.stdout, /created user alice/);
+		assert.doesNotMatch(add.stdout, /password:/, 'the password came from stdin');
+		authWindow = true;
+		try {
+			// The first-run link again (pasted into the open page): used already.
+			await page.goto(firstLink);
+			const err = page.locator('[data-testid="login-error"]');
+			await err.waitFor({ timeout: T(15000) });
+			assert.match(await err.innerText(), /invalid|used/i);
+			assert.ok(!page.url().includes('login='), page.url());
+			assert.equal(await page.locator('#app').isVisible(), false);
+
+			await submitLogin('alice', 'not ' + ALICE_PW);
+			await err.waitFor({ timeout: T(15000) });
+			assert.match(await err.innerText(), /wrong name or password/i);
+			assert.equal(await page.locator('#app').isVisible(), false, 'still logged out');
+			assert.equal(await sessionCookie(), null);
+
+			await submitLogin('alice', ALICE_PW);
+			await loggedInAs('alice');
+			assert.equal(await err.isVisible(), false);
+			assert.equal(await page.locator('[data-testid="password-prompt"]').isVisible(), false,
+				'alice has a password: no prompt');
+			// Alice sees none of admin's imports.
+			await page.locator('#jobs-empty').waitFor({ timeout: T(10000) });
+			assert.equal(await page.locator('[data-testid="job-item"]').count(), 0);
+			assert.equal(await page.evaluate(() => fetch('/api/imports').then((r) => r.json()))
+				.then((r) => r.items.length), 0);
+		} finally {
+			authWindow = false;
+		}
+	});
+
+test('the session ends mid-upload: the login form, then the same user continues the upload',
+	{ timeout: T(240000) }, async () => {
+		const name = 'listings-alice.csv';
+		const bytes = Buffer.from(csv, 'utf8');
+		await tokenFor('alice');
+		await setPiece(PIECE);
+		await watchUploadStates();
+		let patches = 0;
+		let endAt = null;
+		const reached = new Promise((resolve) => {
+			endAt = resolve;
+		});
+		await page.route('**/api/imports/*', async (route) => {
+			if (route.request().method() === 'PATCH') {
+				if (++patches === 4) endAt();
+				await new Promise((r) => setTimeout(r, 150));
+			}
+			return route.continue().catch(() => {});
+		});
+		let id;
+		authWindow = true;
+		try {
+			await page.locator('[data-testid="file-input"]').setInputFiles({
+				name, mimeType: 'text/csv', buffer: bytes,
+			});
+			id = await uploadJobId();
+			await reached;
+			// Disabling a user deletes its sessions: the page's next request answers 401.
+			await cli(['user', 'disable', 'alice']);
+			await page.locator('[data-testid="login-form"]').waitFor({ timeout: T(30000) });
+			assert.match(await page.locator('[data-testid="login-note"]').innerText(), /session has ended/i);
+			assert.equal(await page.locator('[data-testid="login-name"]').inputValue(), 'alice');
+			const kept = await page.evaluate(() => JSON.parse(localStorage.getItem('propflow.uploads') ||
+				'[]'));
+			assert.ok(kept.some((p) => p.id === id), 'the upload is still remembered: ' +
+				JSON.stringify(kept));
+			const n = sockets.length;
+			const sentAtEnd = patches;
+			await new Promise((r) => setTimeout(r, 1500));
+			assert.ok(patches <= sentAtEnd + 1, 'no pieces sent while logged out');
+			assert.ok(lastSocket().isClosed(), 'the WebSocket is closed while logged out');
+			assert.equal(sockets.length, n, 'no WebSocket opened while logged out');
+
+			await cli(['user', 'enable', 'alice']);
+			await submitLogin('alice', ALICE_PW);
+			await loggedInAs('alice');
+			await page.locator('[data-testid="upload-progress"][data-state="done"]')
+				.waitFor({ timeout: T(120000) });
+		} finally {
+			authWindow = false;
+			await page.unrouteAll({ behavior: 'ignoreErrors' });
+			await setPiece(0);
+		}
+		const states = await uploadStates();
+		assert.ok(states.includes('paused'), 'the upload paused: ' + states.join(' > '));
+		assert.equal(states[states.length - 1], 'done');
+		await waitJobState(id, ['done'], T(60000), 'alice');
+		await assertExactJob(id, ROWS, bytes.length, 'alice');
+		assert.equal(await apiStatus('/api/imports/' + id), 404, 'not admin\'s');
+		await page.locator(`[data-testid="job-item"][data-job-id="${id}"][data-state="done"]`)
+			.waitFor({ timeout: T(30000) });
+		assert.equal(await page.locator('#upload-error').isVisible(), false, 'no upload error shown');
+		assert.deepEqual(await page.evaluate(() => JSON.parse(localStorage.getItem('propflow.uploads') ||
+			'[]')), [], 'the finished upload is forgotten');
+	});
+
+test('admin logs in with the password set from the prompt; repeated failures wait (429)',
+	{ timeout: T(180000) }, async () => {
+		await logout();
+		await submitLogin('admin', ADMIN_PW);
+		await loggedInAs('admin');
+		await page.locator(`[data-testid="job-item"][data-job-id="${jobIds['listings-messy.csv']}"]`)
+			.waitFor({ timeout: T(15000) });
+		assert.equal(await page.locator('[data-testid="password-prompt"]').isVisible(), false);
+		await logout();
+
+		// The last test that logs in: the client's failure count stays up for --login-window.
+		authWindow = true;
+		try {
+			const err = page.locator('[data-testid="login-error"]');
+			let text = '';
+			for (let i = 0; i < 15 && !/too many/i.test(text); i++) {
+				await submitLogin('admin', 'wrong ' + i);
+				text = await err.innerText();
+			}
+			assert.match(text, /Too many failed logins\. Try again in \d+ s\./, text);
+			assert.equal(await page.locator('[data-testid="login-submit"]').isDisabled(), true,
+				'no attempt until the wait is over');
+			assert.equal(await page.locator('#app').isVisible(), false);
+			const r = await fetch(baseUrl + '/api/session', { method: 'POST',
+				headers: { 'Content-Type': 'application/json' },
+				body: JSON.stringify({ name: 'admin', password: ADMIN_PW }) });
+			await r.arrayBuffer();
+			assert.equal(r.status, 429, 'even the right password waits');
+			assert.match(r.headers.get('retry-after') || '', /^\d+$/);
+		} finally {
+			authWindow = false;
+		}
+	});
+
+test('every state-changing request carried the CSRF token', () => {
+	const kinds = new Set(stateChanges.map((c) => c.what));
+	for (const k of ['POST /api/imports', 'PATCH /api/imports/N', 'DELETE /api/imports/N',
+		'POST /api/imports/N/reprocess', 'POST /api/account/password', 'DELETE /api/session']) {
+		assert.ok(kinds.has(k), `the run made a ${k}: ${[...kinds].join(', ')}`);
+	}
+	const bad = stateChanges.filter((c) => !/^[A-Za-z0-9_-]{43}$/.test(c.csrf ?? ''));
+	assert.deepEqual(bad, [], 'requests without X-CSRF-Token');
+});
+
+test('no console errors and no CSP violations during the whole run', async () => {
+	assert.deepEqual(cspViolations, [], 'CSP violations');
 	assert.deepEqual(consoleErrors, [], 'console errors');
+	// The detector works: a style attribute set from script is reported.
+	await page.evaluate(() => document.body.setAttribute('style', 'color: red'));
+	for (let i = 0; i < 50 && cspViolations.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+	assert.ok(cspViolations.length >= 1, 'a style attribute is a CSP violation');
+	for (const v of cspViolations) assert.match(v, /style-src/);
+	cspViolations.length = 0;
+	consoleErrors.length = 0;
 });

@@ -113,7 +113,7 @@ static void handler(void *arg, pf_http_req *req)
 	if (pf_http_add_header(req, "X-A", "b") != 0)
 		abort();
 	if (strcmp(path, "/up") == 0) {
-		struct bufferevent *bev = pf_http_req_detach(req);
+		struct bufferevent *bev = pf_http_req_detach(req, NULL);
 		if (bev)
 			bufferevent_free(bev);
 		else

@@ -20,12 +20,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { test } from 'node:test';
+import fs from 'node:fs';
+import { after, test } from 'node:test';
 import WebSocket from 'ws';
 import { generate } from './gen.mjs';
 import {
-	BIN, brief, embeddedConninfo, psql, rawExchange, removeDir, request, runCli, scaled,
-	serverEnv, sleep, SRC, TUS, tempDir, useServer,
+	BIN, brief, checkExit, embeddedConninfo, psql, rawExchange, removeDir, request, runCli, scaled,
+	serverEnv, sleep, SRC, TUS, tempDir, useServer, WRAP,
 } from './lib.mjs';
 
 // A: defaults (plus a small --max-upload); B: behind a trusted proxy with a
@@ -35,8 +36,12 @@ const MAX_UPLOAD_A = 64 * 1024 * 1024;
 const A = useServer({ args: ['--max-upload', String(MAX_UPLOAD_A), '--login-max-failures', '100'] });
 const B = useServer({ args: ['--trust-proxy', '127.0.0.1', '--login-max-failures', '3',
 	'--login-window', '60'] });
+// C also writes its access log to a file.
+const ACCESS_DIR = tempDir('propflow-access-');
+const ACCESS_FILE = path.join(ACCESS_DIR, 'access.log');
 const C = useServer({ args: ['--user-max-imports', '2', '--user-max-rows', '2000',
-	'--user-max-bytes', '1M', '--max-upload', '2M'] });
+	'--user-max-bytes', '1M', '--max-upload', '2M', '--access-log', ACCESS_FILE] });
+after(() => removeDir(ACCESS_DIR));
 
 const SECRETS = new Map(); // secret text -> what it is, never to appear in A's stderr
 const ANSWERS = []; // every answer of this file, checked for Access-Control-* headers
@@ -214,7 +219,9 @@ const tiny = generate({ rows: 20, rejected: 0, seed: 31, blankLines: 0 });
 function serveOnce(dir) {
 	const argv = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dir,
 		'--static-dir', path.join(SRC, 'static')];
-	const proc = spawn(BIN, argv, { env: serverEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+	const proc = WRAP.length ?
+		spawn(WRAP[0], [...WRAP.slice(1), BIN, ...argv], { env: serverEnv(), stdio: ['ignore', 'pipe', 'pipe'] }) :
+		spawn(BIN, argv, { env: serverEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
 	let out = '';
 	let err = '';
 	proc.stdout.setEncoding('utf8');
@@ -244,7 +251,7 @@ function serveOnce(dir) {
 }
 
 test('first run: one one-time login link on stdout before the listening line, and never again', {
-	timeout: 240000,
+	timeout: scaled(240000),
 }, async () => {
 	const dir = tempDir('propflow-firstrun-');
 	try {
@@ -267,16 +274,14 @@ test('first run: one one-time login link on stdout before the listening line, an
 		assert.match(l.r.json.csrf, /^[A-Za-z0-9_-]{43}$/);
 		const again = await login({ url }, { link });
 		assertJsonError(again.r, 401, 'first-run link used twice', 'login link invalid or used');
-		const x1 = await s1.stop();
-		assert.equal(x1.code, 0, `first server exit ${JSON.stringify(x1)}`);
+		checkExit(await s1.stop(), s1.stderr(), 'first-run server');
 		assert.ok(!s1.stderr().includes(link) && !s1.stderr().includes(l.secret),
 			'no link or cookie secret on stderr');
 
 		const s2 = serveOnce(dir);
 		await s2.ready;
 		assert.ok(!/first run/.test(s2.stdout()), `no first-run line on a restart:\n${s2.stdout()}`);
-		const x2 = await s2.stop();
-		assert.equal(x2.code, 0, `second server exit ${JSON.stringify(x2)}`);
+		checkExit(await s2.stop(), s2.stderr(), 'restarted server');
 	} finally {
 		removeDir(dir);
 	}
@@ -286,7 +291,7 @@ test('first run: one one-time login link on stdout before the listening line, an
 // The CLI.
 
 test('user add: password from stdin, or generated and printed; duplicate exit 1; bad name exit 2', {
-	timeout: 120000,
+	timeout: scaled(120000),
 }, async () => {
 	const pw = secret('stdin-pw-Ω-' + crypto.randomBytes(6).toString('hex'), 'password of alice');
 	const a = await user(A, ['add', 'alice'], { input: `${pw}\n` });
@@ -327,7 +332,7 @@ test('user add: password from stdin, or generated and printed; duplicate exit 1;
 	assert.equal(ok64.code, 0, `a 64-char name: ${cliMsg(ok64)}`);
 });
 
-test('user list (text and --json), user token', { timeout: 60000 }, async () => {
+test('user list (text and --json), user token', { timeout: scaled(60000) }, async () => {
 	const t = await user(A, ['list']);
 	assert.equal(t.code, 0, cliMsg(t));
 	const rows = t.stdout.split('\n').filter(Boolean).map((l) => l.split('\t'));
@@ -367,7 +372,7 @@ test('user list (text and --json), user token', { timeout: 60000 }, async () => 
 });
 
 test('disable: token, login and existing session all 401; enable; password; link once', {
-	timeout: 120000,
+	timeout: scaled(120000),
 }, async () => {
 	const u = await makeUser(A, 'carl');
 	const sess = await loginOk(A, { name: 'carl', password: u.password });
@@ -378,6 +383,8 @@ test('disable: token, login and existing session all 401; enable; password; link
 	assert401(await req('GET', `${A.url}/api/imports`, { headers: u.headers }), 'token of a disabled user');
 	assert401(await req('GET', `${A.url}/api/imports`, { headers: sess.cookie }), 'session of a disabled user');
 	assertJsonError(await req('GET', `${A.url}/api/session`, { headers: sess.cookie }), 401, 'GET /api/session, disabled');
+	const dws = await wsTry(A, u.headers);
+	assert.equal(dws.status, 401, `WebSocket with a disabled user's token: ${JSON.stringify(dws).slice(0, 200)}`);
 	const dl = await login(A, { name: 'carl', password: u.password });
 	assertJsonError(dl.r, 401, 'login of a disabled user', 'wrong name or password');
 	assert.equal(dl.setCookie, null, 'no cookie for a refused login');
@@ -408,13 +415,22 @@ test('disable: token, login and existing session all 401; enable; password; link
 	assert.equal(viaLink.r.json.user.name, 'carl');
 	assertJsonError((await login(A, { link: lm[2] })).r, 401, 'link used twice', 'login link invalid or used');
 	assertJsonError((await login(A, { link: 'A'.repeat(43) })).r, 401, 'unknown link', 'login link invalid or used');
+	// A link past its 24 h is refused.
+	const k2 = await user(A, ['link', 'carl', '--listen', `${A.host}:${A.port}`]);
+	const old = secret((k2.stdout.match(/#login=([A-Za-z0-9_-]{43})/) || [])[1], 'login link');
+	assert.ok(old, `link: ${k2.stdout}`);
+	const ci = embeddedConninfo(A.dataDir);
+	assert.equal(await psql(ci, "SELECT count(*) FROM login_links WHERE used_at IS NULL AND expires_at BETWEEN " +
+		"now() + interval '23 hours' AND now() + interval '25 hours'"), '1', 'the link is valid 24 h');
+	await psql(ci, "UPDATE login_links SET expires_at = now() - interval '1 s' WHERE used_at IS NULL");
+	assertJsonError((await login(A, { link: old })).r, 401, 'expired link', 'login link invalid or used');
 	assert.equal((await user(A, ['link', 'nobody-here'])).code, 1, 'link of no such user');
 });
 
 // ---------------------------------------------------------------------------
 // Sessions.
 
-test('POST /api/session: cookie attributes; GET; wrong password 401; 415; 413', { timeout: 60000 }, async () => {
+test('POST /api/session: cookie attributes; GET; wrong password 401; 415; 413', { timeout: scaled(60000) }, async () => {
 	assert.ok(S.alice, 'needs user alice');
 	const l = await loginOk(A, { name: 'alice', password: S.alice.password });
 	const attrs = l.setCookie.split(';').map((s) => s.trim());
@@ -424,7 +440,12 @@ test('POST /api/session: cookie attributes; GET; wrong password 401; 415; 413', 
 	assert.ok(low.includes('samesite=strict'), `SameSite=Strict: ${l.setCookie}`);
 	assert.ok(low.includes('path=/'), `Path=/: ${l.setCookie}`);
 	assert.ok(!low.includes('secure'), `no Secure over plain http: ${l.setCookie}`);
-	assert.ok(low.some((a) => /^max-age=\d+$/.test(a)), `Max-Age: ${l.setCookie}`);
+	assert.ok(low.includes('max-age=604800'), `Max-Age = the default --session-ttl: ${l.setCookie}`);
+	const ttl = Date.parse(l.r.json.expires_at) - Date.now();
+	assert.ok(Math.abs(ttl - 604800e3) < 120e3, `expires_at ${l.r.json.expires_at} about 7 days ahead`);
+	// The CSRF token is HMAC-SHA256(key = the cookie secret, "propflow csrf").
+	assert.equal(l.csrf, crypto.createHmac('sha256', l.secret).update('propflow csrf').digest('base64url'),
+		'CSRF token as ISSUE4.md defines it');
 	assert.match(l.r.headers['cache-control'] || 'no-store', /no-store|private|no-cache/);
 
 	// A forwarded "https" from an untrusted peer changes nothing.
@@ -440,6 +461,11 @@ test('POST /api/session: cookie attributes; GET; wrong password 401; 415; 413', 
 	assertJsonError(await req('GET', `${A.url}/api/session`, { headers: { Cookie: 'pf_session=' + 'x'.repeat(43) } }),
 		401, 'GET /api/session with an unknown cookie');
 
+	// The session cookie among others, as a browser sends it.
+	const many = await req('GET', `${A.url}/api/session`, { headers: { Cookie: `theme=dark; pf_session=${l.secret}; lang=en` } });
+	assert.equal(many.status, 200, `pf_session among other cookies: ${many.status} ${many.text.slice(0, 200)}`);
+	const long = await login(A, { name: 'alice', password: 'p'.repeat(1025) });
+	assert.ok([400, 401].includes(long.r.status), `a 1025-byte password: ${long.r.status} ${long.r.text.slice(0, 200)}`);
 	const w = await login(A, { name: 'alice', password: 'wrong-' + S.alice.password });
 	assertJsonError(w.r, 401, 'wrong password', 'wrong name or password');
 	assert.equal(w.setCookie, null);
@@ -459,7 +485,26 @@ test('POST /api/session: cookie attributes; GET; wrong password 401; 415; 413', 
 	assert.equal(bad.status, 400, `malformed JSON: ${bad.status} ${bad.text.slice(0, 200)}`);
 });
 
-test('DELETE /api/session: 204, cookie cleared, the session no longer works', { timeout: 60000 }, async () => {
+test('secrets are stored hashed: session and token as SHA-256, password as scrypt', { timeout: scaled(60000) }, async () => {
+	const l = await loginOk(A, { name: 'alice', password: S.alice.password });
+	const ci = embeddedConninfo(A.dataDir);
+	const sha = (t) => crypto.createHash('sha256').update(t).digest('hex');
+	const sessions = (await psql(ci, "SELECT encode(id_hash, 'hex') FROM sessions")).split('\n');
+	assert.ok(sessions.includes(sha(l.secret)), 'sessions.id_hash = sha256(cookie secret)');
+	const tokens = (await psql(ci, "SELECT encode(token_hash, 'hex') FROM api_tokens")).split('\n');
+	assert.ok(tokens.includes(sha(S.alice.token)), 'api_tokens.token_hash = sha256(token)');
+	const pw = await psql(ci, "SELECT pw_hash FROM users WHERE name = 'alice'");
+	assert.match(pw, /^\$scrypt\$ln=15,r=8,p=1\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$/, `pw_hash ${pw}`);
+	const dump = await psql(ci, 'SELECT (SELECT string_agg(t::text, \' \') FROM sessions t) || ' +
+		'(SELECT string_agg(t::text, \' \') FROM api_tokens t) || (SELECT string_agg(t::text, \' \') FROM users t) || ' +
+		'coalesce((SELECT string_agg(t::text, \' \') FROM login_links t), \'\')');
+	for (const [sec, what] of [[l.secret, 'cookie'], [S.alice.token, 'token'], [S.alice.password, 'password']])
+		assert.ok(!dump.includes(sec), `the ${what} itself is not in the database`);
+	const admin = await psql(ci, "SELECT coalesce(pw_hash, 'NULL') FROM users WHERE name = 'admin'");
+	assert.equal(admin, 'NULL', 'the first-run administrator has no password');
+});
+
+test('DELETE /api/session: 204, cookie cleared, the session no longer works', { timeout: scaled(60000) }, async () => {
 	const l = await loginOk(A, { name: 'alice', password: S.alice.password });
 	assert.equal((await req('GET', `${A.url}/api/imports`, { headers: l.cookie })).status, 200);
 	assertJsonError(await req('DELETE', `${A.url}/api/session`, { headers: l.cookie }), 403,
@@ -472,7 +517,7 @@ test('DELETE /api/session: 204, cookie cleared, the session no longer works', { 
 	assertJsonError(await req('GET', `${A.url}/api/session`, { headers: l.cookie }), 401, 'GET /api/session after logout');
 });
 
-test('expired session: 401 everywhere', { timeout: 60000 }, async () => {
+test('expired session: 401 everywhere', { timeout: scaled(60000) }, async () => {
 	const u = await makeUser(A, 'expiring');
 	const l = await loginOk(A, { name: 'expiring', password: u.password });
 	assert.equal((await req('GET', `${A.url}/api/imports`, { headers: l.cookie })).status, 200);
@@ -485,7 +530,7 @@ test('expired session: 401 everywhere', { timeout: 60000 }, async () => {
 	assert.equal((await req('GET', `${A.url}/api/imports`, { headers: u.headers })).status, 200, 'the token still works');
 });
 
-test('POST /api/account/password: wrong current 403, then 204 and the new password works', { timeout: 60000 }, async () => {
+test('POST /api/account/password: wrong current 403, then 204 and the new password works', { timeout: scaled(60000) }, async () => {
 	const u = await makeUser(A, 'pwchanger');
 	const l = await loginOk(A, { name: 'pwchanger', password: u.password });
 	const pw2 = secret('changed-' + crypto.randomBytes(6).toString('hex'), 'changed password');
@@ -504,7 +549,7 @@ test('POST /api/account/password: wrong current 403, then 204 and the new passwo
 // ---------------------------------------------------------------------------
 // CSRF, Origin, CORS, headers.
 
-test('CSRF: cookie-authenticated state changes need X-CSRF-Token; bearer does not', { timeout: 60000 }, async () => {
+test('CSRF: cookie-authenticated state changes need X-CSRF-Token; bearer does not', { timeout: scaled(60000) }, async () => {
 	const l = await loginOk(A, { name: 'alice', password: S.alice.password });
 	const wrong = { ...l.cookie, 'X-CSRF-Token': 'A'.repeat(43) };
 	const other = await loginOk(A, { name: 'alice', password: S.alice.password });
@@ -549,7 +594,7 @@ test('CSRF: cookie-authenticated state changes need X-CSRF-Token; bearer does no
 	S.aliceJob = id;
 });
 
-test('Origin: foreign origins refused on state changes and the WebSocket upgrade', { timeout: 60000 }, async () => {
+test('Origin: foreign origins refused on state changes and the WebSocket upgrade', { timeout: scaled(60000) }, async () => {
 	const bearer = { Authorization: `Bearer ${S.alice.token}` };
 	const l = await loginOk(A, { name: 'alice', password: S.alice.password });
 	for (const origin of ['http://evil.example', `http://127.0.0.1:${A.port + 1}`, `https://127.0.0.1:${A.port}`,
@@ -628,7 +673,7 @@ test('security headers on the page and the API', async () => {
 // ---------------------------------------------------------------------------
 // The login throttle and the trusted proxy (server B).
 
-test('login throttle per client address: 429 + Retry-After, even for the right password', { timeout: 120000 }, async () => {
+test('login throttle per client address: 429 + Retry-After, even for the right password', { timeout: scaled(120000) }, async () => {
 	S.rl = await makeUser(B, 'rl');
 	const from = (ip) => ({ 'X-Forwarded-For': ip });
 	for (let i = 1; i <= 3; i++) {
@@ -654,7 +699,7 @@ test('login throttle per client address: 429 + Retry-After, even for the right p
 		'a success in between did not reset the address counter');
 });
 
-test('login throttle per name: failures from many addresses block the name', { timeout: 120000 }, async () => {
+test('login throttle per name: failures from many addresses block the name', { timeout: scaled(120000) }, async () => {
 	const rn = await makeUser(B, 'rn');
 	for (let i = 1; i <= 3; i++) {
 		const f = await login(B, { name: 'rn', password: `wrong${i}` }, { 'X-Forwarded-For': `203.0.113.${20 + i}` });
@@ -664,13 +709,22 @@ test('login throttle per name: failures from many addresses block the name', { t
 	assertJsonError(blocked.r, 429, 'right password for a name with 3 failures', 'too many failed logins');
 	const ra = Number(blocked.r.headers['retry-after']);
 	assert.ok(Number.isInteger(ra) && ra >= 1 && ra <= 60, `Retry-After ${blocked.r.headers['retry-after']}`);
+	// A success resets the name's counter: 2 failures, success, 2 failures, success.
+	const rs = await makeUser(B, 'rs');
+	let ip = 60;
+	for (const round of [1, 2]) {
+		for (let i = 0; i < 2; i++)
+			assertJsonError((await login(B, { name: 'rs', password: 'no' }, { 'X-Forwarded-For': `203.0.113.${ip++}` })).r,
+				401, `rs failure (round ${round})`);
+		await loginOk(B, { name: 'rs', password: rs.password }, { 'X-Forwarded-For': `203.0.113.${ip++}` });
+	}
 	// Other names from that address are not blocked.
 	await loginOk(B, { name: 'rl', password: S.rl.password }, { 'X-Forwarded-For': '203.0.113.40' });
 	// The token of the blocked name still works: the throttle is about logins.
 	assert.equal((await req('GET', `${B.url}/api/imports`, { headers: rn.headers })).status, 200);
 });
 
-test('--trust-proxy: Secure cookie and X-Forwarded-For only from a trusted peer; access log', { timeout: 60000 }, async () => {
+test('--trust-proxy: Secure cookie and X-Forwarded-For only from a trusted peer; access log', { timeout: scaled(60000) }, async () => {
 	const sec = await loginOk(B, { name: 'rl', password: S.rl.password },
 		{ 'X-Forwarded-For': '192.0.2.50', 'X-Forwarded-Proto': 'https' });
 	assert.ok(sec.setCookie.split(';').map((s) => s.trim().toLowerCase()).includes('secure'),
@@ -681,7 +735,17 @@ test('--trust-proxy: Secure cookie and X-Forwarded-For only from a trusted peer;
 		{ 'X-Forwarded-For': '192.0.2.52', 'X-Forwarded-Proto': 'http' });
 	assert.ok(!/;\s*secure/i.test(plain2.setCookie), `no Secure with X-Forwarded-Proto: http: ${plain2.setCookie}`);
 
+	// Behind the proxy with https, the page's origin is https://HOST.
+	const viaTls = { ...sec.headers, 'X-Forwarded-For': '192.0.2.50', 'X-Forwarded-Proto': 'https' };
+	const okTls = await postCsv(B, tiny.buffer, 'tls-origin.csv', { ...viaTls, Origin: `https://${B.host}:${B.port}` });
+	assert.equal(okTls.status, 202, `https Origin behind a TLS proxy: ${okTls.status} ${okTls.text.slice(0, 200)}`);
+	assertJsonError(await postCsv(B, tiny.buffer, 'tls-origin.csv', { ...viaTls, Origin: B.url }), 403,
+		'http Origin on a request that came over TLS', 'cross-origin request refused');
+
 	// X-Forwarded-For honoured from the trusted peer (rightmost untrusted entry).
+	await req('GET', `${B.url}/api/imports/777009`, { headers: { ...S.rl.headers, 'X-Forwarded-For': '203.0.113.5, 127.0.0.1' } });
+	const lt = await accessLineFor(B, '/api/imports/777009', 'B');
+	assert.equal(lt.match(ACCESS_RE)?.[2], '203.0.113.5', `trusted entries skipped from the right: ${lt}`);
 	await req('GET', `${B.url}/api/imports/777001?x=1`, { headers: { ...S.rl.headers, 'X-Forwarded-For': '10.9.9.9, 203.0.113.77' } });
 	const lb = await accessLineFor(B, '/api/imports/777001', 'B');
 	const mb = lb.match(ACCESS_RE);
@@ -697,7 +761,7 @@ test('--trust-proxy: Secure cookie and X-Forwarded-For only from a trusted peer;
 	assert.equal(ma[2], '127.0.0.1', `X-Forwarded-For ignored from an untrusted peer: ${la}`);
 });
 
-test('access log: one line per request with address, user, method, path without query, status', { timeout: 60000 }, async () => {
+test('access log: one line per request with address, user, method, path without query, status', { timeout: scaled(60000) }, async () => {
 	const bearer = { Authorization: `Bearer ${S.alice.token}` };
 	const q = 'QUERYSECRET' + crypto.randomBytes(4).toString('hex');
 	secret(q, 'query string');
@@ -709,6 +773,11 @@ test('access log: one line per request with address, user, method, path without 
 	assert.deepEqual([m1[2], m1[3], m1[4], m1[5], m1[6]],
 		['127.0.0.1', 'alice', 'GET', `/api/imports/${S.aliceJob}/properties`, '200'], l1);
 	assert.ok(Number(m1[7]) > 0, `bytes ${m1[7]}`);
+	const n0 = accessLines(A).length;
+	const sized = await req('GET', `${A.url}/api/imports/${S.aliceJob}`, { headers: bearer });
+	const ls = await waitFor(() => accessLines(A).slice(n0).find((l) => l.includes(` GET /api/imports/${S.aliceJob} `)),
+		3000, 'ACCESS line of the job');
+	assert.equal(Number(ls.match(ACCESS_RE)?.[7]), sized.body.length, `bytes = the body's length: ${ls}`);
 
 	await req('GET', `${A.url}/api/imports/888003`);
 	const l2 = await accessLineFor(A, '/api/imports/888003', 'anonymous');
@@ -717,26 +786,37 @@ test('access log: one line per request with address, user, method, path without 
 	assert.equal(m2[3], '-', `no user: ${l2}`);
 	assert.equal(m2[6], '401', l2);
 
-	// A WebSocket is logged at close with 101.
+	// Every line of the format.
+	for (const l of accessLines(A)) assert.match(l, ACCESS_RE, `access line format: ${JSON.stringify(l)}`);
+});
+
+test('access log: a WebSocket gets one line, at its close, with 101 and its lifetime', {
+	timeout: scaled(30000),
+}, async () => {
+	const bearer = { Authorization: `Bearer ${S.alice.token}` };
+	// A WebSocket is logged once, at close, with 101 and its lifetime.
+	const wsLines = () => accessLines(A).filter((l) => / alice GET \/api\/events 101 /.test(l));
+	const before = wsLines().length;
 	const w = await wsTry(A, bearer);
 	assert.equal(w.open, true);
 	await waitFor(() => w.messages.length > 0, 10000, 'snapshot');
-	const before = accessLines(A).filter((l) => / GET \/api\/events 101 /.test(l)).length;
+	await sleep(400);
+	const whileOpen = wsLines().length;
 	w.ws.close();
-	await waitFor(() => accessLines(A).filter((l) => / GET \/api\/events 101 /.test(l)).length > before, 5000,
-		'ACCESS line of the closed WebSocket');
-	const wl = accessLines(A).filter((l) => / GET \/api\/events 101 /.test(l)).pop();
-	assert.match(wl, / alice GET \/api\/events 101 /, wl);
-
-	// Every line of the format.
-	for (const l of accessLines(A)) assert.match(l, ACCESS_RE, `access line format: ${JSON.stringify(l)}`);
+	await waitFor(() => wsLines().length > before, 5000, 'ACCESS line of the WebSocket');
+	await sleep(300);
+	assert.equal(wsLines().length, before + 1, 'one ACCESS line per WebSocket');
+	const wl = wsLines().pop();
+	assert.equal(whileOpen, before, `the WebSocket is logged at close, not at the upgrade: ${wl}`);
+	const wm = wl.match(ACCESS_RE);
+	assert.ok(wm && Number(wm[8]) >= 300, `the WebSocket's line has its lifetime (open >= 400 ms): ${wl}`);
 });
 
 // ---------------------------------------------------------------------------
 // Per-user limits (server C).
 
 test('--user-max-imports: the third concurrent upload gets 429 + Retry-After; after a DELETE one more fits', {
-	timeout: 60000,
+	timeout: scaled(60000),
 }, async () => {
 	const u = await makeUser(C, 'lima');
 	const ids = [];
@@ -772,7 +852,7 @@ test('--user-max-imports: the third concurrent upload gets 429 + Retry-After; af
 	}
 });
 
-test('--user-max-bytes: a declared length over the quota gets 413; --max-upload still 413', { timeout: 60000 }, async () => {
+test('--user-max-bytes: a declared length over the quota gets 413; --max-upload still 413', { timeout: scaled(60000) }, async () => {
 	const u = await makeUser(C, 'limb');
 	const over = await tusCreateAs(C, 1024 * 1024 + 1, u.headers);
 	assertJsonError(over, 413, 'tus creation over the bytes quota', 'storage quota exceeded');
@@ -797,7 +877,7 @@ test('--user-max-bytes: a declared length over the quota gets 413; --max-upload 
 	assert.equal(y.responses[0]?.status, 413, `one-shot over --max-upload: ${y.responses[0]?.text}`);
 });
 
-test('--user-max-rows: at the quota the next upload gets 413; an import crossing it fails', { timeout: 120000 }, async () => {
+test('--user-max-rows: at the quota the next upload gets 413; an import crossing it fails', { timeout: scaled(120000) }, async () => {
 	const u = await makeUser(C, 'limc');
 	const f2000 = generate({ rows: 2000, rejected: 0, seed: 3101, blankLines: 0 });
 	const r = await postCsv(C, f2000.buffer, 'rows2000.csv', u.headers);
@@ -828,6 +908,20 @@ test('--user-max-rows: at the quota the next upload gets 413; an import crossing
 	const fj = await waitJobAs(C, list.json.items[0].id, v.headers, ['failed']);
 	assert.match(fj.error || '', /row quota exceeded/, `error of the crossing import: ${brief(fj)}`);
 	assert.ok(fj.rows_inserted <= 2000, `no more than the quota stored: ${brief(fj)}`);
+});
+
+test('--access-log FILE: the lines go to the file, not to stderr', { timeout: scaled(30000) }, async () => {
+	const u = await makeUser(C, 'logfile');
+	await req('GET', `${C.url}/api/imports/555001?q=1`, { headers: u.headers });
+	const line = await waitFor(() => {
+		const t = fs.existsSync(ACCESS_FILE) ? fs.readFileSync(ACCESS_FILE, 'utf8') : '';
+		return t.split('\n').find((l) => l.includes(' /api/imports/555001 '));
+	}, 5000, 'the line in the access log file');
+	assert.match(line, ACCESS_RE, line);
+	assert.match(line, / logfile GET \/api\/imports\/555001 404 /, line);
+	assert.equal(accessLines(C).length, 0, 'no ACCESS line on stderr');
+	const all = fs.readFileSync(ACCESS_FILE, 'utf8');
+	for (const [sec, what] of SECRETS) if (sec && sec.length >= 8 && all.includes(sec)) assert.fail(`${what} in the access log file`);
 });
 
 // ---------------------------------------------------------------------------

@@ -31,9 +31,11 @@ const IDLE_TIMEOUT_MS = 5000;
 // and valgrind, inflate the resident size whatever the program does.
 const INSTRUMENTED = process.env.PROPFLOW_SANITIZED === '1' || process.env.PROPFLOW_VALGRIND === '1';
 const RSS_MAX_MB = INSTRUMENTED ? Infinity : 150;
+// Hostile clients and the bystander are all the administrator here: lift
+// the per-user limit of concurrent imports (default 3; accounts.test.mjs).
 const srv = useServer({
 	args: ['--header-timeout-ms', String(HEADER_TIMEOUT_MS),
-		'--idle-timeout-ms', String(IDLE_TIMEOUT_MS)],
+		'--idle-timeout-ms', String(IDLE_TIMEOUT_MS), '--user-max-imports', '100'],
 });
 
 // The bystander's file: valid, messy, with a few rejected records.

@@ -17,7 +17,7 @@ import { test } from 'node:test';
 import WebSocket from 'ws';
 import { generate } from './gen.mjs';
 import {
-	brief, embeddedConninfo, psql, request, runCli, scaled, sleep, TUS, useServer,
+	brief, embeddedConninfo, psql, request, runCli, scaled, sendSlowly, sleep, TUS, useServer,
 } from './lib.mjs';
 
 const srv = useServer();
@@ -219,7 +219,7 @@ async function adminState() {
 // ---------------------------------------------------------------------------
 
 test('setup: admin has an import with errors and an incomplete tus upload; users bob, carol, dave', {
-	timeout: 180000,
+	timeout: scaled(180000),
 }, async () => {
 	S.admin = { Authorization: `Bearer ${await token('admin')}` };
 	S.bob = await makeUser('bob');
@@ -270,7 +270,7 @@ test('setup: admin has an import with errors and an incomplete tus upload; users
 });
 
 test('bob gets for every route of admin\'s (and carol\'s) exactly the 404 of a missing job or record', {
-	timeout: 120000,
+	timeout: scaled(120000),
 }, async () => {
 	assert.ok(S.before, 'needs the setup');
 	const bad = [];
@@ -364,7 +364,7 @@ async function walk401(headers, what) {
 }
 
 test('no credentials: 401 on every owned route and the WebSocket; health, session, OPTIONS answer', {
-	timeout: 60000,
+	timeout: scaled(60000),
 }, async () => {
 	assert.ok(S.before, 'needs the setup');
 	const bad = await walk401({}, 'without credentials');
@@ -386,7 +386,7 @@ test('no credentials: 401 on every owned route and the WebSocket; health, sessio
 	assert.equal(page.status, 200, 'the page needs no credentials');
 });
 
-test('expired session: 401 on every route, its own job included', { timeout: 60000 }, async () => {
+test('expired session: 401 on every route, its own job included', { timeout: scaled(60000) }, async () => {
 	assert.ok(S.daveSession, 'needs the setup');
 	assert.equal((await req('GET', `/api/imports/${S.DJ}`, { headers: S.daveSession.cookie })).status, 200);
 	await psql(embeddedConninfo(srv.dataDir), "UPDATE sessions SET expires_at = now() - interval '1 s' " +
@@ -397,7 +397,7 @@ test('expired session: 401 on every route, its own job included', { timeout: 600
 		'dave\'s token still reads his job');
 });
 
-test('nothing bob (or anyone) tried changed admin\'s data', { timeout: 60000 }, async () => {
+test('nothing bob (or anyone) tried changed admin\'s data', { timeout: scaled(60000) }, async () => {
 	assert.ok(S.before, 'needs the setup');
 	const now = await adminState();
 	assert.deepEqual(now, S.before);
@@ -405,7 +405,7 @@ test('nothing bob (or anyone) tried changed admin\'s data', { timeout: 60000 }, 
 	assert.equal(now.tusOffset, String(S.tusOffset));
 });
 
-test('WebSocket: bob sees only his own jobs, in the snapshot and in frames', { timeout: 180000 }, async () => {
+test('WebSocket: bob sees only his own jobs, in the snapshot and in frames', { timeout: scaled(180000) }, async () => {
 	assert.ok(S.before, 'needs the setup');
 	const bobWs = await wsTry(S.bob.headers);
 	assert.equal(bobWs.open, true, `bob's WebSocket: ${JSON.stringify(bobWs).slice(0, 200)}`);
@@ -421,18 +421,37 @@ test('WebSocket: bob sees only his own jobs, in the snapshot and in frames', { t
 	const asnap = await waitFor(() => adminWs.messages.find((m) => m.type === 'snapshot'), 10000, 'admin\'s snapshot');
 	assert.ok(!asnap.jobs.some((j) => [S.BJ, S.CJ, S.DJ].includes(j.id)), 'admin\'s snapshot: only admin\'s');
 
-	// All three import at once.
-	const [a, b, c] = await Promise.all([
-		importAs(generate({ rows: 6000, seed: 9201 }).buffer, 'admin-live.csv', S.admin),
+	// All three import at once; admin's upload is slow (about 3 s of
+	// progress frames) and bob's and carol's run while it goes on.
+	const adminBuf = generate({ rows: 6000, seed: 9201 }).buffer;
+	const slow = sendSlowly('POST', `${srv.url}/api/imports?name=admin-live.csv`, adminBuf, {
+		chunked: true, pieceSize: 16384, delayMs: 25, auth: null,
+		headers: { 'Content-Type': 'text/csv', ...S.admin },
+	});
+	const adminLive = await waitFor(async () => {
+		const r = await req('GET', '/api/imports', { headers: S.admin });
+		return r.json.items.find((j) => j.name === 'admin-live.csv' && j.rows_inserted > 0);
+	}, 20000, 'admin\'s live import under way');
+	const [b, c] = await Promise.all([
 		importAs(generate({ rows: 3000, seed: 9202 }).buffer, 'bob-live.csv', S.bob.headers),
 		importAs(generate({ rows: 3000, seed: 9203 }).buffer, 'carol-live.csv', carolSession.headers),
 	]);
+	const sr = await slow.done;
+	assert.equal(sr.status, 202, `admin's slow upload: ${sr.status} ${sr.error || sr.text}`);
+	const a = sr.json;
+	assert.equal(a.id, adminLive.id);
 	await Promise.all([waitJobAs(a.id, S.admin), waitJobAs(b.id, S.bob.headers), waitJobAs(c.id, S.carol.headers)]);
 	const term = (ws, id) => waitFor(() => ws.messages.find((m) => m.type === 'import' && m.id === id && m.state === 'done'),
 		10000, `final frame of job ${id}`);
 	await term(bobWs, b.id);
 	await term(carolWs, c.id);
 	await term(adminWs, a.id);
+	// admin reprocesses its first job: frames to admin only.
+	const rp = await req('POST', `/api/imports/${S.J}/reprocess`, { body: '', headers: S.admin });
+	assert.equal(rp.status, 202, `admin's reprocess: ${rp.status} ${rp.text.slice(0, 200)}`);
+	await waitJobAs(S.J, S.admin);
+	await waitFor(() => adminWs.messages.find((m) => m.type === 'import' && m.id === S.J && m.state === 'done'), 10000,
+		'admin\'s reprocess frames');
 	// admin deletes its tus upload and the live job: `cancelled` frames, to admin only.
 	assert.equal((await req('DELETE', `/api/imports/${S.T}`, { headers: { ...TUS, ...S.admin } })).status, 204);
 	assert.equal((await req('DELETE', `/api/imports/${a.id}`, { headers: S.admin })).status, 204);
@@ -454,8 +473,9 @@ test('WebSocket: bob sees only his own jobs, in the snapshot and in frames', { t
 	assert.ok(bobFrames.length >= 1, 'bob received his own frames');
 	const seqs = bobFrames.map((m) => m.seq);
 	for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i] > seqs[i - 1], `seq increasing: ${seqs}`);
-	assert.ok(adminWs.messages.filter((m) => m.type === 'import' && m.id === a.id).length >= 1,
-		'admin received frames of its own import (so their absence for bob means something)');
+	const adminFrames = adminWs.messages.filter((m) => m.type === 'import' && m.id === a.id).length;
+	assert.ok(adminFrames >= 5,
+		`admin received ${adminFrames} frames of its own import (so their absence for bob means something)`);
 	process.stderr.write(`# frames: bob ${bobWs.messages.length}, carol ${carolWs.messages.length}, ` +
 		`admin ${adminWs.messages.length}\n`);
 	for (const w of [bobWs, carolWs, adminWs]) w.ws.close();

@@ -231,7 +231,7 @@ static void handler(void *arg, pf_http_req *req)
 	} else if (strcmp(path, "/early") == 0) {
 		finish(req, 413, "no");
 	} else if (strcmp(path, "/upgrade") == 0) {
-		struct bufferevent *bev = pf_http_req_detach(req);
+		struct bufferevent *bev = pf_http_req_detach(req, NULL);
 		T.outstanding--;
 		if (bev) {
 			T.up = bev;
