@@ -10,7 +10,7 @@
 #   B. all uploaders at once (curl, chunked, each with its own token) while wrk runs
 #      bench/wrk/browse.lua as the browsing user over its two imports; wrk is stopped when the last
 #      import ends. Per upload: when its job was created and finished (server timestamps, relative
-#      to the common start), when its first rows were seen (1 s polls), its rows; first/last
+#      to the common start), when its first rows were seen (0.25 s polls), its rows; first/last
 #      finish ratio, aggregate rows/s against the lone import's, wrk's latency percentiles, non-2xx
 #      answers, socket errors and timeouts; CPU seconds of propflow, PostgreSQL and wrk.
 # Checks every job ends done with exactly its file's rows, and that each user lists only their own
@@ -255,6 +255,7 @@ pg_cpu() {
 	echo "$sum"
 }
 
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 # --- 0: warm-up, the browsing user's data ---------------------------------------------------------
 read -r B0 _ _ <<<"$(lone "$WORK/browse-0.csv" browse-0.csv)"
 echo "concurrent.sh: warm-up import $B0 done" >&2
@@ -285,7 +286,7 @@ for i in $(seq 1 "$USERS"); do
 	PIDS+=($!)
 done
 
-# poll each user's import list once a second (one curl for all): first rows seen, end
+# poll each user's import list 4 times a second (one curl for all): first rows seen, end
 declare -a FIRST STATE
 poll_args=()
 for i in $(seq 1 "$USERS"); do
@@ -306,7 +307,7 @@ while :; do
 	done
 	[ "$ended" = "$USERS" ] && break
 	[ "${EPOCHREALTIME%.*}" -lt "$deadline" ] || break
-	sleep 1
+	sleep 0.25
 done
 WALL=$(elapsed "$T0" "$(now)")
 WRK_CPU=$(cpu_of "$WRK_PID")
@@ -360,7 +361,8 @@ yes_no() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == "<" ? v < t :
 	echo
 	echo "$USERS uploads of $ROWS rows (~$FILE_MB MB each, $EXPECTED stored), chunked curl, one user each, while wrk"
 	echo "($WRK_THREADS threads, $WRK_CONNS connections, think time $BROWSE_DELAY ms, timeout $WRK_TIMEOUT) browses as"
-	echo "an 11th user; $(nproc) CPUs; propflow $("$PROPFLOW" --version 2>/dev/null | head -n 1)."
+	echo "another user the two imports it made before (warm-up, lone); $(nproc) CPUs, load average before"
+	echo "the script $LOADAVG."
 	echo
 	echo "| upload | job created (s) | first rows seen by (s) | finished (s) | rows |"
 	echo "|---:|---:|---:|---:|---:|"

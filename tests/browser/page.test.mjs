@@ -319,6 +319,21 @@ async function uploadJobId() {
 	return Number(await box.getAttribute('data-job-id'));
 }
 
+// The job's item in the list shows done; on a timeout, say what the page and the API had.
+async function itemDone(id, ms, user = 'admin') {
+	const item = page.locator(`[data-testid="job-item"][data-job-id="${id}"]`);
+	try {
+		await item.and(page.locator('[data-state="done"]')).waitFor({ timeout: ms });
+	} catch (e) {
+		const shown = await item.getAttribute('data-state', { timeout: 1000 }).catch(() => 'absent');
+		const sub = await item.innerText({ timeout: 1000 }).catch(() => '');
+		const api = await apiJson('/api/imports/' + id, user).catch((x) => x.message);
+		throw new Error(`job ${id} not done in the list after ${ms} ms: the item shows ` +
+			`${shown} (${sub.replace(/\s+/g, ' ')}); the API: ` +
+			JSON.stringify({ ...api, columns: undefined }) + '\n' + e.message);
+	}
+}
+
 // Log in through the form; waits until the request has been answered.
 async function submitLogin(name, password) {
 	await page.locator('[data-testid="login-name"]').fill(name);
@@ -383,7 +398,9 @@ before(async () => {
 	// Chromium's lines about 401/429 answers (and a WebSocket refused with 401) are; nothing
 	// else is, ever.
 	const netError = /^(console: Failed to load resource: net::ERR_|console: WebSocket connection to |requestfailed: http:\/\/127\.0\.0\.1:\d+\/api\/)/;
-	const authError = /^console: (Failed to load resource: the server responded with a status of (401|429) |WebSocket connection to '[^']+\/api\/events' failed: (HTTP Authentication failed|Error during WebSocket handshake: Unexpected response code: 401))/;
+	const authError = new RegExp('^console: (Failed to load resource: the server responded with a ' +
+		'status of (401|429) |WebSocket connection to \'[^\']+/api/events\' failed: ' +
+		'(HTTP Authentication failed|Error during WebSocket handshake: Unexpected response code: 401))');
 	const record = (msg) => {
 		if (faultWindow && netError.test(msg)) toleratedErrors.push(msg);
 		else if (authWindow && authError.test(msg)) toleratedErrors.push(msg);
@@ -675,8 +692,7 @@ test('after a reload mid-upload the page offers to resume; the same file continu
 			'no piece failed after the resume: ' + log.join(', '));
 		await waitJobState(id, ['done'], T(60000));
 		await assertExactJob(id, BIG_ROWS, Buffer.byteLength(bigCsv));
-		await page.locator(`[data-testid="job-item"][data-job-id="${id}"][data-state="done"]`)
-			.waitFor({ timeout: T(30000) });
+		await itemDone(id, T(30000));
 		assert.equal(await page.locator('[data-testid="resume-list"]').isVisible(), false,
 			'nothing left to resume');
 		assert.deepEqual(await page.evaluate(() => JSON.parse(localStorage.getItem('propflow.uploads') ||
@@ -729,8 +745,7 @@ test('the server killed mid-upload and restarted: the page resumes by itself',
 		await waitJobState(id, ['done'], T(60000));
 		await assertExactJob(id, BIG_ROWS, bytes.length);
 		await page.locator('[data-testid="ws-status"][data-state="open"]').waitFor({ timeout: T(30000) });
-		await page.locator(`[data-testid="job-item"][data-job-id="${id}"][data-state="done"]`)
-			.waitFor({ timeout: T(30000) });
+		await itemDone(id, T(30000));
 		assert.equal(await page.locator('#upload-error').isVisible(), false, 'no upload error shown');
 	});
 
@@ -777,8 +792,7 @@ test('reprocess from the page with a mapping override', { timeout: T(180000) }, 
 
 	// The page shows the new run: done, the same counts, the override, the rows reloaded.
 	await page.locator('#job-state[data-state="done"]').waitFor({ timeout: T(30000) });
-	await page.locator(`[data-testid="job-item"][data-job-id="${id}"][data-state="done"]`)
-		.waitFor({ timeout: T(30000) });
+	await itemDone(id, T(30000));
 	assert.equal(await countOf('rows-inserted'), ROWS);
 	assert.equal(await countOf('rows-rejected'), 1);
 	const row = mapping.locator('tbody tr', { hasText: 'List Price' });
@@ -996,8 +1010,7 @@ test('the session ends mid-upload: the login form, then the same user continues 
 		await waitJobState(id, ['done'], T(60000), 'alice');
 		await assertExactJob(id, ROWS, bytes.length, 'alice');
 		assert.equal(await apiStatus('/api/imports/' + id), 404, 'not admin\'s');
-		await page.locator(`[data-testid="job-item"][data-job-id="${id}"][data-state="done"]`)
-			.waitFor({ timeout: T(30000) });
+		await itemDone(id, T(30000), 'alice');
 		assert.equal(await page.locator('#upload-error').isVisible(), false, 'no upload error shown');
 		assert.deepEqual(await page.evaluate(() => JSON.parse(localStorage.getItem('propflow.uploads') ||
 			'[]')), [], 'the finished upload is forgotten');
