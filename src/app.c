@@ -341,10 +341,21 @@ static void recover_tick(evutil_socket_t fd, short what, void *arg)
 	if (a->recovering || a->state != APP_RUN || pf_db_ready_count(a->readers) == 0)
 		return;
 	pf_db_unit *u = pf_db_unit_new(recover_cb, a);
-	if (!u || pf_db_unit_stmt(u, "SELECT id FROM import_jobs "
-	                             "WHERE state IN ('receiving', 'processing') "
-	                             "AND (input_complete OR NOT resumable) "
-	                             "ORDER BY id LIMIT 100") != 0) {
+	/* a tus upload nobody has sent to for --upload-expiry seconds ends
+	 * interrupted (with its complete rows), so it stops counting against
+	 * its owner's running imports; the xact lock skips one being run */
+	if (!u ||
+	    pf_db_unit_stmt(u, "SELECT id FROM import_jobs "
+	                       "WHERE state IN ('receiving', 'processing') "
+	                       "AND (input_complete OR NOT resumable) "
+	                       "ORDER BY id LIMIT 100") != 0 ||
+	    pf_db_unit_stmt(u, "UPDATE import_jobs SET state = 'interrupted', "
+	                       "error = 'upload abandoned: nothing received for ' || $1 || ' s', "
+	                       "finished_at = now(), updated_at = now() "
+	                       "WHERE state = 'receiving' AND resumable AND NOT input_complete "
+	                       "AND updated_at < now() - make_interval(secs => $1) "
+	                       "AND pg_try_advisory_xact_lock(id)") != 0 ||
+	    pf_db_unit_int(u, a->cfg->upload_expiry_s) != 0) {
 		if (u)
 			pf_db_unit_free(u);
 		return;

@@ -92,6 +92,8 @@ static const opt opts[] = {
      "rows one user may store over all imports"},
     {"user-max-bytes", OPT_SIZE, OFF(user_max_bytes), "20G", 1, 1024 * 1024 * GB,
      "uploaded bytes one user may store over all imports (K, M, G suffixes)"},
+    {"upload-expiry", OPT_INT, OFF(upload_expiry_s), "86400", 1, 31536000,
+     "seconds a tus upload may wait for its next byte before it ends interrupted"},
     {"admin", OPT_FLAG, OFF(admin), "0", 0, 1, "user add: make an administrator"},
     {"label", OPT_STR, OFF(label), "", 0, 0, "user token: a label for the token"},
     {"user", OPT_STR, OFF(user), "admin", 0, 0, "import: the user who owns the import"},

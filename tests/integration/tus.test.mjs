@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { generate } from './gen.mjs';
 import {
-	brief, diffRuns, getJson, importFile, request, sendSlowly, sleep, TUS, tusCreate, tusHead,
-	tusPatch, useServer, waitJob, walkProperties,
+	brief, checkExit, diffRuns, getJson, importFile, request, scaled, sendSlowly, sleep, startServer,
+	TUS, tusCreate, tusHead, tusPatch, useServer, waitJob, walkProperties,
 } from './lib.mjs';
 
 const MAX = 64 * 1024 * 1024;
@@ -311,4 +311,31 @@ test('DELETE terminates: 204, then HEAD/GET/PATCH 404; also while a PATCH is att
 	assert.ok(old.status === null || old.status === 410 || old.status === 404,
 		`the attached PATCH was closed: ${old.status}`);
 	assert.equal((await tusHead(srv.url, id2)).status, 404);
+});
+
+test('an abandoned tus upload ends interrupted after --upload-expiry and frees its place', {
+	timeout: scaled(120000),
+}, async () => {
+	// its own server: uploads expire after 1 s of silence, one import at a time
+	const s2 = await startServer({ args: ['--upload-expiry', '1', '--user-max-imports', '1'] });
+	try {
+		const c = await tusCreate(s2.url, small.buffer.length, 'abandoned.csv');
+		assert.equal(c.status, 201, c.text);
+		const id = c.json.id;
+		const half = Math.floor(small.buffer.length / 2);
+		const p = await tusPatch(s2.url, id, 0, small.buffer.subarray(0, half)).done;
+		assert.equal(p.status, 204, p.text);
+		// while it waits, it holds the one place
+		const busy = await tusCreate(s2.url, 1000, 'second.csv');
+		assert.equal(busy.status, 429, busy.text);
+		// the recovery scan (every 10 s) ends it
+		const job = await waitJob(s2.url, id, ['interrupted'], scaled(60000));
+		assert.match(job.error, /upload abandoned/);
+		assert.equal(job.rows_parsed, job.rows_inserted + job.rows_rejected);
+		assert.ok(job.rows_inserted > 0, 'the complete rows received are kept');
+		const again = await tusCreate(s2.url, 1000, 'third.csv');
+		assert.equal(again.status, 201, again.text);
+	} finally {
+		checkExit(await s2.stop(), s2.stderr(), 'server');
+	}
 });
