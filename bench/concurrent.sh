@@ -29,7 +29,7 @@ BAD_ROWS=10
 WRK_THREADS=2
 WRK_CONNS=10
 WRK_TIMEOUT=2s
-BROWSE_DELAY=0
+BROWSE_DELAY=100
 LONE_REPEAT=1
 OUT="$ROOT/bench/out/concurrent"
 URL=
@@ -47,7 +47,7 @@ usage: bench/concurrent.sh [options]
   --dialect D          gen.mjs dialect (default $DIALECT)
   --bad-rows K         rows with a wrong field count per file (default $BAD_ROWS)
   --wrk-threads T      wrk threads (default $WRK_THREADS)
-  --wrk-conns C        wrk connections (default $WRK_CONNS)
+  --wrk-conns C        wrk connections (default $WRK_CONNS; 0: no browsing, uploads only)
   --wrk-timeout D      wrk's request timeout: slower answers count as timeouts (default $WRK_TIMEOUT)
   --browse-delay MS    think time before each browse request per connection (default $BROWSE_DELAY)
   --lone-repeat R      lone imports timed (median reported; default $LONE_REPEAT)
@@ -85,7 +85,8 @@ while [ $# -gt 0 ]; do
 	*) usage >&2; die "unknown option $1" ;;
 	esac
 done
-for v in USERS ROWS WRK_THREADS WRK_CONNS LONE_REPEAT; do
+[[ $WRK_CONNS =~ ^[0-9]+$ ]] || die "--wrk-conns must be a number (0: no browsing)"
+for v in USERS ROWS WRK_THREADS LONE_REPEAT; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "--${v,,} must be a positive integer"
 done
 [[ $BAD_ROWS =~ ^[0-9]+$ && $BAD_ROWS -lt $ROWS ]] || die "bad --bad-rows"
@@ -132,9 +133,14 @@ stop_server() {
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
-	[ -n "$WRK_PID" ] && kill -INT "$WRK_PID" 2>/dev/null
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	wait 2>/dev/null
+	if [ -n "$WRK_PID" ]; then
+		kill -INT "$WRK_PID" 2>/dev/null
+		wait "$WRK_PID" 2>/dev/null
+	fi
+	for p in "${PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
 	stop_server
 	if [ "$KEEP" = 1 ]; then
 		echo "concurrent.sh: kept $WORK" >&2
@@ -247,12 +253,10 @@ lone() { # file name
 cpu_of() { awk -v t="$TICK" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # CPU seconds of the embedded PostgreSQL (postmaster and its children)
 pg_cpu() {
-	local pm sum=0 p
+	local pm files=() p
 	pm=$(head -n 1 "$DATA_DIR/pg/postmaster.pid" 2>/dev/null) || { echo 0; return; }
-	for p in $pm $(ps -o pid= --ppid "$pm" 2>/dev/null); do
-		sum=$(awk -v a="$sum" -v b="$(cpu_of "$p")" 'BEGIN { printf "%.2f", a + b }')
-	done
-	echo "$sum"
+	for p in $pm $(ps -o pid= --ppid "$pm" 2>/dev/null); do files+=("/proc/$p/stat"); done
+	awk -v t="$TICK" '{ s += $14 + $15 } END { printf "%.2f", s / t }' "${files[@]}" 2>/dev/null || echo 0
 }
 
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -262,9 +266,14 @@ echo "concurrent.sh: warm-up import $B0 done" >&2
 
 # --- A: lone imports ----------------------------------------------------------------------------
 LONE_T=()
+LONE_CPU=()
 BJOBS=$B0
 for r in $(seq 1 "$LONE_REPEAT"); do
+	c0=$(cpu_of "${SERVER_PID:-0}")
+	g0=$(pg_cpu)
 	read -r id secs _ <<<"$(lone "$WORK/browse-$r.csv" "browse-$r.csv")"
+	LONE_CPU+=("$(awk -v a="$c0" -v b="$(cpu_of "${SERVER_PID:-0}")" -v c="$g0" -v d="$(pg_cpu)" \
+		'BEGIN { printf "%.1f / %.1f", b - a, d - c }')")
 	LONE_T+=("$secs")
 	BJOBS="$BJOBS,$id"
 	echo "concurrent.sh: lone import $id: $secs s" >&2
@@ -273,11 +282,15 @@ LONE=$(printf '%s\n' "${LONE_T[@]}" | sort -n | awk '{ a[NR] = $1 } END { print 
 LONE_RPS=$(awk -v r="$EXPECTED" -v s="$LONE" 'BEGIN { printf "%.0f", r / s }')
 
 # --- B: all at once, with wrk browsing ------------------------------------------------------------
-PF_TOKEN=$BTOKEN PF_JOB=$BJOBS PF_DELAY_MS=$BROWSE_DELAY \
-	wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d3600s --timeout "$WRK_TIMEOUT" --latency \
-	-s "$ROOT/bench/wrk/browse.lua" "$URL" >"$OUT/wrk.txt" 2>&1 &
-WRK_PID=$!
-sleep 1 # wrk connected and browsing before the uploads start
+if [ "$WRK_CONNS" -gt 0 ]; then
+	PF_TOKEN=$BTOKEN PF_JOB=$BJOBS PF_DELAY_MS=$BROWSE_DELAY \
+		wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d3600s --timeout "$WRK_TIMEOUT" --latency \
+		-s "$ROOT/bench/wrk/browse.lua" "$URL" >"$OUT/wrk.txt" 2>&1 &
+	WRK_PID=$!
+	sleep 1 # wrk connected and browsing before the uploads start
+else
+	echo "browse.lua: result requests=0 seconds=0 rps=0 p50=- p90=- p99=- max=- non2xx=0 connect=0 read=0 write=0 timeout=0" >"$OUT/wrk.txt"
+fi
 PF_CPU0=$(cpu_of "${SERVER_PID:-0}")
 PG_CPU0=$(pg_cpu)
 T0=$(now)
@@ -294,28 +307,40 @@ for i in $(seq 1 "$USERS"); do
 	poll_args+=(-sS -w '\n' -H "Authorization: Bearer ${TOKENS[i]}" "$URL/api/imports")
 done
 deadline=$((${EPOCHREALTIME%.*} + TIMEOUT_S))
+# timeline: seconds since start, imports ended, bytes received and rows stored (all users), CPU
+# seconds so far of propflow and of PostgreSQL
+printf 't\tended\tbytes\trows\tpropflow_cpu\tpg_cpu\n0\t0\t0\t0\t%s\t%s\n' "$PF_CPU0" "$PG_CPU0" >"$OUT/timeline.tsv"
 while :; do
-	t=$(elapsed "$T0" "$(now)")
 	mapfile -t rows < <(curl "${poll_args[@]}" 2>>"$OUT/curl.log" |
-		jq -r '(.items // [])[0] | "\(.state // "-") \(.rows_inserted // 0)"' 2>/dev/null)
+		jq -r '(.items // [])[0] | "\(.state // "-") \(.rows_inserted // 0) \(.bytes_received // 0)"' 2>/dev/null)
+	t=$(elapsed "$T0" "$(now)") # the answers are at most this old
 	ended=0
+	sum=0
+	bytes=0
 	for i in $(seq 1 "$USERS"); do
-		read -r st n <<<"${rows[i - 1]:--  0}"
+		read -r st n b <<<"${rows[i - 1]:--  0 0}"
 		STATE[i]=$st
+		sum=$((sum + n))
+		bytes=$((bytes + b))
 		[ -z "${FIRST[i]:-}" ] && [ "$n" -gt 0 ] && FIRST[i]=$t
 		case "$st" in done | failed | interrupted | cancelled) ended=$((ended + 1)) ;; esac
 	done
+	pf=$(cpu_of "${SERVER_PID:-0}")
+	pg=$(pg_cpu)
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$ended" "$bytes" "$sum" "$pf" "$pg" >>"$OUT/timeline.tsv"
 	[ "$ended" = "$USERS" ] && break
 	[ "${EPOCHREALTIME%.*}" -lt "$deadline" ] || break
 	sleep 0.25
 done
 WALL=$(elapsed "$T0" "$(now)")
-WRK_CPU=$(cpu_of "$WRK_PID")
+WRK_CPU=$([ -n "$WRK_PID" ] && cpu_of "$WRK_PID" || echo 0)
 PF_CPU=$(awk -v a="$PF_CPU0" -v b="$(cpu_of "${SERVER_PID:-0}")" 'BEGIN { printf "%.1f", b - a }')
 PG_CPU=$(awk -v a="$PG_CPU0" -v b="$(pg_cpu)" 'BEGIN { printf "%.1f", b - a }')
-kill -INT "$WRK_PID" 2>/dev/null
-wait "$WRK_PID" 2>/dev/null
-WRK_PID=
+if [ -n "$WRK_PID" ]; then
+	kill -INT "$WRK_PID" 2>/dev/null
+	wait "$WRK_PID" 2>/dev/null
+	WRK_PID=
+fi
 for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 PIDS=()
 
@@ -355,7 +380,10 @@ w() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$res"; }
 W_ERR=$(($(w non2xx) + $(w connect) + $(w read) + $(w write)))
 W_TO=$(w timeout)
 
-yes_no() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == "<" ? v < t : v >= t); print ok ? "**met**" : "**not met**" }'; }
+yes_no() {
+	[ "$1" = - ] && { echo "n/a"; return; }
+	awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == "<" ? v < t : v >= t); print ok ? "**met**" : "**not met**" }'
+}
 {
 	echo "### \`bench/concurrent.sh$([ ${#ARGS[@]} -gt 0 ] && printf ' %s' "${ARGS[@]}")\`"
 	echo
@@ -373,6 +401,7 @@ yes_no() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == "<" ? v < t :
 	echo "| measure | value | target | |"
 	echo "|---|---:|---|---|"
 	echo "| lone import, $ROWS rows (median of $LONE_REPEAT: ${LONE_T[*]} s) | $LONE s, $LONE_RPS rows/s | | |"
+	echo "| CPU of the lone import(s): propflow / PostgreSQL | $(printf '%s; ' "${LONE_CPU[@]}" | sed 's/; $//') s | | |"
 	echo "| $USERS at once: last finished | $LAST_FIN s | | |"
 	echo "| aggregate rows/s | $AGG_RPS ($RATIO × lone) | ≥ 0.90 × lone | $(yes_no "$RATIO" ">=" 0.90) |"
 	echo "| first / last finish | $FIRST_FIN / $LAST_FIN s = $FAIR | ≥ 0.75 | $(yes_no "$FAIR" ">=" 0.75) |"
