@@ -202,14 +202,14 @@ static pid_t read_pidfile(const pf_pgserver *pg, char *status, size_t cap)
 {
 	char p[PF_PGSERVER_PATH_MAX + 32];
 	snprintf(p, sizeof(p), "%s/postmaster.pid", pg->pgdir);
+	if (status && cap)
+		status[0] = 0; /* also when the file is not there yet */
 	FILE *f = fopen(p, "r");
 	if (!f)
 		return 0;
 	char line[512];
 	pid_t pid = 0;
 	int n = 0;
-	if (status && cap)
-		status[0] = 0;
 	while (fgets(line, sizeof(line), f)) {
 		n++;
 		if (n == 1)
