@@ -22,7 +22,7 @@ import { after, test } from 'node:test';
 import { generate } from './gen.mjs';
 import {
 	brief, checkExit, diffRaw, diffRuns, getJson, importFile, killLeftoverPostgres, killServer,
-	procStats, removeDir, request, sameCounts, sendSlowly, sleep, startPostgres, startServer,
+	procStats, removeDir, request, sameCounts, scaled, sendSlowly, sleep, startPostgres, startServer,
 	tempDir, tusCreate, tusHead, tusPatch, waitJob, walkProperties,
 } from './lib.mjs';
 
@@ -128,7 +128,8 @@ test('kill -9 during a one-shot upload and a tus upload; restart: interrupted, a
 	let srv = await ensureUp();
 	// A: one-shot, chunked, slow (about 8 s for the whole file).
 	const a = sendSlowly('POST', `${srv.url}/api/imports?name=cut-oneshot.csv`, buffer,
-		{ chunked: true, pieceSize: 16384, delayMs: 15, headers: { 'Content-Type': 'text/csv' } });
+		// slow enough (scaled: valgrind) to be still sending at the SIGTERM
+		{ chunked: true, pieceSize: 16384, delayMs: scaled(15), headers: { 'Content-Type': 'text/csv' } });
 	// T: tus; the first third in one PATCH, the rest slowly.
 	const c = await tusCreate(srv.url, buffer.length, 'cut-tus.csv');
 	assert.equal(c.status, 201, `tus creation: ${c.status} ${c.text.slice(0, 300)}${tail(srv)}`);
@@ -277,7 +278,8 @@ test('SIGTERM while jobs process (an import, a reprocess) and an upload arrives:
 	assert.ok(S.base, 'needs the baseline');
 	let srv = await ensureUp();
 	const slow = sendSlowly('POST', `${srv.url}/api/imports?name=term-cut.csv`, buffer,
-		{ chunked: true, pieceSize: 16384, delayMs: 15, headers: { 'Content-Type': 'text/csv' } });
+		// slow enough (scaled: valgrind) to be still sending at the SIGTERM
+		{ chunked: true, pieceSize: 16384, delayMs: scaled(15), headers: { 'Content-Type': 'text/csv' } });
 	const r = await request('POST', `${srv.url}/api/imports?name=term-parked.csv`, {
 		body: buffer, headers: { 'Content-Type': 'text/csv' }, timeout: 120000,
 	});
