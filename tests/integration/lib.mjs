@@ -101,6 +101,9 @@ function stopLeftoverPostgres(dataDir) {
  * `propflow user link admin`. srv.auth = {cookie, csrf, user} is then the
  * default credential of every request to srv.url (see request()).
  */
+// Servers started by startServer and not exited yet.
+const LIVE = new Set();
+
 export async function startServer({ args = [], env = {}, dataDir = null, keepDir = false,
 	login = true } = {}) {
 	const dir = dataDir || tempDir();
@@ -213,6 +216,8 @@ export async function startServer({ args = [], env = {}, dataDir = null, keepDir
 		}
 		if (srv.auth) setAuth(srv.url, srv.auth);
 	}
+	LIVE.add(srv);
+	exited.then(() => LIVE.delete(srv));
 	return srv;
 }
 
@@ -243,7 +248,14 @@ export function useServer(opts = {}) {
 	after(async () => {
 		if (!holder.stop) return;
 		const x = await holder.stop();
-		checkExit(x, holder.stderr(), 'server');
+		try {
+			checkExit(x, holder.stderr(), 'server');
+		} catch (e) {
+			// node:test runs no further after() hook once one throws: stop
+			// the other servers of the file here, or they keep it alive
+			await Promise.all([...LIVE].map((srv) => srv.stop()));
+			throw e;
+		}
 	}, { timeout: STOP_TIMEOUT_MS + 15000 });
 	return holder;
 }
