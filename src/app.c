@@ -452,6 +452,7 @@ static int app_run(app *a)
 	                       (int)cfg->db_pipeline_max, "reader");
 	if (!a->writers || !a->readers)
 		return PF_ENOMEM;
+	pf_db_set_backend_nice(a->writers, (int)cfg->db_writer_nice);
 	a->env = (pf_job_env){
 	    .base = a->base,
 	    .cfg = cfg,
@@ -668,7 +669,7 @@ static int app_main(const pf_config *cfg, app_mode mode, const char *path, int u
 		return 2;
 	}
 	a.base = event_base_new();
-	if (!a.base)
+	if (!a.base || event_base_priority_init(a.base, PF_PRIO_LEVELS) != 0)
 		return 1;
 	if (mode == MODE_SERVE && !(a.hasher = pf_hasher_new(a.base))) {
 		fprintf(stderr, "propflow: cannot start the password hasher\n");

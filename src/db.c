@@ -14,6 +14,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 typedef struct db_stmt {
 	const char *sql; /* borrowed static text, or owned when simple */
@@ -77,6 +78,7 @@ struct pf_db {
 	int ready;
 	void (*ready_cb)(void *arg);
 	void *ready_arg;
+	int backend_nice; /* niceness given to local backends of this pool, 0 none */
 };
 
 static void conn_io_cb(evutil_socket_t fd, short what, void *arg);
@@ -301,6 +303,29 @@ static void conn_kick_cb(evutil_socket_t fd, short what, void *arg)
 		conn_pump(c);
 }
 
+/*
+ * A pool of bulk work (import batches) can run its backends at a lower CPU
+ * priority, so that on a busy machine interactive reads from the other
+ * pool get the CPU first. Only for a server on this machine (Unix socket):
+ * the backend is then a local process we may renice.
+ */
+static void conn_renice(db_conn *c)
+{
+	pf_db *db = c->db;
+	const char *host = PQhost(c->pg);
+	if (db->backend_nice == 0 || !host || host[0] != '/')
+		return;
+	int pid = PQbackendPID(c->pg);
+	if (pid > 0 && setpriority(PRIO_PROCESS, (id_t)pid, db->backend_nice) != 0)
+		pf_debug("db %s/%d: backend %d keeps its priority: %s", db->label, c->index, pid,
+		         strerror(errno));
+}
+
+void pf_db_set_backend_nice(pf_db *db, int nice)
+{
+	db->backend_nice = nice;
+}
+
 static void conn_set_ready(db_conn *c, bool ready)
 {
 	pf_db *db = c->db;
@@ -311,6 +336,7 @@ static void conn_set_ready(db_conn *c, bool ready)
 		c->backoff_ms = 0;
 		db->ready++;
 		pf_info("db %s/%d: connected", db->label, c->index);
+		conn_renice(c);
 		if (db->ready == 1 && db->ready_cb)
 			db->ready_cb(db->ready_arg);
 	} else {

@@ -508,6 +508,16 @@ static void conn_update_read(pf_http_conn *c)
 		bufferevent_disable(c->bev, EV_READ);
 }
 
+/* Bodies are bulk work (see common.h); failing (an event already active,
+ * or a base without priorities) only leaves the order as it was. */
+static void conn_set_priority(pf_http_conn *c, int prio)
+{
+	if (c->bev && bufferevent_priority_set(c->bev, prio) != 0)
+		pf_debug("conn %llu: priority unchanged", (unsigned long long)c->id);
+	if (c->defer && !evtimer_pending(c->defer, NULL))
+		event_priority_set(c->defer, prio);
+}
+
 static void conn_set_state(pf_http_conn *c, conn_state s)
 {
 	const pf_http_limits *lim = &c->srv->lim;
@@ -515,6 +525,7 @@ static void conn_set_state(pf_http_conn *c, conn_state s)
 	if (c->state == CONN_DEAD)
 		return;
 	c->state = s;
+	conn_set_priority(c, s == CONN_BODY ? PF_PRIO_BULK : PF_PRIO_NORMAL);
 	switch (s) {
 	case CONN_HEAD:
 		c->out_seen = c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;

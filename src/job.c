@@ -854,6 +854,8 @@ static pf_job *job_alloc(pf_job_env *env, const pf_job_hooks *hooks, void *hook_
 	job->kept = evbuffer_new();
 	job->tail = evbuffer_new();
 	job->pump_ev = event_new(env->base, -1, 0, pump_cb, job);
+	if (job->pump_ev)
+		event_priority_set(job->pump_ev, PF_PRIO_BULK); /* parsing is bulk work */
 	job->flush_ev = evtimer_new(env->base, flush_cb, job);
 	job->columns = cJSON_CreateArray();
 	if (!job->csv || !job->pending || !job->kept || !job->tail || !job->pump_ev ||

@@ -20,6 +20,15 @@
 #define PF_UNUSED(x)    ((void)(x))
 #define PF_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Event priorities (libevent; the app initialises PF_PRIO_LEVELS). Bulk
+ * work, reading and parsing upload bodies, runs only when no interactive
+ * event (a request head, a database answer, a timer) is ready, so that a
+ * user browsing is answered before the next 64 KB of someone's upload is
+ * parsed. Setting a priority on a base without levels is a no-op. */
+#define PF_PRIO_LEVELS 3
+#define PF_PRIO_NORMAL 1 /* libevent's default with 3 levels */
+#define PF_PRIO_BULK   2
+
 enum {
 	PF_OK = 0,
 	PF_ENOMEM = -1,  /* allocation failed */

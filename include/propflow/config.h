@@ -23,6 +23,7 @@ typedef struct pf_config {
 	int64_t db_writers;                 /* connections carrying batches */
 	int64_t db_readers;                 /* connections carrying API reads */
 	int64_t db_pipeline_max;            /* queries in flight on one connection */
+	int64_t db_writer_nice;             /* CPU niceness of local writer backends */
 	int64_t max_upload;                 /* bytes of one upload */
 	int64_t max_connections;            /* client connections */
 	int64_t url_max;                    /* bytes of a request target */

@@ -61,6 +61,9 @@ void pf_db_free(pf_db *db);
 int pf_db_ready_count(const pf_db *db);
 /* Units queued or in flight across the pool. */
 size_t pf_db_backlog(const pf_db *db);
+/* Run this pool's backends at niceness nice (only a server reached over a
+ * Unix socket, i.e. on this machine; applied as each connection opens). */
+void pf_db_set_backend_nice(pf_db *db, int nice);
 /* Called once each time the pool goes from no usable connection to one. */
 void pf_db_on_ready(pf_db *db, void (*cb)(void *arg), void *arg);
 
