@@ -1040,6 +1040,9 @@ pf_job *pf_job_adopt(pf_job_env *env, int64_t id, int64_t owner, const pf_job_ho
 		return NULL;
 	job->id = id;
 	job->owner = owner;
+	/* the job may have been here before (a tus upload that went idle and
+	 * came back): its frames go on above any seq a client saw from us */
+	job->seq = env->seq_high;
 	job->started = true;
 	job->adopting = true;
 	job->resyncing = true;
@@ -1293,7 +1296,9 @@ pf_job *pf_job_next(const pf_job *job)
 
 uint64_t pf_job_next_seq(pf_job *job)
 {
-	return ++job->seq;
+	if (++job->seq > job->env->seq_high)
+		job->env->seq_high = job->seq;
+	return job->seq;
 }
 
 uint64_t pf_job_seq(const pf_job *job)

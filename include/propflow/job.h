@@ -76,8 +76,9 @@ typedef struct pf_job_env {
 	/* told about every change; final is true once, for the terminal state */
 	void (*changed)(void *arg, pf_job *job, bool final);
 	void *changed_arg;
-	pf_job *jobs; /* registry of this process's live jobs (intrusive list) */
-	bool closing; /* the pools are going away: units fail, jobs only settle */
+	pf_job *jobs;      /* registry of this process's live jobs (intrusive list) */
+	bool closing;      /* the pools are going away: units fail, jobs only settle */
+	uint64_t seq_high; /* highest progress-frame seq issued here; adopted jobs start above it */
 } pf_job_env;
 
 typedef struct pf_job_hooks {

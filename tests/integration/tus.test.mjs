@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { generate } from './gen.mjs';
 import {
 	brief, checkExit, diffRuns, getJson, importFile, request, scaled, sendSlowly, sleep, startServer,
-	TUS, tusCreate, tusHead, tusPatch, useServer, waitJob, walkProperties,
+	TUS, tusCreate, tusHead, tusPatch, useServer, waitJob, walkProperties, wsConnect,
 } from './lib.mjs';
 
 const MAX = 64 * 1024 * 1024;
@@ -338,4 +338,32 @@ test('an abandoned tus upload ends interrupted after --upload-expiry and frees i
 	} finally {
 		checkExit(await s2.stop(), s2.stderr(), 'server');
 	}
+});
+
+test('progress frames of a tus upload stay in seq order across its idle pauses', {
+	timeout: scaled(120000),
+}, async () => {
+	const w = wsConnect(srv.url);
+	await w.opened;
+	await w.next((m) => m.type === 'snapshot');
+	const buf = small.buffer;
+	const c = await tusCreate(srv.url, buf.length, 'seq-across-pauses.csv');
+	assert.equal(c.status, 201, c.text);
+	const id = c.json.id;
+	// three PATCHes with a pause after each: in between, nobody sends and the
+	// job leaves memory; the next PATCH takes it back as a new object
+	const cuts = [0, Math.floor(buf.length / 3), Math.floor((2 * buf.length) / 3), buf.length];
+	for (let i = 0; i < 3; i++) {
+		const r = await tusPatch(srv.url, id, cuts[i], buf.subarray(cuts[i], cuts[i + 1]),
+			{ pieceSize: 65536 }).done;
+		assert.equal(r.status, 204, `PATCH ${i}: ${r.status} ${r.text || r.error}`);
+		await sleep(500);
+	}
+	const last = await w.next((m) => m.type === 'import' && m.id === id && m.state === 'done',
+		scaled(60000));
+	const seqs = w.messages.filter((m) => m.type === 'import' && m.id === id).map((m) => m.seq);
+	for (let i = 1; i < seqs.length; i++)
+		assert.ok(seqs[i] > seqs[i - 1], `seq strictly increasing across pauses: ${seqs.join(' ')}`);
+	assert.equal(last.rows_parsed, 3000);
+	await w.close();
 });
