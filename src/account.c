@@ -521,19 +521,28 @@ static void session_made_cb(void *arg, const pf_db_result *r)
 	"SELECT u.id, u.name, u.is_admin, u.pw_hash IS NOT NULL, " ACCOUNT_ISO(                    \
 	    "s.expires_at") " FROM s JOIN users u ON u.id = s.user_id"
 
-static void login_succeeded(route_ctx *c)
+/* A new session's secret and the unit that will store it; NULL once the
+ * request is answered (and c freed) instead. */
+static pf_db_unit *session_unit(route_ctx *c)
 {
 	if (pf_auth_new_secret("", c->secret, sizeof(c->secret)) != 0) {
 		pf_http_respond_error(c->req, 503, "no randomness", NULL);
 		route_free(c);
-		return;
+		return NULL;
 	}
 	pf_db_unit *u = pf_db_unit_new(session_made_cb, c);
 	if (!u) {
 		respond_oom(c->req);
 		route_free(c);
-		return;
 	}
+	return u;
+}
+
+static void login_succeeded(route_ctx *c)
+{
+	pf_db_unit *u = session_unit(c);
+	if (!u)
+		return;
 	int rc = pf_db_unit_stmt(u, "DELETE FROM login_throttle WHERE key = $1");
 	rc = rc ? rc : pf_db_unit_text(u, c->name_key);
 	rc = rc ? rc
@@ -550,17 +559,9 @@ static void login_succeeded(route_ctx *c)
 
 static void link_login(route_ctx *c)
 {
-	if (pf_auth_new_secret("", c->secret, sizeof(c->secret)) != 0) {
-		pf_http_respond_error(c->req, 503, "no randomness", NULL);
-		route_free(c);
+	pf_db_unit *u = session_unit(c);
+	if (!u)
 		return;
-	}
-	pf_db_unit *u = pf_db_unit_new(session_made_cb, c);
-	if (!u) {
-		respond_oom(c->req);
-		route_free(c);
-		return;
-	}
 	int rc = pf_db_unit_stmt(
 	    u, "WITH l AS (UPDATE login_links SET used_at = now() WHERE link_hash = $1 AND "
 	       "used_at IS NULL AND expires_at > now() AND user_id IN "
