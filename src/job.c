@@ -1176,8 +1176,10 @@ void pf_job_release(pf_job *job)
 			pf_job_fail_input(job, PF_JOB_INTERRUPTED, "upload interrupted");
 		}
 	}
+	/* job_unref may free the job: decide before */
+	bool others = (job->refs & ~JOB_REFS_PRODUCER) != 0;
 	job_unref(job, JOB_REFS_PRODUCER);
-	if (job->refs)
+	if (others)
 		job_maybe_finalize(job);
 }
 
