@@ -670,6 +670,18 @@ static void verify(route_ctx *c)
 	}
 }
 
+/* Verify c->pw against hash (copied: the result it comes from goes away),
+ * or against the dummy hash when hash is NULL. */
+static void verify_stored(route_ctx *c, const char *hash)
+{
+	if (hash && !(c->stored = strdup(hash))) {
+		respond_oom(c->req);
+		route_free(c);
+		return;
+	}
+	verify(c);
+}
+
 /* --- the throttle, read before any hashing, with the user's row --- */
 
 static void checked_cb(void *arg, const pf_db_result *r)
@@ -698,16 +710,12 @@ static void checked_cb(void *arg, const pf_db_result *r)
 		}
 		const char *id = found ? pf_db_value(r, 1, 0, 0) : NULL;
 		const char *hash = found ? pf_db_value(r, 1, 0, 1) : NULL;
+		const char *usable = NULL; /* none: checked against the dummy hash */
 		if (found && !account_is_true(pf_db_value(r, 1, 0, 2)) && hash) {
 			c->user_id = strtoll(id, NULL, 10);
-			c->stored = strdup(hash);
-			if (!c->stored) {
-				respond_oom(c->req);
-				route_free(c);
-				return;
-			}
+			usable = hash;
 		}
-		verify(c);
+		verify_stored(c, usable);
 		return;
 	}
 	case ROUTE_PASSWORD: {
@@ -720,13 +728,7 @@ static void checked_cb(void *arg, const pf_db_result *r)
 			record_failure(c);
 			return;
 		}
-		c->stored = strdup(hash);
-		if (!c->stored) {
-			respond_oom(c->req);
-			route_free(c);
-			return;
-		}
-		verify(c);
+		verify_stored(c, hash);
 		return;
 	}
 	default: abort();
