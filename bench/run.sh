@@ -244,12 +244,6 @@ export PGOPTIONS="-c client_min_messages=warning"
 PF_CONN="host=$SOCK dbname=bench_pf user=postgres"
 PG_VERSION=$("${PSQL[@]}" -d postgres -At -c "SHOW server_version")
 
-# The baseline must carry the indexes property_records carries.
-EXTRA_IDX=()
-if cat "$ROOT"/schema/*.sql 2>/dev/null | tr -s ' \n' ' ' | grep -qiE 'property_records *\( *job_id *, *zip *\)'; then
-	EXTRA_IDX=(-v extra_indexes=1)
-fi
-
 # ------------------------------------------------------------------ helpers
 now() { echo "$EPOCHREALTIME"; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
@@ -300,7 +294,7 @@ record() { # rows method repeat seconds rss ok note (batch_rows appended: the va
 
 run_copy() { # n file dir expected
 	local n=$1 dir=$3 expected=$4 log="$LOGS/copy-$1-$REP.log" t0 t1 got
-	"${PSQL[@]}" -d bench_copy "${EXTRA_IDX[@]}" -f "$ROOT/bench/schema_copy.sql" >"$log" 2>&1 ||
+	"${PSQL[@]}" -d bench_copy -f "$ROOT/bench/schema_copy.sql" >"$log" 2>&1 ||
 		{ R_NOTE="schema_copy.sql failed"; return 1; }
 	checkpoint bench_copy
 	t0=$(now)
@@ -358,9 +352,13 @@ start_server() { # log
 	SPID=$!
 	local i line
 	for i in $(seq 1 600); do
-		line=$(grep -m 1 -o 'http://[^ ]*' "$WORK/serve.out" 2>/dev/null)
+		line=$(grep -m 1 -o 'listening on http://[^ ]*' "$WORK/serve.out" 2>/dev/null)
 		if [ -n "$line" ]; then
-			URL=${line%/}
+			URL=${line#listening on }
+			URL=${URL%/}
+			# pf_reset emptied the users: serve made a new admin on its first run
+			TOKEN=$("$PROPFLOW" user token admin "${PF_ARGS[@]}" 2>>"$1" | tail -n 1)
+			[ -n "$TOKEN" ] || { R_NOTE="propflow user token admin failed: $(tail -n 2 "$1" | tr '\n' ' ')"; return 1; }
 			return 0
 		fi
 		kill -0 "$SPID" 2>/dev/null || { R_NOTE="server exited: $(tail -n 2 "$1" | tr '\n' ' ')"; SPID=; return 1; }
@@ -374,7 +372,7 @@ run_http() { # n file dir expected
 	local n=$1 file=$2 expected=$4 log="$LOGS/http-$1-$REP.log" t0 t1 code id state deadline
 	pf_reset || { R_NOTE="could not empty propflow's tables"; return 1; }
 	start_server "$log" || { stop_server; return 1; }
-	local up=(-X POST -T "$file" -H 'Content-Type: text/csv')
+	local up=(-X POST -T "$file" -H 'Content-Type: text/csv' -H "Authorization: Bearer $TOKEN")
 	[ "$UPLOAD" = chunked ] && up+=(-H 'Transfer-Encoding: chunked')
 	t0=$(now)
 	run_child curl -sS -o "$WORK/resp.json" -w '%{http_code}' "${up[@]}" "$URL/api/imports?name=bench-$n.csv" \
@@ -388,7 +386,7 @@ run_http() { # n file dir expected
 	id=$(jq -r .id "$WORK/resp.json")
 	deadline=$(awk -v t="$t0" -v d="$TIMEOUT_S" 'BEGIN { printf "%d", t + d }')
 	while :; do
-		curl -sS -o "$WORK/job.json" "$URL/api/imports/$id" 2>>"$log"
+		curl -sS -o "$WORK/job.json" -H "Authorization: Bearer $TOKEN" "$URL/api/imports/$id" 2>>"$log"
 		state=$(jq -r '.state // empty' "$WORK/job.json" 2>/dev/null)
 		case "$state" in
 		done | failed | interrupted | cancelled) break ;;

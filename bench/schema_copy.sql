@@ -1,13 +1,11 @@
 -- bench/schema_copy.sql: the baseline tables for the psql \copy comparison (bench/run.sh).
 --
 -- What a plain loader would build for the same data: the typed columns in a table shaped and indexed
--- like property_records (schema/001_init.sql), and the original row as jsonb in a second table keyed
+-- like property_records (schema/), and the original row as jsonb in a second table keyed
 -- like property_raw. Keep the columns, constraints and indexes in step with schema/: the comparison is
 -- only fair while both sides maintain the same indexes and foreign keys.
 --
 -- Idempotent: drops and recreates everything, so run.sh loads it before every timed run.
--- psql variable extra_indexes (run.sh sets it when schema/ indexes property_records on (job_id, zip)
--- and (job_id, price)): add those two indexes here too.
 
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
@@ -48,12 +46,8 @@ CREATE TABLE bench_records (
   longitude     double precision,
   UNIQUE (job_id, row_no)
 );
-CREATE INDEX bench_records_keyset ON bench_records (job_id, id);
-
-\if :{?extra_indexes}
-CREATE INDEX bench_records_zip ON bench_records (job_id, zip);
-CREATE INDEX bench_records_price ON bench_records (job_id, price);
-\endif
+-- property_records has no other index since schema/004_paging.sql: pages follow (job_id, gen,
+-- row_no), and the id primary key serves single records.
 
 -- The original row, as a plain loader keeps it: jsonb, uncompressed by us (PostgreSQL does not
 -- compress values this small either).

@@ -176,8 +176,9 @@ static void page_response(read_ctx *c, const pf_db_result *r, bool errors)
 		}
 		cJSON_AddItemToArray(items, it);
 	}
+	/* the cursor: a record's row_no (column 1), an error's id (column 0) */
 	if (n > c->limit)
-		add_text(o, "next", pf_db_value(r, 1, c->limit - 1, 0));
+		add_text(o, "next", pf_db_value(r, 1, c->limit - 1, errors ? 0 : 1));
 	else
 		cJSON_AddNullToObject(o, "next");
 	pf_api_respond_cjson(c->req, 200, o);
@@ -359,7 +360,7 @@ static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id
 			                          "SELECT " RECORD_COLUMNS " FROM property_records "
 			                          "WHERE job_id = $1 AND gen = (SELECT gen FROM "
 			                          "import_jobs WHERE id = $1 AND user_id = $4) "
-			                          "AND id > $2 ORDER BY id LIMIT $3");
+			                          "AND row_no > $2 ORDER BY row_no LIMIT $3");
 		else
 			rc = rc ? rc
 			        : pf_db_unit_stmt(u,
