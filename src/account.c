@@ -4,8 +4,9 @@
  * bearer token or the session cookie, refuses foreign origins on state
  * changes, looks the credential's digest up, and enforces the CSRF token
  * of cookie sessions. Logins are throttled per client address and per
- * name in login_throttle (shared by every instance), checked before any
- * password is hashed; scrypt itself runs in the hasher child. The CLI
+ * name in login_throttle (shared by every instance): each attempt is
+ * counted before any password is hashed, and given back if it succeeds;
+ * scrypt itself runs in the hasher child. The CLI
  * (`propflow user ...`) is account_cli.c.
  *
  * Every statement takes its values as parameters; secrets reach the
@@ -23,7 +24,11 @@
 #include <string.h>
 #include <strings.h>
 
-#define ACCOUNT_KEY_MAX       112 /* "ip:ADDR" / "name:NAME" throttle keys */
+#define ACCOUNT_KEY_MAX 112 /* "ip:ADDR" / "name:NAME" throttle keys */
+/* A successful attempt is not a failure: the address gets it back ($2 with
+ * the name's DELETE before it, else $1). */
+#define SQL_REFUND_ON(p)                                                                           \
+	"UPDATE login_throttle SET failures = failures - 1 WHERE key = " p " AND failures > 0"
 #define ACCOUNT_CRED_MAX      128 /* a credential read from a header; longer is invalid */
 #define ACCOUNT_COOKIE_MAX    160 /* a Set-Cookie value */
 #define ACCOUNT_CLEANUP_EVERY 64  /* successful logins between prunes of old rows */
@@ -406,43 +411,12 @@ static void submit(route_ctx *c, pf_db *db, pf_db_unit *u, int rc)
 	pf_db_submit(db, 0, u);
 }
 
-/* --- failures: one more for each key, restarting a window that ran out --- */
-
-static const char sql_fail[] =
-    "INSERT INTO login_throttle AS t (key, failures, window_start) VALUES ($1, 1, now()) "
-    "ON CONFLICT (key) DO UPDATE SET "
-    "failures = CASE WHEN t.window_start <= now() - make_interval(secs => $2) "
-    "THEN 1 ELSE t.failures + 1 END, "
-    "window_start = CASE WHEN t.window_start <= now() - make_interval(secs => $2) "
-    "THEN now() ELSE t.window_start END";
-
-static void fail_done_cb(void *arg, const pf_db_result *r)
-{
-	route_ctx *c = arg;
-	if (r->error)
-		pf_warn("conn %llu: failed login not counted: %s",
-		        (unsigned long long)pf_http_req_conn_id(c->req), r->error);
-	respond_failure(c);
-	route_free(c);
-}
+/* --- failures: already counted when the attempt was let in --- */
 
 static void record_failure(route_ctx *c)
 {
-	pf_db_unit *u = pf_db_unit_new(fail_done_cb, c);
-	if (!u) {
-		respond_oom(c->req);
-		route_free(c);
-		return;
-	}
-	int rc = pf_db_unit_stmt(u, sql_fail);
-	rc = rc ? rc : pf_db_unit_text(u, c->ip_key);
-	rc = rc ? rc : pf_db_unit_int(u, c->acc->cfg->login_window_s);
-	if (c->name_key[0]) {
-		rc = rc ? rc : pf_db_unit_stmt(u, sql_fail);
-		rc = rc ? rc : pf_db_unit_text(u, c->name_key);
-		rc = rc ? rc : pf_db_unit_int(u, c->acc->cfg->login_window_s);
-	}
-	submit(c, c->acc->writers, u, rc);
+	respond_failure(c);
+	route_free(c);
 }
 
 /* --- now and then: old sessions, throttle rows and links --- */
@@ -543,8 +517,11 @@ static void login_succeeded(route_ctx *c)
 	pf_db_unit *u = session_unit(c);
 	if (!u)
 		return;
-	int rc = pf_db_unit_stmt(u, "DELETE FROM login_throttle WHERE key = $1");
+	/* the name's failures are forgotten; the address gets this attempt back */
+	int rc = pf_db_unit_stmt(
+	    u, "WITH d AS (DELETE FROM login_throttle WHERE key = $1) " SQL_REFUND_ON("$2"));
 	rc = rc ? rc : pf_db_unit_text(u, c->name_key);
+	rc = rc ? rc : pf_db_unit_text(u, c->ip_key);
 	rc = rc ? rc
 	        : pf_db_unit_stmt(u,
 	                          "WITH s AS (INSERT INTO sessions (id_hash, user_id, expires_at) "
@@ -563,15 +540,19 @@ static void link_login(route_ctx *c)
 	if (!u)
 		return;
 	int rc = pf_db_unit_stmt(
-	    u, "WITH l AS (UPDATE login_links SET used_at = now() WHERE link_hash = $1 AND "
-	       "used_at IS NULL AND expires_at > now() AND user_id IN "
-	       "(SELECT id FROM users WHERE NOT disabled) RETURNING user_id), "
-	       "s AS (INSERT INTO sessions (id_hash, user_id, expires_at) "
-	       "SELECT $2, user_id, now() + make_interval(secs => $3) FROM l "
-	       "RETURNING user_id, expires_at) " SESSION_USER_SELECT);
+	    u,
+	    "WITH l AS (UPDATE login_links SET used_at = now() WHERE link_hash = $1 AND "
+	    "used_at IS NULL AND expires_at > now() AND user_id IN "
+	    "(SELECT id FROM users WHERE NOT disabled) RETURNING user_id), "
+	    "s AS (INSERT INTO sessions (id_hash, user_id, expires_at) "
+	    "SELECT $2, user_id, now() + make_interval(secs => $3) FROM l "
+	    "RETURNING user_id, expires_at), "
+	    "r AS (UPDATE login_throttle SET failures = failures - 1 "
+	    "WHERE key = $4 AND failures > 0 AND EXISTS (SELECT 1 FROM l)) " SESSION_USER_SELECT);
 	rc = rc ? rc : account_unit_secret(u, c->link);
 	rc = rc ? rc : account_unit_secret(u, c->secret);
 	rc = rc ? rc : pf_db_unit_int(u, c->acc->cfg->session_ttl_s);
+	rc = rc ? rc : pf_db_unit_text(u, c->ip_key);
 	submit(c, c->acc->writers, u, rc);
 }
 
@@ -622,6 +603,8 @@ static void hashed_cb(void *arg, int rc, const char *encoded)
 		rc2 = rc2 ? rc2 : unit_digest(u, c->cred_digest);
 	else
 		rc2 = rc2 ? rc2 : pf_db_unit_text(u, NULL);
+	rc2 = rc2 ? rc2 : pf_db_unit_stmt(u, SQL_REFUND_ON("$1")); /* not a failure */
+	rc2 = rc2 ? rc2 : pf_db_unit_text(u, c->ip_key);
 	submit(c, c->acc->writers, u, rc2);
 }
 
@@ -682,7 +665,25 @@ static void verify_stored(route_ctx *c, const char *hash)
 	verify(c);
 }
 
-/* --- the throttle, read before any hashing, with the user's row --- */
+/* --- the throttle, before any hashing, with the user's row --- */
+
+/* Every attempt counts as a failure from the moment it is let in, for the
+ * address and the name, in one statement (a window that ran out starts
+ * again); a success gives it back (SQL_REFUND_ON). So attempts arriving
+ * together are each counted before any is hashed: at most
+ * --login-max-failures of them get a hash per window. The answer is the
+ * seconds left of a window whose count went over, or NULL. */
+static const char sql_charge[] =
+    "WITH hit AS (INSERT INTO login_throttle AS t (key, failures, window_start) "
+    "SELECT k, 1, now() FROM unnest(ARRAY[$1, $2]::text[]) AS k WHERE k IS NOT NULL "
+    "ON CONFLICT (key) DO UPDATE SET "
+    "failures = CASE WHEN t.window_start <= now() - make_interval(secs => $3) "
+    "THEN 1 ELSE t.failures + 1 END, "
+    "window_start = CASE WHEN t.window_start <= now() - make_interval(secs => $3) "
+    "THEN now() ELSE t.window_start END "
+    "RETURNING failures, window_start) "
+    "SELECT max(GREATEST(1, ceil(extract(epoch FROM window_start + "
+    "make_interval(secs => $3) - now()))))::bigint FROM hit WHERE failures > $4";
 
 static void checked_cb(void *arg, const pf_db_result *r)
 {
@@ -744,11 +745,7 @@ static void check_throttle(route_ctx *c)
 		return;
 	}
 	/* one row: NULL when neither key is over, else the seconds left */
-	int rc =
-	    pf_db_unit_stmt(u, "SELECT max(GREATEST(1, ceil(extract(epoch FROM window_start + "
-	                       "make_interval(secs => $3) - now()))))::bigint FROM login_throttle "
-	                       "WHERE (key = $1 OR key = $2) AND failures >= $4 AND "
-	                       "window_start > now() - make_interval(secs => $3)");
+	int rc = pf_db_unit_stmt(u, sql_charge);
 	rc = rc ? rc : pf_db_unit_text(u, c->ip_key);
 	rc = rc ? rc : pf_db_unit_text(u, c->name_key[0] ? c->name_key : NULL);
 	rc = rc ? rc : pf_db_unit_int(u, c->acc->cfg->login_window_s);

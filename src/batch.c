@@ -39,10 +39,11 @@ static const char sql_errors[] =
     "$8::text[]) AS u(k, r, l, c, v, why, raw)";
 
 /* First: moves the job's position and counters, or aborts the batch (see
- * schema/002_durable.sql). */
+ * schema/002_durable.sql), also when it would go over the owner's row quota
+ * (schema/005_quota.sql). */
 static const char sql_begin[] =
     "SELECT pf_batch_begin($1, $2::int, $3, $4, $5, $6, $7::boolean, $8, $9, $10, $11, $12, "
-    "$13)";
+    "$13, $14, $15)";
 
 static void put32(char *p, uint32_t v)
 {
@@ -189,6 +190,8 @@ int pf_batch_submit(pf_batch *b, pf_db *db, const pf_batch_progress *p, pf_db_cb
 	rc = rc ? rc : pf_db_unit_int(u, b->warned);
 	rc = rc ? rc : pf_db_unit_int(u, b->raw_bytes);
 	rc = rc ? rc : pf_db_unit_int(u, b->raw_stored);
+	rc = rc ? rc : pf_db_unit_int(u, p->max_rows);
+	rc = rc ? rc : pf_db_unit_int(u, p->margin);
 	if (b->nrecords) {
 		rc = rc ? rc : pf_db_unit_stmt(u, sql_records);
 		rc = rc ? rc : pf_db_unit_int(u, p->job_id);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #define SQLSTATE_OUT_OF_PLACE "PF001" /* raised by schema/002_durable.sql */
+#define SQLSTATE_ROW_QUOTA    "PF003" /* raised by schema/005_quota.sql */
 
 /* A data record held in the sample window (copied). */
 typedef struct held_rec {
@@ -171,7 +172,21 @@ bool job_unit_settle(unit_ctx *c, const pf_db_result *r, const char *what)
 	bool current = job_unit_answered(c) && !job->env->closing;
 	if (r->lost)
 		job->lock_held = false; /* the session that held it is gone */
-	if (current && r->error) {
+	if (current && r->error && c->kind == UNIT_BATCH &&
+	    (strcmp(r->sqlstate, SQLSTATE_ROW_QUOTA) == 0 ||
+	     (job->quota_refused && strcmp(r->sqlstate, SQLSTATE_OUT_OF_PLACE) == 0))) {
+		/* a batch that would go over the owner's row quota, and the ones
+		 * sent after it (now out of place): nothing of them is stored, and
+		 * the job ends with every batch before them */
+		if (!job->quota_refused)
+			pf_info(
+			    "import %lld: a batch would go over the owner's row quota; stopping",
+			    (long long)job->id);
+		job->quota_refused = true;
+		job->rows_parsed_local -= c->parsed;
+		job_fail(job, "row quota exceeded");
+		current = false;
+	} else if (current && r->error) {
 		if (r->lost || strcmp(r->sqlstate, SQLSTATE_OUT_OF_PLACE) == 0) {
 			pf_info("import %lld: %s: %s; resynchronising", (long long)job->id, what,
 			        r->error);
@@ -243,6 +258,13 @@ static int job_add_record(pf_job *job, const held_rec *h)
 {
 	pf_batch *b = &job->batch;
 	int rc = 0;
+	if (job->rows_left >= 0 && job->rows_parsed_local >= job->rows_left) {
+		/* over the owner's row quota: this record stays unparsed (counters
+		 * keep parsed = inserted + rejected), the rows before it are stored */
+		rc = submit_batch(job);
+		job_fail(job, "row quota exceeded");
+		return rc;
+	}
 	if (pf_batch_empty(b))
 		job->batch_from = (int64_t)h->index;
 	b->parsed++;
@@ -269,13 +291,6 @@ static int job_add_record(pf_job *job, const held_rec *h)
 	job->batch_end_line = (int64_t)h->end_line;
 	job->batch_end_cr = h->end_cr;
 	job->rows_parsed_local++;
-	if (job->rows_left >= 0 && job->rows_parsed_local > job->rows_left) {
-		/* the record stays unparsed: counters keep parsed = inserted + rejected */
-		job->rows_parsed_local--;
-		b->parsed--;
-		job_fail(job, "row quota exceeded");
-		return 0;
-	}
 	if (b->parsed == 1)
 		arm_flush(job);
 	if (b->parsed >= job->env->cfg->batch_rows || b->bytes > PF_BATCH_BYTES_MAX ||
@@ -543,11 +558,26 @@ pf_csv *job_new_reader(pf_job *job)
 
 /* ---------------- the durable copy ---------------- */
 
+/* What the owner's other imports hold came back with a chunk or a batch
+ * ("-1": no owner, no quota): this import may use the rest of the quota,
+ * which narrows while they grow and widens when one is deleted. An import
+ * taken over after a restart gets its allowance here, at its first batch. */
+static void job_quota_follow(int64_t *left, int64_t max, const char *others)
+{
+	if (!others)
+		return;
+	int64_t o = strtoll(others, NULL, 10);
+	if (o >= 0)
+		*left = o < max ? max - o : 0;
+}
+
 static void chunk_done_cb(void *arg, const pf_db_result *r)
 {
 	unit_ctx *c = arg;
 	pf_job *job = c->job;
 	if (job_unit_settle(c, r, "storing the upload")) {
+		job_quota_follow(&job->bytes_left, job->env->cfg->user_max_bytes,
+		                 pf_db_value(r, 0, 0, 1));
 		pf_spool_ack_head(&job->spool);
 		job_schedule_pump(job);
 	}
@@ -569,8 +599,8 @@ int job_submit_chunks(pf_job *job)
 		if (rc == 0 && ch->len)
 			memcpy(copy, ch->data, ch->len);
 		rc = rc ? rc
-		        : pf_db_unit_stmt(u,
-		                          "SELECT pf_chunk_put($1, $2, $3::int, $4, $5::boolean)");
+		        : pf_db_unit_stmt(u, "SELECT durable, others_bytes "
+		                             "FROM pf_chunk_put($1, $2, $3::int, $4, $5::boolean)");
 		rc = rc ? rc : pf_db_unit_int(u, job->id);
 		rc = rc ? rc : pf_db_unit_int(u, ch->offset);
 		rc = rc ? rc : pf_db_unit_int(u, ch->raw_len);
@@ -610,6 +640,8 @@ static void batch_done_cb(void *arg, const pf_db_result *r)
 	unit_ctx *c = arg;
 	pf_job *job = c->job;
 	if (job_unit_settle(c, r, "storing rows")) {
+		job_quota_follow(&job->rows_left, job->env->cfg->user_max_rows,
+		                 pf_db_value(r, 0, 0, 0));
 		job->rows_inserted += c->parsed - c->rejected;
 		job->rows_rejected += c->rejected;
 		job->rows_warned += c->warned;
@@ -658,6 +690,8 @@ static int submit_batch(pf_job *job)
 	    .end_offset = job->batch_end_off,
 	    .end_line = job->batch_end_line,
 	    .end_cr = job->batch_end_cr,
+	    .max_rows = job->env->cfg->user_max_rows, /* unless the job has no owner */
+	    .margin = (int64_t)job->env->cfg->db_writers * job->env->cfg->batch_rows,
 	};
 	job->inflight++; /* pf_batch_submit submits on the job's key */
 	rc = pf_batch_submit(b, job->env->writers, &p, batch_done_cb, c);

@@ -54,8 +54,10 @@ struct pf_job {
 
 	int64_t id;         /* 0 until the row exists */
 	int64_t owner;      /* users.id; when adopting, the one expected (0: any) */
-	int64_t rows_left;  /* the owner's row quota left when admitted; -1 none */
-	int64_t bytes_left; /* the owner's storage quota left when admitted; -1 none */
+	int64_t rows_left;  /* rows this import may hold: the owner's row quota less
+	                       what their other imports hold, as of admission and then
+	                       of the last batch (schema/005_quota.sql); -1 none */
+	int64_t bytes_left; /* the same for upload bytes, as of the last chunk */
 	char refusal[6];    /* SQLSTATE of a refused admission (PF002..PF004), or "" */
 	char name[PF_JOB_NAME_MAX + 1];
 	char created_at[32];
@@ -90,6 +92,8 @@ struct pf_job {
 	bool owe_resume;      /* returned PF_JOB_PAUSED, on_resume owed */
 	bool owe_durable;     /* pf_job_sync: on_durable owed */
 	bool stop_parsing;    /* failure or cancel: discard further input */
+	bool quota_refused;   /* a batch was refused for the row quota: the
+	                         batches after it fail out of place, as expected */
 	pf_job_state outcome; /* terminal state to reach */
 	pf_csv *csv;          /* owned */
 

@@ -70,6 +70,11 @@ typedef struct pf_batch_progress {
 	int64_t end_offset;  /* stream byte after its last record */
 	int64_t end_line;    /* physical line there */
 	bool end_cr;         /* the byte before end_offset is a CR */
+	int64_t max_rows;    /* the owner's row quota, checked in the batch's
+	                        transaction (schema/005_quota.sql); 0: none */
+	int64_t margin;      /* rows the caller's connections may hold uncommitted
+	                        at once: nearer the quota than this, the owner's
+	                        batches commit one at a time */
 } pf_batch_progress;
 
 /*

@@ -26,7 +26,7 @@ import WebSocket from 'ws';
 import { generate } from './gen.mjs';
 import {
 	BIN, brief, checkExit, embeddedConninfo, psql, rawExchange, removeDir, request, runCli, scaled,
-	serverEnv, sleep, SRC, TUS, tempDir, useServer, WRAP,
+	serverEnv, sleep, SRC, TUS, tempDir, uploadChunked, useServer, WRAP,
 } from './lib.mjs';
 
 // A: defaults (plus a small --max-upload); B: behind a trusted proxy with a
@@ -724,6 +724,22 @@ test('login throttle per name: failures from many addresses block the name', { t
 	assert.equal((await req('GET', `${B.url}/api/imports`, { headers: rn.headers })).status, 200);
 });
 
+// Guesses sent all at once are each counted when they arrive, not when their
+// hash is done: no more than --login-max-failures (3 on B) of them get an
+// answer other than 429.
+test('login throttle: a burst of guesses at once gets no more than the limit hashed', { timeout: scaled(120000) }, async () => {
+	const from = { 'X-Forwarded-For': '198.51.100.99' };
+	const answers = await Promise.all(Array.from({ length: 12 }, (_, i) =>
+		login(B, { name: `burst${i}`, password: 'x' }, from)));
+	const statuses = answers.map((a) => a.r.status);
+	assert.equal(statuses.filter((st) => st === 401).length, 3, `3 wrong-password answers, the rest 429: ${statuses}`);
+	assert.equal(statuses.filter((st) => st === 429).length, 9, `${statuses}`);
+	const byName = await Promise.all(Array.from({ length: 12 }, (_, i) =>
+		login(B, { name: 'burst-name', password: `x${i}` }, { 'X-Forwarded-For': `198.51.100.${100 + i}` })));
+	const st2 = byName.map((a) => a.r.status);
+	assert.equal(st2.filter((st) => st === 401).length, 3, `one name from 12 addresses at once: ${st2}`);
+});
+
 test('--trust-proxy: Secure cookie and X-Forwarded-For only from a trusted peer; access log', { timeout: scaled(60000) }, async () => {
 	const sec = await loginOk(B, { name: 'rl', password: S.rl.password },
 		{ 'X-Forwarded-For': '192.0.2.50', 'X-Forwarded-Proto': 'https' });
@@ -908,6 +924,44 @@ test('--user-max-rows: at the quota the next upload gets 413; an import crossing
 	const fj = await waitJobAs(C, list.json.items[0].id, v.headers, ['failed']);
 	assert.match(fj.error || '', /row quota exceeded/, `error of the crossing import: ${brief(fj)}`);
 	assert.ok(fj.rows_inserted <= 2000, `no more than the quota stored: ${brief(fj)}`);
+});
+
+// Two imports of one user at once share what is left of the quotas. Before
+// schema/005_quota.sql each was given the whole remainder when admitted, and
+// both could use it (here: 3000 rows stored under a quota of 2000).
+test('--user-max-rows: two imports at once share what is left of the row quota', { timeout: scaled(120000) }, async () => {
+	const u = await makeUser(C, 'limr2');
+	const files = [0, 1].map((i) => generate({ rows: 1500, rejected: 0, seed: 3110 + i, blankLines: 0 }));
+	const answers = await Promise.all(files.map((f, i) => uploadChunked(
+		`${C.url}/api/imports?name=half-${i}.csv`, f.buffer, 4096, 5, { headers: u.headers })));
+	for (const a of answers)
+		assert.ok(a.status === 202 || (a.status === 413 && a.json?.error === 'row quota exceeded'),
+			`each upload is taken or refused for the quota: ${a.status} ${a.text.slice(0, 200)}`);
+	const list = await req('GET', `${C.url}/api/imports`, { headers: u.headers });
+	const jobs = [];
+	for (const it of list.json.items) jobs.push(await waitJobAs(C, it.id, u.headers, ['done', 'failed']));
+	assert.equal(jobs.length, 2, `both uploads made a job: ${list.text.slice(0, 300)}`);
+	const failed = jobs.filter((j) => j.state === 'failed');
+	assert.ok(failed.length >= 1, `one import stops at the quota: ${jobs.map(brief).join(' | ')}`);
+	for (const j of failed) assert.match(j.error || '', /row quota exceeded/, brief(j));
+	const total = jobs.reduce((n, j) => n + j.rows_inserted, 0);
+	assert.ok(total <= 2000, `stored ${total} rows under a quota of 2000: ${jobs.map(brief).join(' | ')}`);
+	for (const j of jobs) assert.equal(j.rows_parsed, j.rows_inserted + j.rows_rejected, `every row accounted for: ${brief(j)}`);
+});
+
+test('--user-max-bytes: a running upload of declared length holds its bytes of the quota', { timeout: scaled(60000) }, async () => {
+	const u = await makeUser(C, 'limb2');
+	const first = await tusCreateAs(C, 600 * 1024, u.headers);
+	assert.equal(first.status, 201, `first creation: ${first.status} ${first.text.slice(0, 200)}`);
+	const second = await tusCreateAs(C, 600 * 1024, u.headers);
+	assertJsonError(second, 413, 'a second 600K upload beside a running 600K one, quota 1M', 'storage quota exceeded');
+	const small = await tusCreateAs(C, 400 * 1024, u.headers);
+	assert.equal(small.status, 201, `what is left still fits: ${small.status} ${small.text.slice(0, 200)}`);
+	for (const r of [first, small])
+		assert.equal((await req('DELETE', `${C.url}/api/imports/${r.json.id}`, { headers: { ...TUS, ...u.headers } })).status, 204);
+	const again = await tusCreateAs(C, 600 * 1024, u.headers);
+	assert.equal(again.status, 201, `after deleting, the bytes are free: ${again.status} ${again.text.slice(0, 200)}`);
+	assert.equal((await req('DELETE', `${C.url}/api/imports/${again.json.id}`, { headers: { ...TUS, ...u.headers } })).status, 204);
 });
 
 test('--access-log FILE: the lines go to the file, not to stderr', { timeout: scaled(30000) }, async () => {
