@@ -22,11 +22,10 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import fs from 'node:fs';
 import { after, test } from 'node:test';
-import WebSocket from 'ws';
 import { generate } from './gen.mjs';
 import {
 	BIN, brief, checkExit, embeddedConninfo, psql, rawExchange, removeDir, request, runCli, scaled,
-	serverEnv, sleep, SRC, TUS, tempDir, uploadChunked, useServer, WRAP,
+	serverEnv, sleep, SRC, TUS, tempDir, uploadChunked, useServer, waitFor, WRAP, wsTry as libWsTry,
 } from './lib.mjs';
 
 // A: defaults (plus a small --max-upload); B: behind a trusted proxy with a
@@ -128,44 +127,12 @@ function assert401(r, what) {
 	assert.match(r.headers['www-authenticate'] || '', /^Bearer/, `${what}: WWW-Authenticate`);
 }
 
-// A WebSocket to /api/events with headers (and an Origin): resolves
-// {open: true, conn} or {open: false, status, body}.
-function wsTry(srv, headers = {}, origin = undefined) {
-	const url = `${srv.url.replace(/^http/, 'ws')}/api/events`;
-	const ws = new WebSocket(url, { headers, ...(origin ? { origin } : {}) });
-	const messages = [];
-	ws.on('message', (d) => {
-		try {
-			messages.push(JSON.parse(d.toString('utf8')));
-		} catch {
-			messages.push({ unparsed: d.toString('utf8').slice(0, 200) });
-		}
-	});
-	return new Promise((resolve) => {
-		const t = setTimeout(() => resolve({ open: false, error: 'no answer in 10 s' }), scaled(10000));
-		ws.once('open', () => { clearTimeout(t); resolve({ open: true, ws, messages }); });
-		ws.once('unexpected-response', (_rq, res) => {
-			let b = '';
-			res.on('data', (c) => { b += c; });
-			res.on('end', () => {
-				clearTimeout(t);
-				ANSWERS.push({ what: `WS ${url}`, headers: res.headers });
-				resolve({ open: false, status: res.statusCode, body: b, headers: res.headers });
-				ws.terminate();
-			});
-		});
-		ws.on('error', (e) => { clearTimeout(t); resolve({ open: false, error: e.message }); });
-	});
-}
-
-async function waitFor(pred, ms, what) {
-	const end = Date.now() + scaled(ms);
-	for (;;) {
-		const v = await pred();
-		if (v) return v;
-		if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-		await sleep(50);
-	}
+// A WebSocket to /api/events with headers (and an Origin), its answer's
+// headers kept for the CORS check: lib.mjs wsTry.
+async function wsTry(srv, headers = {}, origin = undefined) {
+	const r = await libWsTry(srv.url, headers, origin);
+	if (r.headers) ANSWERS.push({ what: `WS ${srv.url}`, headers: r.headers });
+	return r;
 }
 
 // The ACCESS lines of a server's stderr.

@@ -23,7 +23,7 @@ import { generate } from './gen.mjs';
 import {
 	brief, checkExit, diffRaw, diffRuns, getJson, importFile, killLeftoverPostgres, killServer,
 	procStats, removeDir, request, sameCounts, scaled, sendSlowly, sleep, startPostgres, startServer,
-	tempDir, tusCreate, tusHead, tusPatch, waitJob, walkProperties,
+	tempDir, tusCreate, tusHead, tusPatch, waitFor, waitJob, walkProperties,
 } from './lib.mjs';
 
 // Small batches with one in flight make processing slow enough to kill it.
@@ -69,16 +69,6 @@ async function jobNamed(url, name) {
 	const r = await request('GET', `${url}/api/imports`);
 	if (r.status !== 200 || !r.json) return null;
 	return r.json.items.find((j) => j.name === name) || null;
-}
-
-async function waitFor(what, fn, timeoutMs = 30000, everyMs = 50) {
-	const end = Date.now() + timeoutMs;
-	for (;;) {
-		const v = await fn();
-		if (v) return v;
-		if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-		await sleep(everyMs);
-	}
 }
 
 // Byte offset just after each data record (its end of line included), in
@@ -141,11 +131,11 @@ test('kill -9 during a one-shot upload and a tus upload; restart: interrupted, a
 
 	// Kill once A has sent ~40% and stored rows, and T has gone on too.
 	let seenA = null;
-	await waitFor('the one-shot upload to be 40% sent with rows stored', async () => {
+	await waitFor(async () => {
 		if (a.sent() < buffer.length * 0.4) return false;
 		seenA = await jobNamed(srv.url, 'cut-oneshot.csv');
 		return seenA && seenA.rows_inserted > 0 && t.sent() > 0;
-	}, 60000, 100);
+	}, 60000, 'the one-shot upload to be 40% sent with rows stored', 100);
 	const seenT = await getJson(`${srv.url}/api/imports/${tid}`);
 	assert.ok(a.sent() < buffer.length && t.sent() < buffer.length - third,
 		'the uploads were still in progress at the kill');
@@ -284,7 +274,7 @@ test('SIGTERM while jobs process (an import, a reprocess) and an upload arrives:
 	});
 	assert.equal(r.status, 202, `${r.status} ${r.text.slice(0, 300)}`);
 	const id = r.json.id;
-	const slowJob = await waitFor('the slow upload to be listed', () => jobNamed(srv.url, 'term-cut.csv'), 30000);
+	const slowJob = await waitFor(() => jobNamed(srv.url, 'term-cut.csv'), 30000, 'the slow upload to be listed');
 	// A reprocess is sure to be processing at the SIGTERM.
 	const rp = await request('POST', `${srv.url}/api/imports/${S.baseJob.id}/reprocess`, { body: '' });
 	assert.equal(rp.status, 202, `reprocess: ${rp.status} ${rp.text.slice(0, 200)}`);
@@ -329,11 +319,11 @@ test('client gone mid-upload, 20 times: interrupted, server up, fds and memory b
 		assert.equal(res.aborted, true, `upload ${i} was cut by the client: ${JSON.stringify(res).slice(0, 200)}`);
 		return at;
 	};
-	const settle = async (names) => waitFor('every cut-off job interrupted', async () => {
+	const settle = async (names) => waitFor(async () => {
 		const list = await getJson(`${srv.url}/api/imports`);
 		const jobs = list.items.filter((j) => names.includes(j.name));
 		return jobs.length === names.length && jobs.every((j) => j.state === 'interrupted') && jobs;
-	}, 60000, 200);
+	}, 60000, 'every cut-off job interrupted', 200);
 	// Warm up (first allocations, connection pools), then measure.
 	await cut(100);
 	await settle(['gone-100.csv']);
@@ -385,10 +375,10 @@ test('PostgreSQL stopped (fast, then immediate) for ~2 s mid-import: 503 + Retry
 	for (const mode of ['fast', 'immediate']) {
 		const up = sendSlowly('POST', `${srv.url}/api/imports?name=pg-${mode}.csv`, buffer,
 			{ chunked: true, pieceSize: 16384, delayMs: 10, headers: { 'Content-Type': 'text/csv' } });
-		const seen = await waitFor('rows stored before stopping PostgreSQL', async () => {
+		const seen = await waitFor(async () => {
 			const j = await jobNamed(srv.url, `pg-${mode}.csv`);
 			return j && j.rows_inserted > 2000 && j;
-		}, 60000, 100);
+		}, 60000, 'rows stored before stopping PostgreSQL', 100);
 		await pg.stop(mode);
 		const downAt = Date.now();
 		const answers = [];
@@ -419,8 +409,8 @@ test('PostgreSQL stopped (fast, then immediate) for ~2 s mid-import: 503 + Retry
 		}
 		assert.equal(page.status, 200, 'the static page is served while the database is down');
 		// Reconnects (with backoff) and answers again.
-		await waitFor('GET /api/imports to answer 200 again', async () =>
-			(await request('GET', `${srv.url}/api/imports`)).status === 200, 30000, 200);
+		await waitFor(async () =>
+			(await request('GET', `${srv.url}/api/imports`)).status === 200, 30000, 'GET /api/imports to answer 200 again', 200);
 		process.stderr.write(`# PostgreSQL stop -m ${mode}: API back ${Date.now() - upAt} ms after PostgreSQL started; ` +
 			`job had ${seen.rows_inserted} rows when it stopped\n`);
 		const res = await up.done;

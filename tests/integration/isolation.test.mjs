@@ -14,10 +14,10 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { test } from 'node:test';
-import WebSocket from 'ws';
 import { generate } from './gen.mjs';
 import {
-	brief, embeddedConninfo, psql, request, runCli, scaled, sendSlowly, sleep, TUS, useServer,
+	brief, embeddedConninfo, psql, request, runCli, scaled, sendSlowly, sleep, TUS, useServer, waitFor,
+	wsTry as libWsTry,
 } from './lib.mjs';
 
 const srv = useServer();
@@ -109,42 +109,8 @@ async function importAs(buf, name, headers) {
 	return r.json;
 }
 
-// A WebSocket to /api/events: {open, ws, messages} or {open: false, status}.
-function wsTry(headers = {}) {
-	const ws = new WebSocket(`${srv.url.replace(/^http/, 'ws')}/api/events`, { headers });
-	const messages = [];
-	ws.on('message', (d) => {
-		try {
-			messages.push(JSON.parse(d.toString('utf8')));
-		} catch {
-			messages.push({ unparsed: d.toString('utf8').slice(0, 200) });
-		}
-	});
-	return new Promise((resolve) => {
-		const t = setTimeout(() => resolve({ open: false, error: 'no answer in 10 s' }), scaled(10000));
-		ws.once('open', () => { clearTimeout(t); resolve({ open: true, ws, messages }); });
-		ws.once('unexpected-response', (_rq, res) => {
-			let b = '';
-			res.on('data', (c) => { b += c; });
-			res.on('end', () => {
-				clearTimeout(t);
-				resolve({ open: false, status: res.statusCode, body: b });
-				ws.terminate();
-			});
-		});
-		ws.on('error', (e) => { clearTimeout(t); resolve({ open: false, error: e.message }); });
-	});
-}
-
-async function waitFor(pred, ms, what) {
-	const end = Date.now() + scaled(ms);
-	for (;;) {
-		const v = await pred();
-		if (v) return v;
-		if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-		await sleep(50);
-	}
-}
+// A WebSocket to /api/events with exactly these headers (lib.mjs wsTry).
+const wsTry = (headers = {}) => libWsTry(srv.url, headers);
 
 // Job ids a WebSocket message speaks of.
 function jobIdsOf(m) {

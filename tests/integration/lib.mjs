@@ -516,6 +516,54 @@ export function uploadChunked(url, buffer, pieceSize = 8192, delayMs = 1, opts =
 }
 
 /**
+ * waitFor(pred, ms, what, everyMs) -> pred's first truthy value, polling
+ * every everyMs; throws "WHAT: not within MS ms" after ms (scaled by
+ * PROPFLOW_TIME_FACTOR).
+ */
+export async function waitFor(pred, ms, what, everyMs = 50) {
+	const end = Date.now() + scaled(ms);
+	for (;;) {
+		const v = await pred();
+		if (v) return v;
+		if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+		await sleep(everyMs);
+	}
+}
+
+/**
+ * wsTry(url, headers, origin) -> {open: true, ws, messages} or
+ * {open: false, status, body, headers} (or {open: false, error}): a
+ * WebSocket to url's /api/events with exactly these headers (no default
+ * credential) and an optional Origin, for tests of who may open one.
+ * messages collects every message, parsed as JSON where it can be.
+ */
+export function wsTry(url, headers = {}, origin = undefined) {
+	const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/api/events`, { headers, ...(origin ? { origin } : {}) });
+	const messages = [];
+	ws.on('message', (d) => {
+		try {
+			messages.push(JSON.parse(d.toString('utf8')));
+		} catch {
+			messages.push({ unparsed: d.toString('utf8').slice(0, 200) });
+		}
+	});
+	return new Promise((resolve) => {
+		const t = setTimeout(() => resolve({ open: false, error: 'no answer in 10 s' }), scaled(10000));
+		ws.once('open', () => { clearTimeout(t); resolve({ open: true, ws, messages }); });
+		ws.once('unexpected-response', (_rq, res) => {
+			let b = '';
+			res.on('data', (c) => { b += c; });
+			res.on('end', () => {
+				clearTimeout(t);
+				resolve({ open: false, status: res.statusCode, body: b, headers: res.headers });
+				ws.terminate();
+			});
+		});
+		ws.on('error', (e) => { clearTimeout(t); resolve({ open: false, error: e.message }); });
+	});
+}
+
+/**
  * wsConnect(url, {auth, headers}) -> {ws, messages, next(pred, timeoutMs),
  * closed, close()}
  * url may be the server's http URL: /api/events is appended. Every text
