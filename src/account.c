@@ -24,14 +24,15 @@
 #include <string.h>
 #include <strings.h>
 
-#define ACCOUNT_KEY_MAX 112 /* "ip:ADDR" / "name:NAME" throttle keys */
+#define ACCOUNT_KEY_MAX       112 /* "ip:ADDR" / "name:NAME" throttle keys */
+#define ACCOUNT_CRED_MAX      128 /* a credential read from a header; longer is invalid */
+#define ACCOUNT_COOKIE_MAX    160 /* a Set-Cookie value */
+#define ACCOUNT_CLEANUP_EVERY 64  /* successful logins between prunes of old rows */
+
 /* A successful attempt is not a failure: the address gets it back ($2 with
  * the name's DELETE before it, else $1). */
 #define SQL_REFUND_ON(p)                                                                           \
 	"UPDATE login_throttle SET failures = failures - 1 WHERE key = " p " AND failures > 0"
-#define ACCOUNT_CRED_MAX      128 /* a credential read from a header; longer is invalid */
-#define ACCOUNT_COOKIE_MAX    160 /* a Set-Cookie value */
-#define ACCOUNT_CLEANUP_EVERY 64  /* successful logins between prunes of old rows */
 
 /* ------------------------------------------------------------ pure helpers */
 

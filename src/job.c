@@ -183,6 +183,7 @@ bool job_unit_settle(unit_ctx *c, const pf_db_result *r, const char *what)
 			    (long long)job->id);
 		job->quota_refused = true;
 		job->rows_parsed_local -= c->parsed;
+		job->rows_stored_local -= c->parsed - c->rejected;
 		job_fail(job, "row quota exceeded");
 		current = false;
 	} else if (current && r->error) {
@@ -257,7 +258,8 @@ static int job_add_record(pf_job *job, const held_rec *h)
 {
 	pf_batch *b = &job->batch;
 	int rc = 0;
-	if (job->rows_left >= 0 && job->rows_parsed_local >= job->rows_left) {
+	bool reject = h->error != PF_CSV_OK || h->nfields != job->shape.ncols;
+	if (!reject && job->rows_left >= 0 && job->rows_stored_local >= job->rows_left) {
 		/* over the owner's row quota: this record stays unparsed (counters
 		 * keep parsed = inserted + rejected), the rows before it are stored */
 		rc = submit_batch(job);
@@ -267,7 +269,7 @@ static int job_add_record(pf_job *job, const held_rec *h)
 	if (pf_batch_empty(b))
 		job->batch_from = (int64_t)h->index;
 	b->parsed++;
-	if (h->error != PF_CSV_OK || h->nfields != job->shape.ncols) {
+	if (reject) {
 		char reason[128];
 		if (h->error != PF_CSV_OK)
 			snprintf(reason, sizeof(reason), "%s", pf_csv_error_str(h->error));
@@ -290,6 +292,8 @@ static int job_add_record(pf_job *job, const held_rec *h)
 	job->batch_end_line = (int64_t)h->end_line;
 	job->batch_end_cr = h->end_cr;
 	job->rows_parsed_local++;
+	if (!reject)
+		job->rows_stored_local++;
 	if (b->parsed == 1)
 		arm_flush(job);
 	if (b->parsed >= job->env->cfg->batch_rows || b->bytes > PF_BATCH_BYTES_MAX ||

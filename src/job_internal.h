@@ -54,7 +54,7 @@ struct pf_job {
 
 	int64_t id;         /* 0 until the row exists */
 	int64_t owner;      /* users.id; when adopting, the one expected (0: any) */
-	int64_t rows_left;  /* rows this import may hold: the owner's row quota less
+	int64_t rows_left;  /* rows this import may store: the owner's row quota less
 	                       what their other imports hold, as of admission and then
 	                       of the last batch (schema/005_quota.sql); -1 none */
 	int64_t bytes_left; /* the same for upload bytes, as of the last chunk */
@@ -133,6 +133,8 @@ struct pf_job {
 
 	/* committed counters (what the database has) */
 	int64_t rows_parsed_local; /* records seen by the reader */
+	int64_t rows_stored_local; /* of them, the ones to be stored (not rejected):
+	                              what the row quota counts */
 	int64_t rows_inserted, rows_rejected, rows_warned;
 	int64_t raw_bytes, raw_stored;
 

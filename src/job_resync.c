@@ -237,6 +237,7 @@ static int resync_apply(pf_job *job, const pf_db_result *r)
 	job->bytes_total = pf_db_value(r, 1, 0, RS_TOTAL) ? job_val_int(r, 1, RS_TOTAL) : -1;
 	job->rows_parsed_local = job_val_int(r, 1, RS_PARSED);
 	job->rows_inserted = job_val_int(r, 1, RS_INSERTED);
+	job->rows_stored_local = job->rows_inserted;
 	job->rows_rejected = job_val_int(r, 1, RS_REJECTED);
 	job->rows_warned = job_val_int(r, 1, RS_WARNED);
 	job->raw_bytes = job_val_int(r, 1, RS_RAW);
