@@ -110,25 +110,12 @@ SPID=
 WRK_PID=
 PIDS=()
 
-now() { echo "$EPOCHREALTIME"; }
-# seconds from $1 to $2 (epoch seconds with decimals), 3 decimals
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 # ISO-8601 UTC timestamp -> epoch seconds with milliseconds
 epoch() { date -u -d "$1" +%s.%3N; }
 
-stop_server() {
-	[ -n "$SPID" ] || return 0
-	if kill -0 "$SPID" 2>/dev/null; then
-		kill -TERM "$SPID" 2>/dev/null
-		for _ in $(seq 1 150); do
-			kill -0 "$SPID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -0 "$SPID" 2>/dev/null && { echo "concurrent.sh: server did not stop: SIGKILL" >&2; kill -KILL "$SPID"; }
-	fi
-	wait "$SPID" 2>/dev/null
-	SPID=
-}
+stop_server() { bench_stop_server concurrent.sh; }
 
 cleanup() {
 	local rc=$?
@@ -160,17 +147,11 @@ if [ -z "$URL" ]; then
 	"$PROPFLOW" serve --listen 127.0.0.1:0 --data-dir "$DATA_DIR" --static-dir "$ROOT/static" \
 		$SERVE_ARGS >"$OUT/serve.out" 2>"$OUT/serve.err" &
 	SPID=$!
-	for _ in $(seq 1 900); do
-		line=$(grep -m 1 -o 'listening on http://[^ ]*' "$OUT/serve.out" 2>/dev/null)
-		if [ -n "$line" ]; then
-			URL=${line#listening on }
-			URL=${URL%/}
-			break
-		fi
-		kill -0 "$SPID" 2>/dev/null || die "server exited: $(tail -n 3 "$OUT/serve.err")"
-		sleep 0.1
-	done
-	[ -n "$URL" ] || die "server did not print its address in 90 s"
+	URL=$(bench_wait_listening "$OUT/serve.out" 900)
+	case $? in
+	1) die "server exited: $(tail -n 3 "$OUT/serve.err")" ;;
+	2) die "server did not print its address in 90 s" ;;
+	esac
 	SERVER_PID=$SPID
 else
 	SERVER_PID=$(pgrep -f -o -- "serve.*--data-dir $DATA_DIR" 2>/dev/null || true)
@@ -242,7 +223,7 @@ lone() { # file name
 	[ "$code" = 202 ] || die "upload of $2 answered $code: $(head -c 300 "$WORK/resp.json")"
 	id=$(jq -r .id "$WORK/resp.json")
 	j=$(wait_done "$BTOKEN" "$id")
-	[ "$(jq -r .state <<<"$j")" = done ] || die "job $id of $2 did not end done: $(jq -c 'del(.columns)' <<<"$j")"
+	[ "$(jq -r .state <<<"$j")" = "done" ] || die "job $id of $2 did not end done: $(jq -c 'del(.columns)' <<<"$j")"
 	[ "$(jq -r .rows_inserted <<<"$j")" = "$EXPECTED" ] ||
 		die "job $id stored $(jq -r .rows_inserted <<<"$j") rows, want $EXPECTED"
 	fin=$(epoch "$(jq -r .finished_at <<<"$j")")
@@ -300,7 +281,7 @@ for i in $(seq 1 "$USERS"); do
 done
 
 # poll each user's import list 4 times a second (one curl for all): first rows seen, end
-declare -a FIRST STATE
+declare -a FIRST
 poll_args=()
 for i in $(seq 1 "$USERS"); do
 	[ "$i" -gt 1 ] && poll_args+=(--next)
@@ -319,7 +300,6 @@ while :; do
 	bytes=0
 	for i in $(seq 1 "$USERS"); do
 		read -r st n b <<<"${rows[i - 1]:--  0 0}"
-		STATE[i]=$st
 		sum=$((sum + n))
 		bytes=$((bytes + b))
 		[ -z "${FIRST[i]:-}" ] && [ "$n" -gt 0 ] && FIRST[i]=$t
@@ -357,7 +337,7 @@ for i in $(seq 1 "$USERS"); do
 	id=$(jq -r .id "$WORK/resp-$i.json")
 	j=$(job_json "${TOKENS[i]}" "$id")
 	echo "$j" >"$OUT/job-$i.json"
-	[ "$(jq -r .state <<<"$j")" = done ] || FAIL+=("user $i: job $id $(jq -r .state <<<"$j") $(jq -r .error <<<"$j")")
+	[ "$(jq -r .state <<<"$j")" = "done" ] || FAIL+=("user $i: job $id $(jq -r .state <<<"$j") $(jq -r .error <<<"$j")")
 	NROWS[i]=$(jq -r .rows_inserted <<<"$j")
 	[ "${NROWS[i]}" = "$EXPECTED" ] || FAIL+=("user $i: job $id stored ${NROWS[i]} rows, want $EXPECTED")
 	TOTAL=$((TOTAL + NROWS[i]))

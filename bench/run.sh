@@ -22,6 +22,8 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 ROWS="30000 300000"
 OUT="$ROOT/bench/out"
 REPEAT=3
@@ -164,22 +166,7 @@ else
 	AS_PG=()
 fi
 
-stop_server() {
-	[ -n "$SPID" ] || return 0
-	if kill -0 "$SPID" 2>/dev/null; then
-		kill -TERM "$SPID" 2>/dev/null
-		for _ in $(seq 1 150); do
-			kill -0 "$SPID" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$SPID" 2>/dev/null; then
-			echo "run.sh: server $SPID did not stop in 15 s: killing it" >&2
-			kill -KILL "$SPID" 2>/dev/null
-		fi
-	fi
-	wait "$SPID" 2>/dev/null
-	SPID=
-}
+stop_server() { bench_stop_server run.sh; }
 
 # Long commands run in the background and are waited for, so that a signal is handled at once
 # (bash runs traps only between foreground commands) and cleanup can stop them.
@@ -245,8 +232,6 @@ PF_CONN="host=$SOCK dbname=bench_pf user=postgres"
 PG_VERSION=$("${PSQL[@]}" -d postgres -At -c "SHOW server_version")
 
 # ------------------------------------------------------------------ helpers
-now() { echo "$EPOCHREALTIME"; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 # peak RSS in KB of a command (via GNU time when present)
 TIME_BIN=
 [ -x /usr/bin/time ] && TIME_BIN=/usr/bin/time
@@ -350,22 +335,15 @@ start_server() { # log
 	pf_args
 	"$PROPFLOW" serve --listen 127.0.0.1:0 "${PF_ARGS[@]}" >"$WORK/serve.out" 2>"$1" &
 	SPID=$!
-	local i line
-	for i in $(seq 1 600); do
-		line=$(grep -m 1 -o 'listening on http://[^ ]*' "$WORK/serve.out" 2>/dev/null)
-		if [ -n "$line" ]; then
-			URL=${line#listening on }
-			URL=${URL%/}
-			# pf_reset emptied the users: serve made a new admin on its first run
-			TOKEN=$("$PROPFLOW" user token admin "${PF_ARGS[@]}" 2>>"$1" | tail -n 1)
-			[ -n "$TOKEN" ] || { R_NOTE="propflow user token admin failed: $(tail -n 2 "$1" | tr '\n' ' ')"; return 1; }
-			return 0
-		fi
-		kill -0 "$SPID" 2>/dev/null || { R_NOTE="server exited: $(tail -n 2 "$1" | tr '\n' ' ')"; SPID=; return 1; }
-		sleep 0.1
-	done
-	R_NOTE="server did not print its address in 60 s"
-	return 1
+	URL=$(bench_wait_listening "$WORK/serve.out" 600)
+	case $? in
+	1) R_NOTE="server exited: $(tail -n 2 "$1" | tr '\n' ' ')"; SPID=; return 1 ;;
+	2) R_NOTE="server did not print its address in 60 s"; return 1 ;;
+	esac
+	# pf_reset emptied the users: serve made a new admin on its first run
+	TOKEN=$("$PROPFLOW" user token admin "${PF_ARGS[@]}" 2>>"$1" | tail -n 1)
+	[ -n "$TOKEN" ] || { R_NOTE="propflow user token admin failed: $(tail -n 2 "$1" | tr '\n' ' ')"; return 1; }
+	return 0
 }
 
 run_http() { # n file dir expected
