@@ -15,7 +15,7 @@
  * validation (Windows-1252 transcoding when needed), raw text kept for
  * error reports, caps. Throughput is input MB (10^6 bytes) per second.
  */
-#include "propflow/csv.h"
+#include "propflow/ingest/csv.h"
 
 #include <csv.h>
 #include <errno.h>

@@ -15,8 +15,8 @@
  *     src/auth.c src/proxy.c -lcrypto -o fuzz_auth
  *   ./fuzz_auth -max_total_time=60 tests/fuzz/corpus/auth
  */
-#include "propflow/auth.h"
-#include "propflow/proxy.h"
+#include "propflow/net/auth.h"
+#include "propflow/net/proxy.h"
 
 #include <stdio.h>
 #include <stdlib.h>

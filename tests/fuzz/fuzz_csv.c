@@ -17,9 +17,9 @@
  *
  * Built by meson with -Dfuzz=true (see README.md); run with tests/fuzz/run.
  */
-#include "propflow/csv.h"
-#include "propflow/mapping.h"
-#include "propflow/normalise.h"
+#include "propflow/ingest/csv.h"
+#include "propflow/ingest/mapping.h"
+#include "propflow/ingest/normalise.h"
 #include "../unit/utf8_valid.h"
 
 #include <stdio.h>

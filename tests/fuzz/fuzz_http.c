@@ -10,8 +10,8 @@
  *     src/http.c src/http_req.c src/log.c -levent_core -lhttp_parser -lcjson -o fuzz_http
  *   ./fuzz_http -max_total_time=60 tests/fuzz/corpus/http
  */
-#include "propflow/http.h"
-#include "propflow/log.h"
+#include "propflow/net/http.h"
+#include "propflow/base/log.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>

@@ -9,7 +9,7 @@
  *     src/multipart.c -o fuzz_multipart
  *   ./fuzz_multipart -max_total_time=60 tests/fuzz/corpus/multipart
  */
-#include "propflow/multipart.h"
+#include "propflow/net/multipart.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,8 +10,8 @@
  *     src/mapping.c src/log.c tests/fuzz/fuzz_normalise.c -o /tmp/fuzz_norm -lm
  *   /tmp/fuzz_norm -max_total_time=60 tests/fuzz/corpus/normalise
  */
-#include "propflow/mapping.h"
-#include "propflow/normalise.h"
+#include "propflow/ingest/mapping.h"
+#include "propflow/ingest/normalise.h"
 
 #include <stdlib.h>
 #include <string.h>

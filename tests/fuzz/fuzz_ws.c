@@ -11,9 +11,9 @@
  *     -levent_core -lhttp_parser -lcjson -lwslay -lcrypto -o fuzz_ws
  *   ./fuzz_ws -max_total_time=60 tests/fuzz/corpus/ws
  */
-#include "propflow/http.h"
-#include "propflow/log.h"
-#include "propflow/ws.h"
+#include "propflow/net/http.h"
+#include "propflow/base/log.h"
+#include "propflow/net/ws.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>

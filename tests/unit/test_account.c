@@ -3,7 +3,7 @@
  * the Set-Cookie values and the one-time login URL.
  */
 #include "check.h"
-#include "propflow/account.h"
+#include "propflow/api/account.h"
 
 static void test_same_origin(void)
 {

@@ -4,8 +4,8 @@
  * answers in order from the loop, cancel, the queue cap, and a child
  * killed mid-way failing its jobs and being replaced.
  */
-#include "propflow/auth.h"
-#include "propflow/hasher.h"
+#include "propflow/net/auth.h"
+#include "propflow/net/hasher.h"
 
 #include "check.h"
 

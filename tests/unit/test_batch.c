@@ -1,6 +1,6 @@
 /* test_batch.c - binary array layout that PostgreSQL's array_recv reads. */
 #include "check.h"
-#include "propflow/batch.h"
+#include "propflow/store/batch.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* test_config.c - the settings table: defaults, parsing, ranges, sizes. */
 #include "check.h"
-#include "propflow/config.h"
+#include "propflow/base/config.h"
 
 int main(void)
 {

@@ -5,7 +5,7 @@
  */
 #include "check.h"
 #include "utf8_valid.h"
-#include "propflow/csv.h"
+#include "propflow/ingest/csv.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -9,9 +9,9 @@
  */
 #include "check.h"
 #include "loop_client.h"
-#include "propflow/http.h"
-#include "propflow/log.h"
-#include "propflow/static_files.h"
+#include "propflow/net/http.h"
+#include "propflow/base/log.h"
+#include "propflow/net/static_files.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>

@@ -4,7 +4,7 @@
  * cost of 50,000 headers.
  */
 #include "check.h"
-#include "propflow/mapping.h"
+#include "propflow/ingest/mapping.h"
 
 #include <stdlib.h>
 #include <time.h>

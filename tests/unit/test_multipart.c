@@ -5,7 +5,7 @@
  * malformed forms.
  */
 #include "check.h"
-#include "propflow/multipart.h"
+#include "propflow/net/multipart.h"
 
 #include <stdlib.h>
 #include <string.h>

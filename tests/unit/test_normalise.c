@@ -4,7 +4,7 @@
  * NULL words, output caps at cap and cap - 1.
  */
 #include "check.h"
-#include "propflow/normalise.h"
+#include "propflow/ingest/normalise.h"
 
 #include <stdlib.h>
 

@@ -3,7 +3,7 @@
  * IPv6 and IPv4-mapped addresses) and the client address and scheme a
  * request resolves to from X-Forwarded-For / X-Forwarded-Proto.
  */
-#include "propflow/proxy.h"
+#include "propflow/net/proxy.h"
 
 #include "check.h"
 

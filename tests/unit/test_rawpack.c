@@ -4,7 +4,7 @@
  * wrong lengths, and rows of 0, 1, dictionary-sized and maximum size.
  */
 #include "check.h"
-#include "propflow/rawpack.h"
+#include "propflow/ingest/rawpack.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * their warnings, raw JSON rows and their round trip through rawpack.
  */
 #include "check.h"
-#include "propflow/rowshape.h"
+#include "propflow/store/rowshape.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>

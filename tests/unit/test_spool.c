@@ -4,7 +4,7 @@
  * LZ4 round trip of every chunk.
  */
 #include "check.h"
-#include "propflow/spool.h"
+#include "propflow/store/spool.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,0 +1,39 @@
+/*
+ * events.h - live progress over WebSocket. A subscriber first gets a
+ * snapshot of the jobs, then one frame per change of any job, coalesced to
+ * at most one frame per job every PF_EVENTS_TICK_MS, and always a final
+ * frame when a job ends. Frames carry a per-job seq.
+ *
+ * Ownership: the hub owns its subscribers; each pf_ws is owned by the ws
+ * module and dropped from the hub in its on_close.
+ */
+#ifndef PROPFLOW_EVENTS_H
+#define PROPFLOW_EVENTS_H
+
+#include "propflow/base/common.h"
+#include "propflow/store/db.h"
+#include "propflow/net/http.h"
+#include "propflow/jobs/job.h"
+
+#define PF_EVENTS_TICK_MS         100   /* coalescing period */
+#define PF_EVENTS_SUBSCRIBERS_MAX 10000 /* open progress sockets */
+#define PF_EVENTS_SNAPSHOT_JOBS   200   /* jobs in a snapshot */
+#define PF_EVENTS_DIRTY_MAX       4096  /* jobs changed within one tick */
+
+typedef struct pf_events pf_events;
+
+pf_events *pf_events_new(struct event_base *base, pf_db *readers, pf_job_env *env);
+void pf_events_free(pf_events *ev);
+/* The job env's `changed` hook. */
+void pf_events_job_changed(void *arg, pf_job *job, bool final);
+/* Upgrade req to a WebSocket and subscribe it to the jobs of user. */
+void pf_events_subscribe(pf_events *ev, pf_http_req *req, int64_t user);
+/* A job that was not running here was deleted: its owner's subscribers
+ * get a final frame {"type": "import", "id": ID, "state": "cancelled",
+ * "deleted": true}. */
+void pf_events_job_deleted(pf_events *ev, int64_t id, int64_t owner);
+/* Frame JSON of a live job (job object + seq, rate, eta), for tests and
+ * snapshots; takes a seq when take_seq. Caller frees. */
+char *pf_events_job_frame(pf_job *job, bool take_seq, const char *type);
+
+#endif

@@ -1,0 +1,148 @@
+/*
+ * http.h - HTTP/1.1 server on a libevent base, parsing with Node's
+ * http-parser. Keep-alive and pipelining (requests are handled one at a
+ * time per connection, in order), caps on URL, header size and count,
+ * header and idle timeouts, chunked and Content-Length bodies, and
+ * Expect: 100-continue.
+ *
+ * Body backpressure is a contract (after h2o): the body callback receives
+ * each fragment and must take all of it (copy or process); when it returns
+ * PF_HTTP_PAUSE the connection stops reading its socket until the consumer
+ * calls pf_http_req_resume(). Memory per connection is therefore bounded by
+ * one socket read (PF_HTTP_READ_MAX) plus the consumer's own caps.
+ *
+ * Request lifetime: the handler owns the request from on_request until it
+ * calls exactly one pf_http_respond*() or pf_ws_accept(). If the connection
+ * dies first, the request stays valid (pf_http_req_alive() turns false, the
+ * abort callback fires once) and the final respond just frees it. Objects
+ * are never freed inside their own libevent callback.
+ */
+#ifndef PROPFLOW_HTTP_H
+#define PROPFLOW_HTTP_H
+
+#include "propflow/base/common.h"
+#include <event2/event.h>
+#include <event2/bufferevent.h>
+#include <stdio.h>
+
+#define PF_HTTP_READ_MAX             (64 * 1024) /* bytes read from a socket per turn */
+#define PF_HTTP_RESPONSE_HEADERS_MAX 16          /* extra response headers per request */
+
+/* Positive results (see common.h). */
+enum {
+	PF_HTTP_PAUSE = 1, /* body callback: stop reading until resume */
+};
+
+typedef struct pf_http_limits {
+	size_t url_max;             /* bytes of request target; 414 past it */
+	size_t header_bytes_max;    /* all header bytes; 431 past it */
+	size_t header_count_max;    /* header lines; 431 past it */
+	uint64_t body_max;          /* default body cap; 413 past it (per request overridable) */
+	unsigned header_timeout_ms; /* headers must complete within this; 408 */
+	unsigned idle_timeout_ms;   /* keep-alive idle and body stall limit */
+	unsigned max_connections;   /* beyond it new connections get 503 and close */
+	size_t output_max;          /* bytes queued to a slow reader before we stop producing */
+	const struct pf_proxy_list *proxies; /* borrowed: trusted reverse proxies, may be NULL */
+	FILE *access_log;                    /* borrowed: one line per request; NULL = stderr */
+} pf_http_limits;
+
+void pf_http_limits_default(pf_http_limits *lim);
+
+typedef struct pf_http_server pf_http_server;
+typedef struct pf_http_req pf_http_req;
+
+typedef void (*pf_http_request_cb)(void *arg, pf_http_req *req);
+
+/* Listen on host:port ("127.0.0.1", 8080). Returns NULL and logs on failure. */
+pf_http_server *pf_http_server_new(struct event_base *base, const char *host, int port,
+                                   const pf_http_limits *lim, pf_http_request_cb cb, void *arg);
+/* Stop accepting new connections (existing ones go on). */
+void pf_http_server_stop_accepting(pf_http_server *srv);
+/* Close every connection and free. Pending requests get aborted. */
+void pf_http_server_free(pf_http_server *srv);
+/* Port actually bound (useful with port 0). */
+int pf_http_server_port(const pf_http_server *srv);
+
+/* --- request accessors (valid until the request is finished) --- */
+const char *pf_http_req_method(const pf_http_req *req); /* "GET", "POST", ... */
+const char *pf_http_req_path(const pf_http_req *req);   /* decoded path, no query */
+const char *pf_http_req_query(const pf_http_req *req);  /* raw query string or "" */
+/* Decoded value of query parameter name, NULL if absent. Borrowed. */
+const char *pf_http_req_param(pf_http_req *req, const char *name);
+/* Header value (case-insensitive name), NULL if absent. Borrowed. */
+const char *pf_http_req_header(const pf_http_req *req, const char *name);
+bool pf_http_req_has_body(const pf_http_req *req);
+/* Content-Length, or -1 when absent / chunked. */
+int64_t pf_http_req_content_length(const pf_http_req *req);
+bool pf_http_req_alive(const pf_http_req *req);
+/* Peer address text ("127.0.0.1"), for logs and --trust-proxy. */
+const char *pf_http_req_peer(const pf_http_req *req);
+/* The client's address: the peer, or what a trusted proxy forwarded
+ * (--trust-proxy); and whether the client spoke TLS to that proxy. */
+const char *pf_http_req_client(const pf_http_req *req);
+bool pf_http_req_https(const pf_http_req *req);
+/* Who the request is from, for the access log (copied, truncated to 64). */
+void pf_http_req_set_user(pf_http_req *req, const char *name);
+struct event_base *pf_http_req_base(const pf_http_req *req);
+/* Id of the connection for logs. */
+uint64_t pf_http_req_conn_id(const pf_http_req *req);
+
+/* --- request body --- */
+/* Return 0 to go on, PF_HTTP_PAUSE to stop reading the socket. data is
+ * borrowed for the call. */
+typedef int (*pf_http_body_cb)(void *arg, pf_http_req *req, const char *data, size_t len);
+/* The body ended normally (all bytes delivered). */
+typedef void (*pf_http_end_cb)(void *arg, pf_http_req *req);
+/* The request can no longer complete: the client went away, the body
+ * was malformed or longer than body_max, or a timeout hit. reason is a
+ * static string: "client closed", "body too large", "malformed body",
+ * "body timeout", "server shutting down". At most once, never after the end
+ * callback (a complete body stays complete; respond then just frees the
+ * request if the client left) and never after respond. If the connection
+ * died before a callback was registered, it fires on a later loop turn once
+ * one is (read_body or on_abort). After this no body/end callback comes. */
+typedef void (*pf_http_abort_cb)(void *arg, pf_http_req *req, const char *reason);
+
+/*
+ * Start receiving the body (sends "100 Continue" if the client asked for
+ * it). body_max overrides the server default when non-zero: once more body
+ * bytes than that arrive, the abort callback fires with reason
+ * "body too large" and the handler should answer 413.
+ */
+void pf_http_req_read_body(pf_http_req *req, uint64_t body_max, pf_http_body_cb body_cb,
+                           pf_http_end_cb end_cb, pf_http_abort_cb abort_cb, void *arg);
+/* Resume reading after PF_HTTP_PAUSE. Safe to call when not paused and
+ * from any callback; the actual read happens on a later loop turn. */
+void pf_http_req_resume(pf_http_req *req);
+/* Abort notification without a body (e.g. a GET waiting on the database). */
+void pf_http_req_on_abort(pf_http_req *req, pf_http_abort_cb cb, void *arg);
+
+/* --- response (each finishes the request) --- */
+/* Add a response header before responding (copied). At most
+ * PF_HTTP_RESPONSE_HEADERS_MAX; returns PF_ELIMIT past it. */
+PF_MUST_CHECK int pf_http_add_header(pf_http_req *req, const char *name, const char *value);
+/* Body copied. If the request body was not read completely the connection
+ * closes after the response (Connection: close). */
+void pf_http_respond(pf_http_req *req, int status, const char *content_type, const void *body,
+                     size_t len);
+/* Takes a JSON text (malloc'd, ownership passes). */
+void pf_http_respond_json_owned(pf_http_req *req, int status, char *json);
+/* {"error": msg, "detail": detail_json or null}; detail_json may be NULL. */
+void pf_http_respond_error(pf_http_req *req, int status, const char *msg, const char *detail_json);
+const char *pf_http_status_text(int status);
+
+/*
+ * Take over the connection for another protocol (WebSocket). The caller
+ * must have written nothing; after this the request is finished and the
+ * bufferevent belongs to the new owner, with read/write callbacks cleared.
+ * Bytes the parser already received past the request head are left in its
+ * input buffer. Returns NULL if the connection is gone. *access (may be
+ * NULL; NULL on ENOMEM) gets the request's access-log line, written by
+ * pf_http_access_finish when the new protocol ends.
+ */
+typedef struct pf_http_access pf_http_access;
+struct bufferevent *pf_http_req_detach(pf_http_req *req, pf_http_access **access);
+/* Write the access line (status, bytes sent, lifetime) and free it; NULL ok. */
+void pf_http_access_finish(pf_http_access *a, int status, size_t bytes);
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * db.h - a small pool of non-blocking libpq connections driven by the
+ * event loop. Connecting uses PQconnectStart/PQconnectPoll; in pipeline
+ * mode (the default) every query is a unit of up to PF_DB_STMTS_MAX
+ * statements followed by one Sync, so the statements of a unit form one
+ * implicit transaction, and up to pipeline_max units are in flight on a
+ * connection at once. No call here blocks.
+ *
+ * A pool made with pipeline=false runs one unit at a time and allows
+ * "simple" statements (multi-statement SQL text, no parameters): used to
+ * apply migrations.
+ *
+ * Routing: a unit goes to connection key % n when key != 0 (so one job's
+ * batches commit in order on one connection), else to the connection with
+ * the fewest units queued.
+ *
+ * Ownership: the pool owns its connections and every submitted unit; a
+ * unit's parameters are copied (or handed over with _param_owned) at
+ * submission; results are owned by the pool and valid only during the
+ * callback.
+ */
+#ifndef PROPFLOW_DB_H
+#define PROPFLOW_DB_H
+
+#include "propflow/base/common.h"
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#define PF_DB_STMTS_MAX      8  /* statements in one unit */
+#define PF_DB_PARAMS_MAX     32 /* parameters of one statement */
+#define PF_DB_BACKOFF_MIN_MS 50
+#define PF_DB_BACKOFF_MAX_MS 2000
+
+/* Type OIDs used for parameters. */
+#define PF_OID_INT8        20
+#define PF_OID_TEXT        25
+#define PF_OID_BYTEA       17
+#define PF_OID_TEXT_ARRAY  1009
+#define PF_OID_BYTEA_ARRAY 1001
+
+typedef struct pf_db pf_db;
+typedef struct pf_db_unit pf_db_unit;
+
+typedef struct pf_db_result {
+	int nres;             /* statements in the unit */
+	PGresult **res;       /* one per statement; NULL when not reached */
+	const char *error;    /* NULL if every statement succeeded, else the first message */
+	const char *sqlstate; /* of that error, or "" */
+	bool lost;            /* the outcome is unknown: the connection broke or the server is
+	                         going down (the unit may or may not have committed) */
+} pf_db_result;
+
+typedef void (*pf_db_cb)(void *arg, const pf_db_result *r);
+
+/* A pool of n connections. conninfo is copied. NULL on ENOMEM. */
+pf_db *pf_db_new(struct event_base *base, const char *conninfo, int n, bool pipeline,
+                 int pipeline_max, const char *label);
+/* Fails every queued unit ("shutting down") and closes. */
+void pf_db_free(pf_db *db);
+/* Connections currently usable. */
+int pf_db_ready_count(const pf_db *db);
+/* Units queued or in flight across the pool. */
+size_t pf_db_backlog(const pf_db *db);
+/* Run this pool's backends at niceness nice (only a server reached over a
+ * Unix socket, i.e. on this machine; applied as each connection opens). */
+void pf_db_set_backend_nice(pf_db *db, int nice);
+/* Called once each time the pool goes from no usable connection to one. */
+void pf_db_on_ready(pf_db *db, void (*cb)(void *arg), void *arg);
+
+/* --- building a unit --- */
+pf_db_unit *pf_db_unit_new(pf_db_cb cb, void *arg);
+void pf_db_unit_free(pf_db_unit *u); /* only for a unit never submitted */
+/* Begin a statement; sql is borrowed and must be static. */
+PF_MUST_CHECK int pf_db_unit_stmt(pf_db_unit *u, const char *sql);
+/* A multi-statement SQL text without parameters (non-pipeline pools
+ * only); copied. */
+PF_MUST_CHECK int pf_db_unit_simple(pf_db_unit *u, const char *sql);
+/* Parameters of the current statement: text (NULL = SQL NULL), copied. */
+PF_MUST_CHECK int pf_db_unit_text(pf_db_unit *u, const char *val);
+PF_MUST_CHECK int pf_db_unit_int(pf_db_unit *u, int64_t val);
+/* Binary parameter of type oid; buf (malloc'd) is owned by the unit from
+ * now on, even on error. */
+PF_MUST_CHECK int pf_db_unit_binary_owned(pf_db_unit *u, uint32_t oid, char *buf, size_t len);
+/* Queue the unit; the callback always runs exactly once, from the loop
+ * (never inside this call). */
+void pf_db_submit(pf_db *db, uint64_t key, pf_db_unit *u);
+
+/* --- result helpers --- */
+/* Value of row r, column c of statement i as text, or NULL for SQL NULL. */
+const char *pf_db_value(const pf_db_result *r, int i, int row, int col);
+int pf_db_rows(const pf_db_result *r, int i);
+
+#endif

@@ -1,0 +1,1088 @@
+/*
+ * account.c - who a request is from, and the routes and commands that
+ * make users and sessions. The gate (pf_account_authenticate) reads a
+ * bearer token or the session cookie, refuses foreign origins on state
+ * changes, looks the credential's digest up, and enforces the CSRF token
+ * of cookie sessions. Logins are throttled per client address and per
+ * name in login_throttle (shared by every instance): each attempt is
+ * counted before any password is hashed, and given back if it succeeds;
+ * scrypt itself runs in the hasher child. The CLI
+ * (`propflow user ...`) is account_cli.c.
+ *
+ * Every statement takes its values as parameters; secrets reach the
+ * database only as SHA-256 digests (bytea parameters).
+ */
+#include "account_internal.h"
+
+#include "propflow/api/api.h"
+#include "propflow/base/log.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define ACCOUNT_KEY_MAX       112 /* "ip:ADDR" / "name:NAME" throttle keys */
+#define ACCOUNT_CRED_MAX      128 /* a credential read from a header; longer is invalid */
+#define ACCOUNT_COOKIE_MAX    160 /* a Set-Cookie value */
+#define ACCOUNT_CLEANUP_EVERY 64  /* successful logins between prunes of old rows */
+
+/* A successful attempt is not a failure: the address gets it back ($2 with
+ * the name's DELETE before it, else $1). */
+#define SQL_REFUND_ON(p)                                                                           \
+	"UPDATE login_throttle SET failures = failures - 1 WHERE key = " p " AND failures > 0"
+
+/* ------------------------------------------------------------ pure helpers */
+
+/* Length of hostport once a port that is the scheme's default is dropped. */
+static size_t hostport_len(const char *hp, size_t len, bool https)
+{
+	const char *dflt = https ? ":443" : ":80";
+	size_t dl = strlen(dflt);
+	if (len > dl && memcmp(hp + len - dl, dflt, dl) == 0)
+		return len - dl;
+	return len;
+}
+
+bool pf_account_same_origin(const char *origin, const char *host, bool https)
+{
+	if (!origin || !host || !*host)
+		return false;
+	const char *scheme = https ? "https://" : "http://";
+	size_t sl = strlen(scheme);
+	if (strncasecmp(origin, scheme, sl) != 0)
+		return false;
+	const char *o = origin + sl;
+	size_t ol = strlen(o);
+	if (ol > 0 && o[ol - 1] == '/') /* some clients send a trailing slash */
+		ol--;
+	if (memchr(o, '/', ol))
+		return false;
+	size_t hl = strlen(host);
+	ol = hostport_len(o, ol, https);
+	hl = hostport_len(host, hl, https);
+	return ol == hl && ol > 0 && o[0] != ':' && strncasecmp(o, host, ol) == 0;
+}
+
+int pf_account_cookie(const char *secret, int64_t max_age, bool secure, char *out, size_t cap)
+{
+	int n;
+	if (secret)
+		n = snprintf(out, cap,
+		             "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%" PRId64 "%s",
+		             PF_AUTH_COOKIE, secret, max_age, secure ? "; Secure" : "");
+	else
+		n = snprintf(out, cap, "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s",
+		             PF_AUTH_COOKIE, secure ? "; Secure" : "");
+	return n < 0 || (size_t)n >= cap ? PF_ELIMIT : 0;
+}
+
+int pf_account_login_url(const char *listen, int port, const char *secret, char *out, size_t cap)
+{
+	char host[256];
+	int lport = 0;
+	if (pf_config_split_listen(listen, host, sizeof(host), &lport) != 0)
+		return PF_EINVAL;
+	if (port == 0)
+		port = lport;
+	const char *h = host;
+	bool v6 = strchr(host, ':') != NULL;
+	if (!*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0)
+		h = "127.0.0.1", v6 = false;
+	else if (strcmp(host, "::") == 0)
+		h = "::1";
+	int n = snprintf(out, cap, "http://%s%s%s:%d/#login=%s", v6 ? "[" : "", h, v6 ? "]" : "",
+	                 port, secret);
+	return n < 0 || (size_t)n >= cap ? PF_ELIMIT : 0;
+}
+
+/* ----------------------------------------------------------- small helpers */
+
+static bool state_changing(const char *method)
+{
+	return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+	       strcmp(method, "OPTIONS") != 0;
+}
+
+/* A foreign Origin on a state change or a WebSocket upgrade. */
+static bool origin_refused(pf_http_req *req)
+{
+	const char *origin = pf_http_req_header(req, "Origin");
+	if (!origin)
+		return false;
+	const char *upgrade = pf_http_req_header(req, "Upgrade");
+	bool ws = upgrade && strcasestr(upgrade, "websocket");
+	if (!ws && !state_changing(pf_http_req_method(req)))
+		return false;
+	return !pf_account_same_origin(origin, pf_http_req_header(req, "Host"),
+	                               pf_http_req_https(req));
+}
+
+static void add_header(pf_http_req *req, const char *name, const char *value)
+{
+	if (pf_http_add_header(req, name, value) != 0)
+		pf_warn("conn %llu: %s header not added",
+		        (unsigned long long)pf_http_req_conn_id(req), name);
+}
+
+static void respond_401(pf_http_req *req)
+{
+	add_header(req, "WWW-Authenticate", "Bearer");
+	pf_http_respond_error(req, 401, "not logged in", NULL);
+}
+
+static void respond_busy(pf_http_req *req)
+{
+	add_header(req, "Retry-After", "1");
+	pf_http_respond_error(req, 503, "busy, try again", NULL);
+}
+
+static void respond_oom(pf_http_req *req)
+{
+	pf_http_respond_error(req, 503, "out of memory", NULL);
+}
+
+/* false (and 503 answered) when the pool has no usable connection. */
+static bool db_up(pf_http_req *req, pf_db *db)
+{
+	if (pf_db_ready_count(db) > 0)
+		return true;
+	add_header(req, "Retry-After", "1");
+	pf_http_respond_error(req, 503, "database unavailable", NULL);
+	return false;
+}
+
+/* A digest as a bytea parameter. */
+static int unit_digest(pf_db_unit *u, const uint8_t digest[PF_AUTH_DIGEST_BYTES])
+{
+	char *buf = malloc(PF_AUTH_DIGEST_BYTES);
+	if (!buf)
+		return PF_ENOMEM;
+	memcpy(buf, digest, PF_AUTH_DIGEST_BYTES);
+	return pf_db_unit_binary_owned(u, PF_OID_BYTEA, buf, PF_AUTH_DIGEST_BYTES);
+}
+
+int account_unit_secret(pf_db_unit *u, const char *secret)
+{
+	uint8_t d[PF_AUTH_DIGEST_BYTES];
+	pf_auth_digest(secret, strlen(secret), d);
+	return unit_digest(u, d);
+}
+
+bool account_is_true(const char *v)
+{
+	return v && v[0] == 't';
+}
+
+static bool json_content_type(pf_http_req *req)
+{
+	const char *ct = pf_http_req_header(req, "Content-Type");
+	return ct && strncasecmp(ct, "application/json", 16) == 0;
+}
+
+/* {"user":{...},"csrf":...,"expires_at":...}; csrf/expires_at may be NULL. */
+static void respond_user(pf_http_req *req, int64_t id, const char *name, bool admin,
+                         bool has_password, const char *csrf, const char *expires_at)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *u = cJSON_CreateObject();
+	if (!o || !u) {
+		cJSON_Delete(o);
+		cJSON_Delete(u);
+		respond_oom(req);
+		return;
+	}
+	cJSON_AddNumberToObject(u, "id", (double)id);
+	cJSON_AddStringToObject(u, "name", name);
+	cJSON_AddBoolToObject(u, "admin", admin);
+	cJSON_AddBoolToObject(u, "has_password", has_password);
+	cJSON_AddItemToObject(o, "user", u);
+	if (csrf)
+		cJSON_AddStringToObject(o, "csrf", csrf);
+	else
+		cJSON_AddNullToObject(o, "csrf");
+	if (expires_at)
+		cJSON_AddStringToObject(o, "expires_at", expires_at);
+	else
+		cJSON_AddNullToObject(o, "expires_at");
+	pf_api_respond_cjson(req, 200, o);
+}
+
+/* ------------------------------------------------------------------ the gate */
+
+/* What the gate learnt; valid during the callback. */
+typedef struct gate_info {
+	pf_user user;
+	bool has_password;
+	const char *expires_at;               /* ISO; NULL for a bearer */
+	uint8_t digest[PF_AUTH_DIGEST_BYTES]; /* of the credential */
+} gate_info;
+
+typedef void (*gate_cb)(void *arg, pf_http_req *req, const gate_info *info);
+
+typedef struct gate_ctx {
+	pf_account *acc;             /* borrowed */
+	pf_http_req *req;            /* borrowed; NULL once the request aborted */
+	gate_cb cb;                  /* internal routes, or NULL */
+	pf_account_auth_cb user_cb;  /* pf_account_authenticate's caller */
+	void *arg;                   /* for either callback */
+	bool by_cookie;              /* the credential was the session cookie */
+	char cred[ACCOUNT_CRED_MAX]; /* the credential text (secret) */
+	uint8_t digest[PF_AUTH_DIGEST_BYTES];
+} gate_ctx;
+
+static const char sql_gate_session[] =
+    "SELECT u.id, u.name, u.is_admin, u.pw_hash IS NOT NULL, " ACCOUNT_ISO(
+        "s.expires_at") " FROM sessions s JOIN users u ON u.id = s.user_id "
+                        "WHERE s.id_hash = $1 AND s.expires_at > now() AND NOT u.disabled";
+static const char sql_gate_token[] =
+    "SELECT u.id, u.name, u.is_admin, u.pw_hash IS NOT NULL, NULL::text "
+    "FROM api_tokens t JOIN users u ON u.id = t.user_id "
+    "WHERE t.token_hash = $1 AND NOT u.disabled";
+
+static void gate_abort_cb(void *arg, pf_http_req *req, const char *reason)
+{
+	gate_ctx *g = arg;
+	g->req = NULL; /* the lookup's callback frees g */
+	pf_http_respond_error(req, strcmp(reason, "server shutting down") == 0 ? 503 : 400,
+	                      "request aborted", NULL);
+}
+
+static void gate_done_cb(void *arg, const pf_db_result *r)
+{
+	gate_ctx *g = arg;
+	pf_http_req *req = g->req;
+	if (!req)
+		goto out;
+	pf_http_req_on_abort(req, NULL, NULL);
+	if (r->error) {
+		pf_api_respond_db_error(req, r);
+		goto out;
+	}
+	if (pf_db_rows(r, 0) == 0) {
+		respond_401(req);
+		goto out;
+	}
+	gate_info info = {.has_password = account_is_true(pf_db_value(r, 0, 0, 3)),
+	                  .expires_at = pf_db_value(r, 0, 0, 4)};
+	const char *id = pf_db_value(r, 0, 0, 0), *name = pf_db_value(r, 0, 0, 1);
+	info.user.id = strtoll(id ? id : "0", NULL, 10);
+	snprintf(info.user.name, sizeof(info.user.name), "%s", name ? name : "");
+	info.user.admin = account_is_true(pf_db_value(r, 0, 0, 2));
+	info.user.by_cookie = g->by_cookie;
+	memcpy(info.digest, g->digest, sizeof(info.digest));
+	if (g->by_cookie) {
+		pf_auth_csrf(g->cred, strlen(g->cred), info.user.csrf);
+		const char *sent = pf_http_req_header(req, "X-CSRF-Token");
+		if (state_changing(pf_http_req_method(req)) &&
+		    (!sent || !pf_auth_equal(sent, info.user.csrf))) {
+			pf_http_respond_error(req, 403, "missing or wrong CSRF token", NULL);
+			goto out;
+		}
+	}
+	pf_http_req_set_user(req, info.user.name);
+	if (g->cb)
+		g->cb(g->arg, req, &info);
+	else
+		g->user_cb(g->arg, req, &info.user);
+out:
+	explicit_bzero(g->cred, sizeof(g->cred));
+	free(g);
+}
+
+static void gate(pf_account *acc, pf_http_req *req, gate_cb cb, pf_account_auth_cb user_cb,
+                 void *arg)
+{
+	if (origin_refused(req)) {
+		pf_http_respond_error(req, 403, "cross-origin request refused", NULL);
+		return;
+	}
+	char cred[ACCOUNT_CRED_MAX];
+	bool by_cookie = false, ok = false;
+	const char *authz = pf_http_req_header(req, "Authorization");
+	if (authz && pf_auth_bearer(authz, cred, sizeof(cred))) {
+		ok = strlen(cred) == PF_AUTH_TOKEN_CHARS &&
+		     strncmp(cred, PF_AUTH_TOKEN_PREFIX, strlen(PF_AUTH_TOKEN_PREFIX)) == 0;
+	} else if (pf_auth_cookie(pf_http_req_header(req, "Cookie"), PF_AUTH_COOKIE, cred,
+	                          sizeof(cred))) {
+		by_cookie = true;
+		ok = strlen(cred) == PF_AUTH_SECRET_CHARS;
+	}
+	if (!ok) {
+		respond_401(req);
+		return;
+	}
+	if (!db_up(req, acc->readers))
+		return;
+	gate_ctx *g = calloc(1, sizeof(*g));
+	pf_db_unit *u = g ? pf_db_unit_new(gate_done_cb, g) : NULL;
+	if (!u) {
+		free(g);
+		respond_oom(req);
+		return;
+	}
+	*g = (gate_ctx){acc, req, cb, user_cb, arg, by_cookie, "", {0}};
+	memcpy(g->cred, cred, sizeof(cred));
+	explicit_bzero(cred, sizeof(cred));
+	pf_auth_digest(g->cred, strlen(g->cred), g->digest);
+	int rc = pf_db_unit_stmt(u, by_cookie ? sql_gate_session : sql_gate_token);
+	rc = rc ? rc : unit_digest(u, g->digest);
+	if (rc != 0) {
+		pf_db_unit_free(u);
+		free(g);
+		respond_oom(req);
+		return;
+	}
+	pf_http_req_on_abort(req, gate_abort_cb, g);
+	pf_db_submit(acc->readers, 0, u);
+}
+
+void pf_account_authenticate(pf_account *acc, pf_http_req *req, pf_account_auth_cb cb, void *arg)
+{
+	gate(acc, req, NULL, cb, arg);
+}
+
+/* ------------------------------------------------------ login and password */
+
+typedef enum {
+	ROUTE_LOGIN,    /* POST /api/session with name and password */
+	ROUTE_LINK,     /* POST /api/session with a one-time link */
+	ROUTE_PASSWORD, /* POST /api/account/password */
+} route_kind;
+
+/* One POST being served; owned by the route until it answers. */
+typedef struct route_ctx {
+	pf_account *acc;                           /* borrowed */
+	pf_http_req *req;                          /* borrowed until answered */
+	route_kind kind;                           /* set once the body is parsed (login/link) */
+	char *body;                                /* owned: the body, NUL-terminated */
+	size_t body_len;                           /* bytes in body */
+	cJSON *json;                               /* owned: the parsed body */
+	const char *pw;                            /* in json: password, or current (may be NULL) */
+	const char *new_pw;                        /* in json: the new password */
+	const char *link;                          /* in json: a link secret */
+	char ip_key[ACCOUNT_KEY_MAX];              /* throttle key of the client */
+	char name_key[ACCOUNT_KEY_MAX];            /* throttle key of the name; "" = none */
+	int64_t user_id;                           /* the user found (0 none) */
+	char *stored;                              /* owned: pw_hash being verified, or NULL */
+	bool by_cookie;                            /* password: how the user came in */
+	uint8_t cred_digest[PF_AUTH_DIGEST_BYTES]; /* password: the session to keep */
+	char secret[PF_AUTH_SECRET_CHARS + 1];     /* a new session's secret */
+	pf_hasher_job *job;                        /* owned while the hasher works */
+} route_ctx;
+
+static void route_free(route_ctx *c)
+{
+	if (!c)
+		return;
+	if (c->job)
+		pf_hasher_cancel(c->job);
+	if (c->body) {
+		explicit_bzero(c->body, c->body_len);
+		free(c->body);
+	}
+	cJSON_Delete(c->json); /* holds passwords; cJSON frees without wiping */
+	free(c->stored);
+	explicit_bzero(c->secret, sizeof(c->secret));
+	free(c);
+}
+
+static void respond_failure(route_ctx *c)
+{
+	switch (c->kind) {
+	case ROUTE_LOGIN: pf_http_respond_error(c->req, 401, "wrong name or password", NULL); break;
+	case ROUTE_LINK:
+		pf_http_respond_error(c->req, 401, "login link invalid or used", NULL);
+		break;
+	case ROUTE_PASSWORD: pf_http_respond_error(c->req, 403, "wrong password", NULL); break;
+	default: abort();
+	}
+}
+
+static void submit(route_ctx *c, pf_db *db, pf_db_unit *u, int rc)
+{
+	if (rc != 0) {
+		pf_db_unit_free(u);
+		respond_oom(c->req);
+		route_free(c);
+		return;
+	}
+	pf_db_submit(db, 0, u);
+}
+
+/* --- failures: already counted when the attempt was let in --- */
+
+static void record_failure(route_ctx *c)
+{
+	respond_failure(c);
+	route_free(c);
+}
+
+/* --- now and then: old sessions, throttle rows and links --- */
+
+static void cleanup_done_cb(void *arg, const pf_db_result *r)
+{
+	if (r->error)
+		pf_warn("accounts: pruning old sessions failed: %s", r->error);
+}
+
+static void maybe_cleanup(pf_account *acc)
+{
+	if (acc->logins++ % ACCOUNT_CLEANUP_EVERY != 0)
+		return;
+	pf_db_unit *u = pf_db_unit_new(cleanup_done_cb, NULL);
+	if (!u)
+		return;
+	int rc =
+	    pf_db_unit_stmt(u, "DELETE FROM sessions WHERE expires_at < now() - interval '1 day'");
+	rc = rc ? rc
+	        : pf_db_unit_stmt(u, "DELETE FROM login_throttle WHERE window_start < "
+	                             "now() - make_interval(secs => $1)");
+	rc = rc ? rc : pf_db_unit_int(u, acc->cfg->login_window_s);
+	rc = rc ? rc
+	        : pf_db_unit_stmt(u, "DELETE FROM login_links WHERE expires_at < now() - "
+	                             "interval '1 day'");
+	if (rc != 0) {
+		pf_db_unit_free(u);
+		return;
+	}
+	pf_db_submit(acc->writers, 0, u);
+}
+
+/* --- a session was made: the row is id, name, admin, has_password, expires --- */
+
+static void respond_session(route_ctx *c, const pf_db_result *r, int stmt)
+{
+	char cookie[ACCOUNT_COOKIE_MAX], csrf[PF_AUTH_CSRF_CHARS + 1];
+	const char *id = pf_db_value(r, stmt, 0, 0), *name = pf_db_value(r, stmt, 0, 1);
+	if (pf_account_cookie(c->secret, c->acc->cfg->session_ttl_s, pf_http_req_https(c->req),
+	                      cookie, sizeof(cookie)) != 0) {
+		respond_oom(c->req);
+		return;
+	}
+	pf_auth_csrf(c->secret, strlen(c->secret), csrf);
+	add_header(c->req, "Set-Cookie", cookie);
+	explicit_bzero(cookie, sizeof(cookie));
+	pf_http_req_set_user(c->req, name ? name : "");
+	pf_info("conn %llu: %s logged in%s", (unsigned long long)pf_http_req_conn_id(c->req),
+	        name ? name : "", c->kind == ROUTE_LINK ? " with a one-time link" : "");
+	respond_user(c->req, strtoll(id ? id : "0", NULL, 10), name ? name : "",
+	             account_is_true(pf_db_value(r, stmt, 0, 2)),
+	             account_is_true(pf_db_value(r, stmt, 0, 3)), csrf, pf_db_value(r, stmt, 0, 4));
+	maybe_cleanup(c->acc);
+}
+
+static void session_made_cb(void *arg, const pf_db_result *r)
+{
+	route_ctx *c = arg;
+	int stmt = c->kind == ROUTE_LINK ? 0 : 1;
+	if (r->error) {
+		pf_api_respond_db_error(c->req, r);
+	} else if (pf_db_rows(r, stmt) == 0) {
+		if (c->kind == ROUTE_LINK) {
+			record_failure(c); /* answers and frees */
+			return;
+		}
+		respond_failure(c); /* disabled while the password was checked */
+	} else {
+		respond_session(c, r, stmt);
+	}
+	route_free(c);
+}
+
+#define SESSION_USER_SELECT                                                                        \
+	"SELECT u.id, u.name, u.is_admin, u.pw_hash IS NOT NULL, " ACCOUNT_ISO(                    \
+	    "s.expires_at") " FROM s JOIN users u ON u.id = s.user_id"
+
+/* A new session's secret and the unit that will store it; NULL once the
+ * request is answered (and c freed) instead. */
+static pf_db_unit *session_unit(route_ctx *c)
+{
+	if (pf_auth_new_secret("", c->secret, sizeof(c->secret)) != 0) {
+		pf_http_respond_error(c->req, 503, "no randomness", NULL);
+		route_free(c);
+		return NULL;
+	}
+	pf_db_unit *u = pf_db_unit_new(session_made_cb, c);
+	if (!u) {
+		respond_oom(c->req);
+		route_free(c);
+	}
+	return u;
+}
+
+static void login_succeeded(route_ctx *c)
+{
+	pf_db_unit *u = session_unit(c);
+	if (!u)
+		return;
+	/* the name's failures are forgotten; the address gets this attempt back */
+	int rc = pf_db_unit_stmt(
+	    u, "WITH d AS (DELETE FROM login_throttle WHERE key = $1) " SQL_REFUND_ON("$2"));
+	rc = rc ? rc : pf_db_unit_text(u, c->name_key);
+	rc = rc ? rc : pf_db_unit_text(u, c->ip_key);
+	rc = rc ? rc
+	        : pf_db_unit_stmt(u,
+	                          "WITH s AS (INSERT INTO sessions (id_hash, user_id, expires_at) "
+	                          "SELECT $1, id, now() + make_interval(secs => $3) FROM users "
+	                          "WHERE id = $2 AND NOT disabled "
+	                          "RETURNING user_id, expires_at) " SESSION_USER_SELECT);
+	rc = rc ? rc : account_unit_secret(u, c->secret);
+	rc = rc ? rc : pf_db_unit_int(u, c->user_id);
+	rc = rc ? rc : pf_db_unit_int(u, c->acc->cfg->session_ttl_s);
+	submit(c, c->acc->writers, u, rc);
+}
+
+static void link_login(route_ctx *c)
+{
+	pf_db_unit *u = session_unit(c);
+	if (!u)
+		return;
+	int rc = pf_db_unit_stmt(
+	    u,
+	    "WITH l AS (UPDATE login_links SET used_at = now() WHERE link_hash = $1 AND "
+	    "used_at IS NULL AND expires_at > now() AND user_id IN "
+	    "(SELECT id FROM users WHERE NOT disabled) RETURNING user_id), "
+	    "s AS (INSERT INTO sessions (id_hash, user_id, expires_at) "
+	    "SELECT $2, user_id, now() + make_interval(secs => $3) FROM l "
+	    "RETURNING user_id, expires_at), "
+	    "r AS (UPDATE login_throttle SET failures = failures - 1 "
+	    "WHERE key = $4 AND failures > 0 AND EXISTS (SELECT 1 FROM l)) " SESSION_USER_SELECT);
+	rc = rc ? rc : account_unit_secret(u, c->link);
+	rc = rc ? rc : account_unit_secret(u, c->secret);
+	rc = rc ? rc : pf_db_unit_int(u, c->acc->cfg->session_ttl_s);
+	rc = rc ? rc : pf_db_unit_text(u, c->ip_key);
+	submit(c, c->acc->writers, u, rc);
+}
+
+/* --- password change: the new hash is stored --- */
+
+static void password_stored_cb(void *arg, const pf_db_result *r)
+{
+	route_ctx *c = arg;
+	if (r->error) {
+		pf_api_respond_db_error(c->req, r);
+	} else if (pf_db_rows(r, 0) == 0) {
+		respond_401(c->req); /* the user went away meanwhile */
+	} else {
+		pf_info("conn %llu: user %" PRId64 " changed the password",
+		        (unsigned long long)pf_http_req_conn_id(c->req), c->user_id);
+		pf_http_respond(c->req, 204, NULL, NULL, 0);
+	}
+	route_free(c);
+}
+
+static void hashed_cb(void *arg, int rc, const char *encoded)
+{
+	route_ctx *c = arg;
+	c->job = NULL;
+	if (rc != 0 || !encoded) {
+		pf_warn("conn %llu: password hashing failed (%d)",
+		        (unsigned long long)pf_http_req_conn_id(c->req), rc);
+		respond_busy(c->req);
+		route_free(c);
+		return;
+	}
+	pf_db_unit *u = pf_db_unit_new(password_stored_cb, c);
+	if (!u) {
+		respond_oom(c->req);
+		route_free(c);
+		return;
+	}
+	/* other sessions end with the old password; this one goes on */
+	int rc2 = pf_db_unit_stmt(u, "UPDATE users SET pw_hash = $1 WHERE id = $2 AND NOT disabled "
+	                             "RETURNING id");
+	rc2 = rc2 ? rc2 : pf_db_unit_text(u, encoded);
+	rc2 = rc2 ? rc2 : pf_db_unit_int(u, c->user_id);
+	rc2 = rc2 ? rc2
+	          : pf_db_unit_stmt(u, "DELETE FROM sessions WHERE user_id = $1 AND "
+	                               "id_hash IS DISTINCT FROM $2");
+	rc2 = rc2 ? rc2 : pf_db_unit_int(u, c->user_id);
+	if (c->by_cookie)
+		rc2 = rc2 ? rc2 : unit_digest(u, c->cred_digest);
+	else
+		rc2 = rc2 ? rc2 : pf_db_unit_text(u, NULL);
+	rc2 = rc2 ? rc2 : pf_db_unit_stmt(u, SQL_REFUND_ON("$1")); /* not a failure */
+	rc2 = rc2 ? rc2 : pf_db_unit_text(u, c->ip_key);
+	submit(c, c->acc->writers, u, rc2);
+}
+
+static void hash_new_password(route_ctx *c)
+{
+	c->job = c->acc->hasher ? pf_hasher_hash(c->acc->hasher, c->new_pw, strlen(c->new_pw),
+	                                         PF_AUTH_SCRYPT_LOG_N, hashed_cb, c)
+	                        : NULL;
+	if (!c->job) {
+		respond_busy(c->req);
+		route_free(c);
+	}
+}
+
+/* --- verifying a password --- */
+
+static void verified_cb(void *arg, int rc)
+{
+	route_ctx *c = arg;
+	c->job = NULL;
+	if (rc == PF_AUTH_MISMATCH) {
+		record_failure(c);
+	} else if (rc == 0) {
+		if (c->kind == ROUTE_PASSWORD)
+			hash_new_password(c);
+		else
+			login_succeeded(c);
+	} else {
+		pf_warn("conn %llu: password check failed (%d)",
+		        (unsigned long long)pf_http_req_conn_id(c->req), rc);
+		respond_busy(c->req);
+		route_free(c);
+	}
+}
+
+static void verify(route_ctx *c)
+{
+	/* stored NULL: the same work against a dummy hash, so an unknown or
+	 * disabled name answers no faster than a wrong password */
+	c->job = c->acc->hasher ? pf_hasher_verify(c->acc->hasher, c->pw, strlen(c->pw), c->stored,
+	                                           verified_cb, c)
+	                        : NULL;
+	if (!c->job) {
+		respond_busy(c->req);
+		route_free(c);
+	}
+}
+
+/* Verify c->pw against hash (copied: the result it comes from goes away),
+ * or against the dummy hash when hash is NULL. */
+static void verify_stored(route_ctx *c, const char *hash)
+{
+	if (hash && !(c->stored = strdup(hash))) {
+		respond_oom(c->req);
+		route_free(c);
+		return;
+	}
+	verify(c);
+}
+
+/* --- the throttle, before any hashing, with the user's row --- */
+
+/* Every attempt counts as a failure from the moment it is let in, for the
+ * address and the name, in one statement (a window that ran out starts
+ * again); a success gives it back (SQL_REFUND_ON). So attempts arriving
+ * together are each counted before any is hashed: at most
+ * --login-max-failures of them get a hash per window. The answer is the
+ * seconds left of a window whose count went over, or NULL. */
+static const char sql_charge[] =
+    "WITH hit AS (INSERT INTO login_throttle AS t (key, failures, window_start) "
+    "SELECT k, 1, now() FROM unnest(ARRAY[$1, $2]::text[]) AS k WHERE k IS NOT NULL "
+    "ON CONFLICT (key) DO UPDATE SET "
+    "failures = CASE WHEN t.window_start <= now() - make_interval(secs => $3) "
+    "THEN 1 ELSE t.failures + 1 END, "
+    "window_start = CASE WHEN t.window_start <= now() - make_interval(secs => $3) "
+    "THEN now() ELSE t.window_start END "
+    "RETURNING failures, window_start) "
+    "SELECT max(GREATEST(1, ceil(extract(epoch FROM window_start + "
+    "make_interval(secs => $3) - now()))))::bigint FROM hit WHERE failures > $4";
+
+static void checked_cb(void *arg, const pf_db_result *r)
+{
+	route_ctx *c = arg;
+	if (r->error) {
+		pf_api_respond_db_error(c->req, r);
+		route_free(c);
+		return;
+	}
+	const char *wait = pf_db_value(r, 0, 0, 0);
+	if (wait) {
+		add_header(c->req, "Retry-After", wait);
+		pf_http_respond_error(c->req, 429, "too many failed logins", NULL);
+		route_free(c);
+		return;
+	}
+	bool found = r->nres > 1 && pf_db_rows(r, 1) > 0;
+	switch (c->kind) {
+	case ROUTE_LINK: link_login(c); return;
+	case ROUTE_LOGIN: {
+		size_t len = strlen(c->pw);
+		if (!c->name_key[0] || len == 0 || len > PF_AUTH_PASSWORD_MAX) {
+			record_failure(c); /* no name could match: nothing to hash */
+			return;
+		}
+		const char *id = found ? pf_db_value(r, 1, 0, 0) : NULL;
+		const char *hash = found ? pf_db_value(r, 1, 0, 1) : NULL;
+		const char *usable = NULL; /* none: checked against the dummy hash */
+		if (found && !account_is_true(pf_db_value(r, 1, 0, 2)) && hash) {
+			c->user_id = strtoll(id, NULL, 10);
+			usable = hash;
+		}
+		verify_stored(c, usable);
+		return;
+	}
+	case ROUTE_PASSWORD: {
+		const char *hash = found ? pf_db_value(r, 1, 0, 0) : NULL;
+		if (!hash) {
+			hash_new_password(c); /* no password yet: nothing to prove */
+			return;
+		}
+		if (!c->pw || !*c->pw || strlen(c->pw) > PF_AUTH_PASSWORD_MAX) {
+			record_failure(c);
+			return;
+		}
+		verify_stored(c, hash);
+		return;
+	}
+	default: abort();
+	}
+}
+
+static void check_throttle(route_ctx *c)
+{
+	pf_db_unit *u = pf_db_unit_new(checked_cb, c);
+	if (!u) {
+		respond_oom(c->req);
+		route_free(c);
+		return;
+	}
+	/* one row: NULL when neither key is over, else the seconds left */
+	int rc = pf_db_unit_stmt(u, sql_charge);
+	rc = rc ? rc : pf_db_unit_text(u, c->ip_key);
+	rc = rc ? rc : pf_db_unit_text(u, c->name_key[0] ? c->name_key : NULL);
+	rc = rc ? rc : pf_db_unit_int(u, c->acc->cfg->login_window_s);
+	rc = rc ? rc : pf_db_unit_int(u, c->acc->cfg->login_max_failures);
+	if (c->kind == ROUTE_LOGIN && c->name_key[0]) {
+		rc = rc ? rc
+		        : pf_db_unit_stmt(
+		              u, "SELECT id, pw_hash, disabled FROM users WHERE name = $1");
+		rc = rc ? rc : pf_db_unit_text(u, c->name_key + 5);
+	} else if (c->kind == ROUTE_PASSWORD) {
+		rc = rc ? rc : pf_db_unit_stmt(u, "SELECT pw_hash FROM users WHERE id = $1");
+		rc = rc ? rc : pf_db_unit_int(u, c->user_id);
+	}
+	submit(c, c->acc->readers, u, rc);
+}
+
+/* --- the body --- */
+
+static const char *json_string(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int route_body_cb(void *arg, pf_http_req *req, const char *data, size_t len)
+{
+	route_ctx *c = arg;
+	if (len > PF_ACCOUNT_BODY_MAX - c->body_len)
+		return PF_ELIMIT; /* the HTTP layer's cap normally stops it first */
+	char *p = realloc(c->body, c->body_len + len + 1);
+	if (!p)
+		return PF_ENOMEM;
+	c->body = p;
+	memcpy(c->body + c->body_len, data, len);
+	c->body_len += len;
+	c->body[c->body_len] = 0;
+	return 0;
+}
+
+static void route_abort_cb(void *arg, pf_http_req *req, const char *reason)
+{
+	route_ctx *c = arg;
+	if (strstr(reason, "too large"))
+		pf_http_respond_error(req, 413, "request body too large", NULL);
+	else
+		pf_http_respond_error(req, 400, "request body incomplete", NULL);
+	route_free(c);
+}
+
+static void route_end_cb(void *arg, pf_http_req *req)
+{
+	route_ctx *c = arg;
+	c->json = c->body ? cJSON_ParseWithLength(c->body, c->body_len) : NULL;
+	if (!cJSON_IsObject(c->json)) {
+		pf_http_respond_error(req, 400, "body must be a JSON object", NULL);
+		route_free(c);
+		return;
+	}
+	snprintf(c->ip_key, sizeof(c->ip_key), "ip:%s", pf_http_req_client(req));
+	if (c->kind == ROUTE_PASSWORD) {
+		c->pw = json_string(c->json, "current");
+		c->new_pw = json_string(c->json, "new");
+		size_t len = c->new_pw ? strlen(c->new_pw) : 0;
+		if (len == 0 || len > PF_AUTH_PASSWORD_MAX) {
+			char detail[48];
+			snprintf(detail, sizeof(detail), "{\"max\": %d}", PF_AUTH_PASSWORD_MAX);
+			pf_http_respond_error(req, 400, "new password must be 1 to 1024 bytes",
+			                      detail);
+			route_free(c);
+			return;
+		}
+	} else if ((c->link = json_string(c->json, "link")) != NULL) {
+		c->kind = ROUTE_LINK;
+	} else {
+		const char *name = json_string(c->json, "name");
+		c->pw = json_string(c->json, "password");
+		if (!name || !c->pw) {
+			pf_http_respond_error(req, 400, "name and password, or link, required",
+			                      NULL);
+			route_free(c);
+			return;
+		}
+		c->kind = ROUTE_LOGIN;
+		if (pf_auth_name_valid(name))
+			snprintf(c->name_key, sizeof(c->name_key), "name:%s", name);
+	}
+	check_throttle(c);
+}
+
+static route_ctx *route_start(pf_account *acc, pf_http_req *req, route_kind kind)
+{
+	if (!json_content_type(req)) {
+		pf_http_respond_error(req, 415, "Content-Type must be application/json", NULL);
+		return NULL;
+	}
+	if (!db_up(req, acc->readers) || !db_up(req, acc->writers))
+		return NULL;
+	route_ctx *c = calloc(1, sizeof(*c));
+	if (!c) {
+		respond_oom(req);
+		return NULL;
+	}
+	c->acc = acc;
+	c->req = req;
+	c->kind = kind;
+	return c;
+}
+
+static void route_read(route_ctx *c)
+{
+	pf_http_req_read_body(c->req, PF_ACCOUNT_BODY_MAX, route_body_cb, route_end_cb,
+	                      route_abort_cb, c);
+}
+
+static void password_gate_cb(void *arg, pf_http_req *req, const gate_info *info)
+{
+	route_ctx *c = route_start(arg, req, ROUTE_PASSWORD);
+	if (!c)
+		return;
+	c->user_id = info->user.id;
+	c->by_cookie = info->user.by_cookie;
+	memcpy(c->cred_digest, info->digest, sizeof(c->cred_digest));
+	snprintf(c->name_key, sizeof(c->name_key), "name:%s", info->user.name);
+	route_read(c);
+}
+
+/* ------------------------------------------------------- GET/DELETE session */
+
+static void session_get_cb(void *arg, pf_http_req *req, const gate_info *info)
+{
+	respond_user(req, info->user.id, info->user.name, info->user.admin, info->has_password,
+	             info->user.by_cookie ? info->user.csrf : NULL, info->expires_at);
+}
+
+static void respond_logged_out(pf_http_req *req)
+{
+	char cookie[ACCOUNT_COOKIE_MAX];
+	if (pf_account_cookie(NULL, 0, pf_http_req_https(req), cookie, sizeof(cookie)) == 0)
+		add_header(req, "Set-Cookie", cookie);
+	pf_http_respond(req, 204, NULL, NULL, 0);
+}
+
+static void session_deleted_cb(void *arg, const pf_db_result *r)
+{
+	pf_http_req *req = arg;
+	if (r->error)
+		pf_api_respond_db_error(req, r);
+	else
+		respond_logged_out(req);
+}
+
+static void session_delete_cb(void *arg, pf_http_req *req, const gate_info *info)
+{
+	pf_account *acc = arg;
+	if (!info->user.by_cookie) { /* a token is revoked with the CLI, not here */
+		respond_logged_out(req);
+		return;
+	}
+	pf_db_unit *u = pf_db_unit_new(session_deleted_cb, req);
+	if (!u) {
+		respond_oom(req);
+		return;
+	}
+	int rc = pf_db_unit_stmt(u, "DELETE FROM sessions WHERE id_hash = $1");
+	rc = rc ? rc : unit_digest(u, info->digest);
+	if (rc != 0) {
+		pf_db_unit_free(u);
+		respond_oom(req);
+		return;
+	}
+	pf_db_submit(acc->writers, 0, u);
+}
+
+/* ------------------------------------------------------------------ routing */
+
+bool pf_account_owns(const char *path)
+{
+	return strcmp(path, "/api/session") == 0 || strncmp(path, "/api/account/", 13) == 0;
+}
+
+static void method_not_allowed(pf_http_req *req, const char *allow)
+{
+	add_header(req, "Allow", allow);
+	pf_http_respond_error(req, 405, "method not allowed", NULL);
+}
+
+void pf_account_handle(pf_account *acc, pf_http_req *req)
+{
+	const char *m = pf_http_req_method(req);
+	const char *path = pf_http_req_path(req);
+	if (origin_refused(req)) {
+		pf_http_respond_error(req, 403, "cross-origin request refused", NULL);
+		return;
+	}
+	if (strcmp(path, "/api/session") == 0) {
+		if (strcmp(m, "POST") == 0) {
+			route_ctx *c = route_start(acc, req, ROUTE_LOGIN);
+			if (c)
+				route_read(c);
+		} else if (strcmp(m, "GET") == 0) {
+			gate(acc, req, session_get_cb, NULL, acc);
+		} else if (strcmp(m, "DELETE") == 0) {
+			gate(acc, req, session_delete_cb, NULL, acc);
+		} else {
+			method_not_allowed(req, "GET, POST, DELETE");
+		}
+		return;
+	}
+	if (strcmp(path, "/api/account/password") == 0) {
+		if (strcmp(m, "POST") != 0)
+			return method_not_allowed(req, "POST");
+		gate(acc, req, password_gate_cb, NULL, acc);
+		return;
+	}
+	pf_http_respond_error(req, 404, "not found", NULL);
+}
+
+/* ------------------------------------------------ first run, import owner */
+
+typedef struct admin_ctx {
+	char secret[PF_AUTH_SECRET_CHARS + 1]; /* the link's secret ("" for resolve) */
+	void (*first_done)(void *arg, const char *secret, const char *err);
+	void (*resolve_done)(void *arg, int64_t id, const char *err);
+	void *arg;
+} admin_ctx;
+
+/* Held through the unit so two instances starting at once make one admin. */
+static const char sql_admin_lock[] = "SELECT pg_advisory_xact_lock(3, 1)";
+
+static void first_run_cb(void *arg, const pf_db_result *r)
+{
+	admin_ctx *a = arg;
+	if (r->error) {
+		pf_error("first run: %s", r->error);
+		a->first_done(a->arg, NULL, "first run: database error");
+	} else if (pf_db_value(r, 1, 0, 0)) {
+		const char *jobs = pf_db_value(r, 1, 0, 1);
+		pf_info("first run: created administrator \"admin\" (imports claimed: %s) and a "
+		        "one-time login link, valid 24 h",
+		        jobs ? jobs : "0");
+		a->first_done(a->arg, a->secret, NULL);
+	} else {
+		a->first_done(a->arg, NULL, NULL);
+	}
+	explicit_bzero(a->secret, sizeof(a->secret));
+	free(a);
+}
+
+void pf_account_first_run(pf_account *acc,
+                          void (*done)(void *arg, const char *secret, const char *err), void *arg)
+{
+	admin_ctx *a = calloc(1, sizeof(*a));
+	pf_db_unit *u = a ? pf_db_unit_new(first_run_cb, a) : NULL;
+	if (!u) {
+		free(a);
+		done(arg, NULL, "out of memory");
+		return;
+	}
+	a->first_done = done;
+	a->arg = arg;
+	if (pf_auth_new_secret("", a->secret, sizeof(a->secret)) != 0) {
+		pf_db_unit_free(u);
+		free(a);
+		done(arg, NULL, "no randomness");
+		return;
+	}
+	int rc = pf_db_unit_stmt(u, sql_admin_lock);
+	rc = rc ? rc
+	        : pf_db_unit_stmt(
+	              u, "WITH a AS (INSERT INTO users (name, is_admin) SELECT 'admin', true "
+	                 "WHERE NOT EXISTS (SELECT 1 FROM users) RETURNING id), "
+	                 "j AS (UPDATE import_jobs SET user_id = (SELECT id FROM a) "
+	                 "WHERE user_id IS NULL AND EXISTS (SELECT 1 FROM a) RETURNING 1), "
+	                 "l AS (INSERT INTO login_links (link_hash, user_id, expires_at) "
+	                 "SELECT $1, id, now() + make_interval(secs => $2) FROM a RETURNING 1) "
+	                 "SELECT (SELECT id FROM a), (SELECT count(*) FROM j), "
+	                 "(SELECT count(*) FROM l)");
+	rc = rc ? rc : account_unit_secret(u, a->secret);
+	rc = rc ? rc : pf_db_unit_int(u, PF_ACCOUNT_LINK_TTL_S);
+	if (rc != 0) {
+		pf_db_unit_free(u);
+		free(a);
+		done(arg, NULL, "out of memory");
+		return;
+	}
+	pf_db_submit(acc->writers, 0, u);
+}
+
+static void resolve_cb(void *arg, const pf_db_result *r)
+{
+	admin_ctx *a = arg;
+	const char *id = r->error ? NULL : pf_db_value(r, 1, 0, 0);
+	if (r->error) {
+		pf_error("user lookup: %s", r->error);
+		a->resolve_done(a->arg, 0, "database error");
+	} else if (!id) {
+		a->resolve_done(a->arg, 0, "no such user");
+	} else {
+		a->resolve_done(a->arg, strtoll(id, NULL, 10), NULL);
+	}
+	free(a);
+}
+
+void pf_account_resolve_user(pf_account *acc, const char *name,
+                             void (*done)(void *arg, int64_t id, const char *err), void *arg)
+{
+	if (!pf_auth_name_valid(name)) {
+		done(arg, 0, "no such user");
+		return;
+	}
+	admin_ctx *a = calloc(1, sizeof(*a));
+	pf_db_unit *u = a ? pf_db_unit_new(resolve_cb, a) : NULL;
+	if (!u) {
+		free(a);
+		done(arg, 0, "out of memory");
+		return;
+	}
+	a->resolve_done = done;
+	a->arg = arg;
+	/* the inserted row is not visible to the same statement's SELECT:
+	 * exactly one branch of the UNION gives the id */
+	int rc = pf_db_unit_stmt(u, sql_admin_lock);
+	rc = rc ? rc
+	        : pf_db_unit_stmt(
+	              u, "WITH a AS (INSERT INTO users (name, is_admin) SELECT 'admin', true "
+	                 "WHERE $1::text = 'admin' AND NOT EXISTS (SELECT 1 FROM users) "
+	                 "RETURNING id), "
+	                 "j AS (UPDATE import_jobs SET user_id = (SELECT id FROM a) "
+	                 "WHERE user_id IS NULL AND EXISTS (SELECT 1 FROM a) RETURNING 1) "
+	                 "SELECT id FROM a UNION ALL SELECT id FROM users WHERE name = $1::text");
+	rc = rc ? rc : pf_db_unit_text(u, name);
+	if (rc != 0) {
+		pf_db_unit_free(u);
+		free(a);
+		done(arg, 0, "out of memory");
+		return;
+	}
+	pf_db_submit(acc->writers, 0, u);
+}

@@ -1,0 +1,1153 @@
+/*
+ * http.c - the HTTP/1.1 server: a listening socket watched by the loop, one
+ * bufferevent per connection, Node's http-parser for framing.
+ *
+ * A connection handles one request at a time. The parser is paused right
+ * after each request head, so the handler is always called from outside
+ * http_parser_execute() and bytes of later (pipelined) requests stay in the
+ * input buffer until the current request has been answered. Reading is
+ * bounded by a read high watermark (PF_HTTP_READ_MAX): while the parser
+ * does not consume, the socket is not read.
+ *
+ * Objects are never freed inside their own callbacks: a dying connection is
+ * marked CONN_DEAD and freed by the server's reaper event on the same loop
+ * turn, after the callback returned; a request is reference counted (the
+ * handler holds one reference until it responds, each pending deferred
+ * callback holds one).
+ *
+ * The request itself (head storage, decoding, accessors, response text)
+ * is http_req.c's; http_internal.h holds what the two files share.
+ */
+#include "http_internal.h"
+#include "propflow/base/log.h"
+#include "propflow/net/proxy.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <http_parser.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PF_HTTP_LINGER_MS       2000 /* read and discard after closing: the peer sees our answer */
+#define PF_HTTP_REJECT_MAX      64   /* connections being turned away with 503 at once */
+#define PF_HTTP_ACCEPT_BATCH    64   /* accept() calls per wakeup */
+#define PF_HTTP_ACCEPT_RETRY_MS 100  /* pause accepting this long when out of descriptors */
+#define PF_HTTP_FD_RESERVE      64   /* descriptors kept for the database, files and logs */
+
+/*
+ * Connection states; conn_set_state() does every side effect of entering
+ * one (timer, reading, the dead list).
+ */
+typedef enum conn_state {
+	CONN_HEAD,    /* reading a request head, or idle between requests */
+	CONN_HANDLER, /* head handed over; parser paused until read_body or respond */
+	CONN_BODY,    /* delivering body fragments (maybe paused by the consumer) */
+	CONN_WAIT,    /* request complete or aborted; waiting for the response */
+	CONN_CLOSING, /* no more requests: flushing output, then lingering */
+	CONN_DEAD,    /* on the server's dead list; freed by the reaper */
+} conn_state;
+
+struct pf_http_conn {
+	pf_http_server *srv;         /* borrowed */
+	pf_http_conn *prev, *next;   /* links in srv->conns or srv->dead */
+	struct bufferevent *bev;     /* owned; NULL after detach */
+	struct event *timer;         /* owned: header, idle, stall and linger timeouts */
+	struct event *defer;         /* owned: zero-timeout "process later" */
+	http_parser parser;          /* parser state */
+	conn_state state;            /* see conn_set_state() */
+	uint64_t id;                 /* for logs */
+	char peer[INET6_ADDRSTRLEN]; /* peer address text */
+	pf_http_req *building;       /* owned: request whose head is being parsed */
+	pf_http_req *req;            /* borrowed (the handler owns it): current request */
+	unsigned nreq;               /* requests started on this connection */
+	bool head_ready;             /* a head completed inside the parser; dispatch it */
+	bool msg_begun;              /* bytes of a new head have arrived */
+	bool msg_done;               /* the parser finished the current message */
+	bool keep_alive;             /* the client allows another request */
+	bool upgrade;                /* the request asked for a protocol upgrade */
+	bool must_close;             /* close after the current response */
+	bool read_eof;               /* the peer shut its sending side */
+	bool body_paused;            /* consumer returned PF_HTTP_PAUSE */
+	bool out_blocked;            /* parsing stopped: output over output_max */
+	bool shut;                   /* our side was shut down (lingering) */
+	bool rejecting;              /* over the connection cap: 503 and close */
+	int error_status;            /* status chosen by a parser callback that failed */
+	const char *error_detail;    /* static: why, for that status */
+	const char *pending_abort;   /* static: abort reason set inside the parser */
+	size_t out_seen;             /* output length at the last idle timer, for progress */
+	struct timespec idle_since;  /* when it last became idle between requests */
+	const char *close_reason;    /* static: first reason this connection closes */
+};
+
+struct pf_http_server {
+	struct event_base *base; /* borrowed */
+	pf_http_limits lim;      /* copy */
+	pf_http_request_cb cb;   /* request handler */
+	void *arg;               /* borrowed: handler argument */
+	int fd;                  /* owned: listening socket, -1 once stopped */
+	int port;                /* bound port */
+	struct event *listen_ev; /* owned */
+	struct event *retry_ev;  /* owned: re-enable accepting after EMFILE */
+	struct event *reap_ev;   /* owned: frees dead connections */
+	pf_http_conn *conns;     /* owned list: live connections */
+	pf_http_conn *dead;      /* owned list: connections waiting for the reaper */
+	unsigned nconns;         /* live connections counted against max_connections */
+	unsigned nreject;        /* live connections being turned away */
+	bool accept_starved;     /* accept() is failing for lack of descriptors/memory */
+	uint64_t next_id;        /* connection ids */
+};
+
+static int on_message_begin(http_parser *p);
+static int on_url(http_parser *p, const char *at, size_t len);
+static int on_header_field(http_parser *p, const char *at, size_t len);
+static int on_header_value(http_parser *p, const char *at, size_t len);
+static int on_headers_complete(http_parser *p);
+static int on_body(http_parser *p, const char *at, size_t len);
+static int on_message_complete(http_parser *p);
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static void conn_set_state(pf_http_conn *c, conn_state s);
+static void conn_process(pf_http_conn *c);
+static void conn_close(pf_http_conn *c, const char *reason);
+static void conn_kill(pf_http_conn *c, const char *reason, const char *abort_reason);
+
+void pf_http_limits_default(pf_http_limits *lim)
+{
+	lim->url_max = 8192;
+	lim->header_bytes_max = 32768;
+	lim->header_count_max = 100;
+	lim->body_max = (uint64_t)1 << 30;
+	lim->header_timeout_ms = 10000;
+	lim->idle_timeout_ms = 60000;
+	lim->max_connections = 512;
+	lim->output_max = 4 * 1024 * 1024;
+	lim->proxies = NULL;
+	lim->access_log = NULL;
+}
+
+static void ms_to_tv(unsigned ms, struct timeval *tv)
+{
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
+}
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) * 1e3 + (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* Copy of s safe for a log line: control bytes become '?'. */
+static void log_safe(char *out, size_t cap, const char *s)
+{
+	size_t i = 0;
+	for (; s[i] && i + 1 < cap; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		out[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+	}
+	out[i] = '\0';
+}
+
+/* ------------------------------------------------------------ parser callbacks */
+
+static int on_message_begin(http_parser *p)
+{
+	pf_http_conn *c = p->data;
+	c->msg_begun = true;
+	c->msg_done = false;
+	if (c->building)
+		pf_http_req_unref(c->building);
+	c->building = pf_http_req_new(c, c->srv->base, c->id, c->peer);
+	if (!c->building) {
+		c->error_status = 503;
+		return -1;
+	}
+	struct timeval tv;
+	ms_to_tv(c->srv->lim.header_timeout_ms, &tv);
+	evtimer_add(c->timer, &tv);
+	return 0;
+}
+
+/* A head storage result (0 or an HTTP status) as a parser callback's. */
+static int head_status(pf_http_conn *c, int status)
+{
+	if (!status)
+		return 0;
+	c->error_status = status;
+	return -1;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+	pf_http_conn *c = p->data;
+	return head_status(c, pf_http_req_head_url(c->building, c->srv->lim.url_max, at, len));
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+	pf_http_conn *c = p->data;
+	if (!c->building)
+		return 0; /* chunked trailers: ignored (http-parser caps their size) */
+	return head_status(c, pf_http_req_head_field(c->building, &c->srv->lim, at, len));
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	pf_http_conn *c = p->data;
+	if (!c->building)
+		return 0; /* chunked trailers */
+	return head_status(c, pf_http_req_head_value(c->building, &c->srv->lim, at, len));
+}
+
+static int on_headers_complete(http_parser *p)
+{
+	pf_http_conn *c = p->data;
+	pf_http_req *req = c->building;
+	if (head_status(c, pf_http_req_head_complete(req, &c->srv->lim)) < 0)
+		return -1;
+	/* http-parser refuses a request Transfer-Encoding other than chunked only
+	 * after this callback; refuse it before the handler sees the request */
+	int status = 400;
+	c->error_detail = "unsupported transfer-encoding";
+	if (!(p->uses_transfer_encoding && !(p->flags & F_CHUNKED))) {
+		c->error_detail = "invalid request target";
+		status = pf_http_req_finish_head(req, p->method == HTTP_CONNECT);
+	}
+	if (!status) {
+		/* a compressed body would have to be inflated to be read, and a
+		 * small one can inflate without bound: refuse every coding */
+		const char *ce = pf_http_req_header(req, "Content-Encoding");
+		if (ce && *ce && strcasecmp(ce, "identity") != 0) {
+			c->error_detail = "only identity is accepted: send the file uncompressed";
+			status = 415;
+		}
+	}
+	if (status) {
+		c->error_status = status;
+		return -1;
+	}
+	req->method = http_method_str((enum http_method)p->method);
+	req->is_head = p->method == HTTP_HEAD;
+	pf_proxy_resolve(c->srv->lim.proxies, req->peer, pf_http_req_header(req, "X-Forwarded-For"),
+	                 pf_http_req_header(req, "X-Forwarded-Proto"), req->client, &req->https);
+	req->chunked = (p->flags & F_CHUNKED) != 0;
+	if (!req->chunked && (p->flags & F_CONTENTLENGTH))
+		req->content_length = (int64_t)p->content_length;
+	req->body = (req->chunked || req->content_length > 0) ? BODY_UNREAD : BODY_NONE;
+	c->keep_alive = http_should_keep_alive(p) != 0;
+	c->upgrade = p->upgrade != 0;
+	c->must_close = c->upgrade;
+	c->msg_begun = false;
+	c->req = req;
+	c->building = NULL;
+	c->nreq++;
+	c->head_ready = true;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+	pf_http_conn *c = p->data;
+	pf_http_req *req = c->req;
+	if (!req || req->body != BODY_READING) {
+		/* cannot happen: the parser only runs past a head once the body is wanted */
+		c->pending_abort = "malformed body";
+		return -1;
+	}
+	if (len > req->body_max - req->body_read) {
+		c->pending_abort = "body too large";
+		return -1;
+	}
+	req->body_read += len;
+	req->resume_pending = false;
+	int r = req->body_cb(req->body_arg, req, at, len);
+	if (c->req != req || c->state != CONN_BODY) {
+		/* answered (or aborted) from inside the callback: stop here */
+		http_parser_pause(p, 1);
+		return 0;
+	}
+	if (r == PF_HTTP_PAUSE) {
+		c->body_paused = true;
+		http_parser_pause(p, 1);
+	}
+	return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+	pf_http_conn *c = p->data;
+	pf_http_req *req = c->req;
+	c->msg_done = true;
+	if (req && req->body == BODY_READING) {
+		req->body = BODY_DONE;
+		conn_set_state(c, CONN_WAIT);
+		req->end_cb(req->body_arg, req);
+	}
+	/* one request at a time: conn_process() decides whether to go on */
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+/* ------------------------------------------------------------- responses */
+
+/* An error answered by the server itself (no request handed out); then close. */
+static void conn_fail(pf_http_conn *c, int status, const char *msg, const char *detail)
+{
+	char *detail_json = NULL;
+	if (detail) {
+		cJSON *s = cJSON_CreateString(detail);
+		detail_json = s ? cJSON_PrintUnformatted(s) : NULL;
+		cJSON_Delete(s);
+	}
+	char *json = pf_http_error_json(msg, detail_json);
+	free(detail_json);
+	const char *body = json ? json : "{\"error\":\"internal error\",\"detail\":null}";
+	if (c->bev) {
+		pf_http_write_response(bufferevent_get_output(c->bev), status, "application/json",
+		                       body, strlen(body), false, false, NULL);
+		pf_info("conn %llu: - - %d %zu 0ms", (unsigned long long)c->id, status,
+		        strlen(body));
+	}
+	free(json);
+	conn_close(c, msg);
+}
+
+/*
+ * One line per request: time, client, user, method, path (never the query
+ * string or a header value, so no secret reaches the log), status, body
+ * bytes, duration. An upgraded request (WebSocket) is logged when the new
+ * protocol ends, with its lifetime.
+ */
+struct pf_http_access {
+	FILE *f;               /* borrowed: the server's sink */
+	struct timespec start; /* when the request began */
+	char client[INET6_ADDRSTRLEN];
+	char user[72];
+	char method[16];
+	char path[512];
+};
+
+static void access_fill(pf_http_access *a, const pf_http_server *srv, const pf_http_req *req)
+{
+	a->f = srv->lim.access_log ? srv->lim.access_log : stderr;
+	a->start = req->start;
+	snprintf(a->client, sizeof(a->client), "%s", pf_http_req_client(req));
+	log_safe(a->user, sizeof(a->user), req->user[0] ? req->user : "-");
+	snprintf(a->method, sizeof(a->method), "%s", req->method ? req->method : "-");
+	log_safe(a->path, sizeof(a->path), req->path ? req->path : "-");
+	for (char *q = a->path; *q; q++)
+		if (*q == ' ')
+			*q = '+';
+}
+
+static void access_write(const pf_http_access *a, int status, size_t len)
+{
+	char stamp[40];
+	struct timespec now;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	size_t n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(stamp + n, sizeof(stamp) - n, ".%03ldZ", now.tv_nsec / 1000000);
+	fprintf(a->f, "ACCESS %s %s %s %s %s %d %zu %.1fms\n", stamp, a->client, a->user, a->method,
+	        a->path, status, len, ms_since(&a->start));
+	fflush(a->f);
+}
+
+static void access_log(const pf_http_server *srv, const pf_http_req *req, int status, size_t len)
+{
+	pf_http_access a;
+	access_fill(&a, srv, req);
+	access_write(&a, status, len);
+}
+
+void pf_http_access_finish(pf_http_access *a, int status, size_t bytes)
+{
+	if (!a)
+		return;
+	access_write(a, status, bytes);
+	free(a);
+}
+
+static void conn_schedule(pf_http_conn *c)
+{
+	static const struct timeval zero = {0, 0};
+	if (c->state != CONN_DEAD)
+		evtimer_add(c->defer, &zero);
+}
+
+void pf_http_respond(pf_http_req *req, int status, const char *content_type, const void *body,
+                     size_t len)
+{
+	if (req->finished) {
+		pf_warn("conn %llu: second response ignored", (unsigned long long)req->conn_id);
+		return;
+	}
+	req->finished = true;
+	pf_http_conn *c = req->conn;
+	if (c && c->bev) {
+		bool complete = req->body == BODY_NONE || req->body == BODY_DONE;
+		bool keep =
+		    c->keep_alive && !c->must_close && complete && !c->read_eof && c->srv->fd >= 0;
+		pf_http_write_response(bufferevent_get_output(c->bev), status, content_type, body,
+		                       len, keep, req->is_head, req);
+		access_log(c->srv, req, status, req->is_head ? 0 : len);
+		c->req = NULL;
+		req->conn = NULL;
+		if (!keep) {
+			conn_close(c, complete ? "closed after response" : "response before body");
+		} else {
+			conn_set_state(c, CONN_HEAD);
+			conn_schedule(c);
+		}
+	} else {
+		pf_debug("conn %llu: %s response %d dropped: client gone",
+		         (unsigned long long)req->conn_id, req->method, status);
+	}
+	pf_http_req_unref(req);
+}
+
+/* -------------------------------------------------------------------- body */
+
+void pf_http_req_read_body(pf_http_req *req, uint64_t body_max, pf_http_body_cb body_cb,
+                           pf_http_end_cb end_cb, pf_http_abort_cb abort_cb, void *arg)
+{
+	if (req->finished || (req->body != BODY_NONE && req->body != BODY_UNREAD)) {
+		pf_warn("conn %llu: read_body called twice", (unsigned long long)req->conn_id);
+		return;
+	}
+	req->body_cb = body_cb;
+	req->end_cb = end_cb;
+	req->body_arg = arg;
+	req->abort_cb = abort_cb;
+	req->abort_arg = arg;
+	pf_http_conn *c = req->conn;
+	if (!c) {
+		/* the connection died before the body was wanted */
+		req->body = BODY_ABORTED;
+		pf_http_req_defer_abort(req, "client closed");
+		return;
+	}
+	req->body_max = body_max ? body_max : c->srv->lim.body_max;
+	if (req->content_length >= 0 && (uint64_t)req->content_length > req->body_max) {
+		req->body = BODY_ABORTED;
+		c->must_close = true;
+		conn_set_state(c, CONN_WAIT);
+		pf_http_req_defer_abort(req, "body too large");
+		return;
+	}
+	const char *expect = pf_http_req_header(req, "Expect");
+	if (expect && strcasecmp(expect, "100-continue") == 0 && req->body == BODY_UNREAD &&
+	    c->parser.http_major == 1 && c->parser.http_minor >= 1)
+		evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	req->body = BODY_READING;
+	c->body_paused = false;
+	conn_set_state(c, CONN_BODY);
+	conn_schedule(c);
+}
+
+void pf_http_req_resume(pf_http_req *req)
+{
+	req->resume_pending = true;
+	if (req->conn)
+		conn_schedule(req->conn);
+}
+
+void pf_http_req_on_abort(pf_http_req *req, pf_http_abort_cb cb, void *arg)
+{
+	req->abort_cb = cb;
+	req->abort_arg = arg;
+	if (!req->conn && !req->abort_fired && !req->finished)
+		pf_http_req_defer_abort(req, "client closed");
+}
+
+/* -------------------------------------------------------------- connections */
+
+/*
+ * Whether the socket is read. Not while the consumer paused the body, and
+ * not while a full input buffer (PF_HTTP_READ_MAX) waits for a state that
+ * consumes it: libevent would call the read callback again and again.
+ * Otherwise yes, also while the handler works, so a vanished peer is seen.
+ */
+static void conn_update_read(pf_http_conn *c)
+{
+	if (c->state == CONN_DEAD || !c->bev || c->read_eof)
+		return;
+	bool on = true;
+	if (c->state == CONN_BODY && c->body_paused)
+		on = false;
+	else if (c->state != CONN_CLOSING &&
+	         evbuffer_get_length(bufferevent_get_input(c->bev)) >= PF_HTTP_READ_MAX)
+		on = false;
+	if (on)
+		bufferevent_enable(c->bev, EV_READ);
+	else
+		bufferevent_disable(c->bev, EV_READ);
+}
+
+/* Bodies are bulk work (see common.h); failing (an event already active,
+ * or a base without priorities) only leaves the order as it was. */
+static void conn_set_priority(pf_http_conn *c, int prio)
+{
+	if (c->bev && bufferevent_priority_set(c->bev, prio) != 0)
+		pf_debug("conn %llu: priority unchanged", (unsigned long long)c->id);
+	if (c->defer && !evtimer_pending(c->defer, NULL))
+		event_priority_set(c->defer, prio);
+}
+
+static void conn_set_state(pf_http_conn *c, conn_state s)
+{
+	const pf_http_limits *lim = &c->srv->lim;
+	struct timeval tv;
+	if (c->state == CONN_DEAD)
+		return;
+	c->state = s;
+	conn_set_priority(c, s == CONN_BODY ? PF_PRIO_BULK : PF_PRIO_NORMAL);
+	switch (s) {
+	case CONN_HEAD:
+		c->out_seen = c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
+		if (!c->msg_begun)
+			clock_gettime(CLOCK_MONOTONIC, &c->idle_since);
+		ms_to_tv(c->msg_begun || c->nreq == 0 ? lim->header_timeout_ms
+		                                      : lim->idle_timeout_ms,
+		         &tv);
+		evtimer_add(c->timer, &tv);
+		conn_update_read(c);
+		break;
+	case CONN_HANDLER:
+	case CONN_WAIT:
+		/* the server is busy, not the client: no timer */
+		evtimer_del(c->timer);
+		conn_update_read(c);
+		break;
+	case CONN_BODY:
+		if (c->body_paused) {
+			evtimer_del(c->timer);
+		} else {
+			ms_to_tv(lim->idle_timeout_ms, &tv);
+			evtimer_add(c->timer, &tv);
+		}
+		conn_update_read(c);
+		break;
+	case CONN_CLOSING:
+		ms_to_tv(c->shut ? PF_HTTP_LINGER_MS : lim->idle_timeout_ms, &tv);
+		evtimer_add(c->timer, &tv);
+		conn_update_read(c);
+		break;
+	case CONN_DEAD:
+		pf_debug("conn %llu: closed (%s)", (unsigned long long)c->id,
+		         c->close_reason ? c->close_reason : "done");
+		evtimer_del(c->timer);
+		evtimer_del(c->defer);
+		if (c->bev)
+			bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+		/* move from the live list to the dead list */
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			c->srv->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		c->prev = NULL;
+		c->next = c->srv->dead;
+		if (c->next)
+			c->next->prev = c;
+		c->srv->dead = c;
+		if (c->rejecting)
+			c->srv->nreject--;
+		else
+			c->srv->nconns--;
+		event_active(c->srv->reap_ev, EV_TIMEOUT, 0);
+		break;
+	default: abort();
+	}
+}
+
+static void conn_free(pf_http_conn *c)
+{
+	if (c->building)
+		pf_http_req_unref(c->building);
+	if (c->bev)
+		bufferevent_free(c->bev);
+	event_free(c->timer);
+	event_free(c->defer);
+	free(c);
+}
+
+/* After the output drained: shut our side and read until the peer closes. */
+static void conn_linger(pf_http_conn *c)
+{
+	if (c->read_eof || !c->bev) {
+		conn_set_state(c, CONN_DEAD);
+		return;
+	}
+	if (!c->shut) {
+		shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+		c->shut = true;
+		conn_set_state(c, CONN_CLOSING); /* re-arms the timer for the linger time */
+	}
+}
+
+/* Stop taking requests; flush what is queued, then close. No request is attached. */
+static void conn_close(pf_http_conn *c, const char *reason)
+{
+	if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
+		return;
+	if (!c->close_reason)
+		c->close_reason = reason;
+	if (c->building) {
+		pf_http_req_unref(c->building);
+		c->building = NULL;
+	}
+	conn_set_state(c, CONN_CLOSING);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_linger(c);
+}
+
+/* The connection is gone: abort its request and drop it now. */
+static void conn_kill(pf_http_conn *c, const char *reason, const char *abort_reason)
+{
+	if (c->state == CONN_DEAD)
+		return;
+	if (!c->close_reason)
+		c->close_reason = reason;
+	pf_http_req *req = c->req;
+	c->req = NULL;
+	conn_set_state(c, CONN_DEAD);
+	if (req) {
+		req->conn = NULL;
+		req->refs++;
+		pf_http_req_fire_abort(req, abort_reason);
+		pf_http_req_unref(req);
+	}
+}
+
+static void conn_dispatch(pf_http_conn *c)
+{
+	conn_set_state(c, CONN_HANDLER);
+	c->srv->cb(c->srv->arg, c->req);
+}
+
+/* The parser stopped with an error (not a pause). */
+static void conn_parse_failed(pf_http_conn *c, enum http_errno e)
+{
+	pf_http_req *req = c->req;
+	if (req) {
+		/* inside a body the handler owns the request and answers it */
+		const char *reason = c->pending_abort ? c->pending_abort : "malformed body";
+		c->pending_abort = NULL;
+		c->must_close = true;
+		conn_set_state(c, CONN_WAIT);
+		req->refs++;
+		pf_http_req_fire_abort(req, reason);
+		pf_http_req_unref(req);
+		return;
+	}
+	int status = c->error_status ? c->error_status : 400;
+	if (e == HPE_HEADER_OVERFLOW)
+		status = 431;
+	switch (status) {
+	case 414: conn_fail(c, 414, "request target too long", NULL); break;
+	case 431: conn_fail(c, 431, "request headers too large", NULL); break;
+	case 415: conn_fail(c, 415, "unsupported content-encoding", c->error_detail); break;
+	case 503: conn_fail(c, 503, "out of memory", NULL); break;
+	default:
+		conn_fail(c, 400, "bad request",
+		          e == HPE_CB_headers_complete && c->error_detail
+		              ? c->error_detail
+		              : http_errno_description(e));
+		break;
+	}
+}
+
+/* Input ended and every buffered byte was parsed. */
+static void conn_input_ended(pf_http_conn *c)
+{
+	switch (c->state) {
+	case CONN_HEAD:
+		conn_close(c, c->msg_begun ? "client closed inside a head" : "client closed");
+		break;
+	case CONN_BODY: conn_kill(c, "client closed inside a body", "client closed"); break;
+	default: break;
+	}
+}
+
+/* Parse buffered input while the state allows it. */
+static void conn_parse(pf_http_conn *c)
+{
+	for (;;) {
+		if (c->state == CONN_HEAD) {
+			size_t out = evbuffer_get_length(bufferevent_get_output(c->bev));
+			if (out > c->srv->lim.output_max) {
+				c->out_blocked = true;
+				break;
+			}
+		} else if (c->state != CONN_BODY || c->body_paused) {
+			break;
+		}
+		struct evbuffer *in = bufferevent_get_input(c->bev);
+		if (evbuffer_get_length(in) == 0) {
+			if (c->read_eof)
+				conn_input_ended(c);
+			break;
+		}
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		enum http_errno pe = HTTP_PARSER_ERRNO(&c->parser);
+		if (pe != HPE_OK && pe != HPE_PAUSED) {
+			/* failed earlier (in detach): the connection cannot go on */
+			conn_close(c, "parser failed");
+			break;
+		}
+		http_parser_pause(&c->parser, 0);
+		size_t n = http_parser_execute(&c->parser, &parser_settings, v.iov_base, v.iov_len);
+		if (c->state != CONN_DEAD)
+			evbuffer_drain(in, n);
+		enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+		if (c->state == CONN_DEAD || c->state == CONN_CLOSING)
+			break;
+		if (e == HPE_PAUSED) {
+			if (c->head_ready) {
+				c->head_ready = false;
+				conn_dispatch(c);
+			} else if (c->state == CONN_BODY && c->body_paused) {
+				conn_set_state(c, CONN_BODY); /* stop the timer and reading */
+			}
+			continue;
+		}
+		if (e != HPE_OK) {
+			conn_parse_failed(c, e);
+			break;
+		}
+		if (c->parser.upgrade) {
+			/* the rest is another protocol and nobody took it */
+			conn_close(c, "upgrade not taken");
+			break;
+		}
+	}
+}
+
+/* Parse buffered input while the state allows it. */
+static void conn_process(pf_http_conn *c)
+{
+	conn_parse(c);
+	conn_update_read(c);
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	pf_http_conn *c = arg;
+	if (c->state == CONN_CLOSING) {
+		/* lingering: discard */
+		struct evbuffer *in = bufferevent_get_input(bev);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	if (c->state == CONN_BODY && !c->body_paused) {
+		struct timeval tv;
+		ms_to_tv(c->srv->lim.idle_timeout_ms, &tv);
+		evtimer_add(c->timer, &tv);
+	}
+	conn_process(c);
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	pf_http_conn *c = arg;
+	if (c->state == CONN_CLOSING) {
+		conn_linger(c);
+	} else if (c->out_blocked) {
+		c->out_blocked = false;
+		conn_schedule(c);
+	}
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	pf_http_conn *c = arg;
+	if (what & BEV_EVENT_ERROR) {
+		conn_kill(c, (what & BEV_EVENT_WRITING) ? "write failed" : "connection reset",
+		          "client closed");
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		c->read_eof = true;
+		if (c->state == CONN_CLOSING) {
+			if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+				conn_set_state(c, CONN_DEAD);
+			return;
+		}
+		conn_process(c);
+	}
+}
+
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pf_http_conn *c = arg;
+	switch (c->state) {
+	case CONN_HEAD:
+		if (c->msg_begun) {
+			conn_fail(c, 408, "request timeout", NULL);
+		} else {
+			size_t out = evbuffer_get_length(bufferevent_get_output(c->bev));
+			if (out > 0 && out < c->out_seen) {
+				/* a slow reader still making progress */
+				conn_set_state(c, CONN_HEAD);
+				c->out_seen = out;
+			} else {
+				conn_close(c, "idle timeout");
+			}
+		}
+		break;
+	case CONN_BODY:
+		if (c->req) {
+			pf_http_req *req = c->req;
+			c->must_close = true;
+			conn_set_state(c, CONN_WAIT);
+			req->refs++;
+			pf_http_req_fire_abort(req, "body timeout");
+			pf_http_req_unref(req);
+		}
+		break;
+	case CONN_CLOSING: conn_set_state(c, CONN_DEAD); break;
+	default: break;
+	}
+}
+
+static void conn_defer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pf_http_conn *c = arg;
+	if (c->state == CONN_BODY && c->body_paused && c->req && c->req->resume_pending) {
+		c->req->resume_pending = false;
+		c->body_paused = false;
+		conn_set_state(c, CONN_BODY);
+	}
+	if (c->state == CONN_HEAD || c->state == CONN_BODY)
+		conn_process(c);
+}
+
+static void conn_new(pf_http_server *srv, int fd, const struct sockaddr_storage *ss, bool reject)
+{
+	pf_http_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		goto fail;
+	c->srv = srv;
+	c->id = ++srv->next_id;
+	c->rejecting = reject;
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, c->peer,
+		          sizeof(c->peer));
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, c->peer,
+		          sizeof(c->peer));
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->timer = evtimer_new(srv->base, conn_timer_cb, c);
+	c->defer = evtimer_new(srv->base, conn_defer_cb, c);
+	if (!c->bev || !c->timer || !c->defer) {
+		if (c->bev)
+			bufferevent_free(c->bev);
+		else
+			close(fd);
+		if (c->timer)
+			event_free(c->timer);
+		if (c->defer)
+			event_free(c->defer);
+		free(c);
+		pf_error("http: out of memory for a connection");
+		return;
+	}
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, PF_HTTP_READ_MAX);
+	c->next = srv->conns;
+	if (c->next)
+		c->next->prev = c;
+	srv->conns = c;
+	if (reject)
+		srv->nreject++;
+	else
+		srv->nconns++;
+	pf_debug("conn %llu: open from %s", (unsigned long long)c->id, c->peer);
+	c->state = CONN_HEAD;
+	conn_set_state(c, CONN_HEAD);
+	if (reject)
+		conn_fail(c, 503, "too many connections", NULL);
+	return;
+fail:
+	close(fd);
+	pf_error("http: out of memory for a connection");
+}
+
+/* ------------------------------------------------------------------ server */
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pf_http_server *srv = arg;
+	if (srv->fd >= 0)
+		event_add(srv->listen_ev, NULL);
+}
+
+static bool conn_is_idle(const pf_http_conn *c)
+{
+	return c->state == CONN_HEAD && !c->msg_begun && !c->rejecting && c->bev &&
+	       evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
+	       evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
+}
+
+static bool ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/*
+ * At the connection cap: close the connection that has been idle longest
+ * between requests (nothing half-read, nothing to write), so that a new
+ * client is served rather than turned away by sockets that do nothing.
+ * A linear scan: it runs only at the cap, over at most max_connections.
+ */
+static void evict_idle(pf_http_server *srv)
+{
+	pf_http_conn *victim = NULL;
+	for (pf_http_conn *c = srv->conns; c; c = c->next)
+		if (conn_is_idle(c) && (!victim || ts_before(&c->idle_since, &victim->idle_since)))
+			victim = c;
+	if (!victim)
+		return;
+	pf_info("conn %llu: closed to make room at the connection cap (%u), idle %.0f ms",
+	        (unsigned long long)victim->id, srv->lim.max_connections,
+	        ms_since(&victim->idle_since));
+	conn_kill(victim, "evicted at the connection cap", "server busy");
+}
+
+/*
+ * Each connection is a descriptor: let the process use as many as its hard
+ * limit allows (the soft limit is often 1024), and say so when even that
+ * is short of the connection cap.
+ */
+static void raise_fd_limit(unsigned max_connections)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			pf_debug("http: descriptor limit raised from %llu to %llu",
+			         (unsigned long long)was, (unsigned long long)rl.rlim_cur);
+		else
+			rl.rlim_cur = was;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)max_connections + PF_HTTP_FD_RESERVE)
+		pf_warn("http: only %llu file descriptors for up to %u connections: "
+		        "new connections will wait when they run out",
+		        (unsigned long long)rl.rlim_cur, max_connections);
+}
+
+static void accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	pf_http_server *srv = arg;
+	for (int i = 0; i < PF_HTTP_ACCEPT_BATCH && srv->fd >= 0; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				struct timeval tv;
+				/* once per episode: it repeats every PF_HTTP_ACCEPT_RETRY_MS */
+				if (!srv->accept_starved)
+					pf_warn("http: accept: %s; pausing %d ms at a time until "
+					        "it succeeds",
+					        strerror(errno), PF_HTTP_ACCEPT_RETRY_MS);
+				srv->accept_starved = true;
+				event_del(srv->listen_ev);
+				ms_to_tv(PF_HTTP_ACCEPT_RETRY_MS, &tv);
+				evtimer_add(srv->retry_ev, &tv);
+			}
+			return;
+		}
+		if (srv->accept_starved) {
+			pf_info("http: accepting again");
+			srv->accept_starved = false;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (srv->nconns >= srv->lim.max_connections)
+			evict_idle(srv);
+		if (srv->nconns < srv->lim.max_connections)
+			conn_new(srv, fd, &ss, false);
+		else if (srv->nreject < PF_HTTP_REJECT_MAX)
+			conn_new(srv, fd, &ss, true);
+		else
+			close(fd);
+	}
+}
+
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pf_http_server *srv = arg;
+	while (srv->dead) {
+		pf_http_conn *c = srv->dead;
+		srv->dead = c->next;
+		conn_free(c);
+	}
+}
+
+pf_http_server *pf_http_server_new(struct event_base *base, const char *host, int port,
+                                   const pf_http_limits *lim, pf_http_request_cb cb, void *arg)
+{
+	/* a peer closing while we write must be an error, not a signal */
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit(lim->max_connections);
+	pf_http_server *srv = calloc(1, sizeof(*srv));
+	struct addrinfo *ai = NULL;
+	if (!srv)
+		return NULL;
+	srv->fd = -1;
+	srv->base = base;
+	srv->lim = *lim;
+	srv->cb = cb;
+	srv->arg = arg;
+	char portstr[16];
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST};
+	int r = getaddrinfo(host, portstr, &hints, &ai);
+	if (r != 0) {
+		pf_error("http: cannot use address %s:%d: %s", host, port, gai_strerror(r));
+		goto fail;
+	}
+	srv->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (srv->fd < 0) {
+		pf_error("http: socket: %s", strerror(errno));
+		goto fail;
+	}
+	int one = 1;
+	setsockopt(srv->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(srv->fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(srv->fd, 511) < 0) {
+		pf_error("http: cannot listen on %s:%d: %s", host, port, strerror(errno));
+		goto fail;
+	}
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(srv->fd, (struct sockaddr *)&ss, &sl) == 0)
+		srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+		                                           : ((struct sockaddr_in *)&ss)->sin_port);
+	srv->listen_ev = event_new(base, srv->fd, EV_READ | EV_PERSIST, accept_cb, srv);
+	srv->retry_ev = evtimer_new(base, retry_cb, srv);
+	srv->reap_ev = event_new(base, -1, 0, reap_cb, srv);
+	if (!srv->listen_ev || !srv->retry_ev || !srv->reap_ev ||
+	    event_add(srv->listen_ev, NULL) < 0) {
+		pf_error("http: cannot watch the listening socket");
+		goto fail;
+	}
+	freeaddrinfo(ai);
+	return srv;
+fail:
+	if (ai)
+		freeaddrinfo(ai);
+	pf_http_server_free(srv);
+	return NULL;
+}
+
+void pf_http_server_stop_accepting(pf_http_server *srv)
+{
+	if (srv->fd < 0)
+		return;
+	if (srv->listen_ev)
+		event_del(srv->listen_ev);
+	if (srv->retry_ev)
+		evtimer_del(srv->retry_ev);
+	close(srv->fd);
+	srv->fd = -1;
+}
+
+void pf_http_server_free(pf_http_server *srv)
+{
+	if (!srv)
+		return;
+	pf_http_server_stop_accepting(srv);
+	while (srv->conns)
+		conn_kill(srv->conns, "server shutting down", "server shutting down");
+	reap_cb(-1, 0, srv);
+	if (srv->listen_ev)
+		event_free(srv->listen_ev);
+	if (srv->retry_ev)
+		event_free(srv->retry_ev);
+	if (srv->reap_ev)
+		event_free(srv->reap_ev);
+	free(srv);
+}
+
+int pf_http_server_port(const pf_http_server *srv)
+{
+	return srv->port;
+}
+
+/* ------------------------------------------------------------------ detach */
+
+struct bufferevent *pf_http_req_detach(pf_http_req *req, pf_http_access **access)
+{
+	pf_http_conn *c = req->conn;
+	if (!c || !c->bev || req->finished || c->req != req)
+		return NULL;
+	if (!c->msg_done) {
+		/* the parser stopped just before the head's last byte: finish the head */
+		struct evbuffer *in = bufferevent_get_input(c->bev);
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) >= 1) {
+			http_parser_pause(&c->parser, 0);
+			size_t n = http_parser_execute(&c->parser, &parser_settings, v.iov_base,
+			                               v.iov_len);
+			evbuffer_drain(in, n);
+		}
+		if (!c->msg_done) {
+			c->must_close = true;
+			return NULL;
+		}
+	}
+	struct bufferevent *bev = c->bev;
+	c->bev = NULL;
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	bufferevent_setwatermark(bev, EV_READ, 0, 0);
+	req->finished = true;
+	if (access) {
+		*access = malloc(sizeof(**access));
+		if (*access)
+			access_fill(*access, c->srv, req);
+	}
+	c->req = NULL;
+	req->conn = NULL;
+	c->close_reason = "upgraded";
+	conn_set_state(c, CONN_DEAD);
+	pf_http_req_unref(req);
+	return bev;
+}

@@ -1,0 +1,223 @@
+/*
+ * batch.c - binary array building and the one-transaction batch unit.
+ *
+ * Binary array format (PostgreSQL array_recv): int32 ndim, int32 has-null
+ * flag, uint32 element type, then per dimension int32 size and int32 lower
+ * bound, then per element int32 length (-1 = NULL) and the bytes; all
+ * integers big-endian.
+ */
+#include "propflow/store/batch.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COLBUF_MIN 4096
+
+static const char sql_records[] =
+    "INSERT INTO property_records (job_id, gen, row_no, line_no, source_id, address, city, "
+    "state, zip, price, beds, baths, sqft, lot_sqft, year_built, property_type, status, "
+    "listed_on, sold_on, latitude, longitude) "
+    "SELECT $1, $21::int, r::int, l::int, f0, f1, f2, f3, f4, f5::numeric, f6::numeric, "
+    "f7::numeric, "
+    "f8::numeric, f9::numeric, f10::int, f11, f12, f13::date, f14::date, f15::float8, "
+    "f16::float8 "
+    "FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+    "$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], "
+    "$15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[]) "
+    "AS u(r, l, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15, f16)";
+
+static const char sql_raw[] =
+    "INSERT INTO property_raw (job_id, gen, row_no, data) "
+    "SELECT $1, $4::int, r::int, d FROM unnest($2::text[], $3::bytea[]) AS u(r, d)";
+
+static const char sql_errors[] =
+    "INSERT INTO import_errors (job_id, gen, kind, row_no, line_no, column_name, value, "
+    "reason, raw_text) "
+    "SELECT $1, $9::int, k, r::int, l::int, c, v, why, raw "
+    "FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+    "$8::text[]) AS u(k, r, l, c, v, why, raw)";
+
+/* First: moves the job's position and counters, or aborts the batch (see
+ * schema/002_durable.sql), also when it would go over the owner's row quota
+ * (schema/005_quota.sql). */
+static const char sql_begin[] =
+    "SELECT pf_batch_begin($1, $2::int, $3, $4, $5, $6, $7::boolean, $8, $9, $10, $11, $12, "
+    "$13, $14, $15)";
+
+static void put32(char *p, uint32_t v)
+{
+	v = htonl(v);
+	memcpy(p, &v, 4);
+}
+
+static int colbuf_reserve(pf_colbuf *c, size_t more)
+{
+	if (!c->data) {
+		size_t cap = COLBUF_MIN;
+		while (cap < PF_ARRAY_HEADER + more)
+			cap *= 2;
+		c->data = malloc(cap);
+		if (!c->data)
+			return PF_ENOMEM;
+		c->cap = cap;
+		c->len = PF_ARRAY_HEADER;
+	}
+	if (more <= c->cap - c->len)
+		return 0;
+	size_t cap = c->cap;
+	while (more > cap - c->len)
+		cap *= 2;
+	char *p = realloc(c->data, cap);
+	if (!p)
+		return PF_ENOMEM;
+	c->data = p;
+	c->cap = cap;
+	return 0;
+}
+
+int pf_colbuf_add(pf_colbuf *c, const char *v, size_t len)
+{
+	if (len > INT32_MAX)
+		return PF_ELIMIT;
+	int rc = colbuf_reserve(c, 4 + (v ? len : 0));
+	if (rc != 0)
+		return rc;
+	if (!v) {
+		put32(c->data + c->len, UINT32_MAX); /* -1: NULL */
+		c->len += 4;
+		c->has_null = true;
+	} else {
+		put32(c->data + c->len, (uint32_t)len);
+		memcpy(c->data + c->len + 4, v, len);
+		c->len += 4 + len;
+	}
+	c->n++;
+	return 0;
+}
+
+char *pf_colbuf_take(pf_colbuf *c, uint32_t elem_oid, size_t *len)
+{
+	if (colbuf_reserve(c, 0) != 0)
+		return NULL;
+	char *p = c->data;
+	put32(p, 1);
+	put32(p + 4, c->has_null ? 1 : 0);
+	put32(p + 8, elem_oid);
+	put32(p + 12, c->n);
+	put32(p + 16, 1);
+	*len = c->len;
+	memset(c, 0, sizeof(*c));
+	return p;
+}
+
+void pf_colbuf_free(pf_colbuf *c)
+{
+	free(c->data);
+	memset(c, 0, sizeof(*c));
+}
+
+void pf_batch_init(pf_batch *b)
+{
+	memset(b, 0, sizeof(*b));
+}
+
+void pf_batch_deinit(pf_batch *b)
+{
+	for (int i = 0; i < PF_BATCH_REC_COLS; i++)
+		pf_colbuf_free(&b->rec[i]);
+	for (int i = 0; i < PF_BATCH_ERR_COLS; i++)
+		pf_colbuf_free(&b->err[i]);
+	pf_colbuf_free(&b->raw_row);
+	pf_colbuf_free(&b->raw_data);
+	memset(b, 0, sizeof(*b));
+}
+
+bool pf_batch_empty(const pf_batch *b)
+{
+	return b->parsed == 0 && b->nerrors == 0;
+}
+
+int pf_batch_add_error(pf_batch *b, bool rejected, uint64_t row, uint64_t line, const char *column,
+                       const char *value, size_t value_len, const char *reason, const char *raw,
+                       size_t raw_len)
+{
+	char rowtxt[24], linetxt[24];
+	int rl = snprintf(rowtxt, sizeof(rowtxt), "%llu", (unsigned long long)row);
+	int ll = snprintf(linetxt, sizeof(linetxt), "%llu", (unsigned long long)line);
+	const char *kind = rejected ? "rejected" : "warning";
+	int rc = 0;
+	rc = rc ? rc : pf_colbuf_add(&b->err[0], kind, strlen(kind));
+	rc = rc ? rc : pf_colbuf_add(&b->err[1], rowtxt, (size_t)rl);
+	rc = rc ? rc : pf_colbuf_add(&b->err[2], linetxt, (size_t)ll);
+	rc = rc ? rc : pf_colbuf_add(&b->err[3], column, column ? strlen(column) : 0);
+	rc = rc ? rc : pf_colbuf_add(&b->err[4], value, value_len);
+	rc = rc ? rc : pf_colbuf_add(&b->err[5], reason, strlen(reason));
+	rc = rc ? rc : pf_colbuf_add(&b->err[6], raw, raw_len);
+	if (rc != 0)
+		return rc;
+	b->nerrors++;
+	b->bytes += 64 + value_len + raw_len;
+	return 0;
+}
+
+/* Bind a column as a binary array parameter. */
+static int bind_col(pf_db_unit *u, pf_colbuf *c, uint32_t array_oid, uint32_t elem_oid)
+{
+	size_t len;
+	char *buf = pf_colbuf_take(c, elem_oid, &len);
+	if (!buf)
+		return PF_ENOMEM;
+	return pf_db_unit_binary_owned(u, array_oid, buf, len);
+}
+
+int pf_batch_submit(pf_batch *b, pf_db *db, const pf_batch_progress *p, pf_db_cb cb, void *arg)
+{
+	pf_db_unit *u = pf_db_unit_new(cb, arg);
+	if (!u)
+		return PF_ENOMEM;
+	int rc = pf_db_unit_stmt(u, sql_begin);
+	rc = rc ? rc : pf_db_unit_int(u, p->job_id);
+	rc = rc ? rc : pf_db_unit_int(u, p->gen);
+	rc = rc ? rc : pf_db_unit_int(u, p->from_record);
+	rc = rc ? rc : pf_db_unit_int(u, p->to_record);
+	rc = rc ? rc : pf_db_unit_int(u, p->end_offset);
+	rc = rc ? rc : pf_db_unit_int(u, p->end_line);
+	rc = rc ? rc : pf_db_unit_text(u, p->end_cr ? "t" : "f");
+	rc = rc ? rc : pf_db_unit_int(u, b->parsed);
+	rc = rc ? rc : pf_db_unit_int(u, b->parsed - b->rejected);
+	rc = rc ? rc : pf_db_unit_int(u, b->rejected);
+	rc = rc ? rc : pf_db_unit_int(u, b->warned);
+	rc = rc ? rc : pf_db_unit_int(u, b->raw_bytes);
+	rc = rc ? rc : pf_db_unit_int(u, b->raw_stored);
+	rc = rc ? rc : pf_db_unit_int(u, p->max_rows);
+	rc = rc ? rc : pf_db_unit_int(u, p->margin);
+	if (b->nrecords) {
+		rc = rc ? rc : pf_db_unit_stmt(u, sql_records);
+		rc = rc ? rc : pf_db_unit_int(u, p->job_id);
+		for (int i = 0; i < PF_BATCH_REC_COLS && rc == 0; i++)
+			rc = bind_col(u, &b->rec[i], PF_OID_TEXT_ARRAY, PF_OID_TEXT);
+		rc = rc ? rc : pf_db_unit_int(u, p->gen);
+		rc = rc ? rc : pf_db_unit_stmt(u, sql_raw);
+		rc = rc ? rc : pf_db_unit_int(u, p->job_id);
+		rc = rc ? rc : bind_col(u, &b->raw_row, PF_OID_TEXT_ARRAY, PF_OID_TEXT);
+		rc = rc ? rc : bind_col(u, &b->raw_data, PF_OID_BYTEA_ARRAY, PF_OID_BYTEA);
+		rc = rc ? rc : pf_db_unit_int(u, p->gen);
+	}
+	if (b->nerrors) {
+		rc = rc ? rc : pf_db_unit_stmt(u, sql_errors);
+		rc = rc ? rc : pf_db_unit_int(u, p->job_id);
+		for (int i = 0; i < PF_BATCH_ERR_COLS && rc == 0; i++)
+			rc = bind_col(u, &b->err[i], PF_OID_TEXT_ARRAY, PF_OID_TEXT);
+		rc = rc ? rc : pf_db_unit_int(u, p->gen);
+	}
+	if (rc != 0) {
+		pf_db_unit_free(u);
+		/* buffers already handed over are gone; the batch restarts empty */
+		pf_batch_deinit(b);
+		return rc;
+	}
+	pf_batch_deinit(b);
+	pf_db_submit(db, (uint64_t)p->job_id, u);
+	return 0;
+}
