@@ -14,7 +14,7 @@
  */
 #include "account_internal.h"
 
-#include "propflow/api/api.h"
+#include "propflow/api/respond.h"
 #include "propflow/base/log.h"
 
 #include <cjson/cJSON.h>
@@ -120,38 +120,16 @@ static bool origin_refused(pf_http_req *req)
 	                               pf_http_req_https(req));
 }
 
-static void add_header(pf_http_req *req, const char *name, const char *value)
-{
-	if (pf_http_add_header(req, name, value) != 0)
-		pf_warn("conn %llu: %s header not added",
-		        (unsigned long long)pf_http_req_conn_id(req), name);
-}
-
 static void respond_401(pf_http_req *req)
 {
-	add_header(req, "WWW-Authenticate", "Bearer");
+	pf_respond_header(req, "WWW-Authenticate", "Bearer");
 	pf_http_respond_error(req, 401, "not logged in", NULL);
 }
 
 static void respond_busy(pf_http_req *req)
 {
-	add_header(req, "Retry-After", "1");
+	pf_respond_header(req, "Retry-After", "1");
 	pf_http_respond_error(req, 503, "busy, try again", NULL);
-}
-
-static void respond_oom(pf_http_req *req)
-{
-	pf_http_respond_error(req, 503, "out of memory", NULL);
-}
-
-/* false (and 503 answered) when the pool has no usable connection. */
-static bool db_up(pf_http_req *req, pf_db *db)
-{
-	if (pf_db_ready_count(db) > 0)
-		return true;
-	add_header(req, "Retry-After", "1");
-	pf_http_respond_error(req, 503, "database unavailable", NULL);
-	return false;
 }
 
 /* A digest as a bytea parameter. */
@@ -191,7 +169,7 @@ static void respond_user(pf_http_req *req, int64_t id, const char *name, bool ad
 	if (!o || !u) {
 		cJSON_Delete(o);
 		cJSON_Delete(u);
-		respond_oom(req);
+		pf_respond_oom(req);
 		return;
 	}
 	cJSON_AddNumberToObject(u, "id", (double)id);
@@ -207,7 +185,7 @@ static void respond_user(pf_http_req *req, int64_t id, const char *name, bool ad
 		cJSON_AddStringToObject(o, "expires_at", expires_at);
 	else
 		cJSON_AddNullToObject(o, "expires_at");
-	pf_api_respond_cjson(req, 200, o);
+	pf_respond_cjson(req, 200, o);
 }
 
 /* ------------------------------------------------------------------ the gate */
@@ -258,7 +236,7 @@ static void gate_done_cb(void *arg, const pf_db_result *r)
 		goto out;
 	pf_http_req_on_abort(req, NULL, NULL);
 	if (r->error) {
-		pf_api_respond_db_error(req, r);
+		pf_respond_db_error(req, r);
 		goto out;
 	}
 	if (pf_db_rows(r, 0) == 0) {
@@ -314,13 +292,13 @@ static void gate(pf_account *acc, pf_http_req *req, gate_cb cb, pf_account_auth_
 		respond_401(req);
 		return;
 	}
-	if (!db_up(req, acc->readers))
+	if (!pf_respond_db_up(req, acc->readers))
 		return;
 	gate_ctx *g = calloc(1, sizeof(*g));
 	pf_db_unit *u = g ? pf_db_unit_new(gate_done_cb, g) : NULL;
 	if (!u) {
 		free(g);
-		respond_oom(req);
+		pf_respond_oom(req);
 		return;
 	}
 	*g = (gate_ctx){acc, req, cb, user_cb, arg, by_cookie, "", {0}};
@@ -332,7 +310,7 @@ static void gate(pf_account *acc, pf_http_req *req, gate_cb cb, pf_account_auth_
 	if (rc != 0) {
 		pf_db_unit_free(u);
 		free(g);
-		respond_oom(req);
+		pf_respond_oom(req);
 		return;
 	}
 	pf_http_req_on_abort(req, gate_abort_cb, g);
@@ -405,7 +383,7 @@ static void submit(route_ctx *c, pf_db *db, pf_db_unit *u, int rc)
 {
 	if (rc != 0) {
 		pf_db_unit_free(u);
-		respond_oom(c->req);
+		pf_respond_oom(c->req);
 		route_free(c);
 		return;
 	}
@@ -459,11 +437,11 @@ static void respond_session(route_ctx *c, const pf_db_result *r, int stmt)
 	const char *id = pf_db_value(r, stmt, 0, 0), *name = pf_db_value(r, stmt, 0, 1);
 	if (pf_account_cookie(c->secret, c->acc->cfg->session_ttl_s, pf_http_req_https(c->req),
 	                      cookie, sizeof(cookie)) != 0) {
-		respond_oom(c->req);
+		pf_respond_oom(c->req);
 		return;
 	}
 	pf_auth_csrf(c->secret, strlen(c->secret), csrf);
-	add_header(c->req, "Set-Cookie", cookie);
+	pf_respond_header(c->req, "Set-Cookie", cookie);
 	explicit_bzero(cookie, sizeof(cookie));
 	pf_http_req_set_user(c->req, name ? name : "");
 	pf_info("conn %llu: %s logged in%s", (unsigned long long)pf_http_req_conn_id(c->req),
@@ -479,7 +457,7 @@ static void session_made_cb(void *arg, const pf_db_result *r)
 	route_ctx *c = arg;
 	int stmt = c->kind == ROUTE_LINK ? 0 : 1;
 	if (r->error) {
-		pf_api_respond_db_error(c->req, r);
+		pf_respond_db_error(c->req, r);
 	} else if (pf_db_rows(r, stmt) == 0) {
 		if (c->kind == ROUTE_LINK) {
 			record_failure(c); /* answers and frees */
@@ -507,7 +485,7 @@ static pf_db_unit *session_unit(route_ctx *c)
 	}
 	pf_db_unit *u = pf_db_unit_new(session_made_cb, c);
 	if (!u) {
-		respond_oom(c->req);
+		pf_respond_oom(c->req);
 		route_free(c);
 	}
 	return u;
@@ -563,7 +541,7 @@ static void password_stored_cb(void *arg, const pf_db_result *r)
 {
 	route_ctx *c = arg;
 	if (r->error) {
-		pf_api_respond_db_error(c->req, r);
+		pf_respond_db_error(c->req, r);
 	} else if (pf_db_rows(r, 0) == 0) {
 		respond_401(c->req); /* the user went away meanwhile */
 	} else {
@@ -587,7 +565,7 @@ static void hashed_cb(void *arg, int rc, const char *encoded)
 	}
 	pf_db_unit *u = pf_db_unit_new(password_stored_cb, c);
 	if (!u) {
-		respond_oom(c->req);
+		pf_respond_oom(c->req);
 		route_free(c);
 		return;
 	}
@@ -659,7 +637,7 @@ static void verify(route_ctx *c)
 static void verify_stored(route_ctx *c, const char *hash)
 {
 	if (hash && !(c->stored = strdup(hash))) {
-		respond_oom(c->req);
+		pf_respond_oom(c->req);
 		route_free(c);
 		return;
 	}
@@ -690,13 +668,13 @@ static void checked_cb(void *arg, const pf_db_result *r)
 {
 	route_ctx *c = arg;
 	if (r->error) {
-		pf_api_respond_db_error(c->req, r);
+		pf_respond_db_error(c->req, r);
 		route_free(c);
 		return;
 	}
 	const char *wait = pf_db_value(r, 0, 0, 0);
 	if (wait) {
-		add_header(c->req, "Retry-After", wait);
+		pf_respond_header(c->req, "Retry-After", wait);
 		pf_http_respond_error(c->req, 429, "too many failed logins", NULL);
 		route_free(c);
 		return;
@@ -741,7 +719,7 @@ static void check_throttle(route_ctx *c)
 {
 	pf_db_unit *u = pf_db_unit_new(checked_cb, c);
 	if (!u) {
-		respond_oom(c->req);
+		pf_respond_oom(c->req);
 		route_free(c);
 		return;
 	}
@@ -842,11 +820,11 @@ static route_ctx *route_start(pf_account *acc, pf_http_req *req, route_kind kind
 		pf_http_respond_error(req, 415, "Content-Type must be application/json", NULL);
 		return NULL;
 	}
-	if (!db_up(req, acc->readers) || !db_up(req, acc->writers))
+	if (!pf_respond_db_up(req, acc->readers) || !pf_respond_db_up(req, acc->writers))
 		return NULL;
 	route_ctx *c = calloc(1, sizeof(*c));
 	if (!c) {
-		respond_oom(req);
+		pf_respond_oom(req);
 		return NULL;
 	}
 	c->acc = acc;
@@ -885,7 +863,7 @@ static void respond_logged_out(pf_http_req *req)
 {
 	char cookie[ACCOUNT_COOKIE_MAX];
 	if (pf_account_cookie(NULL, 0, pf_http_req_https(req), cookie, sizeof(cookie)) == 0)
-		add_header(req, "Set-Cookie", cookie);
+		pf_respond_header(req, "Set-Cookie", cookie);
 	pf_http_respond(req, 204, NULL, NULL, 0);
 }
 
@@ -893,7 +871,7 @@ static void session_deleted_cb(void *arg, const pf_db_result *r)
 {
 	pf_http_req *req = arg;
 	if (r->error)
-		pf_api_respond_db_error(req, r);
+		pf_respond_db_error(req, r);
 	else
 		respond_logged_out(req);
 }
@@ -907,14 +885,14 @@ static void session_delete_cb(void *arg, pf_http_req *req, const gate_info *info
 	}
 	pf_db_unit *u = pf_db_unit_new(session_deleted_cb, req);
 	if (!u) {
-		respond_oom(req);
+		pf_respond_oom(req);
 		return;
 	}
 	int rc = pf_db_unit_stmt(u, "DELETE FROM sessions WHERE id_hash = $1");
 	rc = rc ? rc : unit_digest(u, info->digest);
 	if (rc != 0) {
 		pf_db_unit_free(u);
-		respond_oom(req);
+		pf_respond_oom(req);
 		return;
 	}
 	pf_db_submit(acc->writers, 0, u);
@@ -925,12 +903,6 @@ static void session_delete_cb(void *arg, pf_http_req *req, const gate_info *info
 bool pf_account_owns(const char *path)
 {
 	return strcmp(path, "/api/session") == 0 || strncmp(path, "/api/account/", 13) == 0;
-}
-
-static void method_not_allowed(pf_http_req *req, const char *allow)
-{
-	add_header(req, "Allow", allow);
-	pf_http_respond_error(req, 405, "method not allowed", NULL);
 }
 
 void pf_account_handle(pf_account *acc, pf_http_req *req)
@@ -951,13 +923,13 @@ void pf_account_handle(pf_account *acc, pf_http_req *req)
 		} else if (strcmp(m, "DELETE") == 0) {
 			gate(acc, req, session_delete_cb, NULL, acc);
 		} else {
-			method_not_allowed(req, "GET, POST, DELETE");
+			pf_respond_method_not_allowed(req, "GET, POST, DELETE");
 		}
 		return;
 	}
 	if (strcmp(path, "/api/account/password") == 0) {
 		if (strcmp(m, "POST") != 0)
-			return method_not_allowed(req, "POST");
+			return pf_respond_method_not_allowed(req, "POST");
 		gate(acc, req, password_gate_cb, NULL, acc);
 		return;
 	}

@@ -4,6 +4,7 @@
  * query takes its values as parameters.
  */
 #include "propflow/api/api.h"
+#include "propflow/api/respond.h"
 #include "propflow/base/log.h"
 #include "propflow/api/upload.h"
 #include "propflow/ingest/rawpack.h"
@@ -13,61 +14,6 @@
 #include <string.h>
 
 /* ---------------- helpers ---------------- */
-
-int pf_api_parse_id(const char *s, int64_t *out)
-{
-	if (!s || !*s || strlen(s) > 18)
-		return PF_EINVAL;
-	int64_t v = 0;
-	for (const char *p = s; *p; p++) {
-		if (*p < '0' || *p > '9')
-			return PF_EINVAL;
-		v = v * 10 + (*p - '0');
-	}
-	if (v <= 0)
-		return PF_EINVAL;
-	*out = v;
-	return 0;
-}
-
-void pf_api_respond_cjson(pf_http_req *req, int status, cJSON *o)
-{
-	char *s = o ? cJSON_PrintUnformatted(o) : NULL;
-	cJSON_Delete(o);
-	if (!s) {
-		pf_http_respond_error(req, 503, "out of memory", NULL);
-		return;
-	}
-	pf_http_respond_json_owned(req, status, s);
-}
-
-static void retry_after(pf_http_req *req)
-{
-	if (pf_http_add_header(req, "Retry-After", "1") != 0)
-		pf_warn("conn %llu: Retry-After not added",
-		        (unsigned long long)pf_http_req_conn_id(req));
-}
-
-void pf_api_respond_db_error(pf_http_req *req, const pf_db_result *r)
-{
-	pf_warn("conn %llu: query failed: %s", (unsigned long long)pf_http_req_conn_id(req),
-	        r->error);
-	if (r->lost || strstr(r->error, "connection") || strstr(r->error, "shutting down")) {
-		retry_after(req);
-		pf_http_respond_error(req, 503, "database unavailable", NULL);
-	} else {
-		pf_http_respond_error(req, 500, "query failed", NULL);
-	}
-}
-
-bool pf_api_db_up(pf_api *api, pf_http_req *req, pf_db *db)
-{
-	if (pf_db_ready_count(db) > 0)
-		return true;
-	retry_after(req);
-	pf_http_respond_error(req, 503, "database unavailable", NULL);
-	return false;
-}
 
 /* Value as a JSON number, or null (PostgreSQL's numeric/float text). */
 static void add_number_text(cJSON *o, const char *k, const char *v)
@@ -181,7 +127,7 @@ static void page_response(read_ctx *c, const pf_db_result *r, bool errors)
 		add_text(o, "next", pf_db_value(r, 1, c->limit - 1, errors ? 0 : 1));
 	else
 		cJSON_AddNullToObject(o, "next");
-	pf_api_respond_cjson(c->req, 200, o);
+	pf_respond_cjson(c->req, 200, o);
 }
 
 static void property_response(read_ctx *c, const pf_db_result *r)
@@ -192,7 +138,7 @@ static void property_response(read_ctx *c, const pf_db_result *r)
 	}
 	cJSON *o = record_json(r, 0, 0);
 	if (!o) {
-		pf_api_respond_cjson(c->req, 200, NULL);
+		pf_respond_cjson(c->req, 200, NULL);
 		return;
 	}
 	int ncols = (int)PF_ARRAY_LEN(record_fields);
@@ -226,7 +172,7 @@ static void property_response(read_ctx *c, const pf_db_result *r)
 		cJSON_AddItemToObject(o, "raw", raw);
 	else
 		cJSON_AddNullToObject(o, "raw");
-	pf_api_respond_cjson(c->req, 200, o);
+	pf_respond_cjson(c->req, 200, o);
 }
 
 static cJSON *live_overlay(pf_api *api, const pf_db_result *r, int stmt, int row)
@@ -247,7 +193,7 @@ static void read_done_cb(void *arg, const pf_db_result *r)
 {
 	read_ctx *c = arg;
 	if (r->error) {
-		pf_api_respond_db_error(c->req, r);
+		pf_respond_db_error(c->req, r);
 		free(c);
 		return;
 	}
@@ -258,7 +204,7 @@ static void read_done_cb(void *arg, const pf_db_result *r)
 			cJSON_AddBoolToObject(o, "ok", true);
 			cJSON_AddBoolToObject(o, "db", true);
 		}
-		pf_api_respond_cjson(c->req, 200, o);
+		pf_respond_cjson(c->req, 200, o);
 		break;
 	}
 	case READ_JOB_LIST: {
@@ -274,14 +220,14 @@ static void read_done_cb(void *arg, const pf_db_result *r)
 		} else {
 			cJSON_Delete(items);
 		}
-		pf_api_respond_cjson(c->req, 200, o);
+		pf_respond_cjson(c->req, 200, o);
 		break;
 	}
 	case READ_JOB:
 		if (pf_db_rows(r, 0) == 0)
 			pf_http_respond_error(c->req, 404, "no such import", NULL);
 		else
-			pf_api_respond_cjson(c->req, 200, live_overlay(c->api, r, 0, 0));
+			pf_respond_cjson(c->req, 200, live_overlay(c->api, r, 0, 0));
 		break;
 	case READ_PROPERTIES: page_response(c, r, false); break;
 	case READ_ERRORS: page_response(c, r, true); break;
@@ -300,7 +246,7 @@ static bool page_params(pf_http_req *req, int *limit, int64_t *after)
 	*after = 0;
 	if (l) {
 		int64_t v;
-		if (pf_api_parse_id(l, &v) != 0 || v > PF_API_PAGE_MAX) {
+		if (pf_parse_id(l, &v) != 0 || v > PF_API_PAGE_MAX) {
 			char detail[64];
 			snprintf(detail, sizeof(detail), "{\"max\": %d}", PF_API_PAGE_MAX);
 			pf_http_respond_error(
@@ -309,7 +255,7 @@ static bool page_params(pf_http_req *req, int *limit, int64_t *after)
 		}
 		*limit = (int)v;
 	}
-	if (a && *a && pf_api_parse_id(a, after) != 0) {
+	if (a && *a && pf_parse_id(a, after) != 0) {
 		pf_http_respond_error(req, 400, "after must be a cursor returned as next", NULL);
 		return false;
 	}
@@ -318,7 +264,7 @@ static bool page_params(pf_http_req *req, int *limit, int64_t *after)
 
 static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id, int64_t user)
 {
-	if (!pf_api_db_up(api, req, api->readers))
+	if (!pf_respond_db_up(req, api->readers))
 		return;
 	int limit = 0;
 	int64_t after = 0;
@@ -401,14 +347,6 @@ static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id
 
 /* ---------------- routing ---------------- */
 
-static void method_not_allowed(pf_http_req *req, const char *allow)
-{
-	if (pf_http_add_header(req, "Allow", allow) != 0)
-		pf_warn("conn %llu: Allow header not added",
-		        (unsigned long long)pf_http_req_conn_id(req));
-	pf_http_respond_error(req, 405, "method not allowed", NULL);
-}
-
 /* "/api/imports/12/properties" -> id 12, rest "/properties". */
 static bool split_id(const char *path, const char *prefix, int64_t *id, const char **rest)
 {
@@ -422,7 +360,7 @@ static bool split_id(const char *path, const char *prefix, int64_t *id, const ch
 		return false;
 	memcpy(buf, p, n);
 	buf[n] = 0;
-	if (pf_api_parse_id(buf, id) != 0)
+	if (pf_parse_id(buf, id) != 0)
 		return false;
 	*rest = p + n;
 	return true;
@@ -442,7 +380,7 @@ static void route_owned(void *arg, pf_http_req *req, const pf_user *user)
 
 	if (strcmp(path, "/api/events") == 0) {
 		if (!get)
-			return method_not_allowed(req, "GET");
+			return pf_respond_method_not_allowed(req, "GET");
 		return pf_events_subscribe(api->events, req, uid);
 	}
 	if (strcmp(path, "/api/imports") == 0 || strcmp(path, "/api/imports/") == 0) {
@@ -450,7 +388,7 @@ static void route_owned(void *arg, pf_http_req *req, const pf_user *user)
 			return start_read(api, req, READ_JOB_LIST, 0, uid);
 		if (strcmp(m, "POST") == 0)
 			return pf_upload_post(api, req, uid);
-		return method_not_allowed(req, "GET, POST, OPTIONS");
+		return pf_respond_method_not_allowed(req, "GET, POST, OPTIONS");
 	}
 	if (split_id(path, "/api/imports/", &id, &rest)) {
 		read_kind kind;
@@ -462,11 +400,12 @@ static void route_owned(void *arg, pf_http_req *req, const pf_user *user)
 			if (strcmp(m, "DELETE") == 0)
 				return pf_upload_delete(api, req, id, uid);
 			if (!get)
-				return method_not_allowed(req, "GET, HEAD, PATCH, DELETE, OPTIONS");
+				return pf_respond_method_not_allowed(
+				    req, "GET, HEAD, PATCH, DELETE, OPTIONS");
 			kind = READ_JOB;
 		} else if (strcmp(rest, "/reprocess") == 0) {
 			if (strcmp(m, "POST") != 0)
-				return method_not_allowed(req, "POST");
+				return pf_respond_method_not_allowed(req, "POST");
 			return pf_upload_reprocess(api, req, id, uid);
 		} else if (strcmp(rest, "/properties") == 0)
 			kind = READ_PROPERTIES;
@@ -475,12 +414,12 @@ static void route_owned(void *arg, pf_http_req *req, const pf_user *user)
 		else
 			return pf_http_respond_error(req, 404, "not found", NULL);
 		if (!get)
-			return method_not_allowed(req, "GET");
+			return pf_respond_method_not_allowed(req, "GET");
 		return start_read(api, req, kind, id, uid);
 	}
 	if (split_id(path, "/api/properties/", &id, &rest) && *rest == 0) {
 		if (!get)
-			return method_not_allowed(req, "GET");
+			return pf_respond_method_not_allowed(req, "GET");
 		return start_read(api, req, READ_PROPERTY, id, uid);
 	}
 	pf_http_respond_error(req, 404, "not found", NULL);
@@ -495,7 +434,7 @@ void pf_api_handle(void *arg, pf_http_req *req)
 
 	if (strncmp(path, "/api/", 5) != 0) {
 		if (!get && strcmp(m, "HEAD") != 0) {
-			method_not_allowed(req, "GET, HEAD");
+			pf_respond_method_not_allowed(req, "GET, HEAD");
 			return;
 		}
 		if (api->page && pf_static_serve(api->page, req))
@@ -507,7 +446,7 @@ void pf_api_handle(void *arg, pf_http_req *req)
 	 * carries no data and browsers send it without credentials) */
 	if (strcmp(path, "/api/health") == 0) {
 		if (!get)
-			return method_not_allowed(req, "GET");
+			return pf_respond_method_not_allowed(req, "GET");
 		return start_read(api, req, READ_HEALTH, 0, 0);
 	}
 	if (pf_account_owns(path))

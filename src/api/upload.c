@@ -6,6 +6,7 @@
  * 204 means the file (or the PATCH) survives a crash from then on.
  */
 #include "propflow/api/upload.h"
+#include "propflow/api/respond.h"
 #include "propflow/base/log.h"
 #include "propflow/ingest/mapping.h"
 #include "propflow/net/multipart.h"
@@ -42,20 +43,6 @@ static void tus_error(pf_http_req *req, int status, const char *msg, const char 
 {
 	tus_headers(req);
 	pf_http_respond_error(req, status, msg, detail);
-}
-
-/* A non-negative decimal (no sign, no spaces), or -1. */
-static int64_t parse_count(const char *s)
-{
-	if (!s || !*s || strlen(s) > 18)
-		return -1;
-	int64_t v = 0;
-	for (const char *p = s; *p; p++) {
-		if (*p < '0' || *p > '9')
-			return -1;
-		v = v * 10 + (*p - '0');
-	}
-	return v;
 }
 
 /* Tus-Resumable must name our version (412 otherwise). */
@@ -132,7 +119,7 @@ static bool tus_db_up(pf_api *api, pf_http_req *req)
 	if (pf_db_ready_count(api->writers))
 		return true;
 	tus_headers(req);
-	(void)pf_api_db_up(api, req, api->writers);
+	(void)pf_respond_db_up(req, api->writers);
 	return false;
 }
 
@@ -207,7 +194,7 @@ static void oneshot_answer(upload *up)
 	char loc[64];
 	snprintf(loc, sizeof(loc), "/api/imports/%lld", (long long)pf_job_id(up->job));
 	add_header(up->req, "Location", loc);
-	pf_api_respond_cjson(up->req, 202, o);
+	pf_respond_cjson(up->req, 202, o);
 	upload_close(up);
 }
 
@@ -424,7 +411,7 @@ static void oneshot_start(pf_api *api, pf_http_req *req, int64_t user)
 		pf_http_respond_error(req, 413, "upload too large", detail);
 		return;
 	}
-	if (!pf_api_db_up(api, req, api->writers))
+	if (!pf_respond_db_up(req, api->writers))
 		return;
 	upload *up = upload_new(api, req, UP_ONESHOT, user);
 	if (!up)
@@ -478,7 +465,7 @@ static void create_started(upload *up, const char *err)
 	snprintf(loc, sizeof(loc), "/api/imports/%lld", (long long)pf_job_id(up->job));
 	add_header(up->req, "Location", loc);
 	tus_headers(up->req);
-	pf_api_respond_cjson(up->req, 201, pf_job_to_json(up->job));
+	pf_respond_cjson(up->req, 201, pf_job_to_json(up->job));
 	upload_close(up);
 }
 
@@ -495,7 +482,7 @@ static void tus_create(pf_api *api, pf_http_req *req, int64_t user)
 		tus_error(req, 400, "Upload-Defer-Length is not supported", NULL);
 		return;
 	}
-	int64_t len = parse_count(pf_http_req_header(req, "Upload-Length"));
+	int64_t len = pf_parse_count(pf_http_req_header(req, "Upload-Length"));
 	if (len < 0) {
 		tus_error(req, 400, "Upload-Length must be a byte count", NULL);
 		return;
@@ -603,7 +590,7 @@ void pf_upload_patch(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 		tus_error(req, 415, "Content-Type must be application/offset+octet-stream", NULL);
 		return;
 	}
-	int64_t off = parse_count(pf_http_req_header(req, "Upload-Offset"));
+	int64_t off = pf_parse_count(pf_http_req_header(req, "Upload-Offset"));
 	if (off < 0) {
 		tus_error(req, 400, "Upload-Offset must be a byte count", NULL);
 		return;
@@ -654,7 +641,7 @@ static void head_done_cb(void *arg, const pf_db_result *r)
 	tus_headers(req);
 	add_header(req, "Cache-Control", "no-store");
 	if (r->error) {
-		pf_api_respond_db_error(req, r);
+		pf_respond_db_error(req, r);
 		return;
 	}
 	if (pf_db_rows(r, 0) == 0) {
@@ -681,7 +668,7 @@ void pf_upload_head(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 		pf_http_respond(req, 200, NULL, NULL, 0);
 		return;
 	}
-	if (!pf_api_db_up(api, req, api->readers))
+	if (!pf_respond_db_up(req, api->readers))
 		return;
 	head_ctx *c = calloc(1, sizeof(*c));
 	pf_db_unit *u = c ? pf_db_unit_new(head_done_cb, c) : NULL;
@@ -744,7 +731,7 @@ static void delete_done_cb(void *arg, const pf_db_result *r)
 	ctl_ctx *c = arg;
 	tus_headers(c->req);
 	if (r->error)
-		pf_api_respond_db_error(c->req, r);
+		pf_respond_db_error(c->req, r);
 	else if (pf_db_rows(r, 0) == 0)
 		pf_http_respond_error(c->req, 404, "not found", NULL);
 	else {
@@ -757,7 +744,7 @@ static void delete_done_cb(void *arg, const pf_db_result *r)
 
 void pf_upload_delete(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 {
-	if (!pf_api_db_up(api, req, api->writers))
+	if (!pf_respond_db_up(req, api->writers))
 		return;
 	ctl_ctx *c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -811,7 +798,7 @@ static void reprocess_started_cb(void *arg, const pf_db_result *r)
 {
 	ctl_ctx *c = arg;
 	if (r->error) {
-		pf_api_respond_db_error(c->req, r);
+		pf_respond_db_error(c->req, r);
 		ctl_free(c);
 		return;
 	}
@@ -831,7 +818,7 @@ static void reprocess_started_cb(void *arg, const pf_db_result *r)
 	char loc[64];
 	snprintf(loc, sizeof(loc), "/api/imports/%lld", (long long)c->id);
 	add_header(c->req, "Location", loc);
-	pf_api_respond_cjson(c->req, 202, o);
+	pf_respond_cjson(c->req, 202, o);
 	ctl_free(c);
 }
 
@@ -857,7 +844,7 @@ static void reprocess_check_cb(void *arg, const pf_db_result *r)
 {
 	ctl_ctx *c = arg;
 	if (r->error) {
-		pf_api_respond_db_error(c->req, r);
+		pf_respond_db_error(c->req, r);
 		ctl_free(c);
 		return;
 	}
@@ -1000,7 +987,7 @@ static void rp_abort_cb(void *arg, pf_http_req *req, const char *reason)
 
 void pf_upload_reprocess(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 {
-	if (!pf_api_db_up(api, req, api->writers))
+	if (!pf_respond_db_up(req, api->writers))
 		return;
 	ctl_ctx *c = calloc(1, sizeof(*c));
 	if (!c) {

@@ -34,14 +34,4 @@ typedef struct pf_api {
 /* The pf_http_request_cb: arg is the pf_api. */
 void pf_api_handle(void *arg, pf_http_req *req);
 
-/* Shared by the route modules. */
-void pf_api_respond_cjson(pf_http_req *req, int status, cJSON *o); /* takes o */
-/* A query failed: 503 (with Retry-After) when the database is away, else 500. */
-void pf_api_respond_db_error(pf_http_req *req, const pf_db_result *r);
-/* false (and 503 answered) when the pool has no usable connection. */
-bool pf_api_db_up(pf_api *api, pf_http_req *req, pf_db *db);
-
-/* Parse a positive decimal id (no sign, no spaces, <= 2^62). */
-PF_MUST_CHECK int pf_api_parse_id(const char *s, int64_t *out);
-
 #endif
