@@ -22,7 +22,7 @@
 //   only while a fault is injected on purpose, 401/429 only where the test expects them).
 //
 // Env: PROPFLOW_BIN (server binary), PROPFLOW_SRC (repo root), PROPFLOW_BUILD (screenshot dir),
-// CHROMIUM_PATH (default /usr/bin/chromium), PROPFLOW_TIME_FACTOR (scales timeouts: slow builds).
+// CHROMIUM_PATH (default /usr/bin/chromium), PROPFLOW_TIME_FACTOR (the build kind's part of the time factor).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,12 +31,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { describe as describeFactor, scaled } from '../timefactor.mjs';
 
 const BIN = process.env.PROPFLOW_BIN;
 const SRC = process.env.PROPFLOW_SRC || path.resolve(import.meta.dirname, '..', '..');
 const SHOT_DIR = process.env.PROPFLOW_BUILD || os.tmpdir();
-const FACTOR = Math.max(1, Number(process.env.PROPFLOW_TIME_FACTOR) || 1);
-const T = (ms) => Math.round(ms * FACTOR);
+// Waits stretch with the time factor measured for this run (build kind x how
+// busy the machine is now: tests/timefactor.mjs).
+const T = scaled;
+process.stderr.write(`# ${describeFactor()}\n`);
 const LISTEN_TIMEOUT_MS = T(60000);
 const ROWS = 5000; // valid data rows; one malformed row follows them
 const BIG_ROWS = 20000; // the file for the reload and restart cases

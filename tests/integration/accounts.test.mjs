@@ -21,11 +21,12 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import fs from 'node:fs';
-import { after, test } from 'node:test';
+import { after } from 'node:test';
 import { generate } from './gen.mjs';
 import {
 	BIN, brief, checkExit, embeddedConninfo, psql, rawExchange, removeDir, request, runCli, scaled,
 	serverEnv, sleep, SRC, TUS, tempDir, uploadChunked, useServer, waitFor, WRAP, wsTry as libWsTry,
+	test,
 } from './lib.mjs';
 
 // A: defaults (plus a small --max-upload); B: behind a trusted proxy with a

@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
 import { FIELDS, generate } from './gen.mjs';
 import {
 	brief, embeddedConninfo, importFile, JOB_FIELDS, psql, request, SRC, uploadChunked, useServer,
 	waitJob, walkErrors, walkProperties,
+	test,
 } from './lib.mjs';
 
 const srv = useServer();

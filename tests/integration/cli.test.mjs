@@ -6,10 +6,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { after } from 'node:test';
 import { generate } from './gen.mjs';
 import {
 	brief, processesMentioning, removeDir, request, runCli, sleep, startServer, tempDir,
+	test,
 } from './lib.mjs';
 
 const dir = tempDir('propflow-cli-');

@@ -18,12 +18,13 @@
 // gap, no duplicate; counters equal; raw rows equal on a sample.
 
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { after } from 'node:test';
 import { generate } from './gen.mjs';
 import {
 	brief, checkExit, diffRaw, diffRuns, getJson, importFile, killLeftoverPostgres, killServer,
 	procStats, removeDir, request, sameCounts, scaled, sendSlowly, sleep, startPostgres, startServer,
 	tempDir, tusCreate, tusHead, tusPatch, waitFor, waitJob, walkProperties,
+	test,
 } from './lib.mjs';
 
 // Small batches with one in flight make processing slow enough to kill it.

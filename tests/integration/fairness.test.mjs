@@ -13,9 +13,8 @@
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { test } from 'node:test';
 import { generate } from './gen.mjs';
-import { brief, request, runCli, scaled, sleep, useServer, WRAP } from './lib.mjs';
+import { brief, request, runCli, scaled, sleep, useServer, WRAP, test } from './lib.mjs';
 
 const N = 10;
 // Under valgrind (tests/run's PROPFLOW_WRAP) 10 x 30K rows would take many

@@ -7,17 +7,19 @@
 
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { test } from 'node:test';
 import { generate } from './gen.mjs';
 import {
 	authLines, brief, parseResponse, rawExchange, request, sleep, uploadChunked, useServer, waitJob,
+	scaled, test,
 } from './lib.mjs';
 
 const MAX_UPLOAD = 1000000;
 const URL_MAX = 4096;
 const HEADER_COUNT_MAX = 50;
-const HEADER_TIMEOUT_MS = 1000;
-const IDLE_TIMEOUT_MS = 3000;
+// The server's timeouts stretch with the time factor: a busy machine must not
+// make a slow test client look idle.
+const HEADER_TIMEOUT_MS = scaled(1000);
+const IDLE_TIMEOUT_MS = scaled(3000);
 const srv = useServer({
 	args: ['--max-upload', String(MAX_UPLOAD), '--url-max', String(URL_MAX),
 		'--header-count-max', String(HEADER_COUNT_MAX), '--header-timeout-ms', String(HEADER_TIMEOUT_MS),
@@ -120,12 +122,12 @@ test('--header-count-max: exactly the cap is served, one more header line gets 4
 test('a request head sent too slowly gets 408 and the connection closes', { timeout: 30000 }, async () => {
 	const t0 = Date.now();
 	const { responses, closed } = await rawExchange(srv.host, srv.port, 'GET /api/health HTTP/1.1\r\nHost: t\r\n',
-		{ timeoutMs: HEADER_TIMEOUT_MS + 8000, waitClose: true });
+		{ timeoutMs: HEADER_TIMEOUT_MS + scaled(8000), waitClose: true });
 	const ms = Date.now() - t0;
 	assert.ok(closed, `connection closed (${ms} ms)`);
 	if (responses[0]) assertJsonError(responses[0], 408, 'slow head');
 	assert.ok(responses[0], 'a 408 answer before the close');
-	assert.ok(ms >= HEADER_TIMEOUT_MS - 100 && ms < HEADER_TIMEOUT_MS + 6000, `closed after ${ms} ms`);
+	assert.ok(ms >= HEADER_TIMEOUT_MS - 100 && ms < HEADER_TIMEOUT_MS + scaled(6000), `closed after ${ms} ms`);
 	await assertAlive('408');
 });
 
@@ -143,7 +145,7 @@ test('an upload that pauses longer than --idle-timeout-ms is interrupted', { tim
 		`Content-Length: ${csv.buffer.length}\r\n\r\n`);
 	sock.write(part);
 	const t0 = Date.now();
-	while (!closed && Date.now() - t0 < IDLE_TIMEOUT_MS + 10000) await sleep(50);
+	while (!closed && Date.now() - t0 < IDLE_TIMEOUT_MS + scaled(10000)) await sleep(50);
 	assert.ok(closed, 'the server closed the stalled upload');
 	const ms = Date.now() - t0;
 	assert.ok(ms >= IDLE_TIMEOUT_MS - 200, `not before the idle timeout (${ms} ms)`);

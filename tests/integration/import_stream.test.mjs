@@ -7,11 +7,11 @@
 
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { test } from 'node:test';
 import { compareItem, FIELDS, generate, HEADER, rawObject } from './gen.mjs';
 import {
 	brief, COUNTERS, request, sleep, uploadChunked, useServer, waitJob, walkErrors,
 	walkProperties, withAuth, wsConnect,
+	test,
 } from './lib.mjs';
 
 const srv = useServer();

@@ -13,11 +13,11 @@
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { test } from 'node:test';
 import { generate } from './gen.mjs';
 import {
 	brief, embeddedConninfo, psql, request, runCli, scaled, sendSlowly, sleep, TUS, useServer, waitFor,
 	wsTry as libWsTry,
+	test,
 } from './lib.mjs';
 
 const srv = useServer();

@@ -10,11 +10,11 @@
 //   409 while running, 400 for a bad body, unknown field or header, 404.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 import { generate } from './gen.mjs';
 import {
 	brief, diffRuns, embeddedConninfo, getJson, importFile, psql, request, scaled, sendSlowly, sleep,
 	useServer, waitJob, walkErrors, walkProperties, wsConnect,
+	test,
 } from './lib.mjs';
 
 // Small batches, one in flight: a reprocess of 30K rows takes a while.

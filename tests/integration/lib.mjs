@@ -18,7 +18,8 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before } from 'node:test';
+import { after, before, test as nodeTest } from 'node:test';
+import { describe as describeFactor, scaled, timeFactor } from '../timefactor.mjs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 
@@ -27,11 +28,27 @@ export const BIN = process.env.PROPFLOW_BIN ||
 export const SRC = process.env.PROPFLOW_SRC ||
 	path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
-// Slow runs (tests/run: 3 under ASan/UBSan, 10 under valgrind) scale time limits.
-export const TIME_FACTOR = Math.max(1, Number(process.env.PROPFLOW_TIME_FACTOR) || 1);
-export const scaled = (ms) => Math.round(ms * TIME_FACTOR);
+// Every wait and timeout is stretched by the time factor measured for this
+// run: the build kind (PROPFLOW_TIME_FACTOR: 3 under ASan/UBSan, 10 under
+// valgrind) times how busy the machine is now (tests/timefactor.mjs).
+export { scaled, timeFactor } from '../timefactor.mjs';
+export const TIME_FACTOR = timeFactor();
+process.stderr.write(`# ${describeFactor()}\n`);
 // PROPFLOW_WRAP: a command line the server runs under (tests/run's valgrind run).
 export const WRAP = (process.env.PROPFLOW_WRAP || '').split(/\s+/).filter(Boolean);
+/**
+ * test(name, [options], fn): node:test's test, with options.timeout stretched
+ * by the time factor at the moment the test starts (files import `test` from
+ * here, so no test's time limit is a constant tuned on a quiet machine).
+ */
+export function test(name, options, fn) {
+	if (typeof options === 'function') return nodeTest(name, options);
+	if (options && typeof options.timeout === 'number') {
+		options = { ...options, timeout: scaled(options.timeout) };
+	}
+	return nodeTest(name, options, fn);
+}
+
 const READY_TIMEOUT_MS = scaled(90000);
 const STOP_TIMEOUT_MS = scaled(15000);
 const STDERR_KEEP = 256 * 1024; // bytes of server stderr kept for diagnostics
@@ -497,7 +514,7 @@ export function uploadChunked(url, buffer, pieceSize = 8192, delayMs = 1, opts =
 		req.on('error', (e) => {
 			if (!answered) reject(new Error(`upload to ${url} failed after ${sent} bytes: ${e.message}`));
 		});
-		req.setTimeout(opts.timeout ?? 300000, () => req.destroy(new Error('upload timed out')));
+		req.setTimeout(scaled(opts.timeout ?? 300000), () => req.destroy(new Error('upload timed out')));
 		(async () => {
 			let i = 0;
 			for (let off = 0; off < buffer.length && !answered;) {
@@ -622,7 +639,7 @@ export function wsConnect(url, opts = {}) {
 					waiters.splice(waiters.indexOf(w), 1);
 					reject(new Error(`no matching WebSocket message in ${timeoutMs} ms ` +
 						`(${messages.length} received)`));
-				}, timeoutMs);
+				}, scaled(timeoutMs));
 				w.timer.unref();
 				waiters.push(w);
 			});
@@ -725,7 +742,7 @@ export function rawExchange(host, port, bytes,
 			sock.destroy();
 			resolve({ responses, closed, rest: buf });
 		};
-		const timer = setTimeout(finish, timeoutMs);
+		const timer = setTimeout(finish, scaled(timeoutMs));
 		sock.on('error', (e) => {
 			if (e.code === 'ECONNRESET' || e.code === 'EPIPE') { closed = true; finish(); }
 			else if (!done) { done = true; clearTimeout(timer); reject(e); }
@@ -737,7 +754,7 @@ export function rawExchange(host, port, bytes,
 			parse();
 			if (responses.length >= count) {
 				// waitClose: give the server 3 s to close the connection.
-				if (waitClose) setTimeout(finish, 3000);
+				if (waitClose) setTimeout(finish, scaled(3000));
 				else finish();
 			}
 		});
@@ -818,7 +835,7 @@ export function runCli(args, { env = {}, timeoutMs = 180000, input = null } = {}
 		p.stderr.setEncoding('utf8');
 		p.stdout.on('data', (s) => { out += s; });
 		p.stderr.on('data', (s) => { err += s; });
-		const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+		const t = setTimeout(() => p.kill('SIGKILL'), scaled(timeoutMs));
 		p.on('error', reject);
 		p.on('close', (code, signal) => {
 			clearTimeout(t);
@@ -878,7 +895,7 @@ export function runProgram(cmd, args, { timeoutMs = 60000, env = process.env } =
 		p.stderr.setEncoding('utf8');
 		p.stdout.on('data', (s) => { out += s; });
 		p.stderr.on('data', (s) => { err += s; });
-		const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+		const t = setTimeout(() => p.kill('SIGKILL'), scaled(timeoutMs));
 		p.on('error', (e) => { clearTimeout(t); reject(e); });
 		p.on('close', (code, signal) => {
 			clearTimeout(t);

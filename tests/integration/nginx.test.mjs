@@ -11,12 +11,13 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
 import WebSocket from 'ws';
 import { generate } from './gen.mjs';
 import {
 	SRC, checkExit, removeDir, request, runCli, scaled, sleep, startServer, tempDir,
 	uploadChunked,
+	test,
 } from './lib.mjs';
 
 function findNginx() {

@@ -6,11 +6,11 @@
 // exactly the rows of a one-shot upload of the same file.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 import { generate } from './gen.mjs';
 import {
 	brief, checkExit, diffRuns, getJson, importFile, request, scaled, sendSlowly, sleep, startServer,
 	TUS, tusCreate, tusHead, tusPatch, useServer, waitJob, walkProperties, wsConnect,
+	test,
 } from './lib.mjs';
 
 const MAX = 64 * 1024 * 1024;
