@@ -27,6 +27,8 @@ import {
 	test,
 } from './lib.mjs';
 
+const INSTRUMENTED = process.env.PROPFLOW_SANITIZED === '1' || process.env.PROPFLOW_VALGRIND === '1';
+
 // Small batches with one in flight make processing slow enough to kill it.
 // Every upload here is the administrator's, and cut-off ones stay receiving
 // until the server has drained their bytes: lift the per-user limit of
@@ -353,8 +355,13 @@ test('client gone mid-upload, 20 times: interrupted, server up, fds and memory b
 	const msg = `fds ${s0.fds} -> ${stats[0].fds} -> ${s2.fds}; VmRSS ${s0.rssKb} -> ${stats[0].rssKb} -> ${s2.rssKb} kB`;
 	process.stderr.write(`# 20 cut-off uploads: ${msg}\n`);
 	assert.ok(s2.fds <= s0.fds + 4, `no leaked descriptors: ${msg}`);
-	assert.ok(s2.rssKb - s0.rssKb < 48 * 1024, `memory bounded: ${msg}`);
-	assert.ok(s2.rssKb - stats[0].rssKb < 24 * 1024, `memory does not keep growing: ${msg}`);
+	// Memory is judged on the plain build: ASan's quarantine (freed blocks held
+	// back, up to 256 MB) and valgrind inflate the resident size whatever the
+	// program does (seen: +68 MB under ASan for these 20 uploads).
+	if (!INSTRUMENTED) {
+		assert.ok(s2.rssKb - s0.rssKb < 48 * 1024, `memory bounded: ${msg}`);
+		assert.ok(s2.rssKb - stats[0].rssKb < 24 * 1024, `memory does not keep growing: ${msg}`);
+	}
 	const x = await srv.stop({ keepDir: true });
 	checkExit(x, srv.stderr(), 'server');
 });
