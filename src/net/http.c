@@ -20,6 +20,7 @@
  */
 #include "http_internal.h"
 #include "propflow/base/log.h"
+#include "propflow/base/tally.h"
 #include "propflow/net/proxy.h"
 
 #include <arpa/inet.h>
@@ -60,36 +61,56 @@ typedef enum conn_state {
 } conn_state;
 
 struct pf_http_conn {
-	pf_http_server *srv;         /* borrowed */
-	pf_http_conn *prev, *next;   /* links in srv->conns or srv->dead */
-	struct bufferevent *bev;     /* owned; NULL after detach */
-	struct event *timer;         /* owned: header, idle, stall and linger timeouts */
-	struct event *defer;         /* owned: zero-timeout "process later" */
-	http_parser parser;          /* parser state */
-	conn_state state;            /* see conn_set_state() */
-	uint64_t id;                 /* for logs */
-	char peer[INET6_ADDRSTRLEN]; /* peer address text */
-	pf_http_req *building;       /* owned: request whose head is being parsed */
-	pf_http_req *req;            /* borrowed (the handler owns it): current request */
-	unsigned nreq;               /* requests started on this connection */
-	bool head_ready;             /* a head completed inside the parser; dispatch it */
-	bool msg_begun;              /* bytes of a new head have arrived */
-	bool msg_done;               /* the parser finished the current message */
-	bool keep_alive;             /* the client allows another request */
-	bool upgrade;                /* the request asked for a protocol upgrade */
-	bool must_close;             /* close after the current response */
-	bool read_eof;               /* the peer shut its sending side */
-	bool body_paused;            /* consumer returned PF_HTTP_PAUSE */
-	bool out_blocked;            /* parsing stopped: output over output_max */
-	bool shut;                   /* our side was shut down (lingering) */
-	bool rejecting;              /* over the connection cap: 503 and close */
-	int error_status;            /* status chosen by a parser callback that failed */
-	const char *error_detail;    /* static: why, for that status */
-	const char *pending_abort;   /* static: abort reason set inside the parser */
-	size_t out_seen;             /* output length at the last idle timer, for progress */
-	struct timespec idle_since;  /* when it last became idle between requests */
-	const char *close_reason;    /* static: first reason this connection closes */
+	pf_http_server *srv;            /* borrowed */
+	pf_http_conn *prev, *next;      /* links in srv->conns or srv->dead */
+	struct bufferevent *bev;        /* owned; NULL after detach */
+	struct event *timer;            /* owned: header, idle, stall and linger timeouts */
+	struct event *defer;            /* owned: zero-timeout "process later" */
+	http_parser parser;             /* parser state */
+	conn_state state;               /* see conn_set_state() */
+	uint64_t id;                    /* for logs */
+	char peer[INET6_ADDRSTRLEN];    /* peer address text */
+	pf_http_req *building;          /* owned: request whose head is being parsed */
+	pf_http_req *req;               /* borrowed (the handler owns it): current request */
+	unsigned nreq;                  /* requests started on this connection */
+	bool head_ready;                /* a head completed inside the parser; dispatch it */
+	bool msg_begun;                 /* bytes of a new head have arrived */
+	bool msg_done;                  /* the parser finished the current message */
+	bool keep_alive;                /* the client allows another request */
+	bool upgrade;                   /* the request asked for a protocol upgrade */
+	bool must_close;                /* close after the current response */
+	bool read_eof;                  /* the peer shut its sending side */
+	bool body_paused;               /* consumer returned PF_HTTP_PAUSE */
+	bool out_blocked;               /* parsing stopped: output over output_max */
+	bool shut;                      /* our side was shut down (lingering) */
+	bool rejecting;                 /* over a connection cap: 503/429 and close */
+	bool addr_counted;              /* counted in srv->per_addr under akey */
+	uint8_t aklen;                  /* bytes of akey */
+	uint8_t akey[PF_TALLY_KEY_MAX]; /* the peer's address (IPv6: its /64) */
+	int error_status;               /* status chosen by a parser callback that failed */
+	const char *error_detail;       /* static: why, for that status */
+	pf_http_abort pending_abort;    /* abort reason set inside the parser; 0 none */
+	const char *exec_begin;         /* the segment http_parser_execute() is parsing */
+	const char *exec_end;           /* its end */
+	bool value_line_ended;          /* the current header's value reached its line end */
+	uint8_t crlf_due;               /* bytes of the CRLF after chunk data not yet seen */
+	bool has_deadline;              /* the body must end by body_deadline */
+	struct timespec body_deadline;  /* untrusted body: whole-body deadline */
+	size_t out_seen;                /* output length at the last idle timer, for progress */
+	struct timespec idle_since;     /* when it last became idle between requests */
+	const char *close_reason;       /* static: first reason this connection closes */
 };
+
+/*
+ * Upgraded connections (WebSockets) still count against max_connections.
+ * They outlive their HTTP connection and possibly the server (the server is
+ * freed before the WebSocket owners close them), so the count is shared
+ * with each one's access object and freed by whichever goes last.
+ */
+typedef struct upgraded {
+	unsigned n;    /* upgraded connections alive */
+	unsigned refs; /* the server + each counted access object */
+} upgraded;
 
 struct pf_http_server {
 	struct event_base *base; /* borrowed */
@@ -105,6 +126,8 @@ struct pf_http_server {
 	pf_http_conn *dead;      /* owned list: connections waiting for the reaper */
 	unsigned nconns;         /* live connections counted against max_connections */
 	unsigned nreject;        /* live connections being turned away */
+	upgraded *upg;           /* shared (see upgraded): upgraded connections */
+	pf_tally *per_addr;      /* owned: live connections per address key; NULL = no cap */
 	bool accept_starved;     /* accept() is failing for lack of descriptors/memory */
 	uint64_t next_id;        /* connection ids */
 };
@@ -130,7 +153,7 @@ static const http_parser_settings parser_settings = {
 static void conn_set_state(pf_http_conn *c, conn_state s);
 static void conn_process(pf_http_conn *c);
 static void conn_close(pf_http_conn *c, const char *reason);
-static void conn_kill(pf_http_conn *c, const char *reason, const char *abort_reason);
+static void conn_kill(pf_http_conn *c, const char *reason, pf_http_abort why);
 
 void pf_http_limits_default(pf_http_limits *lim)
 {
@@ -140,7 +163,9 @@ void pf_http_limits_default(pf_http_limits *lim)
 	lim->body_max = (uint64_t)1 << 30;
 	lim->header_timeout_ms = 10000;
 	lim->idle_timeout_ms = 60000;
+	lim->unauth_body_timeout_ms = 10000;
 	lim->max_connections = 512;
+	lim->max_per_address = 0;
 	lim->output_max = 4 * 1024 * 1024;
 	lim->proxies = NULL;
 	lim->access_log = NULL;
@@ -177,6 +202,7 @@ static int on_message_begin(http_parser *p)
 	pf_http_conn *c = p->data;
 	c->msg_begun = true;
 	c->msg_done = false;
+	c->crlf_due = 0;
 	if (c->building)
 		pf_http_req_unref(c->building);
 	c->building = pf_http_req_new(c, c->srv->base, c->id, c->peer);
@@ -199,6 +225,23 @@ static int head_status(pf_http_conn *c, int status)
 	return -1;
 }
 
+/* Refuse the head with 400 and a reason, from a parser callback. */
+static int head_refuse(pf_http_conn *c, const char *detail)
+{
+	c->error_detail = detail;
+	return head_status(c, 400);
+}
+
+/* RFC 9110 tchar: what a header name may hold. http-parser, built lax,
+ * lets a space through ("Bad Name: x"), which a proxy in front of us may
+ * read otherwise: refused, as nginx does. */
+static bool is_tchar(unsigned char ch)
+{
+	static const char extra[] = "!#$%&'*+-.^_`|~";
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       (ch && strchr(extra, ch));
+}
+
 static int on_url(http_parser *p, const char *at, size_t len)
 {
 	pf_http_conn *c = p->data;
@@ -208,17 +251,80 @@ static int on_url(http_parser *p, const char *at, size_t len)
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
 	pf_http_conn *c = p->data;
+	c->value_line_ended = false;
+	for (size_t i = 0; i < len; i++)
+		if (!is_tchar((unsigned char)at[i]))
+			return head_refuse(c, "invalid character in a header name");
 	if (!c->building)
 		return 0; /* chunked trailers: ignored (http-parser caps their size) */
 	return head_status(c, pf_http_req_head_field(c->building, &c->srv->lim, at, len));
 }
 
+/*
+ * http-parser, built lax, takes a line that starts with a space or tab as
+ * the continuation of the previous value (obs-fold, RFC 9112 5.2) and
+ * hands it over as more of that value. A value also arrives in pieces when
+ * it is split between two reads; the two differ in that a folded piece
+ * comes after the value already reached its line end (the callback fired
+ * at the CR, before the end of the parsed segment). Refused, as nginx does.
+ */
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
 	pf_http_conn *c = p->data;
+	if (c->value_line_ended)
+		return head_refuse(c, "obsolete line folding in a header");
+	c->value_line_ended = at + len < c->exec_end;
 	if (!c->building)
 		return 0; /* chunked trailers */
 	return head_status(c, pf_http_req_head_value(c->building, &c->srv->lim, at, len));
+}
+
+/*
+ * What a head must be beyond what http-parser checks, as nginx has it: a
+ * version we speak, Host on HTTP/1.1 (exactly one), at most one
+ * Transfer-Encoding and that one exactly "chunked" (http-parser would take
+ * "gzip, chunked" as chunked and refuses the rest only after this
+ * callback), at most one Content-Encoding and that one identity. Sets
+ * error_status and error_detail and returns -1 on a refusal.
+ */
+static int head_check(pf_http_conn *c, const http_parser *p, const pf_http_req *req)
+{
+	const char *v;
+	c->error_status = 400;
+	if (p->http_major != 1 || p->http_minor > 1) {
+		c->error_status = 505;
+		c->error_detail = "only HTTP/1.0 and HTTP/1.1 are spoken here";
+		return -1;
+	}
+	size_t hosts = pf_http_req_header_count(req, "Host", &v);
+	if (hosts > 1 || (hosts == 0 && p->http_minor == 1)) {
+		c->error_detail =
+		    hosts ? "more than one Host header" : "HTTP/1.1 request without Host";
+		return -1;
+	}
+	size_t te = pf_http_req_header_count(req, "Transfer-Encoding", &v);
+	if (te > 1) {
+		c->error_detail = "more than one Transfer-Encoding header";
+		return -1;
+	}
+	if (te == 1 && strcasecmp(v, "chunked") != 0) {
+		c->error_status = 501;
+		c->error_detail = "only Transfer-Encoding: chunked is accepted";
+		return -1;
+	}
+	/* a compressed body would have to be inflated to be read, and a small
+	 * one can inflate without bound: refuse every coding */
+	if (pf_http_req_header_count(req, "Content-Encoding", &v) > 1) {
+		c->error_detail = "more than one Content-Encoding header";
+		return -1;
+	}
+	if (v && *v && strcasecmp(v, "identity") != 0) {
+		c->error_status = 415;
+		c->error_detail = "only identity is accepted: send the file uncompressed";
+		return -1;
+	}
+	c->error_status = 0;
+	return 0;
 }
 
 static int on_headers_complete(http_parser *p)
@@ -227,27 +333,14 @@ static int on_headers_complete(http_parser *p)
 	pf_http_req *req = c->building;
 	if (head_status(c, pf_http_req_head_complete(req, &c->srv->lim)) < 0)
 		return -1;
-	/* http-parser refuses a request Transfer-Encoding other than chunked only
-	 * after this callback; refuse it before the handler sees the request */
-	int status = 400;
-	c->error_detail = "unsupported transfer-encoding";
-	if (!(p->uses_transfer_encoding && !(p->flags & F_CHUNKED))) {
-		c->error_detail = "invalid request target";
-		status = pf_http_req_finish_head(req, p->method == HTTP_CONNECT);
-	}
-	if (!status) {
-		/* a compressed body would have to be inflated to be read, and a
-		 * small one can inflate without bound: refuse every coding */
-		const char *ce = pf_http_req_header(req, "Content-Encoding");
-		if (ce && *ce && strcasecmp(ce, "identity") != 0) {
-			c->error_detail = "only identity is accepted: send the file uncompressed";
-			status = 415;
-		}
-	}
+	int status = pf_http_req_finish_head(req, p->method == HTTP_CONNECT);
 	if (status) {
+		c->error_detail = status == 400 ? "invalid request target" : NULL;
 		c->error_status = status;
 		return -1;
 	}
+	if (head_check(c, p, req) != 0)
+		return -1;
 	req->method = http_method_str((enum http_method)p->method);
 	req->is_head = p->method == HTTP_HEAD;
 	pf_proxy_resolve(c->srv->lim.proxies, req->peer, pf_http_req_header(req, "X-Forwarded-For"),
@@ -268,18 +361,36 @@ static int on_headers_complete(http_parser *p)
 	return 0;
 }
 
+/* Check the bytes of a chunk's trailing CRLF that lie in [p, end). */
+static bool crlf_check(pf_http_conn *c, const char *p, const char *end)
+{
+	for (; c->crlf_due > 0 && p < end; p++, c->crlf_due--)
+		if (*p != (c->crlf_due == 2 ? '\r' : '\n'))
+			return false;
+	return true;
+}
+
 static int on_body(http_parser *p, const char *at, size_t len)
 {
 	pf_http_conn *c = p->data;
 	pf_http_req *req = c->req;
 	if (!req || req->body != BODY_READING) {
 		/* cannot happen: the parser only runs past a head once the body is wanted */
-		c->pending_abort = "malformed body";
+		c->pending_abort = PF_HTTP_ABORT_MALFORMED;
 		return -1;
 	}
 	if (len > req->body_max - req->body_read) {
-		c->pending_abort = "body too large";
+		c->pending_abort = PF_HTTP_ABORT_TOO_LARGE;
 		return -1;
+	}
+	if ((p->flags & F_CHUNKED) && p->content_length == 0) {
+		/* the chunk's data ends here: CRLF must follow, which http-parser
+		 * built lax does not check (a smuggling shape) */
+		c->crlf_due = 2;
+		if (!crlf_check(c, at + len, c->exec_end)) {
+			c->pending_abort = PF_HTTP_ABORT_MALFORMED;
+			return -1;
+		}
 	}
 	req->body_read += len;
 	req->resume_pending = false;
@@ -343,6 +454,7 @@ static void conn_fail(pf_http_conn *c, int status, const char *msg, const char *
  */
 struct pf_http_access {
 	FILE *f;               /* borrowed: the server's sink */
+	upgraded *upg;         /* shared: counts this upgraded connection; NULL = not counted */
 	struct timespec start; /* when the request began */
 	char client[INET6_ADDRSTRLEN];
 	char user[72];
@@ -353,6 +465,7 @@ struct pf_http_access {
 static void access_fill(pf_http_access *a, const pf_http_server *srv, const pf_http_req *req)
 {
 	a->f = srv->lim.access_log ? srv->lim.access_log : stderr;
+	a->upg = NULL;
 	a->start = req->start;
 	snprintf(a->client, sizeof(a->client), "%s", pf_http_req_client(req));
 	log_safe(a->user, sizeof(a->user), req->user[0] ? req->user : "-");
@@ -384,11 +497,21 @@ static void access_log(const pf_http_server *srv, const pf_http_req *req, int st
 	access_write(&a, status, len);
 }
 
+static void upgraded_unref(upgraded *u)
+{
+	if (u && --u->refs == 0)
+		free(u);
+}
+
 void pf_http_access_finish(pf_http_access *a, int status, size_t bytes)
 {
 	if (!a)
 		return;
 	access_write(a, status, bytes);
+	if (a->upg) {
+		a->upg->n--;
+		upgraded_unref(a->upg);
+	}
 	free(a);
 }
 
@@ -448,7 +571,7 @@ void pf_http_req_read_body(pf_http_req *req, uint64_t body_max, pf_http_body_cb 
 	if (!c) {
 		/* the connection died before the body was wanted */
 		req->body = BODY_ABORTED;
-		pf_http_req_defer_abort(req, "client closed");
+		pf_http_req_defer_abort(req, PF_HTTP_ABORT_CLOSED);
 		return;
 	}
 	req->body_max = body_max ? body_max : c->srv->lim.body_max;
@@ -456,7 +579,7 @@ void pf_http_req_read_body(pf_http_req *req, uint64_t body_max, pf_http_body_cb 
 		req->body = BODY_ABORTED;
 		c->must_close = true;
 		conn_set_state(c, CONN_WAIT);
-		pf_http_req_defer_abort(req, "body too large");
+		pf_http_req_defer_abort(req, PF_HTTP_ABORT_TOO_LARGE);
 		return;
 	}
 	const char *expect = pf_http_req_header(req, "Expect");
@@ -465,6 +588,20 @@ void pf_http_req_read_body(pf_http_req *req, uint64_t body_max, pf_http_body_cb 
 		evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
 	req->body = BODY_READING;
 	c->body_paused = false;
+	/* without credentials nobody is owed the time a slow body takes: a
+	 * whole-body deadline, so that slow senders cannot hold the connection
+	 * cap (the idle timeout alone restarts with every byte) */
+	c->has_deadline = !req->trusted && c->srv->lim.unauth_body_timeout_ms > 0;
+	if (c->has_deadline) {
+		unsigned ms = c->srv->lim.unauth_body_timeout_ms;
+		clock_gettime(CLOCK_MONOTONIC, &c->body_deadline);
+		c->body_deadline.tv_sec += ms / 1000;
+		c->body_deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
+		if (c->body_deadline.tv_nsec >= 1000000000L) {
+			c->body_deadline.tv_sec++;
+			c->body_deadline.tv_nsec -= 1000000000L;
+		}
+	}
 	conn_set_state(c, CONN_BODY);
 	conn_schedule(c);
 }
@@ -481,7 +618,7 @@ void pf_http_req_on_abort(pf_http_req *req, pf_http_abort_cb cb, void *arg)
 	req->abort_cb = cb;
 	req->abort_arg = arg;
 	if (!req->conn && !req->abort_fired && !req->finished)
-		pf_http_req_defer_abort(req, "client closed");
+		pf_http_req_defer_abort(req, PF_HTTP_ABORT_CLOSED);
 }
 
 /* -------------------------------------------------------------- connections */
@@ -518,6 +655,21 @@ static void conn_set_priority(pf_http_conn *c, int prio)
 		event_priority_set(c->defer, prio);
 }
 
+/* While a body arrives: the idle timeout, or what is left of an untrusted
+ * body's deadline when that comes first. */
+static void conn_arm_body_timer(pf_http_conn *c)
+{
+	struct timeval tv;
+	unsigned ms = c->srv->lim.idle_timeout_ms;
+	if (c->has_deadline) {
+		double left = -ms_since(&c->body_deadline);
+		if (left < (double)ms)
+			ms = left > 0 ? (unsigned)left + 1 : 0;
+	}
+	ms_to_tv(ms, &tv);
+	evtimer_add(c->timer, &tv);
+}
+
 static void conn_set_state(pf_http_conn *c, conn_state s)
 {
 	const pf_http_limits *lim = &c->srv->lim;
@@ -544,12 +696,10 @@ static void conn_set_state(pf_http_conn *c, conn_state s)
 		conn_update_read(c);
 		break;
 	case CONN_BODY:
-		if (c->body_paused) {
+		if (c->body_paused)
 			evtimer_del(c->timer);
-		} else {
-			ms_to_tv(lim->idle_timeout_ms, &tv);
-			evtimer_add(c->timer, &tv);
-		}
+		else
+			conn_arm_body_timer(c);
 		conn_update_read(c);
 		break;
 	case CONN_CLOSING:
@@ -580,6 +730,8 @@ static void conn_set_state(pf_http_conn *c, conn_state s)
 			c->srv->nreject--;
 		else
 			c->srv->nconns--;
+		if (c->addr_counted)
+			pf_tally_sub(c->srv->per_addr, c->akey, c->aklen);
 		event_active(c->srv->reap_ev, EV_TIMEOUT, 0);
 		break;
 	default: abort();
@@ -628,7 +780,7 @@ static void conn_close(pf_http_conn *c, const char *reason)
 }
 
 /* The connection is gone: abort its request and drop it now. */
-static void conn_kill(pf_http_conn *c, const char *reason, const char *abort_reason)
+static void conn_kill(pf_http_conn *c, const char *reason, pf_http_abort why)
 {
 	if (c->state == CONN_DEAD)
 		return;
@@ -640,7 +792,7 @@ static void conn_kill(pf_http_conn *c, const char *reason, const char *abort_rea
 	if (req) {
 		req->conn = NULL;
 		req->refs++;
-		pf_http_req_fire_abort(req, abort_reason);
+		pf_http_req_fire_abort(req, why);
 		pf_http_req_unref(req);
 	}
 }
@@ -657,8 +809,9 @@ static void conn_parse_failed(pf_http_conn *c, enum http_errno e)
 	pf_http_req *req = c->req;
 	if (req) {
 		/* inside a body the handler owns the request and answers it */
-		const char *reason = c->pending_abort ? c->pending_abort : "malformed body";
-		c->pending_abort = NULL;
+		pf_http_abort reason =
+		    c->pending_abort ? c->pending_abort : PF_HTTP_ABORT_MALFORMED;
+		c->pending_abort = 0;
 		c->must_close = true;
 		conn_set_state(c, CONN_WAIT);
 		req->refs++;
@@ -673,12 +826,12 @@ static void conn_parse_failed(pf_http_conn *c, enum http_errno e)
 	case 414: conn_fail(c, 414, "request target too long", NULL); break;
 	case 431: conn_fail(c, 431, "request headers too large", NULL); break;
 	case 415: conn_fail(c, 415, "unsupported content-encoding", c->error_detail); break;
+	case 501: conn_fail(c, 501, "unsupported transfer-encoding", c->error_detail); break;
 	case 503: conn_fail(c, 503, "out of memory", NULL); break;
+	case 505: conn_fail(c, 505, "unsupported HTTP version", c->error_detail); break;
 	default:
 		conn_fail(c, 400, "bad request",
-		          e == HPE_CB_headers_complete && c->error_detail
-		              ? c->error_detail
-		              : http_errno_description(e));
+		          c->error_detail ? c->error_detail : http_errno_description(e));
 		break;
 	}
 }
@@ -690,7 +843,7 @@ static void conn_input_ended(pf_http_conn *c)
 	case CONN_HEAD:
 		conn_close(c, c->msg_begun ? "client closed inside a head" : "client closed");
 		break;
-	case CONN_BODY: conn_kill(c, "client closed inside a body", "client closed"); break;
+	case CONN_BODY: conn_kill(c, "client closed inside a body", PF_HTTP_ABORT_CLOSED); break;
 	default: break;
 	}
 }
@@ -721,6 +874,14 @@ static void conn_parse(pf_http_conn *c)
 		if (pe != HPE_OK && pe != HPE_PAUSED) {
 			/* failed earlier (in detach): the connection cannot go on */
 			conn_close(c, "parser failed");
+			break;
+		}
+		c->exec_begin = v.iov_base;
+		c->exec_end = c->exec_begin + v.iov_len;
+		if (c->crlf_due && !crlf_check(c, c->exec_begin, c->exec_end)) {
+			/* a chunk's data was not followed by CRLF (seen in this read) */
+			c->pending_abort = PF_HTTP_ABORT_MALFORMED;
+			conn_parse_failed(c, HPE_INVALID_CHUNK_SIZE);
 			break;
 		}
 		http_parser_pause(&c->parser, 0);
@@ -767,11 +928,8 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
-	if (c->state == CONN_BODY && !c->body_paused) {
-		struct timeval tv;
-		ms_to_tv(c->srv->lim.idle_timeout_ms, &tv);
-		evtimer_add(c->timer, &tv);
-	}
+	if (c->state == CONN_BODY && !c->body_paused)
+		conn_arm_body_timer(c);
 	conn_process(c);
 }
 
@@ -791,7 +949,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	pf_http_conn *c = arg;
 	if (what & BEV_EVENT_ERROR) {
 		conn_kill(c, (what & BEV_EVENT_WRITING) ? "write failed" : "connection reset",
-		          "client closed");
+		          PF_HTTP_ABORT_CLOSED);
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
@@ -826,10 +984,15 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	case CONN_BODY:
 		if (c->req) {
 			pf_http_req *req = c->req;
+			if (c->has_deadline && ms_since(&c->body_deadline) >= 0)
+				pf_info("conn %llu: %s: an unauthenticated body not complete "
+				        "within %u ms",
+				        (unsigned long long)c->id, c->peer,
+				        c->srv->lim.unauth_body_timeout_ms);
 			c->must_close = true;
 			conn_set_state(c, CONN_WAIT);
 			req->refs++;
-			pf_http_req_fire_abort(req, "body timeout");
+			pf_http_req_fire_abort(req, PF_HTTP_ABORT_TIMEOUT);
 			pf_http_req_unref(req);
 		}
 		break;
@@ -850,14 +1013,20 @@ static void conn_defer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_process(c);
 }
 
-static void conn_new(pf_http_server *srv, int fd, const struct sockaddr_storage *ss, bool reject)
+/*
+ * A connection from ss. reject is 0, or the status it is turned away with
+ * (503 at the total cap, 429 at its address's cap). key (aklen bytes) is
+ * its address key, counted in srv->per_addr while it lives.
+ */
+static void conn_new(pf_http_server *srv, int fd, const struct sockaddr_storage *ss, int reject,
+                     const uint8_t *key, size_t aklen)
 {
 	pf_http_conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		goto fail;
 	c->srv = srv;
 	c->id = ++srv->next_id;
-	c->rejecting = reject;
+	c->rejecting = reject != 0;
 	if (ss->ss_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, c->peer,
 		          sizeof(c->peer));
@@ -888,14 +1057,22 @@ static void conn_new(pf_http_server *srv, int fd, const struct sockaddr_storage 
 	if (c->next)
 		c->next->prev = c;
 	srv->conns = c;
-	if (reject)
+	if (reject) {
 		srv->nreject++;
-	else
+	} else {
 		srv->nconns++;
+		if (srv->per_addr && aklen > 0 && pf_tally_add(srv->per_addr, key, aklen) == 0) {
+			memcpy(c->akey, key, aklen);
+			c->aklen = (uint8_t)aklen;
+			c->addr_counted = true;
+		}
+	}
 	pf_debug("conn %llu: open from %s", (unsigned long long)c->id, c->peer);
 	c->state = CONN_HEAD;
 	conn_set_state(c, CONN_HEAD);
-	if (reject)
+	if (reject == 429)
+		conn_fail(c, 429, "too many connections from your address", NULL);
+	else if (reject)
 		conn_fail(c, 503, "too many connections", NULL);
 	return;
 fail:
@@ -912,36 +1089,108 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 		event_add(srv->listen_ev, NULL);
 }
 
-static bool conn_is_idle(const pf_http_conn *c)
-{
-	return c->state == CONN_HEAD && !c->msg_begun && !c->rejecting && c->bev &&
-	       evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
-	       evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
-}
-
 static bool ts_before(const struct timespec *a, const struct timespec *b)
 {
 	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
 /*
- * At the connection cap: close the connection that has been idle longest
- * between requests (nothing half-read, nothing to write), so that a new
- * client is served rather than turned away by sockets that do nothing.
- * A linear scan: it runs only at the cap, over at most max_connections.
+ * Whether c may be closed to make room at the connection cap, and since
+ * when it has been waiting on its client: idle between requests (nothing
+ * half-read, nothing to write) since idle_since; inside a request head, or
+ * inside the body of a request nobody vouched for (no credentials), since
+ * the request began. A request in the handler's hands, a trusted body and
+ * a response being written are left alone.
  */
-static void evict_idle(pf_http_server *srv)
+static bool conn_evictable(const pf_http_conn *c, struct timespec *since)
+{
+	if (c->rejecting || !c->bev)
+		return false;
+	switch (c->state) {
+	case CONN_HEAD:
+		if (c->msg_begun && c->building) {
+			*since = c->building->start;
+			return true;
+		}
+		*since = c->idle_since;
+		return !c->msg_begun && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
+		       evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
+	case CONN_BODY:
+		if (!c->req || c->req->trusted)
+			return false;
+		*since = c->req->start;
+		return true;
+	default: return false;
+	}
+}
+
+/*
+ * At the connection cap: close the stalest connection that waits on its
+ * client without having shown credentials (conn_evictable), so that a new
+ * client is served rather than turned away by sockets that do nothing or
+ * trickle. A linear scan: it runs only at the cap, over at most
+ * max_connections. Returns whether one was closed.
+ */
+static bool evict_stalest(pf_http_server *srv)
 {
 	pf_http_conn *victim = NULL;
-	for (pf_http_conn *c = srv->conns; c; c = c->next)
-		if (conn_is_idle(c) && (!victim || ts_before(&c->idle_since, &victim->idle_since)))
+	struct timespec vsince = {0, 0}, since;
+	for (pf_http_conn *c = srv->conns; c; c = c->next) {
+		if (conn_evictable(c, &since) && (!victim || ts_before(&since, &vsince))) {
 			victim = c;
+			vsince = since;
+		}
+	}
 	if (!victim)
-		return;
-	pf_info("conn %llu: closed to make room at the connection cap (%u), idle %.0f ms",
-	        (unsigned long long)victim->id, srv->lim.max_connections,
-	        ms_since(&victim->idle_since));
-	conn_kill(victim, "evicted at the connection cap", "server busy");
+		return false;
+	const char *what = victim->state == CONN_BODY ? "in an unauthenticated body"
+	                   : victim->msg_begun        ? "in a request head"
+	                                              : "idle";
+	pf_info("conn %llu: %s: closed to make room at the connection cap (%u), %s for %.0f ms",
+	        (unsigned long long)victim->id, victim->peer, srv->lim.max_connections, what,
+	        ms_since(&vsince));
+	conn_kill(victim, "evicted at the connection cap", PF_HTTP_ABORT_EVICTED);
+	return true;
+}
+
+/* The per-address key of ss: an IPv4 address (also when IPv4-mapped), or
+ * an IPv6 address's /64, which one client usually holds whole. */
+static size_t addr_key(const struct sockaddr_storage *ss, uint8_t key[PF_TALLY_KEY_MAX])
+{
+	if (ss->ss_family == AF_INET) {
+		memcpy(key, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+		return 4;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			memcpy(key, a->s6_addr + 12, 4);
+			return 4;
+		}
+		memcpy(key, a->s6_addr, 8);
+		return 8;
+	}
+	return 0;
+}
+
+/* Is this connection over its address's cap? Trusted proxies carry many
+ * clients on their one address and limit them themselves: exempt. */
+static bool addr_over_cap(const pf_http_server *srv, const struct sockaddr_storage *ss,
+                          const uint8_t *key, size_t klen)
+{
+	if (!srv->per_addr || klen == 0 ||
+	    pf_tally_get(srv->per_addr, key, klen) < srv->lim.max_per_address)
+		return false;
+	if (srv->lim.proxies) {
+		char text[INET6_ADDRSTRLEN] = "";
+		const void *a = ss->ss_family == AF_INET
+		                    ? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
+		                    : (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+		if (inet_ntop(ss->ss_family, a, text, sizeof(text)) &&
+		    pf_proxy_trusted(srv->lim.proxies, text))
+			return false;
+	}
+	return true;
 }
 
 /*
@@ -999,12 +1248,16 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (srv->nconns >= srv->lim.max_connections)
-			evict_idle(srv);
-		if (srv->nconns < srv->lim.max_connections)
-			conn_new(srv, fd, &ss, false);
-		else if (srv->nreject < PF_HTTP_REJECT_MAX)
-			conn_new(srv, fd, &ss, true);
+		uint8_t key[PF_TALLY_KEY_MAX];
+		size_t klen = addr_key(&ss, key);
+		int reject = 0;
+		if (addr_over_cap(srv, &ss, key, klen)) {
+			reject = 429;
+		} else if (srv->nconns + srv->upg->n >= srv->lim.max_connections) {
+			reject = evict_stalest(srv) ? 0 : 503;
+		}
+		if (!reject || srv->nreject < PF_HTTP_REJECT_MAX)
+			conn_new(srv, fd, &ss, reject, key, klen);
 		else
 			close(fd);
 	}
@@ -1035,6 +1288,12 @@ pf_http_server *pf_http_server_new(struct event_base *base, const char *host, in
 	srv->lim = *lim;
 	srv->cb = cb;
 	srv->arg = arg;
+	srv->upg = calloc(1, sizeof(*srv->upg));
+	if (!srv->upg)
+		goto fail;
+	srv->upg->refs = 1;
+	if (lim->max_per_address > 0 && !(srv->per_addr = pf_tally_new()))
+		goto fail;
 	char portstr[16];
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
@@ -1096,7 +1355,7 @@ void pf_http_server_free(pf_http_server *srv)
 		return;
 	pf_http_server_stop_accepting(srv);
 	while (srv->conns)
-		conn_kill(srv->conns, "server shutting down", "server shutting down");
+		conn_kill(srv->conns, "server shutting down", PF_HTTP_ABORT_SHUTDOWN);
 	reap_cb(-1, 0, srv);
 	if (srv->listen_ev)
 		event_free(srv->listen_ev);
@@ -1104,6 +1363,8 @@ void pf_http_server_free(pf_http_server *srv)
 		event_free(srv->retry_ev);
 	if (srv->reap_ev)
 		event_free(srv->reap_ev);
+	pf_tally_free(srv->per_addr);
+	upgraded_unref(srv->upg);
 	free(srv);
 }
 
@@ -1124,6 +1385,8 @@ struct bufferevent *pf_http_req_detach(pf_http_req *req, pf_http_access **access
 		struct evbuffer *in = bufferevent_get_input(c->bev);
 		struct evbuffer_iovec v;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) >= 1) {
+			c->exec_begin = v.iov_base;
+			c->exec_end = c->exec_begin + v.iov_len;
 			http_parser_pause(&c->parser, 0);
 			size_t n = http_parser_execute(&c->parser, &parser_settings, v.iov_base,
 			                               v.iov_len);
@@ -1141,8 +1404,14 @@ struct bufferevent *pf_http_req_detach(pf_http_req *req, pf_http_access **access
 	req->finished = true;
 	if (access) {
 		*access = malloc(sizeof(**access));
-		if (*access)
+		if (*access) {
 			access_fill(*access, c->srv, req);
+			/* the connection lives on as another protocol: it keeps its
+			 * place under max_connections until the access line is written */
+			(*access)->upg = c->srv->upg;
+			c->srv->upg->n++;
+			c->srv->upg->refs++;
+		}
 	}
 	c->req = NULL;
 	req->conn = NULL;

@@ -72,7 +72,8 @@ struct pf_http_req {
 	void *body_arg;              /* borrowed: argument of body_cb and end_cb */
 	pf_http_abort_cb abort_cb;   /* from read_body or on_abort */
 	void *abort_arg;             /* borrowed */
-	const char *abort_reason;    /* static: reason of a deferred abort */
+	pf_http_abort abort_reason;  /* reason of a deferred abort */
+	bool trusted;                /* credentials accepted (pf_http_req_set_trusted) */
 	char *rh_name[PF_HTTP_RESPONSE_HEADERS_MAX];  /* owned: extra response header names */
 	char *rh_value[PF_HTTP_RESPONSE_HEADERS_MAX]; /* owned: their values */
 	size_t nrh;                                   /* extra response headers */
@@ -92,9 +93,9 @@ pf_http_req *pf_http_req_new(pf_http_conn *conn, struct event_base *base, uint64
 void pf_http_req_unref(pf_http_req *req);
 /* Fire the abort callback now: at most once, never after respond or after
  * the end callback. With no callback set, a later registration hears of it. */
-void pf_http_req_fire_abort(pf_http_req *req, const char *reason);
-/* The same on a later loop turn, never re-entrantly; reason is static. */
-void pf_http_req_defer_abort(pf_http_req *req, const char *reason);
+void pf_http_req_fire_abort(pf_http_req *req, pf_http_abort why);
+/* The same on a later loop turn, never re-entrantly. */
+void pf_http_req_defer_abort(pf_http_req *req, pf_http_abort why);
 
 /* ------------------------------------------------------- head storage */
 
@@ -115,6 +116,10 @@ PF_MUST_CHECK int pf_http_req_head_complete(pf_http_req *req, const pf_http_limi
 /* Split the target into decoded path and raw query and check them; trim
  * header values. Returns 0, 400 or 503. */
 PF_MUST_CHECK int pf_http_req_finish_head(pf_http_req *req, int is_connect);
+
+/* How many header lines are named name (case-insensitive); *first gets
+ * the first one's value (NULL when none). */
+size_t pf_http_req_header_count(const pf_http_req *req, const char *name, const char **first);
 
 /* ----------------------------------------------------------- responses */
 

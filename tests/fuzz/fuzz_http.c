@@ -89,11 +89,11 @@ static void end_cb(void *arg, pf_http_req *req)
 	pf_http_respond(req, 200, "text/plain", text, strlen(text));
 }
 
-static void abort_cb(void *arg, pf_http_req *req, const char *reason)
+static void abort_cb(void *arg, pf_http_req *req, pf_http_abort why)
 {
 	body_state *b = arg;
 	body_done(b);
-	pf_http_respond_error(req, 413, reason, "{\"a\":[1,2]}");
+	pf_http_respond_error(req, 413, pf_http_abort_name(why), "{\"a\":[1,2]}");
 }
 
 static void handler(void *arg, pf_http_req *req)

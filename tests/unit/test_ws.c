@@ -254,34 +254,36 @@ static void expect_status(int port, const char *request, const char *want)
 
 static void test_handshake(int port)
 {
-	expect_status(port,
-	              "GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-	              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-	              "HTTP/1.1 400");
 	expect_status(
 	    port,
-	    "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n"
+	    "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+	    "HTTP/1.1 400");
+	expect_status(
+	    port,
+	    "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n"
 	    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
 	    "HTTP/1.1 400");
 	expect_status(
 	    port,
-	    "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 	    "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
 	    "HTTP/1.1 426");
 	expect_status(
 	    port,
-	    "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 	    "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
 	    "Sec-WebSocket-Version: 13");
 	expect_status(port,
-	              "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	              "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 	              "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n",
 	              "HTTP/1.1 400");
-	expect_status(port,
-	              "POST /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-	              "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-	              "Content-Length: 0\r\n\r\n",
-	              "HTTP/1.1 400");
+	expect_status(
+	    port,
+	    "POST /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	    "Content-Length: 0\r\n\r\n",
+	    "HTTP/1.1 400");
 
 	client *c = ws_connect(port);
 	CHECK(strstr(c->in, "HTTP/1.1 101 Switching Protocols\r\n") != NULL);
