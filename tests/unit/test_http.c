@@ -3,9 +3,13 @@
  * and raw client sockets (bufferevents) on the same event loop. Covers
  * keep-alive and pipelining, chunked bodies split into 1-byte writes,
  * 100-continue, the URL/header caps at cap and cap+1, body pause/resume,
- * aborts, timeouts, the connection cap (evicting the longest-idle
- * connection), the raised descriptor limit, Content-Encoding refused with
- * 415, HEAD and detach.
+ * aborts, timeouts, the connection cap (evicting the stalest idle,
+ * half-sent or unauthenticated connection; upgraded ones counted), the
+ * per-address cap (429), the whole-body deadline of untrusted bodies, the
+ * raised descriptor limit, Content-Encoding refused with 415, the strict
+ * head rules (obs-fold and chunk CRLF split at every byte, header name
+ * characters, Host, versions 505, Transfer-Encoding 501), the JSON media
+ * type test, HEAD and detach.
  */
 #include "check.h"
 #include "loop_client.h"
@@ -125,7 +129,10 @@ static struct {
 	pf_http_req *body_req;
 	uint64_t body_max;
 	pf_http_req *held;
-	struct bufferevent *up; /* detached connection */
+	struct bufferevent *up;     /* detached connection */
+	struct bufferevent *upb[4]; /* detached with an access object (/upgrade2) */
+	pf_http_access *access[4];  /* their access objects */
+	int naccess;
 	char last_param[64];
 	pf_static *st;
 } T;
@@ -217,6 +224,15 @@ static void handler(void *arg, pf_http_req *req)
 		T.body_calls = 0;
 		T.body_req = req;
 		pf_http_req_read_body(req, T.body_max, body_cb, end_cb, abort_cb, NULL);
+	} else if (strcmp(path, "/upgrade2") == 0) {
+		/* an upgrade that keeps its access object: it counts at the cap */
+		T.outstanding--;
+		struct bufferevent *bev = pf_http_req_detach(req, &T.access[T.naccess]);
+		if (bev) {
+			T.upb[T.naccess++] = bev;
+			bufferevent_write(bev, "HTTP/1.1 101 Switching Protocols\r\n\r\n", 36);
+			bufferevent_enable(bev, EV_WRITE);
+		}
 	} else if (strcmp(path, "/tbody") == 0) {
 		/* as a route that checked credentials first */
 		T.body_len = 0;
@@ -1024,6 +1040,253 @@ static void test_many_connections(void)
 	pf_http_server_free(srv);
 }
 
+/* A client whose socket is bound to a local address of 127/8 first. */
+static client *client_from(int port, const char *local)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in me = {.sin_family = AF_INET};
+	inet_pton(AF_INET, local, &me.sin_addr);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&me, sizeof(me)) != 0) {
+		perror("bind");
+		exit(1);
+	}
+	evutil_make_socket_nonblocking(fd);
+	client *c = calloc(1, sizeof(*c));
+	c->in = calloc(1, 1);
+	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(c->bev, client_read_cb, NULL, client_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bufferevent_socket_connect(c->bev, (struct sockaddr *)&sin, sizeof(sin));
+	return c;
+}
+
+static void test_json_media(void)
+{
+	static const char *const yes[] = {"application/json",
+	                                  "APPLICATION/Json",
+	                                  "application/json; charset=utf-8",
+	                                  "application/json;charset=UTF-8",
+	                                  " application/json ",
+	                                  "application/json ;x=y"};
+	static const char *const no[] = {"application/jsonx",
+	                                 "application/json-seq",
+	                                 "application/json+x",
+	                                 "application/jso",
+	                                 "text/json",
+	                                 "application/ json",
+	                                 "",
+	                                 "xapplication/json"};
+	for (size_t i = 0; i < PF_ARRAY_LEN(yes); i++)
+		CHECK_MSG(pf_http_media_is_json(yes[i]), "'%s' is JSON", yes[i]);
+	for (size_t i = 0; i < PF_ARRAY_LEN(no); i++)
+		CHECK_MSG(!pf_http_media_is_json(no[i]), "'%s' is not JSON", no[i]);
+	CHECK(!pf_http_media_is_json(NULL));
+	CHECK_STR(pf_http_abort_name(PF_HTTP_ABORT_TOO_LARGE), "body too large");
+	CHECK_STR(pf_http_abort_name(PF_HTTP_ABORT_EVICTED), "evicted at the connection cap");
+}
+
+/* Send text in two writes split at byte k (the loop runs between them),
+ * and expect want in the answer. */
+static bool split_answer(int port, const char *text, size_t k, const char *want)
+{
+	client *c = client_new(port);
+	client_send(c, text, k);
+	run_for(3);
+	client_send(c, text + k, strlen(text) - k);
+	bool ok = wait_for(c, want, 1, 2000);
+	client_free(c);
+	return ok;
+}
+
+/* What a head must be beyond http-parser's checks (nginx's rules). */
+static void test_strict_heads(int port)
+{
+	static const struct {
+		const char *req;
+		const char *want;
+	} cases[] = {
+	    {"GET /get HTTP/1.1\r\nHost: t\r\nX-A: a\r\n folded\r\n\r\n", "HTTP/1.1 400"},
+	    {"GET /get HTTP/1.1\r\nHost: t\r\nX-A: a\r\n\tfolded\r\n\r\n", "HTTP/1.1 400"},
+	    {"GET /get HTTP/1.1\r\nHost: t\r\nBad Name: x\r\n\r\n", "HTTP/1.1 400"},
+	    {"GET /get HTTP/1.1\r\nHost: t\r\nX-A : x\r\n\r\n", "HTTP/1.1 400"},
+	    {"GET /get HTTP/1.1\r\n\r\n", "HTTP/1.1 400"},
+	    {"GET /get HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "HTTP/1.1 400"},
+	    {"GET /get HTTP/2.0\r\nHost: t\r\n\r\n", "HTTP/1.1 505"},
+	    {"GET /get HTTP/1.2\r\nHost: t\r\n\r\n", "HTTP/1.1 505"},
+	    {"GET /get HTTP/0.9\r\nHost: t\r\n\r\n", "HTTP/1.1 505"},
+	    {"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+	     "HTTP/1.1 501"},
+	    {"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: identity\r\n\r\n",
+	     "HTTP/1.1 501"},
+	    {"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+	     "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	     "HTTP/1.1 400"},
+	    {"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Encoding: identity\r\n"
+	     "Content-Encoding: identity\r\nContent-Length: 1\r\n\r\nx",
+	     "HTTP/1.1 400"},
+	};
+	for (size_t i = 0; i < PF_ARRAY_LEN(cases); i++) {
+		int before = T.requests;
+		client *c = client_new(port);
+		client_sends(c, cases[i].req);
+		CHECK_MSG(wait_for(c, cases[i].want, 1, 2000), "case %zu -> %s", i, cases[i].want);
+		CHECK_MSG(run_until(is_eof, c, 3000), "case %zu: closed", i);
+		CHECK_MSG(T.requests == before, "case %zu: the handler never saw it", i);
+		client_free(c);
+	}
+	/* a fold is told from a value split between two reads, wherever the split */
+	const char *fold = "GET /get?i=f HTTP/1.1\r\nHost: t\r\nX-A: a b\r\n c\r\n\r\n";
+	const char *plain = "GET /get?i=p HTTP/1.1\r\nHost: t\r\nX-A: a b c\r\nX-B: \r\n\r\n";
+	int wrong = 0;
+	for (size_t k = 1; k < strlen(fold); k++)
+		wrong += !split_answer(port, fold, k, "HTTP/1.1 400");
+	CHECK_MSG(wrong == 0, "a fold split anywhere is refused (%d splits missed)", wrong);
+	wrong = 0;
+	for (size_t k = 1; k < strlen(plain); k++)
+		wrong += !split_answer(port, plain, k, "i=p");
+	CHECK_MSG(wrong == 0, "a plain head split anywhere is served (%d splits refused)", wrong);
+	/* chunk data must be followed by CRLF, wherever the reads split it */
+	const char *bad = "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+	                  "3\r\nabcXY0\r\n\r\n";
+	const char *good = "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+	                   "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+	wrong = 0;
+	for (size_t k = 1; k < strlen(bad); k++)
+		wrong += !split_answer(port, bad, k, "HTTP/1.1 400");
+	CHECK_MSG(wrong == 0, "chunk data without CRLF refused (%d splits missed)", wrong);
+	CHECK_INT(T.abort_reason, PF_HTTP_ABORT_MALFORMED);
+	wrong = 0;
+	for (size_t k = 1; k < strlen(good); k++)
+		wrong += !split_answer(port, good, k, "len=5;abcde");
+	CHECK_MSG(wrong == 0, "well-formed chunks served (%d splits refused)", wrong);
+	/* a bare LF after the data, and a CR then something else */
+	CHECK(split_answer(port,
+	                   "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+	                   "3\r\nabc\n0\r\n\r\n",
+	                   10, "HTTP/1.1 400"));
+	CHECK(split_answer(port,
+	                   "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+	                   "3\r\nabc\rX0\r\n\r\n",
+	                   10, "HTTP/1.1 400"));
+}
+
+/* An untrusted body has a whole-body deadline; a trusted one only the idle timeout. */
+static void test_body_deadline(void)
+{
+	pf_http_limits lim;
+	small_limits(&lim);
+	lim.idle_timeout_ms = 2000;
+	lim.unauth_body_timeout_ms = 300;
+	pf_http_server *srv = start(&lim);
+	int port = pf_http_server_port(srv);
+	T.aborts = 0;
+	client *c = client_new(port);
+	client_sends(c, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 40\r\n\r\n");
+	double t0 = now_ms();
+	/* one byte every 40 ms: never idle for long, but never done */
+	while (!c->eof && now_ms() - t0 < 2000 && !strstr(c->in, "HTTP/1.1")) {
+		client_sends(c, "x");
+		run_for(40);
+	}
+	double ms = now_ms() - t0;
+	CHECK_MSG(strstr(c->in, "HTTP/1.1 400") != NULL, "the dribbling body is cut (%s)", c->in);
+	CHECK_INT(T.abort_reason, PF_HTTP_ABORT_TIMEOUT);
+	CHECK_MSG(ms >= 280 && ms < 1000, "after the 300 ms deadline (%.0f ms)", ms);
+	client_free(c);
+
+	/* trusted: the same dribble goes on past the deadline and completes */
+	c = client_new(port);
+	T.aborts = 0;
+	client_sends(c, "POST /tbody HTTP/1.1\r\nHost: t\r\nContent-Length: 15\r\n\r\n");
+	for (int i = 0; i < 15 && !c->eof; i++) {
+		client_sends(c, "y");
+		run_for(40);
+	}
+	CHECK(wait_for(c, "len=15;yyyyyyyyyyyyyyy", 1, 2000));
+	CHECK_INT(T.aborts, 0);
+	client_free(c);
+	run_for(20);
+	pf_http_server_free(srv);
+}
+
+/* max_per_address: the next connection of a full address gets 429, others go on. */
+static void test_per_address(void)
+{
+	pf_http_limits lim;
+	small_limits(&lim);
+	lim.max_per_address = 3;
+	pf_http_server *srv = start(&lim);
+	int port = pf_http_server_port(srv);
+	client *a[3];
+	for (int i = 0; i < 3; i++) {
+		a[i] = client_from(port, "127.0.0.2");
+		client_sends(a[i], "GET /get?i=a HTTP/1.1\r\nHost: t\r\n\r\n");
+		CHECK(wait_for(a[i], "i=a", 1, 2000));
+	}
+	client *over = client_from(port, "127.0.0.2");
+	CHECK(wait_for(over, "HTTP/1.1 429", 1, 2000));
+	CHECK(strstr(over->in, "too many connections from your address") != NULL);
+	CHECK(run_until(is_eof, over, 3000));
+	client_free(over);
+	/* another address is not affected */
+	client *b = client_from(port, "127.0.0.3");
+	client_sends(b, "GET /get?i=b HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK(wait_for(b, "i=b", 1, 2000));
+	client_free(b);
+	/* one of the address's connections closes: room again */
+	client_free(a[0]);
+	run_for(30);
+	client *again = client_from(port, "127.0.0.2");
+	client_sends(again, "GET /get?i=again HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK(wait_for(again, "i=again", 1, 2000));
+	client_free(again);
+	client_free(a[1]);
+	client_free(a[2]);
+	run_for(20);
+	pf_http_server_free(srv);
+}
+
+/* Upgraded connections keep their place under max_connections until their
+ * access line is written, and are never evicted. */
+static void test_upgraded_count(void)
+{
+	pf_http_limits lim;
+	small_limits(&lim);
+	lim.max_connections = 2;
+	pf_http_server *srv = start(&lim);
+	int port = pf_http_server_port(srv);
+	T.naccess = 0;
+	client *u[2];
+	for (int i = 0; i < 2; i++) {
+		u[i] = client_new(port);
+		client_sends(u[i], "GET /upgrade2 HTTP/1.1\r\nHost: t\r\nUpgrade: x\r\n"
+		                   "Connection: Upgrade\r\n\r\n");
+		CHECK(wait_for(u[i], "101 Switching", 1, 2000));
+	}
+	CHECK_INT(T.naccess, 2);
+	client *c = client_new(port);
+	CHECK(wait_for(c, "HTTP/1.1 503", 1, 2000));
+	client_free(c);
+	/* one ends: its place is free again */
+	pf_http_access_finish(T.access[1], 101, 0);
+	bufferevent_free(T.upb[1]);
+	c = client_new(port);
+	client_sends(c, "GET /get?i=up HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK(wait_for(c, "i=up", 1, 2000));
+	client_free(c);
+	client_free(u[1]);
+	/* the other outlives the server: its access object still works */
+	run_for(20);
+	pf_http_server_free(srv);
+	pf_http_access_finish(T.access[0], 101, 0);
+	bufferevent_free(T.upb[0]);
+	client_free(u[0]);
+	T.naccess = 0;
+	run_for(20);
+}
+
 int main(void)
 {
 	pf_log_set_level(getenv("PF_TEST_DEBUG") ? PF_LOG_DEBUG : PF_LOG_WARN);
@@ -1054,9 +1317,14 @@ int main(void)
 	test_errors(port);
 	test_content_encoding(port);
 	test_detach(port);
+	test_json_media();
+	test_strict_heads(port);
 	test_static(port);
 	pf_http_server_free(srv);
 	test_timeouts();
+	test_body_deadline();
+	test_per_address();
+	test_upgraded_count();
 	test_conn_cap();
 	test_emfile();
 	test_many_connections();

@@ -3,8 +3,9 @@
  * validation through a real server and socket on one event loop, frame
  * round trips (7/16/64-bit lengths, fragments, frames sent with the head),
  * ping/pong both ways, close handshakes, and the protocol errors and caps
- * (oversized 1009, unmasked/reserved opcode/fragmented control 1002,
- * binary 1003, send queue 1008).
+ * (oversized 1009, unmasked/reserved opcode/fragmented control and a
+ * 1-byte close payload 1002, binary 1003, send queue 1008, a ping flood
+ * from a peer that never reads 1008).
  */
 #include "check.h"
 #include "loop_client.h"
