@@ -289,36 +289,44 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
  */
 static int head_check(pf_http_conn *c, const http_parser *p, const pf_http_req *req)
 {
-	const char *v;
+	/* one pass over the header index: Host, Transfer-Encoding, Content-Encoding */
+	static const char *const names[3] = {"Host", "Transfer-Encoding", "Content-Encoding"};
+	size_t n[3] = {0, 0, 0};
+	const char *v[3] = {NULL, NULL, NULL};
+	for (size_t i = 0; i < req->nhdr; i++) {
+		const char *name = req->hbuf + req->hdr[i].name;
+		for (size_t k = 0; k < 3; k++) {
+			if (strcasecmp(name, names[k]) == 0 && n[k]++ == 0)
+				v[k] = req->hbuf + req->hdr[i].value;
+		}
+	}
 	c->error_status = 400;
 	if (p->http_major != 1 || p->http_minor > 1) {
 		c->error_status = 505;
 		c->error_detail = "only HTTP/1.0 and HTTP/1.1 are spoken here";
 		return -1;
 	}
-	size_t hosts = pf_http_req_header_count(req, "Host", &v);
-	if (hosts > 1 || (hosts == 0 && p->http_minor == 1)) {
+	if (n[0] > 1 || (n[0] == 0 && p->http_minor == 1)) {
 		c->error_detail =
-		    hosts ? "more than one Host header" : "HTTP/1.1 request without Host";
+		    n[0] ? "more than one Host header" : "HTTP/1.1 request without Host";
 		return -1;
 	}
-	size_t te = pf_http_req_header_count(req, "Transfer-Encoding", &v);
-	if (te > 1) {
+	if (n[1] > 1) {
 		c->error_detail = "more than one Transfer-Encoding header";
 		return -1;
 	}
-	if (te == 1 && strcasecmp(v, "chunked") != 0) {
+	if (n[1] == 1 && strcasecmp(v[1], "chunked") != 0) {
 		c->error_status = 501;
 		c->error_detail = "only Transfer-Encoding: chunked is accepted";
 		return -1;
 	}
 	/* a compressed body would have to be inflated to be read, and a small
 	 * one can inflate without bound: refuse every coding */
-	if (pf_http_req_header_count(req, "Content-Encoding", &v) > 1) {
+	if (n[2] > 1) {
 		c->error_detail = "more than one Content-Encoding header";
 		return -1;
 	}
-	if (v && *v && strcasecmp(v, "identity") != 0) {
+	if (v[2] && *v[2] && strcasecmp(v[2], "identity") != 0) {
 		c->error_status = 415;
 		c->error_detail = "only identity is accepted: send the file uncompressed";
 		return -1;

@@ -117,10 +117,6 @@ PF_MUST_CHECK int pf_http_req_head_complete(pf_http_req *req, const pf_http_limi
  * header values. Returns 0, 400 or 503. */
 PF_MUST_CHECK int pf_http_req_finish_head(pf_http_req *req, int is_connect);
 
-/* How many header lines are named name (case-insensitive); *first gets
- * the first one's value (NULL when none). */
-size_t pf_http_req_header_count(const pf_http_req *req, const char *name, const char **first);
-
 /* ----------------------------------------------------------- responses */
 
 /* Write a whole response to out; req (may be NULL) supplies the extra

@@ -414,19 +414,6 @@ const char *pf_http_req_header(const pf_http_req *req, const char *name)
 	return NULL;
 }
 
-size_t pf_http_req_header_count(const pf_http_req *req, const char *name, const char **first)
-{
-	size_t n = 0;
-	*first = NULL;
-	for (size_t i = 0; i < req->nhdr; i++) {
-		if (strcasecmp(req->hbuf + req->hdr[i].name, name) != 0)
-			continue;
-		if (n++ == 0)
-			*first = req->hbuf + req->hdr[i].value;
-	}
-	return n;
-}
-
 bool pf_http_media_is_json(const char *ct)
 {
 	static const char json[] = "application/json";
