@@ -1,6 +1,8 @@
 /*
- * http.c - the HTTP/1.1 server: a listening socket watched by the loop, one
- * bufferevent per connection, Node's http-parser for framing.
+ * http.c - a connection of the HTTP/1.1 server: one bufferevent, Node's
+ * http-parser for framing (with the checks nginx makes and a lax
+ * http-parser does not), its timers, the request body and the response.
+ * Accepting and the connection caps are http_server.c's.
  *
  * A connection handles one request at a time. The parser is paused right
  * after each request head, so the handler is always called from outside
@@ -16,7 +18,8 @@
  * callback holds one).
  *
  * The request itself (head storage, decoding, accessors, response text)
- * is http_req.c's; http_internal.h holds what the two files share.
+ * is http_req.c's, the access log http_access.c's; http_internal.h holds
+ * what the files share.
  */
 #include "http_internal.h"
 #include "propflow/base/log.h"
@@ -25,112 +28,18 @@
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <event2/buffer.h>
 #include <http_parser.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#define PF_HTTP_LINGER_MS       2000 /* read and discard after closing: the peer sees our answer */
-#define PF_HTTP_REJECT_MAX      64   /* connections being turned away with 503 at once */
-#define PF_HTTP_ACCEPT_BATCH    64   /* accept() calls per wakeup */
-#define PF_HTTP_ACCEPT_RETRY_MS 100  /* pause accepting this long when out of descriptors */
-#define PF_HTTP_FD_RESERVE      64   /* descriptors kept for the database, files and logs */
-
-/*
- * Connection states; conn_set_state() does every side effect of entering
- * one (timer, reading, the dead list).
- */
-typedef enum conn_state {
-	CONN_HEAD,    /* reading a request head, or idle between requests */
-	CONN_HANDLER, /* head handed over; parser paused until read_body or respond */
-	CONN_BODY,    /* delivering body fragments (maybe paused by the consumer) */
-	CONN_WAIT,    /* request complete or aborted; waiting for the response */
-	CONN_CLOSING, /* no more requests: flushing output, then lingering */
-	CONN_DEAD,    /* on the server's dead list; freed by the reaper */
-} conn_state;
-
-struct pf_http_conn {
-	pf_http_server *srv;            /* borrowed */
-	pf_http_conn *prev, *next;      /* links in srv->conns or srv->dead */
-	struct bufferevent *bev;        /* owned; NULL after detach */
-	struct event *timer;            /* owned: header, idle, stall and linger timeouts */
-	struct event *defer;            /* owned: zero-timeout "process later" */
-	http_parser parser;             /* parser state */
-	conn_state state;               /* see conn_set_state() */
-	uint64_t id;                    /* for logs */
-	char peer[INET6_ADDRSTRLEN];    /* peer address text */
-	pf_http_req *building;          /* owned: request whose head is being parsed */
-	pf_http_req *req;               /* borrowed (the handler owns it): current request */
-	unsigned nreq;                  /* requests started on this connection */
-	bool head_ready;                /* a head completed inside the parser; dispatch it */
-	bool msg_begun;                 /* bytes of a new head have arrived */
-	bool msg_done;                  /* the parser finished the current message */
-	bool keep_alive;                /* the client allows another request */
-	bool upgrade;                   /* the request asked for a protocol upgrade */
-	bool must_close;                /* close after the current response */
-	bool read_eof;                  /* the peer shut its sending side */
-	bool body_paused;               /* consumer returned PF_HTTP_PAUSE */
-	bool out_blocked;               /* parsing stopped: output over output_max */
-	bool shut;                      /* our side was shut down (lingering) */
-	bool rejecting;                 /* over a connection cap: 503/429 and close */
-	bool addr_counted;              /* counted in srv->per_addr under akey */
-	uint8_t aklen;                  /* bytes of akey */
-	uint8_t akey[PF_TALLY_KEY_MAX]; /* the peer's address (IPv6: its /64) */
-	int error_status;               /* status chosen by a parser callback that failed */
-	const char *error_detail;       /* static: why, for that status */
-	pf_http_abort pending_abort;    /* abort reason set inside the parser; 0 none */
-	const char *exec_begin;         /* the segment http_parser_execute() is parsing */
-	const char *exec_end;           /* its end */
-	bool value_line_ended;          /* the current header's value reached its line end */
-	uint8_t crlf_due;               /* bytes of the CRLF after chunk data not yet seen */
-	bool has_deadline;              /* the body must end by body_deadline */
-	struct timespec body_deadline;  /* untrusted body: whole-body deadline */
-	size_t out_seen;                /* output length at the last idle timer, for progress */
-	struct timespec idle_since;     /* when it last became idle between requests */
-	const char *close_reason;       /* static: first reason this connection closes */
-};
-
-/*
- * Upgraded connections (WebSockets) still count against max_connections.
- * They outlive their HTTP connection and possibly the server (the server is
- * freed before the WebSocket owners close them), so the count is shared
- * with each one's access object and freed by whichever goes last.
- */
-typedef struct upgraded {
-	unsigned n;    /* upgraded connections alive */
-	unsigned refs; /* the server + each counted access object */
-} upgraded;
-
-struct pf_http_server {
-	struct event_base *base; /* borrowed */
-	pf_http_limits lim;      /* copy */
-	pf_http_request_cb cb;   /* request handler */
-	void *arg;               /* borrowed: handler argument */
-	int fd;                  /* owned: listening socket, -1 once stopped */
-	int port;                /* bound port */
-	struct event *listen_ev; /* owned */
-	struct event *retry_ev;  /* owned: re-enable accepting after EMFILE */
-	struct event *reap_ev;   /* owned: frees dead connections */
-	pf_http_conn *conns;     /* owned list: live connections */
-	pf_http_conn *dead;      /* owned list: connections waiting for the reaper */
-	unsigned nconns;         /* live connections counted against max_connections */
-	unsigned nreject;        /* live connections being turned away */
-	upgraded *upg;           /* shared (see upgraded): upgraded connections */
-	pf_tally *per_addr;      /* owned: live connections per address key; NULL = no cap */
-	bool accept_starved;     /* accept() is failing for lack of descriptors/memory */
-	uint64_t next_id;        /* connection ids */
-};
+#define PF_HTTP_LINGER_MS 2000 /* read and discard after closing: the peer sees our answer */
 
 static int on_message_begin(http_parser *p);
 static int on_url(http_parser *p, const char *at, size_t len);
@@ -153,47 +62,7 @@ static const http_parser_settings parser_settings = {
 static void conn_set_state(pf_http_conn *c, conn_state s);
 static void conn_process(pf_http_conn *c);
 static void conn_close(pf_http_conn *c, const char *reason);
-static void conn_kill(pf_http_conn *c, const char *reason, pf_http_abort why);
-
-void pf_http_limits_default(pf_http_limits *lim)
-{
-	lim->url_max = 8192;
-	lim->header_bytes_max = 32768;
-	lim->header_count_max = 100;
-	lim->body_max = (uint64_t)1 << 30;
-	lim->header_timeout_ms = 10000;
-	lim->idle_timeout_ms = 60000;
-	lim->unauth_body_timeout_ms = 10000;
-	lim->max_connections = 512;
-	lim->max_per_address = 0;
-	lim->output_max = 4 * 1024 * 1024;
-	lim->proxies = NULL;
-	lim->access_log = NULL;
-}
-
-static void ms_to_tv(unsigned ms, struct timeval *tv)
-{
-	tv->tv_sec = ms / 1000;
-	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
-}
-
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t0->tv_sec) * 1e3 + (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
-/* Copy of s safe for a log line: control bytes become '?'. */
-static void log_safe(char *out, size_t cap, const char *s)
-{
-	size_t i = 0;
-	for (; s[i] && i + 1 < cap; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		out[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-	}
-	out[i] = '\0';
-}
+void pf_http_conn_kill(pf_http_conn *c, const char *reason, pf_http_abort why);
 
 /* ------------------------------------------------------------ parser callbacks */
 
@@ -211,7 +80,7 @@ static int on_message_begin(http_parser *p)
 		return -1;
 	}
 	struct timeval tv;
-	ms_to_tv(c->srv->lim.header_timeout_ms, &tv);
+	pf_http_ms_to_tv(c->srv->lim.header_timeout_ms, &tv);
 	evtimer_add(c->timer, &tv);
 	return 0;
 }
@@ -454,75 +323,6 @@ static void conn_fail(pf_http_conn *c, int status, const char *msg, const char *
 	conn_close(c, msg);
 }
 
-/*
- * One line per request: time, client, user, method, path (never the query
- * string or a header value, so no secret reaches the log), status, body
- * bytes, duration. An upgraded request (WebSocket) is logged when the new
- * protocol ends, with its lifetime.
- */
-struct pf_http_access {
-	FILE *f;               /* borrowed: the server's sink */
-	upgraded *upg;         /* shared: counts this upgraded connection; NULL = not counted */
-	struct timespec start; /* when the request began */
-	char client[INET6_ADDRSTRLEN];
-	char user[72];
-	char method[16];
-	char path[512];
-};
-
-static void access_fill(pf_http_access *a, const pf_http_server *srv, const pf_http_req *req)
-{
-	a->f = srv->lim.access_log ? srv->lim.access_log : stderr;
-	a->upg = NULL;
-	a->start = req->start;
-	snprintf(a->client, sizeof(a->client), "%s", pf_http_req_client(req));
-	log_safe(a->user, sizeof(a->user), req->user[0] ? req->user : "-");
-	snprintf(a->method, sizeof(a->method), "%s", req->method ? req->method : "-");
-	log_safe(a->path, sizeof(a->path), req->path ? req->path : "-");
-	for (char *q = a->path; *q; q++)
-		if (*q == ' ')
-			*q = '+';
-}
-
-static void access_write(const pf_http_access *a, int status, size_t len)
-{
-	char stamp[40];
-	struct timespec now;
-	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	size_t n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(stamp + n, sizeof(stamp) - n, ".%03ldZ", now.tv_nsec / 1000000);
-	fprintf(a->f, "ACCESS %s %s %s %s %s %d %zu %.1fms\n", stamp, a->client, a->user, a->method,
-	        a->path, status, len, ms_since(&a->start));
-	fflush(a->f);
-}
-
-static void access_log(const pf_http_server *srv, const pf_http_req *req, int status, size_t len)
-{
-	pf_http_access a;
-	access_fill(&a, srv, req);
-	access_write(&a, status, len);
-}
-
-static void upgraded_unref(upgraded *u)
-{
-	if (u && --u->refs == 0)
-		free(u);
-}
-
-void pf_http_access_finish(pf_http_access *a, int status, size_t bytes)
-{
-	if (!a)
-		return;
-	access_write(a, status, bytes);
-	if (a->upg) {
-		a->upg->n--;
-		upgraded_unref(a->upg);
-	}
-	free(a);
-}
-
 static void conn_schedule(pf_http_conn *c)
 {
 	static const struct timeval zero = {0, 0};
@@ -545,7 +345,7 @@ void pf_http_respond(pf_http_req *req, int status, const char *content_type, con
 		    c->keep_alive && !c->must_close && complete && !c->read_eof && c->srv->fd >= 0;
 		pf_http_write_response(bufferevent_get_output(c->bev), status, content_type, body,
 		                       len, keep, req->is_head, req);
-		access_log(c->srv, req, status, req->is_head ? 0 : len);
+		pf_http_access_log(c->srv->lim.access_log, req, status, req->is_head ? 0 : len);
 		c->req = NULL;
 		req->conn = NULL;
 		if (!keep) {
@@ -670,11 +470,11 @@ static void conn_arm_body_timer(pf_http_conn *c)
 	struct timeval tv;
 	unsigned ms = c->srv->lim.idle_timeout_ms;
 	if (c->has_deadline) {
-		double left = -ms_since(&c->body_deadline);
+		double left = -pf_http_ms_since(&c->body_deadline);
 		if (left < (double)ms)
 			ms = left > 0 ? (unsigned)left + 1 : 0;
 	}
-	ms_to_tv(ms, &tv);
+	pf_http_ms_to_tv(ms, &tv);
 	evtimer_add(c->timer, &tv);
 }
 
@@ -691,9 +491,9 @@ static void conn_set_state(pf_http_conn *c, conn_state s)
 		c->out_seen = c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
 		if (!c->msg_begun)
 			clock_gettime(CLOCK_MONOTONIC, &c->idle_since);
-		ms_to_tv(c->msg_begun || c->nreq == 0 ? lim->header_timeout_ms
-		                                      : lim->idle_timeout_ms,
-		         &tv);
+		pf_http_ms_to_tv(c->msg_begun || c->nreq == 0 ? lim->header_timeout_ms
+		                                              : lim->idle_timeout_ms,
+		                 &tv);
 		evtimer_add(c->timer, &tv);
 		conn_update_read(c);
 		break;
@@ -711,7 +511,7 @@ static void conn_set_state(pf_http_conn *c, conn_state s)
 		conn_update_read(c);
 		break;
 	case CONN_CLOSING:
-		ms_to_tv(c->shut ? PF_HTTP_LINGER_MS : lim->idle_timeout_ms, &tv);
+		pf_http_ms_to_tv(c->shut ? PF_HTTP_LINGER_MS : lim->idle_timeout_ms, &tv);
 		evtimer_add(c->timer, &tv);
 		conn_update_read(c);
 		break;
@@ -746,7 +546,7 @@ static void conn_set_state(pf_http_conn *c, conn_state s)
 	}
 }
 
-static void conn_free(pf_http_conn *c)
+void pf_http_conn_free(pf_http_conn *c)
 {
 	if (c->building)
 		pf_http_req_unref(c->building);
@@ -788,7 +588,7 @@ static void conn_close(pf_http_conn *c, const char *reason)
 }
 
 /* The connection is gone: abort its request and drop it now. */
-static void conn_kill(pf_http_conn *c, const char *reason, pf_http_abort why)
+void pf_http_conn_kill(pf_http_conn *c, const char *reason, pf_http_abort why)
 {
 	if (c->state == CONN_DEAD)
 		return;
@@ -851,7 +651,9 @@ static void conn_input_ended(pf_http_conn *c)
 	case CONN_HEAD:
 		conn_close(c, c->msg_begun ? "client closed inside a head" : "client closed");
 		break;
-	case CONN_BODY: conn_kill(c, "client closed inside a body", PF_HTTP_ABORT_CLOSED); break;
+	case CONN_BODY:
+		pf_http_conn_kill(c, "client closed inside a body", PF_HTTP_ABORT_CLOSED);
+		break;
 	default: break;
 	}
 }
@@ -956,8 +758,9 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	pf_http_conn *c = arg;
 	if (what & BEV_EVENT_ERROR) {
-		conn_kill(c, (what & BEV_EVENT_WRITING) ? "write failed" : "connection reset",
-		          PF_HTTP_ABORT_CLOSED);
+		pf_http_conn_kill(c,
+		                  (what & BEV_EVENT_WRITING) ? "write failed" : "connection reset",
+		                  PF_HTTP_ABORT_CLOSED);
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
@@ -992,7 +795,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	case CONN_BODY:
 		if (c->req) {
 			pf_http_req *req = c->req;
-			if (c->has_deadline && ms_since(&c->body_deadline) >= 0)
+			if (c->has_deadline && pf_http_ms_since(&c->body_deadline) >= 0)
 				pf_info("conn %llu: %s: an unauthenticated body not complete "
 				        "within %u ms",
 				        (unsigned long long)c->id, c->peer,
@@ -1021,13 +824,9 @@ static void conn_defer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_process(c);
 }
 
-/*
- * A connection from ss. reject is 0, or the status it is turned away with
- * (503 at the total cap, 429 at its address's cap). key (aklen bytes) is
- * its address key, counted in srv->per_addr while it lives.
- */
-static void conn_new(pf_http_server *srv, int fd, const struct sockaddr_storage *ss, int reject,
-                     const uint8_t *key, size_t aklen)
+/* See http_internal.h. */
+void pf_http_conn_new(pf_http_server *srv, int fd, const struct sockaddr_storage *ss, int reject,
+                      const uint8_t *key, size_t aklen)
 {
 	pf_http_conn *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -1088,299 +887,6 @@ fail:
 	pf_error("http: out of memory for a connection");
 }
 
-/* ------------------------------------------------------------------ server */
-
-static void retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	pf_http_server *srv = arg;
-	if (srv->fd >= 0)
-		event_add(srv->listen_ev, NULL);
-}
-
-static bool ts_before(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
-/*
- * Whether c may be closed to make room at the connection cap, and since
- * when it has been waiting on its client: idle between requests (nothing
- * half-read, nothing to write) since idle_since; inside a request head, or
- * inside the body of a request nobody vouched for (no credentials), since
- * the request began. A request in the handler's hands, a trusted body and
- * a response being written are left alone.
- */
-static bool conn_evictable(const pf_http_conn *c, struct timespec *since)
-{
-	if (c->rejecting || !c->bev)
-		return false;
-	switch (c->state) {
-	case CONN_HEAD:
-		if (c->msg_begun && c->building) {
-			*since = c->building->start;
-			return true;
-		}
-		*since = c->idle_since;
-		return !c->msg_begun && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
-		       evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
-	case CONN_BODY:
-		if (!c->req || c->req->trusted)
-			return false;
-		*since = c->req->start;
-		return true;
-	default: return false;
-	}
-}
-
-/*
- * At the connection cap: close the stalest connection that waits on its
- * client without having shown credentials (conn_evictable), so that a new
- * client is served rather than turned away by sockets that do nothing or
- * trickle. A linear scan: it runs only at the cap, over at most
- * max_connections. Returns whether one was closed.
- */
-static bool evict_stalest(pf_http_server *srv)
-{
-	pf_http_conn *victim = NULL;
-	struct timespec vsince = {0, 0}, since;
-	for (pf_http_conn *c = srv->conns; c; c = c->next) {
-		if (conn_evictable(c, &since) && (!victim || ts_before(&since, &vsince))) {
-			victim = c;
-			vsince = since;
-		}
-	}
-	if (!victim)
-		return false;
-	const char *what = victim->state == CONN_BODY ? "in an unauthenticated body"
-	                   : victim->msg_begun        ? "in a request head"
-	                                              : "idle";
-	pf_info("conn %llu: %s: closed to make room at the connection cap (%u), %s for %.0f ms",
-	        (unsigned long long)victim->id, victim->peer, srv->lim.max_connections, what,
-	        ms_since(&vsince));
-	conn_kill(victim, "evicted at the connection cap", PF_HTTP_ABORT_EVICTED);
-	return true;
-}
-
-/* The per-address key of ss: an IPv4 address (also when IPv4-mapped), or
- * an IPv6 address's /64, which one client usually holds whole. */
-static size_t addr_key(const struct sockaddr_storage *ss, uint8_t key[PF_TALLY_KEY_MAX])
-{
-	if (ss->ss_family == AF_INET) {
-		memcpy(key, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-		return 4;
-	}
-	if (ss->ss_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-		if (IN6_IS_ADDR_V4MAPPED(a)) {
-			memcpy(key, a->s6_addr + 12, 4);
-			return 4;
-		}
-		memcpy(key, a->s6_addr, 8);
-		return 8;
-	}
-	return 0;
-}
-
-/* Is this connection over its address's cap? Trusted proxies carry many
- * clients on their one address and limit them themselves: exempt. */
-static bool addr_over_cap(const pf_http_server *srv, const struct sockaddr_storage *ss,
-                          const uint8_t *key, size_t klen)
-{
-	if (!srv->per_addr || klen == 0 ||
-	    pf_tally_get(srv->per_addr, key, klen) < srv->lim.max_per_address)
-		return false;
-	if (srv->lim.proxies) {
-		char text[INET6_ADDRSTRLEN] = "";
-		const void *a = ss->ss_family == AF_INET
-		                    ? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
-		                    : (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
-		if (inet_ntop(ss->ss_family, a, text, sizeof(text)) &&
-		    pf_proxy_trusted(srv->lim.proxies, text))
-			return false;
-	}
-	return true;
-}
-
-/*
- * Each connection is a descriptor: let the process use as many as its hard
- * limit allows (the soft limit is often 1024), and say so when even that
- * is short of the connection cap.
- */
-static void raise_fd_limit(unsigned max_connections)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rlim_t was = rl.rlim_cur;
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
-			pf_debug("http: descriptor limit raised from %llu to %llu",
-			         (unsigned long long)was, (unsigned long long)rl.rlim_cur);
-		else
-			rl.rlim_cur = was;
-	}
-	if (rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur < (rlim_t)max_connections + PF_HTTP_FD_RESERVE)
-		pf_warn("http: only %llu file descriptors for up to %u connections: "
-		        "new connections will wait when they run out",
-		        (unsigned long long)rl.rlim_cur, max_connections);
-}
-
-static void accept_cb(evutil_socket_t lfd, short what, void *arg)
-{
-	pf_http_server *srv = arg;
-	for (int i = 0; i < PF_HTTP_ACCEPT_BATCH && srv->fd >= 0; i++) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-			    errno == ENOMEM) {
-				struct timeval tv;
-				/* once per episode: it repeats every PF_HTTP_ACCEPT_RETRY_MS */
-				if (!srv->accept_starved)
-					pf_warn("http: accept: %s; pausing %d ms at a time until "
-					        "it succeeds",
-					        strerror(errno), PF_HTTP_ACCEPT_RETRY_MS);
-				srv->accept_starved = true;
-				event_del(srv->listen_ev);
-				ms_to_tv(PF_HTTP_ACCEPT_RETRY_MS, &tv);
-				evtimer_add(srv->retry_ev, &tv);
-			}
-			return;
-		}
-		if (srv->accept_starved) {
-			pf_info("http: accepting again");
-			srv->accept_starved = false;
-		}
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		uint8_t key[PF_TALLY_KEY_MAX];
-		size_t klen = addr_key(&ss, key);
-		int reject = 0;
-		if (addr_over_cap(srv, &ss, key, klen)) {
-			reject = 429;
-		} else if (srv->nconns + srv->upg->n >= srv->lim.max_connections) {
-			reject = evict_stalest(srv) ? 0 : 503;
-		}
-		if (!reject || srv->nreject < PF_HTTP_REJECT_MAX)
-			conn_new(srv, fd, &ss, reject, key, klen);
-		else
-			close(fd);
-	}
-}
-
-static void reap_cb(evutil_socket_t fd, short what, void *arg)
-{
-	pf_http_server *srv = arg;
-	while (srv->dead) {
-		pf_http_conn *c = srv->dead;
-		srv->dead = c->next;
-		conn_free(c);
-	}
-}
-
-pf_http_server *pf_http_server_new(struct event_base *base, const char *host, int port,
-                                   const pf_http_limits *lim, pf_http_request_cb cb, void *arg)
-{
-	/* a peer closing while we write must be an error, not a signal */
-	signal(SIGPIPE, SIG_IGN);
-	raise_fd_limit(lim->max_connections);
-	pf_http_server *srv = calloc(1, sizeof(*srv));
-	struct addrinfo *ai = NULL;
-	if (!srv)
-		return NULL;
-	srv->fd = -1;
-	srv->base = base;
-	srv->lim = *lim;
-	srv->cb = cb;
-	srv->arg = arg;
-	srv->upg = calloc(1, sizeof(*srv->upg));
-	if (!srv->upg)
-		goto fail;
-	srv->upg->refs = 1;
-	if (lim->max_per_address > 0 && !(srv->per_addr = pf_tally_new()))
-		goto fail;
-	char portstr[16];
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-	                         .ai_socktype = SOCK_STREAM,
-	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST};
-	int r = getaddrinfo(host, portstr, &hints, &ai);
-	if (r != 0) {
-		pf_error("http: cannot use address %s:%d: %s", host, port, gai_strerror(r));
-		goto fail;
-	}
-	srv->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (srv->fd < 0) {
-		pf_error("http: socket: %s", strerror(errno));
-		goto fail;
-	}
-	int one = 1;
-	setsockopt(srv->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(srv->fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(srv->fd, 511) < 0) {
-		pf_error("http: cannot listen on %s:%d: %s", host, port, strerror(errno));
-		goto fail;
-	}
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	if (getsockname(srv->fd, (struct sockaddr *)&ss, &sl) == 0)
-		srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-		                                           : ((struct sockaddr_in *)&ss)->sin_port);
-	srv->listen_ev = event_new(base, srv->fd, EV_READ | EV_PERSIST, accept_cb, srv);
-	srv->retry_ev = evtimer_new(base, retry_cb, srv);
-	srv->reap_ev = event_new(base, -1, 0, reap_cb, srv);
-	if (!srv->listen_ev || !srv->retry_ev || !srv->reap_ev ||
-	    event_add(srv->listen_ev, NULL) < 0) {
-		pf_error("http: cannot watch the listening socket");
-		goto fail;
-	}
-	freeaddrinfo(ai);
-	return srv;
-fail:
-	if (ai)
-		freeaddrinfo(ai);
-	pf_http_server_free(srv);
-	return NULL;
-}
-
-void pf_http_server_stop_accepting(pf_http_server *srv)
-{
-	if (srv->fd < 0)
-		return;
-	if (srv->listen_ev)
-		event_del(srv->listen_ev);
-	if (srv->retry_ev)
-		evtimer_del(srv->retry_ev);
-	close(srv->fd);
-	srv->fd = -1;
-}
-
-void pf_http_server_free(pf_http_server *srv)
-{
-	if (!srv)
-		return;
-	pf_http_server_stop_accepting(srv);
-	while (srv->conns)
-		conn_kill(srv->conns, "server shutting down", PF_HTTP_ABORT_SHUTDOWN);
-	reap_cb(-1, 0, srv);
-	if (srv->listen_ev)
-		event_free(srv->listen_ev);
-	if (srv->retry_ev)
-		event_free(srv->retry_ev);
-	if (srv->reap_ev)
-		event_free(srv->reap_ev);
-	pf_tally_free(srv->per_addr);
-	upgraded_unref(srv->upg);
-	free(srv);
-}
-
-int pf_http_server_port(const pf_http_server *srv)
-{
-	return srv->port;
-}
-
 /* ------------------------------------------------------------------ detach */
 
 struct bufferevent *pf_http_req_detach(pf_http_req *req, pf_http_access **access)
@@ -1410,17 +916,8 @@ struct bufferevent *pf_http_req_detach(pf_http_req *req, pf_http_access **access
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 	bufferevent_setwatermark(bev, EV_READ, 0, 0);
 	req->finished = true;
-	if (access) {
-		*access = malloc(sizeof(**access));
-		if (*access) {
-			access_fill(*access, c->srv, req);
-			/* the connection lives on as another protocol: it keeps its
-			 * place under max_connections until the access line is written */
-			(*access)->upg = c->srv->upg;
-			c->srv->upg->n++;
-			c->srv->upg->refs++;
-		}
-	}
+	if (access)
+		*access = pf_http_access_new(c->srv->lim.access_log, req, c->srv->upg);
 	c->req = NULL;
 	req->conn = NULL;
 	c->close_reason = "upgraded";
