@@ -62,7 +62,7 @@ function pingFrame(n) {
 }
 
 // A socket from a local address of 127/8 to srv that sends head at once,
-// then body one byte every everyMs. Reconnects (after 500 ms) when closed,
+// then body one byte every everyMs. Reconnects (after 1 s) when closed,
 // until stop.done. Answers' statuses are counted in stats.
 function slowClient(srv, local, head, body, everyMs, stop, stats) {
 	let timer = null;
@@ -92,7 +92,7 @@ function slowClient(srv, local, head, body, everyMs, stop, stats) {
 			clearInterval(timer);
 			stop.socks.delete(sock);
 			stats.closed++;
-			if (!stop.done) setTimeout(one, 500);
+			if (!stop.done) setTimeout(one, 1000);
 		});
 	};
 	one();
