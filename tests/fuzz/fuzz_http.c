@@ -5,10 +5,8 @@
  * until the server has closed the connection. The handler walks every
  * accessor, reads bodies while pausing and resuming, answers early on some
  * paths and detaches on /up, so all request paths and lifetimes are hit.
- * Build (from the repo root):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude tests/fuzz/fuzz_http.c \
- *     src/http.c src/http_req.c src/log.c -levent_core -lhttp_parser -lcjson -o fuzz_http
- *   ./fuzz_http -max_total_time=60 tests/fuzz/corpus/http
+ * Build and run (from the repo root; meson builds it with the net library):
+ *   tests/fuzz/run 60 http
  */
 #include "propflow/net/http.h"
 #include "propflow/base/log.h"
