@@ -154,12 +154,6 @@ bool account_is_true(const char *v)
 	return v && v[0] == 't';
 }
 
-static bool json_content_type(pf_http_req *req)
-{
-	const char *ct = pf_http_req_header(req, "Content-Type");
-	return ct && strncasecmp(ct, "application/json", 16) == 0;
-}
-
 /* {"user":{...},"csrf":...,"expires_at":...}; csrf/expires_at may be NULL. */
 static void respond_user(pf_http_req *req, int64_t id, const char *name, bool admin,
                          bool has_password, const char *csrf, const char *expires_at)
@@ -220,12 +214,12 @@ static const char sql_gate_token[] =
     "FROM api_tokens t JOIN users u ON u.id = t.user_id "
     "WHERE t.token_hash = $1 AND NOT u.disabled";
 
-static void gate_abort_cb(void *arg, pf_http_req *req, const char *reason)
+static void gate_abort_cb(void *arg, pf_http_req *req, pf_http_abort why)
 {
 	gate_ctx *g = arg;
 	g->req = NULL; /* the lookup's callback frees g */
-	pf_http_respond_error(req, strcmp(reason, "server shutting down") == 0 ? 503 : 400,
-	                      "request aborted", NULL);
+	pf_http_respond_error(req, why == PF_HTTP_ABORT_SHUTDOWN ? 503 : 400, "request aborted",
+	                      NULL);
 }
 
 static void gate_done_cb(void *arg, const pf_db_result *r)
@@ -261,6 +255,7 @@ static void gate_done_cb(void *arg, const pf_db_result *r)
 		}
 	}
 	pf_http_req_set_user(req, info.user.name);
+	pf_http_req_set_trusted(req);
 	if (g->cb)
 		g->cb(g->arg, req, &info);
 	else
@@ -764,13 +759,21 @@ static int route_body_cb(void *arg, pf_http_req *req, const char *data, size_t l
 	return 0;
 }
 
-static void route_abort_cb(void *arg, pf_http_req *req, const char *reason)
+static void route_abort_cb(void *arg, pf_http_req *req, pf_http_abort why)
 {
 	route_ctx *c = arg;
-	if (strstr(reason, "too large"))
+	switch (why) {
+	case PF_HTTP_ABORT_TOO_LARGE:
 		pf_http_respond_error(req, 413, "request body too large", NULL);
-	else
-		pf_http_respond_error(req, 400, "request body incomplete", NULL);
+		break;
+	case PF_HTTP_ABORT_TIMEOUT:
+		pf_http_respond_error(req, 408, "request body not complete in time", NULL);
+		break;
+	case PF_HTTP_ABORT_SHUTDOWN:
+		pf_http_respond_error(req, 503, "server shutting down", NULL);
+		break;
+	default: pf_http_respond_error(req, 400, "request body incomplete", NULL); break;
+	}
 	route_free(c);
 }
 
@@ -816,7 +819,7 @@ static void route_end_cb(void *arg, pf_http_req *req)
 
 static route_ctx *route_start(pf_account *acc, pf_http_req *req, route_kind kind)
 {
-	if (!json_content_type(req)) {
+	if (!pf_http_req_is_json(req)) {
 		pf_http_respond_error(req, 415, "Content-Type must be application/json", NULL);
 		return NULL;
 	}

@@ -326,11 +326,11 @@ static void up_end_cb(void *arg, pf_http_req *req)
 	pf_job_sync(up->job);
 }
 
-static void up_abort_cb(void *arg, pf_http_req *req, const char *reason)
+static void up_abort_cb(void *arg, pf_http_req *req, pf_http_abort why)
 {
 	upload *up = arg;
 	const pf_config *cfg = up->api->cfg;
-	if (strstr(reason, "too large")) {
+	if (why == PF_HTTP_ABORT_TOO_LARGE) {
 		char msg[128], detail[64];
 		snprintf(msg, sizeof(msg), "upload larger than %lld bytes",
 		         (long long)cfg->max_upload);
@@ -342,14 +342,14 @@ static void up_abort_cb(void *arg, pf_http_req *req, const char *reason)
 		return;
 	}
 	char msg[160];
-	snprintf(msg, sizeof(msg), "upload interrupted: %s", reason);
+	snprintf(msg, sizeof(msg), "upload interrupted: %s", pf_http_abort_name(why));
 	/* a tus upload just waits for the next PATCH */
 	if (up->kind == UP_ONESHOT)
 		pf_job_fail_input(up->job, PF_JOB_INTERRUPTED, msg);
 	upload_fail(up,
-	            strstr(reason, "timeout")    ? 408
-	            : strstr(reason, "shutting") ? 503
-	                                         : 400,
+	            why == PF_HTTP_ABORT_TIMEOUT    ? 408
+	            : why == PF_HTTP_ABORT_SHUTDOWN ? 503
+	                                            : 400,
 	            msg, NULL);
 }
 
@@ -979,10 +979,10 @@ static void rp_end_cb(void *arg, pf_http_req *req)
 	pf_db_submit(c->api->readers, 0, u);
 }
 
-static void rp_abort_cb(void *arg, pf_http_req *req, const char *reason)
+static void rp_abort_cb(void *arg, pf_http_req *req, pf_http_abort why)
 {
 	ctl_ctx *c = arg;
-	ctl_fail(c, strstr(reason, "too large") ? 413 : 400, "reprocess request: body");
+	ctl_fail(c, why == PF_HTTP_ABORT_TOO_LARGE ? 413 : 400, "reprocess request: body");
 }
 
 void pf_upload_reprocess(pf_api *api, pf_http_req *req, int64_t id, int64_t user)

@@ -506,6 +506,8 @@ static int app_listen(app *a)
 	lim.header_timeout_ms = (unsigned)cfg->header_timeout_ms;
 	lim.idle_timeout_ms = (unsigned)cfg->idle_timeout_ms;
 	lim.max_connections = (unsigned)cfg->max_connections;
+	lim.max_per_address = (unsigned)cfg->max_per_address;
+	lim.unauth_body_timeout_ms = (unsigned)cfg->unauth_body_timeout_ms;
 	lim.proxies = a->proxies;
 	lim.access_log = a->access;
 	char host[256];

@@ -3,9 +3,12 @@
  * dirty, and send once per tick; final frames go out at once.
  */
 #include "propflow/jobs/events.h"
+#include "propflow/base/config.h"
 #include "propflow/base/log.h"
+#include "propflow/base/tally.h"
 #include "propflow/net/ws.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +20,7 @@ typedef struct sub {
 	bool ready;         /* snapshot sent: frames may flow */
 	bool query_pending; /* the snapshot query holds a pointer to us */
 	int64_t user;       /* the only owner whose jobs this socket hears of */
+	bool counted;       /* counted in the hub's per_user */
 } sub;
 
 struct pf_events {
@@ -25,6 +29,7 @@ struct pf_events {
 	pf_job_env *env;         /* borrowed */
 	sub *subs;               /* owned list */
 	size_t nsubs;
+	pf_tally *per_user; /* owned: subscribers per user id (--user-max-websockets) */
 	int64_t dirty[PF_EVENTS_DIRTY_MAX]; /* job ids changed since the last tick */
 	size_t ndirty;
 	struct event *tick; /* owned */
@@ -143,6 +148,8 @@ void pf_events_job_changed(void *arg, pf_job *job, bool final)
 
 static void sub_unlink_free(pf_events *ev, sub *s)
 {
+	if (s->counted)
+		pf_tally_sub(ev->per_user, &s->user, sizeof(s->user));
 	for (sub **pp = &ev->subs; *pp; pp = &(*pp)->next) {
 		if (*pp == s) {
 			*pp = s->next;
@@ -225,6 +232,17 @@ void pf_events_subscribe(pf_events *ev, pf_http_req *req, int64_t user)
 		pf_http_respond_error(req, 503, "too many progress connections", NULL);
 		return;
 	}
+	unsigned max = (unsigned)ev->env->cfg->user_max_websockets;
+	if (pf_tally_get(ev->per_user, &user, sizeof(user)) >= max) {
+		/* one user's tabs and scripts share a cap, so that they cannot
+		 * take the connection cap from everyone else */
+		char detail[48];
+		snprintf(detail, sizeof(detail), "{\"max\": %u}", max);
+		pf_info("user %lld: progress WebSocket refused: %u open", (long long)user, max);
+		pf_http_respond_error(req, 429, "too many progress connections for this user",
+		                      detail);
+		return;
+	}
 	if (pf_db_ready_count(ev->readers) == 0) {
 		pf_http_respond_error(req, 503, "database unavailable", NULL);
 		return;
@@ -245,6 +263,7 @@ void pf_events_subscribe(pf_events *ev, pf_http_req *req, int64_t user)
 	s->next = ev->subs;
 	ev->subs = s;
 	ev->nsubs++;
+	s->counted = pf_tally_add(ev->per_user, &user, sizeof(user)) == 0;
 	pf_db_unit *u = pf_db_unit_new(snapshot_cb, s);
 	if (!u ||
 	    pf_db_unit_stmt(u, "SELECT " PF_JOB_COLUMNS " FROM import_jobs WHERE user_id = $1 "
@@ -267,7 +286,11 @@ pf_events *pf_events_new(struct event_base *base, pf_db *readers, pf_job_env *en
 	ev->readers = readers;
 	ev->env = env;
 	ev->tick = evtimer_new(base, tick_cb, ev);
-	if (!ev->tick) {
+	ev->per_user = pf_tally_new();
+	if (!ev->tick || !ev->per_user) {
+		if (ev->tick)
+			event_free(ev->tick);
+		pf_tally_free(ev->per_user);
 		free(ev);
 		return NULL;
 	}
@@ -291,5 +314,6 @@ void pf_events_free(pf_events *ev)
 		s = next;
 	}
 	event_free(ev->tick);
+	pf_tally_free(ev->per_user);
 	free(ev);
 }

@@ -1,6 +1,8 @@
 /*
- * http.c - the HTTP/1.1 server: a listening socket watched by the loop, one
- * bufferevent per connection, Node's http-parser for framing.
+ * http.c - a connection of the HTTP/1.1 server: one bufferevent, Node's
+ * http-parser for framing (with the checks nginx makes and a lax
+ * http-parser does not), its timers, the request body and the response.
+ * Accepting and the connection caps are http_server.c's.
  *
  * A connection handles one request at a time. The parser is paused right
  * after each request head, so the handler is always called from outside
@@ -16,98 +18,28 @@
  * callback holds one).
  *
  * The request itself (head storage, decoding, accessors, response text)
- * is http_req.c's; http_internal.h holds what the two files share.
+ * is http_req.c's, the access log http_access.c's; http_internal.h holds
+ * what the files share.
  */
 #include "http_internal.h"
 #include "propflow/base/log.h"
+#include "propflow/base/tally.h"
 #include "propflow/net/proxy.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <event2/buffer.h>
 #include <http_parser.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#define PF_HTTP_LINGER_MS       2000 /* read and discard after closing: the peer sees our answer */
-#define PF_HTTP_REJECT_MAX      64   /* connections being turned away with 503 at once */
-#define PF_HTTP_ACCEPT_BATCH    64   /* accept() calls per wakeup */
-#define PF_HTTP_ACCEPT_RETRY_MS 100  /* pause accepting this long when out of descriptors */
-#define PF_HTTP_FD_RESERVE      64   /* descriptors kept for the database, files and logs */
-
-/*
- * Connection states; conn_set_state() does every side effect of entering
- * one (timer, reading, the dead list).
- */
-typedef enum conn_state {
-	CONN_HEAD,    /* reading a request head, or idle between requests */
-	CONN_HANDLER, /* head handed over; parser paused until read_body or respond */
-	CONN_BODY,    /* delivering body fragments (maybe paused by the consumer) */
-	CONN_WAIT,    /* request complete or aborted; waiting for the response */
-	CONN_CLOSING, /* no more requests: flushing output, then lingering */
-	CONN_DEAD,    /* on the server's dead list; freed by the reaper */
-} conn_state;
-
-struct pf_http_conn {
-	pf_http_server *srv;         /* borrowed */
-	pf_http_conn *prev, *next;   /* links in srv->conns or srv->dead */
-	struct bufferevent *bev;     /* owned; NULL after detach */
-	struct event *timer;         /* owned: header, idle, stall and linger timeouts */
-	struct event *defer;         /* owned: zero-timeout "process later" */
-	http_parser parser;          /* parser state */
-	conn_state state;            /* see conn_set_state() */
-	uint64_t id;                 /* for logs */
-	char peer[INET6_ADDRSTRLEN]; /* peer address text */
-	pf_http_req *building;       /* owned: request whose head is being parsed */
-	pf_http_req *req;            /* borrowed (the handler owns it): current request */
-	unsigned nreq;               /* requests started on this connection */
-	bool head_ready;             /* a head completed inside the parser; dispatch it */
-	bool msg_begun;              /* bytes of a new head have arrived */
-	bool msg_done;               /* the parser finished the current message */
-	bool keep_alive;             /* the client allows another request */
-	bool upgrade;                /* the request asked for a protocol upgrade */
-	bool must_close;             /* close after the current response */
-	bool read_eof;               /* the peer shut its sending side */
-	bool body_paused;            /* consumer returned PF_HTTP_PAUSE */
-	bool out_blocked;            /* parsing stopped: output over output_max */
-	bool shut;                   /* our side was shut down (lingering) */
-	bool rejecting;              /* over the connection cap: 503 and close */
-	int error_status;            /* status chosen by a parser callback that failed */
-	const char *error_detail;    /* static: why, for that status */
-	const char *pending_abort;   /* static: abort reason set inside the parser */
-	size_t out_seen;             /* output length at the last idle timer, for progress */
-	struct timespec idle_since;  /* when it last became idle between requests */
-	const char *close_reason;    /* static: first reason this connection closes */
-};
-
-struct pf_http_server {
-	struct event_base *base; /* borrowed */
-	pf_http_limits lim;      /* copy */
-	pf_http_request_cb cb;   /* request handler */
-	void *arg;               /* borrowed: handler argument */
-	int fd;                  /* owned: listening socket, -1 once stopped */
-	int port;                /* bound port */
-	struct event *listen_ev; /* owned */
-	struct event *retry_ev;  /* owned: re-enable accepting after EMFILE */
-	struct event *reap_ev;   /* owned: frees dead connections */
-	pf_http_conn *conns;     /* owned list: live connections */
-	pf_http_conn *dead;      /* owned list: connections waiting for the reaper */
-	unsigned nconns;         /* live connections counted against max_connections */
-	unsigned nreject;        /* live connections being turned away */
-	bool accept_starved;     /* accept() is failing for lack of descriptors/memory */
-	uint64_t next_id;        /* connection ids */
-};
+#define PF_HTTP_LINGER_MS 2000 /* read and discard after closing: the peer sees our answer */
 
 static int on_message_begin(http_parser *p);
 static int on_url(http_parser *p, const char *at, size_t len);
@@ -130,45 +62,7 @@ static const http_parser_settings parser_settings = {
 static void conn_set_state(pf_http_conn *c, conn_state s);
 static void conn_process(pf_http_conn *c);
 static void conn_close(pf_http_conn *c, const char *reason);
-static void conn_kill(pf_http_conn *c, const char *reason, const char *abort_reason);
-
-void pf_http_limits_default(pf_http_limits *lim)
-{
-	lim->url_max = 8192;
-	lim->header_bytes_max = 32768;
-	lim->header_count_max = 100;
-	lim->body_max = (uint64_t)1 << 30;
-	lim->header_timeout_ms = 10000;
-	lim->idle_timeout_ms = 60000;
-	lim->max_connections = 512;
-	lim->output_max = 4 * 1024 * 1024;
-	lim->proxies = NULL;
-	lim->access_log = NULL;
-}
-
-static void ms_to_tv(unsigned ms, struct timeval *tv)
-{
-	tv->tv_sec = ms / 1000;
-	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
-}
-
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t0->tv_sec) * 1e3 + (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
-/* Copy of s safe for a log line: control bytes become '?'. */
-static void log_safe(char *out, size_t cap, const char *s)
-{
-	size_t i = 0;
-	for (; s[i] && i + 1 < cap; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		out[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-	}
-	out[i] = '\0';
-}
+void pf_http_conn_kill(pf_http_conn *c, const char *reason, pf_http_abort why);
 
 /* ------------------------------------------------------------ parser callbacks */
 
@@ -177,6 +71,7 @@ static int on_message_begin(http_parser *p)
 	pf_http_conn *c = p->data;
 	c->msg_begun = true;
 	c->msg_done = false;
+	c->crlf_due = 0;
 	if (c->building)
 		pf_http_req_unref(c->building);
 	c->building = pf_http_req_new(c, c->srv->base, c->id, c->peer);
@@ -185,7 +80,7 @@ static int on_message_begin(http_parser *p)
 		return -1;
 	}
 	struct timeval tv;
-	ms_to_tv(c->srv->lim.header_timeout_ms, &tv);
+	pf_http_ms_to_tv(c->srv->lim.header_timeout_ms, &tv);
 	evtimer_add(c->timer, &tv);
 	return 0;
 }
@@ -199,6 +94,23 @@ static int head_status(pf_http_conn *c, int status)
 	return -1;
 }
 
+/* Refuse the head with 400 and a reason, from a parser callback. */
+static int head_refuse(pf_http_conn *c, const char *detail)
+{
+	c->error_detail = detail;
+	return head_status(c, 400);
+}
+
+/* RFC 9110 tchar: what a header name may hold. http-parser, built lax,
+ * lets a space through ("Bad Name: x"), which a proxy in front of us may
+ * read otherwise: refused, as nginx does. */
+static bool is_tchar(unsigned char ch)
+{
+	static const char extra[] = "!#$%&'*+-.^_`|~";
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       (ch && strchr(extra, ch));
+}
+
 static int on_url(http_parser *p, const char *at, size_t len)
 {
 	pf_http_conn *c = p->data;
@@ -208,17 +120,88 @@ static int on_url(http_parser *p, const char *at, size_t len)
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
 	pf_http_conn *c = p->data;
+	c->value_line_ended = false;
+	for (size_t i = 0; i < len; i++)
+		if (!is_tchar((unsigned char)at[i]))
+			return head_refuse(c, "invalid character in a header name");
 	if (!c->building)
 		return 0; /* chunked trailers: ignored (http-parser caps their size) */
 	return head_status(c, pf_http_req_head_field(c->building, &c->srv->lim, at, len));
 }
 
+/*
+ * http-parser, built lax, takes a line that starts with a space or tab as
+ * the continuation of the previous value (obs-fold, RFC 9112 5.2) and
+ * hands it over as more of that value. A value also arrives in pieces when
+ * it is split between two reads; the two differ in that a folded piece
+ * comes after the value already reached its line end (the callback fired
+ * at the CR, before the end of the parsed segment). Refused, as nginx does.
+ */
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
 	pf_http_conn *c = p->data;
+	if (c->value_line_ended)
+		return head_refuse(c, "obsolete line folding in a header");
+	c->value_line_ended = at + len < c->exec_end;
 	if (!c->building)
 		return 0; /* chunked trailers */
 	return head_status(c, pf_http_req_head_value(c->building, &c->srv->lim, at, len));
+}
+
+/*
+ * What a head must be beyond what http-parser checks, as nginx has it: a
+ * version we speak, Host on HTTP/1.1 (exactly one), at most one
+ * Transfer-Encoding and that one exactly "chunked" (http-parser would take
+ * "gzip, chunked" as chunked and refuses the rest only after this
+ * callback), at most one Content-Encoding and that one identity. Sets
+ * error_status and error_detail and returns -1 on a refusal.
+ */
+static int head_check(pf_http_conn *c, const http_parser *p, const pf_http_req *req)
+{
+	/* one pass over the header index: Host, Transfer-Encoding, Content-Encoding */
+	static const char *const names[3] = {"Host", "Transfer-Encoding", "Content-Encoding"};
+	size_t n[3] = {0, 0, 0};
+	const char *v[3] = {NULL, NULL, NULL};
+	for (size_t i = 0; i < req->nhdr; i++) {
+		const char *name = req->hbuf + req->hdr[i].name;
+		for (size_t k = 0; k < 3; k++) {
+			if (strcasecmp(name, names[k]) == 0 && n[k]++ == 0)
+				v[k] = req->hbuf + req->hdr[i].value;
+		}
+	}
+	c->error_status = 400;
+	if (p->http_major != 1 || p->http_minor > 1) {
+		c->error_status = 505;
+		c->error_detail = "only HTTP/1.0 and HTTP/1.1 are spoken here";
+		return -1;
+	}
+	if (n[0] > 1 || (n[0] == 0 && p->http_minor == 1)) {
+		c->error_detail =
+		    n[0] ? "more than one Host header" : "HTTP/1.1 request without Host";
+		return -1;
+	}
+	if (n[1] > 1) {
+		c->error_detail = "more than one Transfer-Encoding header";
+		return -1;
+	}
+	if (n[1] == 1 && strcasecmp(v[1], "chunked") != 0) {
+		c->error_status = 501;
+		c->error_detail = "only Transfer-Encoding: chunked is accepted";
+		return -1;
+	}
+	/* a compressed body would have to be inflated to be read, and a small
+	 * one can inflate without bound: refuse every coding */
+	if (n[2] > 1) {
+		c->error_detail = "more than one Content-Encoding header";
+		return -1;
+	}
+	if (v[2] && *v[2] && strcasecmp(v[2], "identity") != 0) {
+		c->error_status = 415;
+		c->error_detail = "only identity is accepted: send the file uncompressed";
+		return -1;
+	}
+	c->error_status = 0;
+	return 0;
 }
 
 static int on_headers_complete(http_parser *p)
@@ -227,27 +210,14 @@ static int on_headers_complete(http_parser *p)
 	pf_http_req *req = c->building;
 	if (head_status(c, pf_http_req_head_complete(req, &c->srv->lim)) < 0)
 		return -1;
-	/* http-parser refuses a request Transfer-Encoding other than chunked only
-	 * after this callback; refuse it before the handler sees the request */
-	int status = 400;
-	c->error_detail = "unsupported transfer-encoding";
-	if (!(p->uses_transfer_encoding && !(p->flags & F_CHUNKED))) {
-		c->error_detail = "invalid request target";
-		status = pf_http_req_finish_head(req, p->method == HTTP_CONNECT);
-	}
-	if (!status) {
-		/* a compressed body would have to be inflated to be read, and a
-		 * small one can inflate without bound: refuse every coding */
-		const char *ce = pf_http_req_header(req, "Content-Encoding");
-		if (ce && *ce && strcasecmp(ce, "identity") != 0) {
-			c->error_detail = "only identity is accepted: send the file uncompressed";
-			status = 415;
-		}
-	}
+	int status = pf_http_req_finish_head(req, p->method == HTTP_CONNECT);
 	if (status) {
+		c->error_detail = status == 400 ? "invalid request target" : NULL;
 		c->error_status = status;
 		return -1;
 	}
+	if (head_check(c, p, req) != 0)
+		return -1;
 	req->method = http_method_str((enum http_method)p->method);
 	req->is_head = p->method == HTTP_HEAD;
 	pf_proxy_resolve(c->srv->lim.proxies, req->peer, pf_http_req_header(req, "X-Forwarded-For"),
@@ -268,18 +238,36 @@ static int on_headers_complete(http_parser *p)
 	return 0;
 }
 
+/* Check the bytes of a chunk's trailing CRLF that lie in [p, end). */
+static bool crlf_check(pf_http_conn *c, const char *p, const char *end)
+{
+	for (; c->crlf_due > 0 && p < end; p++, c->crlf_due--)
+		if (*p != (c->crlf_due == 2 ? '\r' : '\n'))
+			return false;
+	return true;
+}
+
 static int on_body(http_parser *p, const char *at, size_t len)
 {
 	pf_http_conn *c = p->data;
 	pf_http_req *req = c->req;
 	if (!req || req->body != BODY_READING) {
 		/* cannot happen: the parser only runs past a head once the body is wanted */
-		c->pending_abort = "malformed body";
+		c->pending_abort = PF_HTTP_ABORT_MALFORMED;
 		return -1;
 	}
 	if (len > req->body_max - req->body_read) {
-		c->pending_abort = "body too large";
+		c->pending_abort = PF_HTTP_ABORT_TOO_LARGE;
 		return -1;
+	}
+	if ((p->flags & F_CHUNKED) && p->content_length == 0) {
+		/* the chunk's data ends here: CRLF must follow, which http-parser
+		 * built lax does not check (a smuggling shape) */
+		c->crlf_due = 2;
+		if (!crlf_check(c, at + len, c->exec_end)) {
+			c->pending_abort = PF_HTTP_ABORT_MALFORMED;
+			return -1;
+		}
 	}
 	req->body_read += len;
 	req->resume_pending = false;
@@ -335,63 +323,6 @@ static void conn_fail(pf_http_conn *c, int status, const char *msg, const char *
 	conn_close(c, msg);
 }
 
-/*
- * One line per request: time, client, user, method, path (never the query
- * string or a header value, so no secret reaches the log), status, body
- * bytes, duration. An upgraded request (WebSocket) is logged when the new
- * protocol ends, with its lifetime.
- */
-struct pf_http_access {
-	FILE *f;               /* borrowed: the server's sink */
-	struct timespec start; /* when the request began */
-	char client[INET6_ADDRSTRLEN];
-	char user[72];
-	char method[16];
-	char path[512];
-};
-
-static void access_fill(pf_http_access *a, const pf_http_server *srv, const pf_http_req *req)
-{
-	a->f = srv->lim.access_log ? srv->lim.access_log : stderr;
-	a->start = req->start;
-	snprintf(a->client, sizeof(a->client), "%s", pf_http_req_client(req));
-	log_safe(a->user, sizeof(a->user), req->user[0] ? req->user : "-");
-	snprintf(a->method, sizeof(a->method), "%s", req->method ? req->method : "-");
-	log_safe(a->path, sizeof(a->path), req->path ? req->path : "-");
-	for (char *q = a->path; *q; q++)
-		if (*q == ' ')
-			*q = '+';
-}
-
-static void access_write(const pf_http_access *a, int status, size_t len)
-{
-	char stamp[40];
-	struct timespec now;
-	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	size_t n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(stamp + n, sizeof(stamp) - n, ".%03ldZ", now.tv_nsec / 1000000);
-	fprintf(a->f, "ACCESS %s %s %s %s %s %d %zu %.1fms\n", stamp, a->client, a->user, a->method,
-	        a->path, status, len, ms_since(&a->start));
-	fflush(a->f);
-}
-
-static void access_log(const pf_http_server *srv, const pf_http_req *req, int status, size_t len)
-{
-	pf_http_access a;
-	access_fill(&a, srv, req);
-	access_write(&a, status, len);
-}
-
-void pf_http_access_finish(pf_http_access *a, int status, size_t bytes)
-{
-	if (!a)
-		return;
-	access_write(a, status, bytes);
-	free(a);
-}
-
 static void conn_schedule(pf_http_conn *c)
 {
 	static const struct timeval zero = {0, 0};
@@ -414,7 +345,7 @@ void pf_http_respond(pf_http_req *req, int status, const char *content_type, con
 		    c->keep_alive && !c->must_close && complete && !c->read_eof && c->srv->fd >= 0;
 		pf_http_write_response(bufferevent_get_output(c->bev), status, content_type, body,
 		                       len, keep, req->is_head, req);
-		access_log(c->srv, req, status, req->is_head ? 0 : len);
+		pf_http_access_log(c->srv->lim.access_log, req, status, req->is_head ? 0 : len);
 		c->req = NULL;
 		req->conn = NULL;
 		if (!keep) {
@@ -448,7 +379,7 @@ void pf_http_req_read_body(pf_http_req *req, uint64_t body_max, pf_http_body_cb 
 	if (!c) {
 		/* the connection died before the body was wanted */
 		req->body = BODY_ABORTED;
-		pf_http_req_defer_abort(req, "client closed");
+		pf_http_req_defer_abort(req, PF_HTTP_ABORT_CLOSED);
 		return;
 	}
 	req->body_max = body_max ? body_max : c->srv->lim.body_max;
@@ -456,7 +387,7 @@ void pf_http_req_read_body(pf_http_req *req, uint64_t body_max, pf_http_body_cb 
 		req->body = BODY_ABORTED;
 		c->must_close = true;
 		conn_set_state(c, CONN_WAIT);
-		pf_http_req_defer_abort(req, "body too large");
+		pf_http_req_defer_abort(req, PF_HTTP_ABORT_TOO_LARGE);
 		return;
 	}
 	const char *expect = pf_http_req_header(req, "Expect");
@@ -465,6 +396,20 @@ void pf_http_req_read_body(pf_http_req *req, uint64_t body_max, pf_http_body_cb 
 		evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
 	req->body = BODY_READING;
 	c->body_paused = false;
+	/* without credentials nobody is owed the time a slow body takes: a
+	 * whole-body deadline, so that slow senders cannot hold the connection
+	 * cap (the idle timeout alone restarts with every byte) */
+	c->has_deadline = !req->trusted && c->srv->lim.unauth_body_timeout_ms > 0;
+	if (c->has_deadline) {
+		unsigned ms = c->srv->lim.unauth_body_timeout_ms;
+		clock_gettime(CLOCK_MONOTONIC, &c->body_deadline);
+		c->body_deadline.tv_sec += ms / 1000;
+		c->body_deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
+		if (c->body_deadline.tv_nsec >= 1000000000L) {
+			c->body_deadline.tv_sec++;
+			c->body_deadline.tv_nsec -= 1000000000L;
+		}
+	}
 	conn_set_state(c, CONN_BODY);
 	conn_schedule(c);
 }
@@ -481,7 +426,7 @@ void pf_http_req_on_abort(pf_http_req *req, pf_http_abort_cb cb, void *arg)
 	req->abort_cb = cb;
 	req->abort_arg = arg;
 	if (!req->conn && !req->abort_fired && !req->finished)
-		pf_http_req_defer_abort(req, "client closed");
+		pf_http_req_defer_abort(req, PF_HTTP_ABORT_CLOSED);
 }
 
 /* -------------------------------------------------------------- connections */
@@ -518,6 +463,21 @@ static void conn_set_priority(pf_http_conn *c, int prio)
 		event_priority_set(c->defer, prio);
 }
 
+/* While a body arrives: the idle timeout, or what is left of an untrusted
+ * body's deadline when that comes first. */
+static void conn_arm_body_timer(pf_http_conn *c)
+{
+	struct timeval tv;
+	unsigned ms = c->srv->lim.idle_timeout_ms;
+	if (c->has_deadline) {
+		double left = -pf_http_ms_since(&c->body_deadline);
+		if (left < (double)ms)
+			ms = left > 0 ? (unsigned)left + 1 : 0;
+	}
+	pf_http_ms_to_tv(ms, &tv);
+	evtimer_add(c->timer, &tv);
+}
+
 static void conn_set_state(pf_http_conn *c, conn_state s)
 {
 	const pf_http_limits *lim = &c->srv->lim;
@@ -531,9 +491,9 @@ static void conn_set_state(pf_http_conn *c, conn_state s)
 		c->out_seen = c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
 		if (!c->msg_begun)
 			clock_gettime(CLOCK_MONOTONIC, &c->idle_since);
-		ms_to_tv(c->msg_begun || c->nreq == 0 ? lim->header_timeout_ms
-		                                      : lim->idle_timeout_ms,
-		         &tv);
+		pf_http_ms_to_tv(c->msg_begun || c->nreq == 0 ? lim->header_timeout_ms
+		                                              : lim->idle_timeout_ms,
+		                 &tv);
 		evtimer_add(c->timer, &tv);
 		conn_update_read(c);
 		break;
@@ -544,16 +504,14 @@ static void conn_set_state(pf_http_conn *c, conn_state s)
 		conn_update_read(c);
 		break;
 	case CONN_BODY:
-		if (c->body_paused) {
+		if (c->body_paused)
 			evtimer_del(c->timer);
-		} else {
-			ms_to_tv(lim->idle_timeout_ms, &tv);
-			evtimer_add(c->timer, &tv);
-		}
+		else
+			conn_arm_body_timer(c);
 		conn_update_read(c);
 		break;
 	case CONN_CLOSING:
-		ms_to_tv(c->shut ? PF_HTTP_LINGER_MS : lim->idle_timeout_ms, &tv);
+		pf_http_ms_to_tv(c->shut ? PF_HTTP_LINGER_MS : lim->idle_timeout_ms, &tv);
 		evtimer_add(c->timer, &tv);
 		conn_update_read(c);
 		break;
@@ -580,13 +538,15 @@ static void conn_set_state(pf_http_conn *c, conn_state s)
 			c->srv->nreject--;
 		else
 			c->srv->nconns--;
+		if (c->addr_counted)
+			pf_tally_sub(c->srv->per_addr, c->akey, c->aklen);
 		event_active(c->srv->reap_ev, EV_TIMEOUT, 0);
 		break;
 	default: abort();
 	}
 }
 
-static void conn_free(pf_http_conn *c)
+void pf_http_conn_free(pf_http_conn *c)
 {
 	if (c->building)
 		pf_http_req_unref(c->building);
@@ -628,7 +588,7 @@ static void conn_close(pf_http_conn *c, const char *reason)
 }
 
 /* The connection is gone: abort its request and drop it now. */
-static void conn_kill(pf_http_conn *c, const char *reason, const char *abort_reason)
+void pf_http_conn_kill(pf_http_conn *c, const char *reason, pf_http_abort why)
 {
 	if (c->state == CONN_DEAD)
 		return;
@@ -640,7 +600,7 @@ static void conn_kill(pf_http_conn *c, const char *reason, const char *abort_rea
 	if (req) {
 		req->conn = NULL;
 		req->refs++;
-		pf_http_req_fire_abort(req, abort_reason);
+		pf_http_req_fire_abort(req, why);
 		pf_http_req_unref(req);
 	}
 }
@@ -657,8 +617,9 @@ static void conn_parse_failed(pf_http_conn *c, enum http_errno e)
 	pf_http_req *req = c->req;
 	if (req) {
 		/* inside a body the handler owns the request and answers it */
-		const char *reason = c->pending_abort ? c->pending_abort : "malformed body";
-		c->pending_abort = NULL;
+		pf_http_abort reason =
+		    c->pending_abort ? c->pending_abort : PF_HTTP_ABORT_MALFORMED;
+		c->pending_abort = 0;
 		c->must_close = true;
 		conn_set_state(c, CONN_WAIT);
 		req->refs++;
@@ -673,12 +634,12 @@ static void conn_parse_failed(pf_http_conn *c, enum http_errno e)
 	case 414: conn_fail(c, 414, "request target too long", NULL); break;
 	case 431: conn_fail(c, 431, "request headers too large", NULL); break;
 	case 415: conn_fail(c, 415, "unsupported content-encoding", c->error_detail); break;
+	case 501: conn_fail(c, 501, "unsupported transfer-encoding", c->error_detail); break;
 	case 503: conn_fail(c, 503, "out of memory", NULL); break;
+	case 505: conn_fail(c, 505, "unsupported HTTP version", c->error_detail); break;
 	default:
 		conn_fail(c, 400, "bad request",
-		          e == HPE_CB_headers_complete && c->error_detail
-		              ? c->error_detail
-		              : http_errno_description(e));
+		          c->error_detail ? c->error_detail : http_errno_description(e));
 		break;
 	}
 }
@@ -690,7 +651,9 @@ static void conn_input_ended(pf_http_conn *c)
 	case CONN_HEAD:
 		conn_close(c, c->msg_begun ? "client closed inside a head" : "client closed");
 		break;
-	case CONN_BODY: conn_kill(c, "client closed inside a body", "client closed"); break;
+	case CONN_BODY:
+		pf_http_conn_kill(c, "client closed inside a body", PF_HTTP_ABORT_CLOSED);
+		break;
 	default: break;
 	}
 }
@@ -721,6 +684,14 @@ static void conn_parse(pf_http_conn *c)
 		if (pe != HPE_OK && pe != HPE_PAUSED) {
 			/* failed earlier (in detach): the connection cannot go on */
 			conn_close(c, "parser failed");
+			break;
+		}
+		c->exec_begin = v.iov_base;
+		c->exec_end = c->exec_begin + v.iov_len;
+		if (c->crlf_due && !crlf_check(c, c->exec_begin, c->exec_end)) {
+			/* a chunk's data was not followed by CRLF (seen in this read) */
+			c->pending_abort = PF_HTTP_ABORT_MALFORMED;
+			conn_parse_failed(c, HPE_INVALID_CHUNK_SIZE);
 			break;
 		}
 		http_parser_pause(&c->parser, 0);
@@ -767,11 +738,8 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
-	if (c->state == CONN_BODY && !c->body_paused) {
-		struct timeval tv;
-		ms_to_tv(c->srv->lim.idle_timeout_ms, &tv);
-		evtimer_add(c->timer, &tv);
-	}
+	if (c->state == CONN_BODY && !c->body_paused)
+		conn_arm_body_timer(c);
 	conn_process(c);
 }
 
@@ -790,8 +758,9 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	pf_http_conn *c = arg;
 	if (what & BEV_EVENT_ERROR) {
-		conn_kill(c, (what & BEV_EVENT_WRITING) ? "write failed" : "connection reset",
-		          "client closed");
+		pf_http_conn_kill(c,
+		                  (what & BEV_EVENT_WRITING) ? "write failed" : "connection reset",
+		                  PF_HTTP_ABORT_CLOSED);
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
@@ -826,10 +795,15 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	case CONN_BODY:
 		if (c->req) {
 			pf_http_req *req = c->req;
+			if (c->has_deadline && pf_http_ms_since(&c->body_deadline) >= 0)
+				pf_info("conn %llu: %s: an unauthenticated body not complete "
+				        "within %u ms",
+				        (unsigned long long)c->id, c->peer,
+				        c->srv->lim.unauth_body_timeout_ms);
 			c->must_close = true;
 			conn_set_state(c, CONN_WAIT);
 			req->refs++;
-			pf_http_req_fire_abort(req, "body timeout");
+			pf_http_req_fire_abort(req, PF_HTTP_ABORT_TIMEOUT);
 			pf_http_req_unref(req);
 		}
 		break;
@@ -850,14 +824,16 @@ static void conn_defer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_process(c);
 }
 
-static void conn_new(pf_http_server *srv, int fd, const struct sockaddr_storage *ss, bool reject)
+/* See http_internal.h. */
+void pf_http_conn_new(pf_http_server *srv, int fd, const struct sockaddr_storage *ss, int reject,
+                      const uint8_t *key, size_t aklen)
 {
 	pf_http_conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		goto fail;
 	c->srv = srv;
 	c->id = ++srv->next_id;
-	c->rejecting = reject;
+	c->rejecting = reject != 0;
 	if (ss->ss_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, c->peer,
 		          sizeof(c->peer));
@@ -888,228 +864,27 @@ static void conn_new(pf_http_server *srv, int fd, const struct sockaddr_storage 
 	if (c->next)
 		c->next->prev = c;
 	srv->conns = c;
-	if (reject)
+	if (reject) {
 		srv->nreject++;
-	else
+	} else {
 		srv->nconns++;
+		if (srv->per_addr && aklen > 0 && pf_tally_add(srv->per_addr, key, aklen) == 0) {
+			memcpy(c->akey, key, aklen);
+			c->aklen = (uint8_t)aklen;
+			c->addr_counted = true;
+		}
+	}
 	pf_debug("conn %llu: open from %s", (unsigned long long)c->id, c->peer);
 	c->state = CONN_HEAD;
 	conn_set_state(c, CONN_HEAD);
-	if (reject)
+	if (reject == 429)
+		conn_fail(c, 429, "too many connections from your address", NULL);
+	else if (reject)
 		conn_fail(c, 503, "too many connections", NULL);
 	return;
 fail:
 	close(fd);
 	pf_error("http: out of memory for a connection");
-}
-
-/* ------------------------------------------------------------------ server */
-
-static void retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	pf_http_server *srv = arg;
-	if (srv->fd >= 0)
-		event_add(srv->listen_ev, NULL);
-}
-
-static bool conn_is_idle(const pf_http_conn *c)
-{
-	return c->state == CONN_HEAD && !c->msg_begun && !c->rejecting && c->bev &&
-	       evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
-	       evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
-}
-
-static bool ts_before(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
-/*
- * At the connection cap: close the connection that has been idle longest
- * between requests (nothing half-read, nothing to write), so that a new
- * client is served rather than turned away by sockets that do nothing.
- * A linear scan: it runs only at the cap, over at most max_connections.
- */
-static void evict_idle(pf_http_server *srv)
-{
-	pf_http_conn *victim = NULL;
-	for (pf_http_conn *c = srv->conns; c; c = c->next)
-		if (conn_is_idle(c) && (!victim || ts_before(&c->idle_since, &victim->idle_since)))
-			victim = c;
-	if (!victim)
-		return;
-	pf_info("conn %llu: closed to make room at the connection cap (%u), idle %.0f ms",
-	        (unsigned long long)victim->id, srv->lim.max_connections,
-	        ms_since(&victim->idle_since));
-	conn_kill(victim, "evicted at the connection cap", "server busy");
-}
-
-/*
- * Each connection is a descriptor: let the process use as many as its hard
- * limit allows (the soft limit is often 1024), and say so when even that
- * is short of the connection cap.
- */
-static void raise_fd_limit(unsigned max_connections)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rlim_t was = rl.rlim_cur;
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
-			pf_debug("http: descriptor limit raised from %llu to %llu",
-			         (unsigned long long)was, (unsigned long long)rl.rlim_cur);
-		else
-			rl.rlim_cur = was;
-	}
-	if (rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur < (rlim_t)max_connections + PF_HTTP_FD_RESERVE)
-		pf_warn("http: only %llu file descriptors for up to %u connections: "
-		        "new connections will wait when they run out",
-		        (unsigned long long)rl.rlim_cur, max_connections);
-}
-
-static void accept_cb(evutil_socket_t lfd, short what, void *arg)
-{
-	pf_http_server *srv = arg;
-	for (int i = 0; i < PF_HTTP_ACCEPT_BATCH && srv->fd >= 0; i++) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-			    errno == ENOMEM) {
-				struct timeval tv;
-				/* once per episode: it repeats every PF_HTTP_ACCEPT_RETRY_MS */
-				if (!srv->accept_starved)
-					pf_warn("http: accept: %s; pausing %d ms at a time until "
-					        "it succeeds",
-					        strerror(errno), PF_HTTP_ACCEPT_RETRY_MS);
-				srv->accept_starved = true;
-				event_del(srv->listen_ev);
-				ms_to_tv(PF_HTTP_ACCEPT_RETRY_MS, &tv);
-				evtimer_add(srv->retry_ev, &tv);
-			}
-			return;
-		}
-		if (srv->accept_starved) {
-			pf_info("http: accepting again");
-			srv->accept_starved = false;
-		}
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (srv->nconns >= srv->lim.max_connections)
-			evict_idle(srv);
-		if (srv->nconns < srv->lim.max_connections)
-			conn_new(srv, fd, &ss, false);
-		else if (srv->nreject < PF_HTTP_REJECT_MAX)
-			conn_new(srv, fd, &ss, true);
-		else
-			close(fd);
-	}
-}
-
-static void reap_cb(evutil_socket_t fd, short what, void *arg)
-{
-	pf_http_server *srv = arg;
-	while (srv->dead) {
-		pf_http_conn *c = srv->dead;
-		srv->dead = c->next;
-		conn_free(c);
-	}
-}
-
-pf_http_server *pf_http_server_new(struct event_base *base, const char *host, int port,
-                                   const pf_http_limits *lim, pf_http_request_cb cb, void *arg)
-{
-	/* a peer closing while we write must be an error, not a signal */
-	signal(SIGPIPE, SIG_IGN);
-	raise_fd_limit(lim->max_connections);
-	pf_http_server *srv = calloc(1, sizeof(*srv));
-	struct addrinfo *ai = NULL;
-	if (!srv)
-		return NULL;
-	srv->fd = -1;
-	srv->base = base;
-	srv->lim = *lim;
-	srv->cb = cb;
-	srv->arg = arg;
-	char portstr[16];
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-	                         .ai_socktype = SOCK_STREAM,
-	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST};
-	int r = getaddrinfo(host, portstr, &hints, &ai);
-	if (r != 0) {
-		pf_error("http: cannot use address %s:%d: %s", host, port, gai_strerror(r));
-		goto fail;
-	}
-	srv->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (srv->fd < 0) {
-		pf_error("http: socket: %s", strerror(errno));
-		goto fail;
-	}
-	int one = 1;
-	setsockopt(srv->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(srv->fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(srv->fd, 511) < 0) {
-		pf_error("http: cannot listen on %s:%d: %s", host, port, strerror(errno));
-		goto fail;
-	}
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	if (getsockname(srv->fd, (struct sockaddr *)&ss, &sl) == 0)
-		srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-		                                           : ((struct sockaddr_in *)&ss)->sin_port);
-	srv->listen_ev = event_new(base, srv->fd, EV_READ | EV_PERSIST, accept_cb, srv);
-	srv->retry_ev = evtimer_new(base, retry_cb, srv);
-	srv->reap_ev = event_new(base, -1, 0, reap_cb, srv);
-	if (!srv->listen_ev || !srv->retry_ev || !srv->reap_ev ||
-	    event_add(srv->listen_ev, NULL) < 0) {
-		pf_error("http: cannot watch the listening socket");
-		goto fail;
-	}
-	freeaddrinfo(ai);
-	return srv;
-fail:
-	if (ai)
-		freeaddrinfo(ai);
-	pf_http_server_free(srv);
-	return NULL;
-}
-
-void pf_http_server_stop_accepting(pf_http_server *srv)
-{
-	if (srv->fd < 0)
-		return;
-	if (srv->listen_ev)
-		event_del(srv->listen_ev);
-	if (srv->retry_ev)
-		evtimer_del(srv->retry_ev);
-	close(srv->fd);
-	srv->fd = -1;
-}
-
-void pf_http_server_free(pf_http_server *srv)
-{
-	if (!srv)
-		return;
-	pf_http_server_stop_accepting(srv);
-	while (srv->conns)
-		conn_kill(srv->conns, "server shutting down", "server shutting down");
-	reap_cb(-1, 0, srv);
-	if (srv->listen_ev)
-		event_free(srv->listen_ev);
-	if (srv->retry_ev)
-		event_free(srv->retry_ev);
-	if (srv->reap_ev)
-		event_free(srv->reap_ev);
-	free(srv);
-}
-
-int pf_http_server_port(const pf_http_server *srv)
-{
-	return srv->port;
 }
 
 /* ------------------------------------------------------------------ detach */
@@ -1124,6 +899,8 @@ struct bufferevent *pf_http_req_detach(pf_http_req *req, pf_http_access **access
 		struct evbuffer *in = bufferevent_get_input(c->bev);
 		struct evbuffer_iovec v;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) >= 1) {
+			c->exec_begin = v.iov_base;
+			c->exec_end = c->exec_begin + v.iov_len;
 			http_parser_pause(&c->parser, 0);
 			size_t n = http_parser_execute(&c->parser, &parser_settings, v.iov_base,
 			                               v.iov_len);
@@ -1139,11 +916,8 @@ struct bufferevent *pf_http_req_detach(pf_http_req *req, pf_http_access **access
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 	bufferevent_setwatermark(bev, EV_READ, 0, 0);
 	req->finished = true;
-	if (access) {
-		*access = malloc(sizeof(**access));
-		if (*access)
-			access_fill(*access, c->srv, req);
-	}
+	if (access)
+		*access = pf_http_access_new(c->srv->lim.access_log, req, c->srv->upg);
 	c->req = NULL;
 	req->conn = NULL;
 	c->close_reason = "upgraded";

@@ -1,8 +1,12 @@
 /*
- * http_internal.h - what http.c (connections, the parser, the server) and
- * http_req.c (the request: head storage, decoding, accessors, response
- * building) share. Private to those two files: nothing else includes it,
- * and include/propflow/http.h stays the only interface of the HTTP layer.
+ * http_internal.h - what the files of the HTTP layer share: http_server.c
+ * (listening, accepting, the connection caps), http.c (a connection: the
+ * parser, timers, the body, responding, detach), http_access.c (the access
+ * log and the count of upgraded connections) and http_req.c (the request:
+ * head storage, decoding, accessors, response building). They call each
+ * other in that order only, never back up. Private to them: nothing else
+ * includes it, and include/propflow/net/http.h stays the only interface of
+ * the HTTP layer.
  *
  * Functions here that return an int status return 0 or the HTTP status the
  * connection answers with (400, 414, 431, 503), never an error code.
@@ -10,16 +14,18 @@
 #ifndef PROPFLOW_HTTP_INTERNAL_H
 #define PROPFLOW_HTTP_INTERNAL_H
 
+#include "propflow/base/tally.h"
 #include "propflow/net/http.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <http_parser.h>
+#include <stdio.h>
 #include <time.h>
 
 #define PF_HTTP_URL_INITIAL  256  /* first allocation of the URL buffer */
 #define PF_HTTP_HBUF_INITIAL 1024 /* first allocation of the header buffer */
 
-/* A connection; its definition is http.c's. */
 typedef struct pf_http_conn pf_http_conn;
 
 /* Body progress of one request. */
@@ -72,7 +78,8 @@ struct pf_http_req {
 	void *body_arg;              /* borrowed: argument of body_cb and end_cb */
 	pf_http_abort_cb abort_cb;   /* from read_body or on_abort */
 	void *abort_arg;             /* borrowed */
-	const char *abort_reason;    /* static: reason of a deferred abort */
+	pf_http_abort abort_reason;  /* reason of a deferred abort */
+	bool trusted;                /* credentials accepted (pf_http_req_set_trusted) */
 	char *rh_name[PF_HTTP_RESPONSE_HEADERS_MAX];  /* owned: extra response header names */
 	char *rh_value[PF_HTTP_RESPONSE_HEADERS_MAX]; /* owned: their values */
 	size_t nrh;                                   /* extra response headers */
@@ -81,6 +88,127 @@ struct pf_http_req {
 	bool https;                    /* the client spoke TLS to a trusted proxy */
 	char user[65];                 /* who, for the access log; "" unknown */
 };
+
+/*
+ * Connection states; conn_set_state() (http.c) does every side effect of entering
+ * one (timer, reading, the dead list).
+ */
+typedef enum conn_state {
+	CONN_HEAD,    /* reading a request head, or idle between requests */
+	CONN_HANDLER, /* head handed over; parser paused until read_body or respond */
+	CONN_BODY,    /* delivering body fragments (maybe paused by the consumer) */
+	CONN_WAIT,    /* request complete or aborted; waiting for the response */
+	CONN_CLOSING, /* no more requests: flushing output, then lingering */
+	CONN_DEAD,    /* on the server's dead list; freed by the reaper */
+} conn_state;
+
+struct pf_http_conn {
+	pf_http_server *srv;            /* borrowed */
+	pf_http_conn *prev, *next;      /* links in srv->conns or srv->dead */
+	struct bufferevent *bev;        /* owned; NULL after detach */
+	struct event *timer;            /* owned: header, idle, stall and linger timeouts */
+	struct event *defer;            /* owned: zero-timeout "process later" */
+	http_parser parser;             /* parser state */
+	conn_state state;               /* see conn_set_state() */
+	uint64_t id;                    /* for logs */
+	char peer[INET6_ADDRSTRLEN];    /* peer address text */
+	pf_http_req *building;          /* owned: request whose head is being parsed */
+	pf_http_req *req;               /* borrowed (the handler owns it): current request */
+	unsigned nreq;                  /* requests started on this connection */
+	bool head_ready;                /* a head completed inside the parser; dispatch it */
+	bool msg_begun;                 /* bytes of a new head have arrived */
+	bool msg_done;                  /* the parser finished the current message */
+	bool keep_alive;                /* the client allows another request */
+	bool upgrade;                   /* the request asked for a protocol upgrade */
+	bool must_close;                /* close after the current response */
+	bool read_eof;                  /* the peer shut its sending side */
+	bool body_paused;               /* consumer returned PF_HTTP_PAUSE */
+	bool out_blocked;               /* parsing stopped: output over output_max */
+	bool shut;                      /* our side was shut down (lingering) */
+	bool rejecting;                 /* over a connection cap: 503/429 and close */
+	bool addr_counted;              /* counted in srv->per_addr under akey */
+	uint8_t aklen;                  /* bytes of akey */
+	uint8_t akey[PF_TALLY_KEY_MAX]; /* the peer's address (IPv6: its /64) */
+	int error_status;               /* status chosen by a parser callback that failed */
+	const char *error_detail;       /* static: why, for that status */
+	pf_http_abort pending_abort;    /* abort reason set inside the parser; 0 none */
+	const char *exec_begin;         /* the segment http_parser_execute() is parsing */
+	const char *exec_end;           /* its end */
+	bool value_line_ended;          /* the current header's value reached its line end */
+	uint8_t crlf_due;               /* bytes of the CRLF after chunk data not yet seen */
+	bool has_deadline;              /* the body must end by body_deadline */
+	struct timespec body_deadline;  /* untrusted body: whole-body deadline */
+	size_t out_seen;                /* output length at the last idle timer, for progress */
+	struct timespec idle_since;     /* when it last became idle between requests */
+	const char *close_reason;       /* static: first reason this connection closes */
+};
+
+/*
+ * Upgraded connections (WebSockets) still count against max_connections.
+ * They outlive their HTTP connection and possibly the server (the server is
+ * freed before the WebSocket owners close them), so the count is shared
+ * with each one's access object and freed by whichever goes last.
+ */
+typedef struct pf_http_upgraded {
+	unsigned n;    /* upgraded connections alive */
+	unsigned refs; /* the server + each counted access object */
+} pf_http_upgraded;
+
+struct pf_http_server {
+	struct event_base *base; /* borrowed */
+	pf_http_limits lim;      /* copy */
+	pf_http_request_cb cb;   /* request handler */
+	void *arg;               /* borrowed: handler argument */
+	int fd;                  /* owned: listening socket, -1 once stopped */
+	int port;                /* bound port */
+	struct event *listen_ev; /* owned */
+	struct event *retry_ev;  /* owned: re-enable accepting after EMFILE */
+	struct event *reap_ev;   /* owned: frees dead connections */
+	pf_http_conn *conns;     /* owned list: live connections */
+	pf_http_conn *dead;      /* owned list: connections waiting for the reaper */
+	unsigned nconns;         /* live connections counted against max_connections */
+	unsigned nreject;        /* live connections being turned away */
+	pf_http_upgraded *upg;   /* shared (see pf_http_upgraded): upgraded connections */
+	pf_tally *per_addr;      /* owned: live connections per address key; NULL = no cap */
+	bool accept_starved;     /* accept() is failing for lack of descriptors/memory */
+	uint64_t next_id;        /* connection ids */
+};
+
+static inline void pf_http_ms_to_tv(unsigned ms, struct timeval *tv)
+{
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
+}
+
+/* Milliseconds from t0 (CLOCK_MONOTONIC) to now; negative for a time to come. */
+static inline double pf_http_ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) * 1e3 + (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* ---------------------------------------------------- connections (http.c) */
+
+/* A connection on fd from ss, on the live list. reject is 0, or the status
+ * it is turned away with (503 at the total cap, 429 at its address's cap);
+ * key (klen bytes) is its address key, counted in srv->per_addr. */
+void pf_http_conn_new(pf_http_server *srv, int fd, const struct sockaddr_storage *ss, int reject,
+                      const uint8_t *key, size_t klen);
+/* The connection is gone: abort its request and move it to the dead list. */
+void pf_http_conn_kill(pf_http_conn *c, const char *reason, pf_http_abort why);
+/* Free a connection of the dead list (the server's reaper). */
+void pf_http_conn_free(pf_http_conn *c);
+
+/* ------------------------------------------- access log (http_access.c) */
+
+/* One access line for a finished request, to f (NULL: stderr). */
+void pf_http_access_log(FILE *f, const pf_http_req *req, int status, size_t len);
+/* The access line of an upgraded request, written by pf_http_access_finish;
+ * it counts in upg (may be NULL) until then. NULL on ENOMEM. */
+pf_http_access *pf_http_access_new(FILE *f, const pf_http_req *req, pf_http_upgraded *upg);
+/* Drop a reference to upg (NULL is safe); the last frees it. */
+void pf_http_upgraded_unref(pf_http_upgraded *upg);
 
 /* ------------------------------------------------------------- lifetime */
 
@@ -92,9 +220,9 @@ pf_http_req *pf_http_req_new(pf_http_conn *conn, struct event_base *base, uint64
 void pf_http_req_unref(pf_http_req *req);
 /* Fire the abort callback now: at most once, never after respond or after
  * the end callback. With no callback set, a later registration hears of it. */
-void pf_http_req_fire_abort(pf_http_req *req, const char *reason);
-/* The same on a later loop turn, never re-entrantly; reason is static. */
-void pf_http_req_defer_abort(pf_http_req *req, const char *reason);
+void pf_http_req_fire_abort(pf_http_req *req, pf_http_abort why);
+/* The same on a later loop turn, never re-entrantly. */
+void pf_http_req_defer_abort(pf_http_req *req, pf_http_abort why);
 
 /* ------------------------------------------------------- head storage */
 

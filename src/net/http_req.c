@@ -50,6 +50,7 @@ const char *pf_http_status_text(int status)
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
 	default: return "Unknown";
 	}
 }
@@ -93,7 +94,20 @@ void pf_http_req_unref(pf_http_req *req)
 		req_free(req);
 }
 
-void pf_http_req_fire_abort(pf_http_req *req, const char *reason)
+const char *pf_http_abort_name(pf_http_abort why)
+{
+	switch (why) {
+	case PF_HTTP_ABORT_CLOSED: return "client closed";
+	case PF_HTTP_ABORT_TOO_LARGE: return "body too large";
+	case PF_HTTP_ABORT_MALFORMED: return "malformed body";
+	case PF_HTTP_ABORT_TIMEOUT: return "body timeout";
+	case PF_HTTP_ABORT_SHUTDOWN: return "server shutting down";
+	case PF_HTTP_ABORT_EVICTED: return "evicted at the connection cap";
+	}
+	return "unknown";
+}
+
+void pf_http_req_fire_abort(pf_http_req *req, pf_http_abort why)
 {
 	/* after the end callback the body is complete: no abort, respond just frees */
 	if (req->finished || req->abort_fired || req->body == BODY_DONE)
@@ -103,7 +117,7 @@ void pf_http_req_fire_abort(pf_http_req *req, const char *reason)
 	if (!req->abort_cb)
 		return; /* a callback registered later still hears of it */
 	req->abort_fired = true;
-	req->abort_cb(req->abort_arg, req, reason);
+	req->abort_cb(req->abort_arg, req, why);
 }
 
 static void req_deferred_abort_cb(evutil_socket_t fd, short what, void *arg)
@@ -115,10 +129,10 @@ static void req_deferred_abort_cb(evutil_socket_t fd, short what, void *arg)
 	pf_http_req_unref(req); /* the reference of this pending event */
 }
 
-void pf_http_req_defer_abort(pf_http_req *req, const char *reason)
+void pf_http_req_defer_abort(pf_http_req *req, pf_http_abort why)
 {
 	static const struct timeval zero = {0, 0};
-	req->abort_reason = reason;
+	req->abort_reason = why;
 	req->refs++;
 	if (event_base_once(req->base, -1, EV_TIMEOUT, req_deferred_abort_cb, req, &zero) < 0) {
 		req->refs--;
@@ -400,6 +414,26 @@ const char *pf_http_req_header(const pf_http_req *req, const char *name)
 	return NULL;
 }
 
+bool pf_http_media_is_json(const char *ct)
+{
+	static const char json[] = "application/json";
+	if (!ct)
+		return false;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	if (strncasecmp(ct, json, sizeof(json) - 1) != 0)
+		return false;
+	const char *p = ct + sizeof(json) - 1;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return *p == '\0' || *p == ';';
+}
+
+bool pf_http_req_is_json(const pf_http_req *req)
+{
+	return pf_http_media_is_json(pf_http_req_header(req, "Content-Type"));
+}
+
 bool pf_http_req_has_body(const pf_http_req *req)
 {
 	return req->chunked || req->content_length > 0;
@@ -428,6 +462,16 @@ bool pf_http_req_https(const pf_http_req *req)
 void pf_http_req_set_user(pf_http_req *req, const char *name)
 {
 	snprintf(req->user, sizeof(req->user), "%s", name ? name : "");
+}
+
+void pf_http_req_set_trusted(pf_http_req *req)
+{
+	req->trusted = true;
+}
+
+bool pf_http_req_trusted(const pf_http_req *req)
+{
+	return req->trusted;
 }
 
 const char *pf_http_req_peer(const pf_http_req *req)

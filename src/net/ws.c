@@ -25,6 +25,10 @@
 #define PF_WS_CLOSE_TIMEOUT_MS 5000        /* wait this long for the close handshake and drain */
 #define PF_WS_WRITE_CHUNK      (64 * 1024) /* socket buffer level at which frames wait in wslay */
 #define PF_WS_GUID             "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+/* What a frame waiting in wslay's queue costs beyond its payload (the
+ * message, its copy and the queue entry), so that a flood of empty pings,
+ * each answered by an empty pong, counts against the send cap too. */
+#define PF_WS_FRAME_COST 64
 
 typedef enum ws_state {
 	WS_OPEN,    /* messages flow */
@@ -186,6 +190,8 @@ static int ws_send(pf_ws *ws)
 	return wslay_event_send(ws->ctx);
 }
 
+static void ws_protocol_error(pf_ws *ws);
+
 static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *m,
                    void *user)
 {
@@ -204,6 +210,12 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
 		break;
 	case WSLAY_PONG: ws->pong_due = false; break;
 	case WSLAY_CONNECTION_CLOSE:
+		if (m->msg_length == 1) {
+			/* a close payload is empty or a 2-byte code (RFC 6455 5.5.1);
+			 * wslay reads one byte as "no code" and echoes that */
+			ws_protocol_error(ws);
+			break;
+		}
 		ws_notify_close(ws, m->status_code ? m->status_code : WSLAY_CODE_NO_STATUS_RCVD);
 		break;
 	default: break;
@@ -248,6 +260,17 @@ static void ws_io(pf_ws *ws)
 	}
 	if (ws->state == WS_DEAD)
 		return;
+	if (pf_ws_pending(ws) > PF_WS_SENDQ_MAX) {
+		/* wslay answers every ping with a pong, queued whether or not the
+		 * peer reads: one that pings and never reads would grow the queue
+		 * without end. Like a full send queue, the peer is dropped (its
+		 * close frame would not get through either). */
+		pf_warn("ws %llu: send queue over %d bytes (pongs to a peer that does not read); "
+		        "dropping",
+		        (unsigned long long)ws->id, PF_WS_SENDQ_MAX);
+		ws_finish(ws, WSLAY_CODE_POLICY_VIOLATION, "send queue full");
+		return;
+	}
 	if (ws_send(ws) != 0) {
 		ws_finish(ws, WSLAY_CODE_ABNORMAL_CLOSURE, "send failed");
 		return;
@@ -416,7 +439,8 @@ fail:
 size_t pf_ws_pending(const pf_ws *ws)
 {
 	return evbuffer_get_length(bufferevent_get_output(ws->bev)) +
-	       wslay_event_get_queued_msg_length(ws->ctx);
+	       wslay_event_get_queued_msg_length(ws->ctx) +
+	       wslay_event_get_queued_msg_count(ws->ctx) * PF_WS_FRAME_COST;
 }
 
 int pf_ws_send_text(pf_ws *ws, const char *data, size_t len)

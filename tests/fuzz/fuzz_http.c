@@ -5,10 +5,8 @@
  * until the server has closed the connection. The handler walks every
  * accessor, reads bodies while pausing and resuming, answers early on some
  * paths and detaches on /up, so all request paths and lifetimes are hit.
- * Build (from the repo root):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude tests/fuzz/fuzz_http.c \
- *     src/http.c src/http_req.c src/log.c -levent_core -lhttp_parser -lcjson -o fuzz_http
- *   ./fuzz_http -max_total_time=60 tests/fuzz/corpus/http
+ * Build and run (from the repo root; meson builds it with the net library):
+ *   tests/fuzz/run 60 http
  */
 #include "propflow/net/http.h"
 #include "propflow/base/log.h"
@@ -89,11 +87,11 @@ static void end_cb(void *arg, pf_http_req *req)
 	pf_http_respond(req, 200, "text/plain", text, strlen(text));
 }
 
-static void abort_cb(void *arg, pf_http_req *req, const char *reason)
+static void abort_cb(void *arg, pf_http_req *req, pf_http_abort why)
 {
 	body_state *b = arg;
 	body_done(b);
-	pf_http_respond_error(req, 413, reason, "{\"a\":[1,2]}");
+	pf_http_respond_error(req, 413, pf_http_abort_name(why), "{\"a\":[1,2]}");
 }
 
 static void handler(void *arg, pf_http_req *req)

@@ -5,11 +5,8 @@
  * sending side), and the loop runs until the server has closed. The first
  * byte selects options: bit 0 a 1 ms ping interval, bit 1 echo text.
  * Text starting with 'C' makes the server close, 'B' floods the send queue.
- * Build (from the repo root):
- *   clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Iinclude \
- *     tests/fuzz/fuzz_ws.c src/ws.c src/http.c src/http_req.c src/log.c \
- *     -levent_core -lhttp_parser -lcjson -lwslay -lcrypto -o fuzz_ws
- *   ./fuzz_ws -max_total_time=60 tests/fuzz/corpus/ws
+ * Build and run (from the repo root; meson builds it with the net library):
+ *   tests/fuzz/run 60 ws
  */
 #include "propflow/net/http.h"
 #include "propflow/base/log.h"
@@ -121,7 +118,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char head[] =
-	    "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "GET /ws HTTP/1.1\r\nHost: f\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 	    "Sec-WebSocket-Version: 13\r\n"
 	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
 	if (size < 1)

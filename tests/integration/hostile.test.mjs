@@ -579,10 +579,11 @@ test('1,000 idle connections: the import still connects and finishes; at the cap
 		const N = 1000;
 		const socks = [];
 		const opened = [];
-		// each idle socket made one keep-alive request, then does nothing
+		// each idle socket made one keep-alive request, then does nothing;
+		// from 20 addresses of 127/8 (50 each: under the per-address cap)
 		for (let i = 0; i < N; i++) {
 			opened.push(new Promise((resolve, reject) => {
-				const s = net.connect(srv.port, srv.host);
+				const s = net.connect({ port: srv.port, host: srv.host, localAddress: `127.0.0.${10 + (i % 20)}` });
 				s.state = { closed: false, answered: false, buf: Buffer.alloc(0) };
 				s.on('connect', () => s.write('GET /api/health HTTP/1.1\r\nHost: idle\r\n\r\n'));
 				s.on('data', (d) => {

@@ -272,3 +272,121 @@ test('a request without Host on HTTP/1.0 is answered and the connection closed',
 	assert.equal(responses[0].status, 200);
 	assert.ok(closed, 'HTTP/1.0 without keep-alive closes');
 });
+
+// ------------------------------------------------- strictness, as nginx has it
+// Each shape below is one that http-parser (built lax) lets through and that a
+// proxy in front of us might read differently: refused before any route sees
+// the request, with a JSON error, and the connection closed.
+
+// One raw exchange; the answer must be status with a JSON error, and closed.
+async function refused(bytes, status, what) {
+	const { responses, closed } = await rawExchange(srv.host, srv.port, bytes, { timeoutMs: 10000, waitClose: true });
+	assertJsonError(responses[0], status, what);
+	assert.ok(closed, `${what}: connection closed after the refusal`);
+	return responses[0];
+}
+
+test('obs-fold (a header line starting with a space or tab) gets 400', async () => {
+	for (const fold of [' folded', '\tfolded', '  two spaces']) {
+		const r = await refused(`GET /api/health HTTP/1.1\r\nHost: t\r\nX-A: a\r\n${fold}\r\n\r\n`, 400,
+			`fold ${JSON.stringify(fold)}`);
+		assert.match(r.json.detail, /fold/, 'the detail names the fold');
+	}
+	// folded into Host itself, right after the request line's first header
+	await refused('GET /api/health HTTP/1.1\r\nHost: t\r\n x\r\n\r\n', 400, 'fold after Host');
+	// split between two writes right before the fold: still refused
+	const { responses } = await rawExchange(srv.host, srv.port,
+		['GET /api/health HTTP/1.1\r\nHost: t\r\nX-A: a\r\n', ' b\r\n\r\n'], { timeoutMs: 10000 });
+	assertJsonError(responses[0], 400, 'fold in a second write');
+	await assertAlive('obs-fold');
+});
+
+test('a space or another non-token character in a header name gets 400', async () => {
+	for (const line of ['Bad Name: x', 'X-A : x', 'X(A): x', 'X"A": x', 'X/A: x']) {
+		const r = await refused(`GET /api/health HTTP/1.1\r\nHost: t\r\n${line}\r\n\r\n`, 400,
+			`header line ${JSON.stringify(line)}`);
+		assert.match(r.json.detail, /header/, `${line}: detail`);
+	}
+	// every token character is fine
+	const ok = await rawExchange(srv.host, srv.port,
+		"GET /api/health HTTP/1.1\r\nHost: t\r\nX-!#$%&'*+.^_`|~09azAZ: v\r\n\r\n");
+	assert.equal(ok.responses[0]?.status, 200, 'token characters accepted');
+});
+
+test('HTTP/1.1 without Host, or with two, gets 400; HTTP/1.0 needs none', async () => {
+	const r = await refused('GET /api/health HTTP/1.1\r\n\r\n', 400, 'HTTP/1.1 without Host');
+	assert.match(r.json.detail, /Host/);
+	await refused('GET /api/health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 400, 'two Host headers');
+	const ok = await rawExchange(srv.host, srv.port, 'GET /api/health HTTP/1.0\r\n\r\n');
+	assert.equal(ok.responses[0]?.status, 200, 'HTTP/1.0 without Host');
+});
+
+test('HTTP versions other than 1.0 and 1.1 get 505', async () => {
+	for (const v of ['HTTP/2.0', 'HTTP/1.2', 'HTTP/0.9', 'HTTP/3.1', 'HTTP/1.9']) {
+		const r = await refused(`GET /api/health ${v}\r\nHost: t\r\n\r\n`, 505, v);
+		assert.match(r.json.error, /HTTP version/);
+	}
+	await assertAlive('505');
+});
+
+test('Transfer-Encoding other than exactly chunked gets 501; two of them 400', async () => {
+	const post = (te) => `POST /api/imports?name=te.csv HTTP/1.1\r\nHost: t\r\n${postAuth()}${te}\r\n\r\n` +
+		'4\r\na,b\n\r\n0\r\n\r\n';
+	for (const te of ['gzip, chunked', 'identity', 'chunked, chunked', 'deflate', 'x-custom']) {
+		const r = await refused(post(`Transfer-Encoding: ${te}`), 501, `Transfer-Encoding: ${te}`);
+		assert.match(r.json.error, /transfer-encoding/);
+	}
+	await refused(post('Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked'), 400, 'two Transfer-Encoding headers');
+	const l = await request('GET', `${srv.url}/api/imports`);
+	assert.ok(!l.json.items.some((j) => j.name === 'te.csv'), 'no job was created for a refused coding');
+	// CHUNKED in any case is chunked
+	const ok = await rawExchange(srv.host, srv.port,
+		`POST /api/imports?name=te-ok.csv HTTP/1.1\r\nHost: t\r\n${postAuth()}Transfer-Encoding: CHUNKED\r\n\r\n` +
+		`${csv.buffer.length.toString(16)}\r\n`, { timeoutMs: 100 }).catch(() => null);
+	assert.ok(ok === null || !ok.responses[0] || ok.responses[0].status !== 501, 'CHUNKED accepted');
+});
+
+test('a second Content-Encoding header gets 400 (even two identity ones)', async () => {
+	const r = await refused(`POST /api/imports?name=ce.csv HTTP/1.1\r\nHost: t\r\n${postAuth()}` +
+		'Content-Encoding: identity\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\na,b\n', 400, 'identity then gzip');
+	assert.match(r.json.detail, /Content-Encoding/);
+	await refused(`POST /api/imports?name=ce.csv HTTP/1.1\r\nHost: t\r\n${postAuth()}` +
+		'Content-Encoding: identity\r\nContent-Encoding: identity\r\nContent-Length: 4\r\n\r\na,b\n', 400, 'identity twice');
+});
+
+test('chunk data not followed by CRLF gets 400 (in one write or split)', async () => {
+	const head = (n) => `POST /api/imports?name=crlf-${n}.csv HTTP/1.1\r\nHost: t\r\n${postAuth()}` +
+		'Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n';
+	const data = 'a,b\n1,2\n';
+	const size = data.length.toString(16);
+	const shapes = [
+		[`${size}\r\n${data}XY0\r\n\r\n`],                  // two stray bytes instead of CRLF
+		[`${size}\r\n${data}\n0\r\n\r\n`],                  // LF alone
+		[`${size}\r\n${data}`, 'XY0\r\n\r\n'],             // the bad bytes in the next write
+		[`${size}\r\n${data}\r`, 'X0\r\n\r\n'],            // CR, then not LF, across writes
+	];
+	for (const [i, parts] of shapes.entries()) {
+		const { responses } = await rawExchange(srv.host, srv.port, [head(i), ...parts], { timeoutMs: 10000 });
+		assertJsonError(responses[0], 400, `chunk without CRLF, shape ${i}`);
+	}
+	// the correct shape is an import
+	const { responses } = await rawExchange(srv.host, srv.port,
+		[head('ok'), `${size}\r\n${data}\r\n0\r\n\r\n`], { timeoutMs: 10000 });
+	assert.equal(responses[0]?.status, 202, `well-formed chunks: ${responses[0]?.text}`);
+	await assertAlive('chunk CRLF');
+});
+
+test('application/json is matched exactly: parameters allowed, a longer type is 415', async () => {
+	const body = JSON.stringify({ name: 'nobody-here', password: 'not-the-password' });
+	const send = (ct) => request('POST', `${srv.url}/api/session`, { body, headers: { 'Content-Type': ct }, auth: null });
+	for (const ct of ['application/jsonx', 'application/json-seq', 'application/json+x', 'text/plain',
+		'application/jso']) {
+		const r = await send(ct);
+		assertJsonError(r, 415, `Content-Type ${ct}`);
+	}
+	for (const ct of ['application/json', 'APPLICATION/JSON', 'application/json; charset=utf-8',
+		'application/json;charset=UTF-8', 'application/json ; x=y']) {
+		const r = await send(ct);
+		assertJsonError(r, 401, `Content-Type ${ct} is JSON (a wrong login then)`);
+	}
+});

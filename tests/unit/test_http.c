@@ -3,9 +3,13 @@
  * and raw client sockets (bufferevents) on the same event loop. Covers
  * keep-alive and pipelining, chunked bodies split into 1-byte writes,
  * 100-continue, the URL/header caps at cap and cap+1, body pause/resume,
- * aborts, timeouts, the connection cap (evicting the longest-idle
- * connection), the raised descriptor limit, Content-Encoding refused with
- * 415, HEAD and detach.
+ * aborts, timeouts, the connection cap (evicting the stalest idle,
+ * half-sent or unauthenticated connection; upgraded ones counted), the
+ * per-address cap (429), the whole-body deadline of untrusted bodies, the
+ * raised descriptor limit, Content-Encoding refused with 415, the strict
+ * head rules (obs-fold and chunk CRLF split at every byte, header name
+ * characters, Host, versions 505, Transfer-Encoding 501), the JSON media
+ * type test, HEAD and detach.
  */
 #include "check.h"
 #include "loop_client.h"
@@ -117,7 +121,7 @@ static struct {
 	int body_calls;
 	int ends;
 	int aborts;
-	const char *abort_reason;
+	pf_http_abort abort_reason;
 	bool alive_at_abort;
 	bool pause_each;    /* body callback returns PF_HTTP_PAUSE */
 	bool resume_inside; /* ...and calls resume from inside the callback */
@@ -125,7 +129,10 @@ static struct {
 	pf_http_req *body_req;
 	uint64_t body_max;
 	pf_http_req *held;
-	struct bufferevent *up; /* detached connection */
+	struct bufferevent *up;     /* detached connection */
+	struct bufferevent *upb[4]; /* detached with an access object (/upgrade2) */
+	pf_http_access *access[4];  /* their access objects */
+	int naccess;
 	char last_param[64];
 	pf_static *st;
 } T;
@@ -168,16 +175,17 @@ static void hold_end_cb(void *arg, pf_http_req *req)
 	T.ends++;
 }
 
-static void abort_cb(void *arg, pf_http_req *req, const char *reason)
+static void abort_cb(void *arg, pf_http_req *req, pf_http_abort why)
 {
 	T.aborts++;
-	T.abort_reason = reason;
+	T.abort_reason = why;
 	T.alive_at_abort = pf_http_req_alive(req);
 	T.body_req = NULL;
 	if (req == T.held)
 		T.held = NULL;
 	T.outstanding--;
-	pf_http_respond_error(req, strcmp(reason, "body too large") == 0 ? 413 : 400, reason, NULL);
+	pf_http_respond_error(req, why == PF_HTTP_ABORT_TOO_LARGE ? 413 : 400,
+	                      pf_http_abort_name(why), NULL);
 }
 
 static void deferred_respond_cb(evutil_socket_t fd, short what, void *arg)
@@ -216,6 +224,21 @@ static void handler(void *arg, pf_http_req *req)
 		T.body_calls = 0;
 		T.body_req = req;
 		pf_http_req_read_body(req, T.body_max, body_cb, end_cb, abort_cb, NULL);
+	} else if (strcmp(path, "/upgrade2") == 0) {
+		/* an upgrade that keeps its access object: it counts at the cap */
+		T.outstanding--;
+		struct bufferevent *bev = pf_http_req_detach(req, &T.access[T.naccess]);
+		if (bev) {
+			T.upb[T.naccess++] = bev;
+			bufferevent_write(bev, "HTTP/1.1 101 Switching Protocols\r\n\r\n", 36);
+			bufferevent_enable(bev, EV_WRITE);
+		}
+	} else if (strcmp(path, "/tbody") == 0) {
+		/* as a route that checked credentials first */
+		T.body_len = 0;
+		T.body_calls = 0;
+		pf_http_req_set_trusted(req);
+		pf_http_req_read_body(req, 0, body_cb, end_cb, abort_cb, NULL);
 	} else if (strcmp(path, "/endhold") == 0) {
 		/* read the body but answer only later (T.held) */
 		T.held = req;
@@ -296,7 +319,7 @@ static void test_pipelining(int port)
 	CHECK_INT(count_of(c->in, "Connection: keep-alive"), 3);
 	CHECK(!c->eof);
 	/* the same connection takes another request afterwards */
-	client_sends(c, "GET /get?i=4 HTTP/1.1\r\n\r\n");
+	client_sends(c, "GET /get?i=4 HTTP/1.1\r\nHost: t\r\n\r\n");
 	CHECK(wait_for(c, "i=4", 1, 2000));
 	client_free(c);
 }
@@ -318,7 +341,7 @@ static void test_split_head(int port)
 static void test_chunked_bytes(int port)
 {
 	client *c = client_new(port);
-	client_sends(c, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+	client_sends(c, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
 	const char *body = "hello, chunked world";
 	char chunk[16];
 	for (size_t i = 0; body[i]; i++) {
@@ -333,7 +356,7 @@ static void test_chunked_bytes(int port)
 	CHECK(wait_for(c, "len=20;hello, chunked world", 1, 2000));
 	CHECK(strstr(c->in, "Connection: keep-alive") != NULL);
 	/* keep-alive after a chunked body */
-	client_sends(c, "GET /get?i=5 HTTP/1.1\r\n\r\n");
+	client_sends(c, "GET /get?i=5 HTTP/1.1\r\nHost: t\r\n\r\n");
 	CHECK(wait_for(c, "i=5", 1, 2000));
 	client_free(c);
 }
@@ -341,7 +364,9 @@ static void test_chunked_bytes(int port)
 static void test_continue(int port)
 {
 	client *c = client_new(port);
-	client_sends(c, "POST /echo HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+	client_sends(
+	    c,
+	    "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
 	CHECK(wait_for(c, "HTTP/1.1 100 Continue\r\n\r\n", 1, 2000));
 	CHECK(strstr(c->in, "200 OK") == NULL);
 	client_sends(c, "abcde");
@@ -352,25 +377,26 @@ static void test_continue(int port)
 	c = client_new(port);
 	T.body_max = 10;
 	T.aborts = 0;
-	client_sends(c,
-	             "POST /echo HTTP/1.1\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n");
+	client_sends(
+	    c,
+	    "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n");
 	CHECK(wait_for(c, "HTTP/1.1 413", 1, 2000));
 	CHECK(strstr(c->in, "100 Continue") == NULL);
 	CHECK(strstr(c->in, "Connection: close") != NULL);
-	CHECK_STR(T.abort_reason, "body too large");
+	CHECK_INT(T.abort_reason, PF_HTTP_ABORT_TOO_LARGE);
 	CHECK(run_until(is_eof, c, 3000));
 	client_free(c);
 
 	/* at the cap: accepted */
 	c = client_new(port);
-	client_sends(c, "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789");
+	client_sends(c, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123456789");
 	CHECK(wait_for(c, "len=10;0123456789", 1, 2000));
 	client_free(c);
 
 	/* chunked over the cap: abort once the count passes it */
 	c = client_new(port);
 	T.aborts = 0;
-	client_sends(c, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	client_sends(c, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
 	                "5\r\n01234\r\n5\r\n56789\r\n1\r\nX\r\n0\r\n\r\n");
 	CHECK(wait_for(c, "HTTP/1.1 413", 1, 2000));
 	CHECK_INT(T.aborts, 1);
@@ -389,7 +415,7 @@ static void send_target(int port, size_t target_len, const char *want)
 	while (n < target_len)
 		target[n++] = 'a';
 	target[n] = '\0';
-	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n\r\n", target);
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", target);
 	client *c = client_new(port);
 	client_sends(c, req);
 	CHECK_MSG(wait_for(c, want, 1, 2000), "target of %zu bytes -> %s", target_len, want);
@@ -403,7 +429,8 @@ static void send_headers(int port, size_t count, size_t bytes, const char *want)
 	size_t left = bytes;
 	for (size_t i = 0; i < count; i++) {
 		char name[8];
-		snprintf(name, sizeof(name), "X-%zu", i);
+		/* the first is Host, which HTTP/1.1 requires */
+		snprintf(name, sizeof(name), i == 0 ? "Host" : "X-%zu", i);
 		size_t vlen = (i == count - 1) ? left - strlen(name) : 8;
 		left -= strlen(name) + vlen;
 		strcat(req, name);
@@ -441,7 +468,8 @@ static void test_pause(int port)
 		big[i] = (char)('a' + i % 26);
 	client *c = client_new(port);
 	char head[128];
-	snprintf(head, sizeof(head), "POST /echo HTTP/1.1\r\nContent-Length: %d\r\n\r\n", N);
+	snprintf(head, sizeof(head), "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n",
+	         N);
 	T.pause_each = true;
 	T.ends = 0;
 	client_sends(c, head);
@@ -491,7 +519,8 @@ static void test_held_body(int port)
 	memset(big, 'q', N);
 	client *c = client_new(port);
 	char head[128];
-	snprintf(head, sizeof(head), "POST /holdpost HTTP/1.1\r\nContent-Length: %d\r\n\r\n", N);
+	snprintf(head, sizeof(head),
+	         "POST /holdpost HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n", N);
 	client_sends(c, head);
 	client_send(c, big, N);
 	run_for(20);
@@ -514,20 +543,20 @@ static void test_client_gone(int port)
 {
 	client *c = client_new(port);
 	T.aborts = 0;
-	T.abort_reason = NULL;
-	client_sends(c, "POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\n0123456789");
+	T.abort_reason = 0;
+	client_sends(c, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n0123456789");
 	run_for(30);
 	CHECK_INT(T.body_len, 10);
 	client_close(c);
 	run_for(50);
 	CHECK_INT(T.aborts, 1);
-	CHECK_STR(T.abort_reason, "client closed");
+	CHECK_INT(T.abort_reason, PF_HTTP_ABORT_CLOSED);
 	CHECK(!T.alive_at_abort);
 	client_free(c);
 
 	/* a held GET gets its abort through on_abort when the peer resets */
 	c = client_new(port);
-	client_sends(c, "GET /hold HTTP/1.1\r\n\r\n");
+	client_sends(c, "GET /hold HTTP/1.1\r\nHost: t\r\n\r\n");
 	run_for(30);
 	CHECK(T.held != NULL);
 	T.aborts = 0;
@@ -547,7 +576,7 @@ static void test_no_abort_after_end(int port)
 	client *c = client_new(port);
 	T.ends = 0;
 	T.aborts = 0;
-	client_sends(c, "POST /endhold HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+	client_sends(c, "POST /endhold HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc");
 	run_for(30);
 	CHECK_INT(T.ends, 1);
 	pf_http_req *req = T.held;
@@ -576,27 +605,27 @@ static void test_errors(int port)
 	const char *bad[] = {"/get%00", "/g%zzet", "/get%4"};
 	for (size_t i = 0; i < 3; i++) {
 		char req[128];
-		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n\r\n", bad[i]);
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", bad[i]);
 		c = client_new(port);
 		client_sends(c, req);
 		CHECK_MSG(wait_for(c, "HTTP/1.1 400", 1, 2000), "%s -> 400", bad[i]);
 		client_free(c);
 	}
 	c = client_new(port);
-	client_sends(c, "GET /g%65t?i=%41 HTTP/1.1\r\n\r\n");
+	client_sends(c, "GET /g%65t?i=%41 HTTP/1.1\r\nHost: t\r\n\r\n");
 	CHECK(wait_for(c, "i=A", 1, 2000));
 	client_free(c);
 
 	c = client_new(port);
-	client_sends(c, "GET /nothing HTTP/1.1\r\n\r\n");
+	client_sends(c, "GET /nothing HTTP/1.1\r\nHost: t\r\n\r\n");
 	CHECK(wait_for(c, "{\"error\":\"not found\",\"detail\":{\"path\":true}}", 1, 2000));
 	CHECK(strstr(c->in, "Content-Type: application/json") != NULL);
 	client_free(c);
 
 	/* responding before reading the body closes the connection */
 	c = client_new(port);
-	client_sends(c, "POST /early HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcde"
-	                "GET /get?i=9 HTTP/1.1\r\n\r\n");
+	client_sends(c, "POST /early HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nabcde"
+	                "GET /get?i=9 HTTP/1.1\r\nHost: t\r\n\r\n");
 	CHECK(wait_for(c, "HTTP/1.1 413", 1, 2000));
 	CHECK(strstr(c->in, "Connection: close") != NULL);
 	CHECK(run_until(is_eof, c, 3000));
@@ -605,7 +634,8 @@ static void test_errors(int port)
 
 	/* HEAD: length but no body; extra header */
 	c = client_new(port);
-	client_sends(c, "HEAD /get?i=1 HTTP/1.1\r\n\r\nGET /hdr HTTP/1.1\r\nX-Test: yes\r\n\r\n");
+	client_sends(c, "HEAD /get?i=1 HTTP/1.1\r\nHost: t\r\n\r\nGET /hdr HTTP/1.1\r\nHost: "
+	                "t\r\nX-Test: yes\r\n\r\n");
 	CHECK(wait_for(c, "X-Reply: yes", 1, 2000));
 	CHECK(strstr(c->in, "Content-Length: 3\r\n") != NULL);
 	CHECK(strstr(c->in, "i=1") == NULL);
@@ -613,7 +643,7 @@ static void test_errors(int port)
 
 	/* Connection: close from the client */
 	c = client_new(port);
-	client_sends(c, "GET /get?i=1 HTTP/1.1\r\nConnection: close\r\n\r\n");
+	client_sends(c, "GET /get?i=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
 	CHECK(wait_for(c, "Connection: close", 1, 2000));
 	CHECK(run_until(is_eof, c, 3000));
 	client_free(c);
@@ -634,7 +664,8 @@ static void test_content_encoding(int port)
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		char req[256];
 		snprintf(req, sizeof(req),
-		         "POST /echo HTTP/1.1\r\nContent-Encoding: %s\r\nContent-Length: 4\r\n\r\n"
+		         "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Encoding: "
+		         "%s\r\nContent-Length: 4\r\n\r\n"
 		         "\x1f\x8b\x08\x08",
 		         refused[i]);
 		int before = T.requests;
@@ -651,12 +682,12 @@ static void test_content_encoding(int port)
 	}
 	/* chunked too, and a GET: the head decides */
 	client *c = client_new(port);
-	client_sends(c, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+	client_sends(c, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
 	                "Content-Encoding: gzip\r\n\r\n4\r\nabcd\r\n0\r\n\r\n");
 	CHECK(wait_for(c, "HTTP/1.1 415", 1, 2000));
 	client_free(c);
 	c = client_new(port);
-	client_sends(c, "GET /get?i=2 HTTP/1.1\r\nContent-Encoding: gzip\r\n\r\n");
+	client_sends(c, "GET /get?i=2 HTTP/1.1\r\nHost: t\r\nContent-Encoding: gzip\r\n\r\n");
 	CHECK(wait_for(c, "HTTP/1.1 415", 1, 2000));
 	CHECK(strstr(c->in, "i=2") == NULL);
 	client_free(c);
@@ -665,7 +696,8 @@ static void test_content_encoding(int port)
 	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
 		char req[256];
 		snprintf(req, sizeof(req),
-		         "POST /echo HTTP/1.1\r\nContent-Encoding:%s\r\nContent-Length: 4\r\n\r\n"
+		         "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Encoding:%s\r\nContent-Length: "
+		         "4\r\n\r\n"
 		         "wxyz",
 		         plain[i]);
 		c = client_new(port);
@@ -679,8 +711,10 @@ static void test_content_encoding(int port)
 static void test_detach(int port)
 {
 	client *c = client_new(port);
-	client_sends(c, "GET /upgrade HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
-	                "EARLY");
+	client_sends(
+	    c,
+	    "GET /upgrade HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+	    "EARLY");
 	CHECK(wait_for(c, "101 Switching Protocols\r\n\r\nEARLY", 1, 2000));
 	client_sends(c, "LATER");
 	CHECK(wait_for(c, "EARLYLATER", 1, 2000));
@@ -716,7 +750,7 @@ static void test_static(int port)
 	CHECK(T.st != NULL);
 
 	client *c = client_new(port);
-	client_sends(c, "GET / HTTP/1.1\r\n\r\n");
+	client_sends(c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
 	CHECK(wait_for(c, "<p>hi</p>", 1, 2000));
 	CHECK(strstr(c->in, "Content-Type: text/html; charset=utf-8\r\n") != NULL);
 	CHECK(strstr(c->in, "Cache-Control: no-cache\r\n") != NULL);
@@ -737,10 +771,11 @@ static void test_static(int port)
 
 	char req[256];
 	c = client_new(port);
-	snprintf(req, sizeof(req),
-	         "GET /index.html HTTP/1.1\r\nIf-None-Match: W/\"x\", %s\r\n\r\n"
-	         "HEAD /app.js HTTP/1.1\r\n\r\nGET /sub/x.css HTTP/1.1\r\n\r\n",
-	         etag);
+	snprintf(
+	    req, sizeof(req),
+	    "GET /index.html HTTP/1.1\r\nHost: t\r\nIf-None-Match: W/\"x\", %s\r\n\r\n"
+	    "HEAD /app.js HTTP/1.1\r\nHost: t\r\n\r\nGET /sub/x.css HTTP/1.1\r\nHost: t\r\n\r\n",
+	    etag);
 	client_sends(c, req);
 	CHECK(wait_for(c, "p{}", 1, 2000));
 	CHECK(strstr(c->in, "HTTP/1.1 304 Not Modified\r\n") != NULL);
@@ -755,13 +790,13 @@ static void test_static(int port)
 	const char *missing[] = {"/.hidden", "/sub/../app.js", "/nope.js", "/sub"};
 	for (size_t i = 0; i < PF_ARRAY_LEN(missing); i++) {
 		c = client_new(port);
-		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n\r\n", missing[i]);
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", missing[i]);
 		client_sends(c, req);
 		CHECK_MSG(wait_for(c, "HTTP/1.1 404", 1, 2000), "%s -> 404", missing[i]);
 		client_free(c);
 	}
 	c = client_new(port);
-	client_sends(c, "POST /app.js HTTP/1.1\r\n\r\n");
+	client_sends(c, "POST /app.js HTTP/1.1\r\nHost: t\r\n\r\n");
 	CHECK(wait_for(c, "HTTP/1.1 404", 1, 2000));
 	client_free(c);
 	pf_static_free(T.st);
@@ -791,7 +826,7 @@ static void test_timeouts(void)
 	client_free(c);
 
 	c = client_new(port);
-	client_sends(c, "GET /get HTTP/1.1\r\n\r\n");
+	client_sends(c, "GET /get HTTP/1.1\r\nHost: t\r\n\r\n");
 	CHECK(wait_for(c, "200 OK", 1, 2000));
 	t0 = now_ms();
 	CHECK(run_until(is_eof, c, 3000));
@@ -802,16 +837,16 @@ static void test_timeouts(void)
 	/* body stall: abort "body timeout" */
 	c = client_new(port);
 	T.aborts = 0;
-	client_sends(c, "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\n12345");
+	client_sends(c, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n12345");
 	CHECK(wait_for(c, "HTTP/1.1 400", 1, 2000));
-	CHECK_STR(T.abort_reason, "body timeout");
+	CHECK_INT(T.abort_reason, PF_HTTP_ABORT_TIMEOUT);
 	CHECK(T.alive_at_abort);
 	client_free(c);
 
 	/* a held request survives the server: respond just frees it */
 	run_for(50);
 	client *a = client_new(port);
-	client_sends(a, "GET /hold HTTP/1.1\r\n\r\n");
+	client_sends(a, "GET /hold HTTP/1.1\r\nHost: t\r\n\r\n");
 	CHECK(run_until(has_held, NULL, 2000));
 	pf_http_req *held = T.held;
 	pf_http_server_free(srv);
@@ -837,16 +872,16 @@ static void test_conn_cap(void)
 	int port = pf_http_server_port(srv);
 
 	client *a = client_new(port);
-	client_sends(a, "GET /get?i=a HTTP/1.1\r\n\r\n");
+	client_sends(a, "GET /get?i=a HTTP/1.1\r\nHost: t\r\n\r\n");
 	CHECK(wait_for(a, "i=a", 1, 2000));
 	run_for(20);
 	client *b = client_new(port);
-	client_sends(b, "GET /get?i=b HTTP/1.1\r\n\r\n");
+	client_sends(b, "GET /get?i=b HTTP/1.1\r\nHost: t\r\n\r\n");
 	CHECK(wait_for(b, "i=b", 1, 2000));
 	run_for(20);
 	/* both idle keep-alive: the third is served, the oldest (a) closed */
 	client *c = client_new(port);
-	client_sends(c, "GET /get?i=c HTTP/1.1\r\n\r\n");
+	client_sends(c, "GET /get?i=c HTTP/1.1\r\nHost: t\r\n\r\n");
 	CHECK(wait_for(c, "i=c", 1, 2000));
 	CHECK(strstr(c->in, "503") == NULL);
 	CHECK(run_until(is_eof, a, 2000));
@@ -854,7 +889,7 @@ static void test_conn_cap(void)
 	CHECK(!b->eof);
 	client_free(a);
 	/* b (idle longer than c) still works until evicted */
-	client_sends(b, "GET /get?i=b2 HTTP/1.1\r\n\r\n");
+	client_sends(b, "GET /get?i=b2 HTTP/1.1\r\nHost: t\r\n\r\n");
 	CHECK(wait_for(b, "i=b2", 1, 2000));
 	run_for(20);
 	/* a connection that sent nothing yet is idle too: c is now the oldest */
@@ -863,30 +898,53 @@ static void test_conn_cap(void)
 	CHECK(run_until(is_eof, c, 2000));
 	CHECK(!b->eof);
 	client_free(c);
-	client_sends(d, "GET /get?i=d HTTP/1.1\r\n\r\n");
+	client_sends(d, "GET /get?i=d HTTP/1.1\r\nHost: t\r\n\r\n");
 	CHECK(wait_for(d, "i=d", 1, 2000));
 
-	/* now make both busy: b holds a request, d is half-way through a head */
+	/* b holds a request (busy, kept); d is half-way through a head: the
+	 * stalest that waits on its client, so it makes room for e */
 	T.held = NULL;
-	client_sends(b, "GET /hold HTTP/1.1\r\n\r\n");
+	client_sends(b, "GET /hold HTTP/1.1\r\nHost: t\r\n\r\n");
 	CHECK(run_until(has_held, NULL, 2000));
-	client_sends(d, "GET /get?i=d2 HTTP/1.1\r\nHo");
+	client_sends(d, "GET /get?i=d2 HTTP/1.1\r\nHost: t\r\nHo");
 	run_for(30);
 	client *e = client_new(port);
-	CHECK(wait_for(e, "HTTP/1.1 503", 1, 2000));
-	CHECK(strstr(e->in, "too many connections") != NULL);
-	CHECK(run_until(is_eof, e, 3000));
-	CHECK(!b->eof && !d->eof);
+	client_sends(e, "GET /get?i=e HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK(wait_for(e, "i=e", 1, 2000));
+	CHECK(run_until(is_eof, d, 2000));
+	CHECK(!b->eof);
+	client_free(d);
+
+	/* an unauthenticated body is evicted too, with its abort told */
+	T.aborts = 0;
+	client_sends(e, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+	run_for(30);
+	client *f = client_new(port);
+	client_sends(f, "GET /get?i=f HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK(wait_for(f, "i=f", 1, 2000));
+	CHECK(run_until(is_eof, e, 2000));
+	CHECK_INT(T.aborts, 1);
+	CHECK_INT(T.abort_reason, PF_HTTP_ABORT_EVICTED);
 	client_free(e);
+
+	/* a trusted body and a held request: nothing to evict, 503 */
+	client_sends(f, "POST /tbody HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc");
+	run_for(30);
+	client *g = client_new(port);
+	CHECK(wait_for(g, "HTTP/1.1 503", 1, 2000));
+	CHECK(strstr(g->in, "too many connections") != NULL);
+	CHECK(run_until(is_eof, g, 3000));
+	CHECK(!b->eof && !f->eof);
+	client_free(g);
 	/* the busy ones go on */
-	client_sends(d, "st: x\r\n\r\n");
-	CHECK(wait_for(d, "i=d2", 1, 2000));
+	client_sends(f, "def");
+	CHECK(wait_for(f, "len=6;abcdef", 1, 2000));
 	pf_http_req *held = T.held;
 	T.held = NULL;
 	finish(held, 200, "held-done");
 	CHECK(wait_for(b, "held-done", 1, 2000));
+	client_free(f);
 	client_free(b);
-	client_free(d);
 	run_for(20);
 	pf_http_server_free(srv);
 }
@@ -906,7 +964,7 @@ static void test_emfile(void)
 	client *cs[N];
 	for (int i = 0; i < N; i++) {
 		cs[i] = client_new(port);
-		client_sends(cs[i], "GET /get?i=emfile HTTP/1.1\r\n\r\n");
+		client_sends(cs[i], "GET /get?i=emfile HTTP/1.1\r\nHost: t\r\n\r\n");
 	}
 	/* the lowest free descriptor: every one below it is in use */
 	int probe = socket(AF_INET, SOCK_STREAM, 0);
@@ -969,7 +1027,7 @@ static void test_many_connections(void)
 		cs[i] = client_new(port);
 	run_for(300);
 	client *last = client_new(port);
-	client_sends(last, "GET /get?i=last HTTP/1.1\r\n\r\n");
+	client_sends(last, "GET /get?i=last HTTP/1.1\r\nHost: t\r\n\r\n");
 	CHECK(wait_for(last, "i=last", 1, 3000));
 	int closed = 0;
 	for (int i = 0; i < N; i++)
@@ -980,6 +1038,253 @@ static void test_many_connections(void)
 		client_free(cs[i]);
 	run_for(50);
 	pf_http_server_free(srv);
+}
+
+/* A client whose socket is bound to a local address of 127/8 first. */
+static client *client_from(int port, const char *local)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in me = {.sin_family = AF_INET};
+	inet_pton(AF_INET, local, &me.sin_addr);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&me, sizeof(me)) != 0) {
+		perror("bind");
+		exit(1);
+	}
+	evutil_make_socket_nonblocking(fd);
+	client *c = calloc(1, sizeof(*c));
+	c->in = calloc(1, 1);
+	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(c->bev, client_read_cb, NULL, client_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bufferevent_socket_connect(c->bev, (struct sockaddr *)&sin, sizeof(sin));
+	return c;
+}
+
+static void test_json_media(void)
+{
+	static const char *const yes[] = {"application/json",
+	                                  "APPLICATION/Json",
+	                                  "application/json; charset=utf-8",
+	                                  "application/json;charset=UTF-8",
+	                                  " application/json ",
+	                                  "application/json ;x=y"};
+	static const char *const no[] = {"application/jsonx",
+	                                 "application/json-seq",
+	                                 "application/json+x",
+	                                 "application/jso",
+	                                 "text/json",
+	                                 "application/ json",
+	                                 "",
+	                                 "xapplication/json"};
+	for (size_t i = 0; i < PF_ARRAY_LEN(yes); i++)
+		CHECK_MSG(pf_http_media_is_json(yes[i]), "'%s' is JSON", yes[i]);
+	for (size_t i = 0; i < PF_ARRAY_LEN(no); i++)
+		CHECK_MSG(!pf_http_media_is_json(no[i]), "'%s' is not JSON", no[i]);
+	CHECK(!pf_http_media_is_json(NULL));
+	CHECK_STR(pf_http_abort_name(PF_HTTP_ABORT_TOO_LARGE), "body too large");
+	CHECK_STR(pf_http_abort_name(PF_HTTP_ABORT_EVICTED), "evicted at the connection cap");
+}
+
+/* Send text in two writes split at byte k (the loop runs between them),
+ * and expect want in the answer. */
+static bool split_answer(int port, const char *text, size_t k, const char *want)
+{
+	client *c = client_new(port);
+	client_send(c, text, k);
+	run_for(3);
+	client_send(c, text + k, strlen(text) - k);
+	bool ok = wait_for(c, want, 1, 2000);
+	client_free(c);
+	return ok;
+}
+
+/* What a head must be beyond http-parser's checks (nginx's rules). */
+static void test_strict_heads(int port)
+{
+	static const struct {
+		const char *req;
+		const char *want;
+	} cases[] = {
+	    {"GET /get HTTP/1.1\r\nHost: t\r\nX-A: a\r\n folded\r\n\r\n", "HTTP/1.1 400"},
+	    {"GET /get HTTP/1.1\r\nHost: t\r\nX-A: a\r\n\tfolded\r\n\r\n", "HTTP/1.1 400"},
+	    {"GET /get HTTP/1.1\r\nHost: t\r\nBad Name: x\r\n\r\n", "HTTP/1.1 400"},
+	    {"GET /get HTTP/1.1\r\nHost: t\r\nX-A : x\r\n\r\n", "HTTP/1.1 400"},
+	    {"GET /get HTTP/1.1\r\n\r\n", "HTTP/1.1 400"},
+	    {"GET /get HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "HTTP/1.1 400"},
+	    {"GET /get HTTP/2.0\r\nHost: t\r\n\r\n", "HTTP/1.1 505"},
+	    {"GET /get HTTP/1.2\r\nHost: t\r\n\r\n", "HTTP/1.1 505"},
+	    {"GET /get HTTP/0.9\r\nHost: t\r\n\r\n", "HTTP/1.1 505"},
+	    {"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+	     "HTTP/1.1 501"},
+	    {"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: identity\r\n\r\n",
+	     "HTTP/1.1 501"},
+	    {"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+	     "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	     "HTTP/1.1 400"},
+	    {"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Encoding: identity\r\n"
+	     "Content-Encoding: identity\r\nContent-Length: 1\r\n\r\nx",
+	     "HTTP/1.1 400"},
+	};
+	for (size_t i = 0; i < PF_ARRAY_LEN(cases); i++) {
+		int before = T.requests;
+		client *c = client_new(port);
+		client_sends(c, cases[i].req);
+		CHECK_MSG(wait_for(c, cases[i].want, 1, 2000), "case %zu -> %s", i, cases[i].want);
+		CHECK_MSG(run_until(is_eof, c, 3000), "case %zu: closed", i);
+		CHECK_MSG(T.requests == before, "case %zu: the handler never saw it", i);
+		client_free(c);
+	}
+	/* a fold is told from a value split between two reads, wherever the split */
+	const char *fold = "GET /get?i=f HTTP/1.1\r\nHost: t\r\nX-A: a b\r\n c\r\n\r\n";
+	const char *plain = "GET /get?i=p HTTP/1.1\r\nHost: t\r\nX-A: a b c\r\nX-B: \r\n\r\n";
+	int wrong = 0;
+	for (size_t k = 1; k < strlen(fold); k++)
+		wrong += !split_answer(port, fold, k, "HTTP/1.1 400");
+	CHECK_MSG(wrong == 0, "a fold split anywhere is refused (%d splits missed)", wrong);
+	wrong = 0;
+	for (size_t k = 1; k < strlen(plain); k++)
+		wrong += !split_answer(port, plain, k, "i=p");
+	CHECK_MSG(wrong == 0, "a plain head split anywhere is served (%d splits refused)", wrong);
+	/* chunk data must be followed by CRLF, wherever the reads split it */
+	const char *bad = "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+	                  "3\r\nabcXY0\r\n\r\n";
+	const char *good = "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+	                   "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+	wrong = 0;
+	for (size_t k = 1; k < strlen(bad); k++)
+		wrong += !split_answer(port, bad, k, "HTTP/1.1 400");
+	CHECK_MSG(wrong == 0, "chunk data without CRLF refused (%d splits missed)", wrong);
+	CHECK_INT(T.abort_reason, PF_HTTP_ABORT_MALFORMED);
+	wrong = 0;
+	for (size_t k = 1; k < strlen(good); k++)
+		wrong += !split_answer(port, good, k, "len=5;abcde");
+	CHECK_MSG(wrong == 0, "well-formed chunks served (%d splits refused)", wrong);
+	/* a bare LF after the data, and a CR then something else */
+	CHECK(split_answer(port,
+	                   "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+	                   "3\r\nabc\n0\r\n\r\n",
+	                   10, "HTTP/1.1 400"));
+	CHECK(split_answer(port,
+	                   "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+	                   "3\r\nabc\rX0\r\n\r\n",
+	                   10, "HTTP/1.1 400"));
+}
+
+/* An untrusted body has a whole-body deadline; a trusted one only the idle timeout. */
+static void test_body_deadline(void)
+{
+	pf_http_limits lim;
+	small_limits(&lim);
+	lim.idle_timeout_ms = 2000;
+	lim.unauth_body_timeout_ms = 300;
+	pf_http_server *srv = start(&lim);
+	int port = pf_http_server_port(srv);
+	T.aborts = 0;
+	client *c = client_new(port);
+	client_sends(c, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 40\r\n\r\n");
+	double t0 = now_ms();
+	/* one byte every 40 ms: never idle for long, but never done */
+	while (!c->eof && now_ms() - t0 < 2000 && !strstr(c->in, "HTTP/1.1")) {
+		client_sends(c, "x");
+		run_for(40);
+	}
+	double ms = now_ms() - t0;
+	CHECK_MSG(strstr(c->in, "HTTP/1.1 400") != NULL, "the dribbling body is cut (%s)", c->in);
+	CHECK_INT(T.abort_reason, PF_HTTP_ABORT_TIMEOUT);
+	CHECK_MSG(ms >= 280 && ms < 1000, "after the 300 ms deadline (%.0f ms)", ms);
+	client_free(c);
+
+	/* trusted: the same dribble goes on past the deadline and completes */
+	c = client_new(port);
+	T.aborts = 0;
+	client_sends(c, "POST /tbody HTTP/1.1\r\nHost: t\r\nContent-Length: 15\r\n\r\n");
+	for (int i = 0; i < 15 && !c->eof; i++) {
+		client_sends(c, "y");
+		run_for(40);
+	}
+	CHECK(wait_for(c, "len=15;yyyyyyyyyyyyyyy", 1, 2000));
+	CHECK_INT(T.aborts, 0);
+	client_free(c);
+	run_for(20);
+	pf_http_server_free(srv);
+}
+
+/* max_per_address: the next connection of a full address gets 429, others go on. */
+static void test_per_address(void)
+{
+	pf_http_limits lim;
+	small_limits(&lim);
+	lim.max_per_address = 3;
+	pf_http_server *srv = start(&lim);
+	int port = pf_http_server_port(srv);
+	client *a[3];
+	for (int i = 0; i < 3; i++) {
+		a[i] = client_from(port, "127.0.0.2");
+		client_sends(a[i], "GET /get?i=a HTTP/1.1\r\nHost: t\r\n\r\n");
+		CHECK(wait_for(a[i], "i=a", 1, 2000));
+	}
+	client *over = client_from(port, "127.0.0.2");
+	CHECK(wait_for(over, "HTTP/1.1 429", 1, 2000));
+	CHECK(strstr(over->in, "too many connections from your address") != NULL);
+	CHECK(run_until(is_eof, over, 3000));
+	client_free(over);
+	/* another address is not affected */
+	client *b = client_from(port, "127.0.0.3");
+	client_sends(b, "GET /get?i=b HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK(wait_for(b, "i=b", 1, 2000));
+	client_free(b);
+	/* one of the address's connections closes: room again */
+	client_free(a[0]);
+	run_for(30);
+	client *again = client_from(port, "127.0.0.2");
+	client_sends(again, "GET /get?i=again HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK(wait_for(again, "i=again", 1, 2000));
+	client_free(again);
+	client_free(a[1]);
+	client_free(a[2]);
+	run_for(20);
+	pf_http_server_free(srv);
+}
+
+/* Upgraded connections keep their place under max_connections until their
+ * access line is written, and are never evicted. */
+static void test_upgraded_count(void)
+{
+	pf_http_limits lim;
+	small_limits(&lim);
+	lim.max_connections = 2;
+	pf_http_server *srv = start(&lim);
+	int port = pf_http_server_port(srv);
+	T.naccess = 0;
+	client *u[2];
+	for (int i = 0; i < 2; i++) {
+		u[i] = client_new(port);
+		client_sends(u[i], "GET /upgrade2 HTTP/1.1\r\nHost: t\r\nUpgrade: x\r\n"
+		                   "Connection: Upgrade\r\n\r\n");
+		CHECK(wait_for(u[i], "101 Switching", 1, 2000));
+	}
+	CHECK_INT(T.naccess, 2);
+	client *c = client_new(port);
+	CHECK(wait_for(c, "HTTP/1.1 503", 1, 2000));
+	client_free(c);
+	/* one ends: its place is free again */
+	pf_http_access_finish(T.access[1], 101, 0);
+	bufferevent_free(T.upb[1]);
+	c = client_new(port);
+	client_sends(c, "GET /get?i=up HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK(wait_for(c, "i=up", 1, 2000));
+	client_free(c);
+	client_free(u[1]);
+	/* the other outlives the server: its access object still works */
+	run_for(20);
+	pf_http_server_free(srv);
+	pf_http_access_finish(T.access[0], 101, 0);
+	bufferevent_free(T.upb[0]);
+	client_free(u[0]);
+	T.naccess = 0;
+	run_for(20);
 }
 
 int main(void)
@@ -1012,9 +1317,14 @@ int main(void)
 	test_errors(port);
 	test_content_encoding(port);
 	test_detach(port);
+	test_json_media();
+	test_strict_heads(port);
 	test_static(port);
 	pf_http_server_free(srv);
 	test_timeouts();
+	test_body_deadline();
+	test_per_address();
+	test_upgraded_count();
 	test_conn_cap();
 	test_emfile();
 	test_many_connections();

@@ -3,8 +3,9 @@
  * validation through a real server and socket on one event loop, frame
  * round trips (7/16/64-bit lengths, fragments, frames sent with the head),
  * ping/pong both ways, close handshakes, and the protocol errors and caps
- * (oversized 1009, unmasked/reserved opcode/fragmented control 1002,
- * binary 1003, send queue 1008).
+ * (oversized 1009, unmasked/reserved opcode/fragmented control and a
+ * 1-byte close payload 1002, binary 1003, send queue 1008, a ping flood
+ * from a peer that never reads 1008).
  */
 #include "check.h"
 #include "loop_client.h"
@@ -254,34 +255,36 @@ static void expect_status(int port, const char *request, const char *want)
 
 static void test_handshake(int port)
 {
-	expect_status(port,
-	              "GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-	              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-	              "HTTP/1.1 400");
 	expect_status(
 	    port,
-	    "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n"
+	    "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+	    "HTTP/1.1 400");
+	expect_status(
+	    port,
+	    "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n"
 	    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
 	    "HTTP/1.1 400");
 	expect_status(
 	    port,
-	    "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 	    "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
 	    "HTTP/1.1 426");
 	expect_status(
 	    port,
-	    "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 	    "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
 	    "Sec-WebSocket-Version: 13");
 	expect_status(port,
-	              "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	              "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 	              "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n",
 	              "HTTP/1.1 400");
-	expect_status(port,
-	              "POST /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-	              "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-	              "Content-Length: 0\r\n\r\n",
-	              "HTTP/1.1 400");
+	expect_status(
+	    port,
+	    "POST /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	    "Content-Length: 0\r\n\r\n",
+	    "HTTP/1.1 400");
 
 	client *c = ws_connect(port);
 	CHECK(strstr(c->in, "HTTP/1.1 101 Switching Protocols\r\n") != NULL);
@@ -411,6 +414,11 @@ static void bad_binary(client *c)
 	send_frame(c, 2, true, "\x01\x02", 2, true);
 }
 
+static void bad_close_one_byte(client *c)
+{
+	send_frame(c, 8, true, "\x03", 1, true);
+}
+
 static void test_protocol_errors(int port)
 {
 	expect_close(port, "oversized message", 1009, bad_oversized);
@@ -419,6 +427,7 @@ static void test_protocol_errors(int port)
 	expect_close(port, "reserved opcode", 1002, bad_opcode);
 	expect_close(port, "fragmented ping", 1002, bad_fragmented_ping);
 	expect_close(port, "binary frame", 1003, bad_binary);
+	expect_close(port, "close frame with a 1-byte payload", 1002, bad_close_one_byte);
 }
 
 /*
@@ -514,6 +523,49 @@ static void test_sendq(int port)
 	run_for(20);
 }
 
+static bool ws_closed(void *arg)
+{
+	return S.closes > 0;
+}
+
+/*
+ * A peer that pings and never reads: every pong is queued for it, and the
+ * queued pongs count against the send cap like our own messages. The
+ * server drops it (1008) long before the pings stop; without the cap the
+ * queue grows with every ping.
+ */
+static void test_ping_flood(int port)
+{
+	client *c = ws_connect(port);
+	CHECK(S.ws != NULL);
+	/* a small receive buffer: the kernel holds few pongs for us */
+	int small = 4096;
+	setsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	bufferevent_disable(c->bev, EV_READ);
+	enum { PINGS = 64 * 1024, LIMIT_MB = 256 };
+	/* empty masked pings (mask key 0): 6 bytes each */
+	unsigned char *block = calloc(PINGS, 6);
+	for (size_t i = 0; i < PINGS; i++) {
+		block[i * 6] = 0x89;
+		block[i * 6 + 1] = 0x80;
+	}
+	size_t sent = 0;
+	while (S.closes == 0 && sent < (size_t)LIMIT_MB * 1024 * 1024) {
+		struct evbuffer *out = bufferevent_get_output(c->bev);
+		if (evbuffer_get_length(out) < 4 * PINGS * 6) {
+			bufferevent_write(c->bev, block, PINGS * 6);
+			sent += PINGS * 6;
+		}
+		run_until(ws_closed, NULL, 2);
+	}
+	free(block);
+	CHECK_MSG(S.closes == 1, "the flooding peer is dropped (after %zu MB of pings)",
+	          sent >> 20);
+	CHECK_MSG(S.code == 1008, "on_close(1008) (got %d)", S.code);
+	client_free(c);
+	run_for(20);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -535,6 +587,7 @@ int main(void)
 	test_error_linger(port);
 	test_server_close_and_ping(port);
 	test_sendq(port);
+	test_ping_flood(port);
 	pf_http_server_free(srv);
 	event_free(tick);
 	run_for(20);

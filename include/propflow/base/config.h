@@ -25,12 +25,14 @@ typedef struct pf_config {
 	int64_t db_pipeline_max;            /* queries in flight on one connection */
 	int64_t db_writer_nice;             /* CPU niceness of local writer backends */
 	int64_t max_upload;                 /* bytes of one upload */
-	int64_t max_connections;            /* client connections */
+	int64_t max_connections;            /* client connections, WebSockets included */
+	int64_t max_per_address;            /* connections of one address; 0 = no cap */
 	int64_t url_max;                    /* bytes of a request target */
 	int64_t header_bytes_max;           /* bytes of all request headers */
 	int64_t header_count_max;           /* request header lines */
 	int64_t header_timeout_ms;          /* time to send the request head */
 	int64_t idle_timeout_ms;            /* keep-alive idle / body stall */
+	int64_t unauth_body_timeout_ms;     /* whole body of a request without credentials */
 	int64_t field_max;                  /* bytes of one CSV field */
 	int64_t fields_max;                 /* fields in one CSV record */
 	int64_t record_max;                 /* bytes of one CSV record */
@@ -42,6 +44,7 @@ typedef struct pf_config {
 	int64_t session_ttl_s;               /* lifetime of a login session */
 	int64_t login_max_failures;          /* failed logins per key per window */
 	int64_t login_window_s;              /* the throttle's window */
+	int64_t user_max_websockets;         /* open progress WebSockets of one user */
 	int64_t user_max_imports;            /* running imports of one user */
 	int64_t user_max_rows;               /* stored rows of one user */
 	int64_t user_max_bytes;              /* stored upload bytes of one user */

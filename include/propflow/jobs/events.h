@@ -26,7 +26,8 @@ pf_events *pf_events_new(struct event_base *base, pf_db *readers, pf_job_env *en
 void pf_events_free(pf_events *ev);
 /* The job env's `changed` hook. */
 void pf_events_job_changed(void *arg, pf_job *job, bool final);
-/* Upgrade req to a WebSocket and subscribe it to the jobs of user. */
+/* Upgrade req to a WebSocket and subscribe it to the jobs of user; 429
+ * when the user already has --user-max-websockets open. */
 void pf_events_subscribe(pf_events *ev, pf_http_req *req, int64_t user);
 /* A job that was not running here was deleted: its owner's subscribers
  * get a final frame {"type": "import", "id": ID, "state": "cancelled",

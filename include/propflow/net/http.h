@@ -11,6 +11,15 @@
  * calls pf_http_req_resume(). Memory per connection is therefore bounded by
  * one socket read (PF_HTTP_READ_MAX) plus the consumer's own caps.
  *
+ * Connections are capped three ways (see pf_http_limits): in total
+ * (max_connections, WebSockets included), per client address
+ * (max_per_address), and in time: an unauthenticated request must send its
+ * whole body within unauth_body_timeout_ms. At the total cap the stalest
+ * connection that is idle, still in its head, or in an unauthenticated body
+ * is closed to make room; only when there is none is the new one refused.
+ * The route that accepted a request's credentials says so with
+ * pf_http_req_set_trusted().
+ *
  * Request lifetime: the handler owns the request from on_request until it
  * calls exactly one pf_http_respond*() or pf_ws_accept(). If the connection
  * dies first, the request stays valid (pf_http_req_alive() turns false, the
@@ -40,8 +49,11 @@ typedef struct pf_http_limits {
 	uint64_t body_max;          /* default body cap; 413 past it (per request overridable) */
 	unsigned header_timeout_ms; /* headers must complete within this; 408 */
 	unsigned idle_timeout_ms;   /* keep-alive idle and body stall limit */
-	unsigned max_connections;   /* beyond it new connections get 503 and close */
-	size_t output_max;          /* bytes queued to a slow reader before we stop producing */
+	unsigned unauth_body_timeout_ms; /* whole body of an untrusted request; 0 = none */
+	unsigned max_connections;        /* HTTP + upgraded; beyond it (after eviction) 503 */
+	unsigned max_per_address;        /* HTTP connections of one address (IPv6: /64);
+	                                    beyond it 429; 0 = no cap; trusted proxies exempt */
+	size_t output_max; /* bytes queued to a slow reader before we stop producing */
 	const struct pf_proxy_list *proxies; /* borrowed: trusted reverse proxies, may be NULL */
 	FILE *access_log;                    /* borrowed: one line per request; NULL = stderr */
 } pf_http_limits;
@@ -83,6 +95,17 @@ const char *pf_http_req_client(const pf_http_req *req);
 bool pf_http_req_https(const pf_http_req *req);
 /* Who the request is from, for the access log (copied, truncated to 64). */
 void pf_http_req_set_user(pf_http_req *req, const char *name);
+/* The request's credentials were accepted. Its body then has no whole-body
+ * deadline (only the idle timeout), and its connection is not evicted
+ * while the body arrives. */
+void pf_http_req_set_trusted(pf_http_req *req);
+bool pf_http_req_trusted(const pf_http_req *req);
+/* Content-Type is application/json: the media type compared exactly, case
+ * aside, parameters after ';' allowed ("application/json; charset=utf-8");
+ * "application/jsonx" or "application/json-seq" are not. */
+bool pf_http_req_is_json(const pf_http_req *req);
+/* The same test on a Content-Type value (NULL: false). Pure. */
+bool pf_http_media_is_json(const char *content_type);
 struct event_base *pf_http_req_base(const pf_http_req *req);
 /* Id of the connection for logs. */
 uint64_t pf_http_req_conn_id(const pf_http_req *req);
@@ -93,21 +116,34 @@ uint64_t pf_http_req_conn_id(const pf_http_req *req);
 typedef int (*pf_http_body_cb)(void *arg, pf_http_req *req, const char *data, size_t len);
 /* The body ended normally (all bytes delivered). */
 typedef void (*pf_http_end_cb)(void *arg, pf_http_req *req);
-/* The request can no longer complete: the client went away, the body
- * was malformed or longer than body_max, or a timeout hit. reason is a
- * static string: "client closed", "body too large", "malformed body",
- * "body timeout", "server shutting down". At most once, never after the end
+/* Why a request can no longer complete. Never 0. */
+typedef enum pf_http_abort {
+	PF_HTTP_ABORT_CLOSED = 1, /* the client went away (or reset the connection) */
+	PF_HTTP_ABORT_TOO_LARGE,  /* more body than body_max: answer 413 */
+	PF_HTTP_ABORT_MALFORMED,  /* broken chunked framing: answer 400 */
+	PF_HTTP_ABORT_TIMEOUT,    /* the body stalled past the idle timeout, or an
+	                             untrusted body missed its deadline: answer 408 */
+	PF_HTTP_ABORT_SHUTDOWN,   /* the server is shutting down: answer 503 */
+	PF_HTTP_ABORT_EVICTED,    /* closed to make room at the connection cap */
+} pf_http_abort;
+
+/* A short English name for logs and messages ("body too large"). */
+const char *pf_http_abort_name(pf_http_abort why);
+
+/* The request can no longer complete (see pf_http_abort). At most once, never after the end
  * callback (a complete body stays complete; respond then just frees the
  * request if the client left) and never after respond. If the connection
  * died before a callback was registered, it fires on a later loop turn once
  * one is (read_body or on_abort). After this no body/end callback comes. */
-typedef void (*pf_http_abort_cb)(void *arg, pf_http_req *req, const char *reason);
+typedef void (*pf_http_abort_cb)(void *arg, pf_http_req *req, pf_http_abort why);
 
 /*
  * Start receiving the body (sends "100 Continue" if the client asked for
  * it). body_max overrides the server default when non-zero: once more body
- * bytes than that arrive, the abort callback fires with reason
- * "body too large" and the handler should answer 413.
+ * bytes than that arrive, the abort callback fires with
+ * PF_HTTP_ABORT_TOO_LARGE and the handler should answer 413. An untrusted
+ * request (no pf_http_req_set_trusted() before this call) must deliver the
+ * whole body within unauth_body_timeout_ms (PF_HTTP_ABORT_TIMEOUT).
  */
 void pf_http_req_read_body(pf_http_req *req, uint64_t body_max, pf_http_body_cb body_cb,
                            pf_http_end_cb end_cb, pf_http_abort_cb abort_cb, void *arg);
@@ -138,7 +174,9 @@ const char *pf_http_status_text(int status);
  * Bytes the parser already received past the request head are left in its
  * input buffer. Returns NULL if the connection is gone. *access (may be
  * NULL; NULL on ENOMEM) gets the request's access-log line, written by
- * pf_http_access_finish when the new protocol ends.
+ * pf_http_access_finish when the new protocol ends; until then the
+ * upgraded connection keeps counting against max_connections (even past
+ * pf_http_server_free, which the access object outlives).
  */
 typedef struct pf_http_access pf_http_access;
 struct bufferevent *pf_http_req_detach(pf_http_req *req, pf_http_access **access);

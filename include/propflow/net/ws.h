@@ -4,10 +4,13 @@
  *
  * Ping is answered with pong, close is answered and the connection
  * closed; the server pings idle peers. Text frames from the client are
- * capped (PF_WS_MESSAGE_MAX, close 1009 past it). Outgoing data is
- * bounded: once more than PF_WS_SENDQ_MAX bytes wait for a slow reader
- * the connection is closed (1008), since progress frames are coalesced
- * and a fresh snapshot is sent on reconnect.
+ * capped (PF_WS_MESSAGE_MAX, close 1009 past it); a close frame with a
+ * 1-byte payload is a protocol error (1002). Outgoing data is bounded:
+ * once more than PF_WS_SENDQ_MAX bytes wait for a slow reader (our
+ * messages, and the pongs wslay queues for the peer's pings, each frame
+ * counted with its overhead) the connection is dropped (on_close gets
+ * 1008), since progress frames are coalesced and a fresh snapshot is sent
+ * on reconnect.
  *
  * Ownership: pf_ws owns its bufferevent and wslay context. It is freed by
  * the module itself after on_close returns (never inside a libevent
@@ -46,7 +49,7 @@ pf_ws *pf_ws_accept(pf_http_req *req, const pf_ws_handlers *h, void *arg);
 PF_MUST_CHECK int pf_ws_send_text(pf_ws *ws, const char *data, size_t len);
 /* Start a close handshake with code and reason. */
 void pf_ws_close(pf_ws *ws, int code, const char *reason);
-/* Bytes waiting to be written. */
+/* Bytes waiting to be written, queued frames counted with their overhead. */
 size_t pf_ws_pending(const pf_ws *ws);
 uint64_t pf_ws_id(const pf_ws *ws);
 /* Change the ping interval (default PF_WS_PING_INTERVAL_MS); used by tests. */
