@@ -17,9 +17,9 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import net from 'node:net';
-import { test } from 'node:test';
 import {
 	authHeaders, authLines, makeUser, procStats, request, scaled, sleep, useServer, wsConnect, wsTry,
+	test,
 } from './lib.mjs';
 
 // Memory is judged on the plain build: ASan's quarantine and shadow memory,
