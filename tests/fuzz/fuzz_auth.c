@@ -12,7 +12,7 @@
  * verify answer PF_EINVAL at once.
  * Build (from the repo root):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude tests/fuzz/fuzz_auth.c \
- *     src/auth.c src/proxy.c -lcrypto -o fuzz_auth
+ *     src/net/auth.c src/net/proxy.c -lcrypto -o fuzz_auth
  *   ./fuzz_auth -max_total_time=60 tests/fuzz/corpus/auth
  */
 #include "propflow/net/auth.h"

@@ -6,7 +6,7 @@
  * the same file content, result and filename (a differential check).
  * Build (from the repo root):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude tests/fuzz/fuzz_multipart.c \
- *     src/multipart.c -o fuzz_multipart
+ *     src/net/multipart.c -o fuzz_multipart
  *   ./fuzz_multipart -max_total_time=60 tests/fuzz/corpus/multipart
  */
 #include "propflow/net/multipart.h"

@@ -6,8 +6,8 @@
  * ranges, one column per field).
  *
  * Build by hand:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude src/normalise.c \
- *     src/mapping.c src/log.c tests/fuzz/fuzz_normalise.c -o /tmp/fuzz_norm -lm
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude src/ingest/normalise.c \
+ *     src/ingest/mapping.c src/base/log.c tests/fuzz/fuzz_normalise.c -o /tmp/fuzz_norm -lm
  *   /tmp/fuzz_norm -max_total_time=60 tests/fuzz/corpus/normalise
  */
 #include "propflow/ingest/mapping.h"
