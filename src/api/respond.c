@@ -40,10 +40,13 @@ void pf_respond_db_error(pf_http_req *req, const pf_db_result *r)
 {
 	pf_warn("conn %llu: query failed: %s", (unsigned long long)pf_http_req_conn_id(req),
 	        r->error);
-	if (r->lost || strstr(r->error, "connection") || strstr(r->error, "shutting down"))
-		pf_respond_db_down(req);
-	else
-		pf_http_respond_error(req, 500, "query failed", NULL);
+	switch (r->reason) {
+	case PF_DB_UNAVAILABLE: pf_respond_db_down(req); return;
+	case PF_DB_OK: /* a caller's mistake: nothing failed */
+	case PF_DB_QUERY:
+	case PF_DB_BUILD: break;
+	}
+	pf_http_respond_error(req, 500, "query failed", NULL);
 }
 
 bool pf_respond_db_up(pf_http_req *req, pf_db *db)

@@ -1,6 +1,6 @@
 /*
- * mapping.c - the canonical property fields and the mapping of an export's
- * header names onto them.
+ * mapping.c - the mapping of an export's header names onto the canonical
+ * property fields (fields.h).
  *
  * A header is folded (lower-case ASCII letters and digits only) and looked
  * up in a synonym table; an exact hit scores 1.0. Otherwise two fuzzy tests
@@ -35,55 +35,6 @@
 #define MAPPING_CONTAIN_SPAN  0.35
 #define MAPPING_TOKENS_MAX    64 /* words of a header checked against the stop list */
 
-/* ---- fields ----------------------------------------------------------- */
-
-static const struct {
-	const char *name;
-	pf_field_type type;
-} fields[PF_F__COUNT] = {
-    [PF_F_SOURCE_ID] = {"source_id", PF_T_ID},
-    [PF_F_ADDRESS] = {"address", PF_T_TEXT},
-    [PF_F_CITY] = {"city", PF_T_TEXT},
-    [PF_F_STATE] = {"state", PF_T_TEXT},
-    [PF_F_ZIP] = {"zip", PF_T_ID},
-    [PF_F_PRICE] = {"price", PF_T_NUMBER},
-    [PF_F_BEDS] = {"beds", PF_T_NUMBER},
-    [PF_F_BATHS] = {"baths", PF_T_NUMBER},
-    [PF_F_SQFT] = {"sqft", PF_T_NUMBER},
-    [PF_F_LOT_SQFT] = {"lot_sqft", PF_T_NUMBER},
-    [PF_F_YEAR_BUILT] = {"year_built", PF_T_INTEGER},
-    [PF_F_PROPERTY_TYPE] = {"property_type", PF_T_TEXT},
-    [PF_F_STATUS] = {"status", PF_T_TEXT},
-    [PF_F_LISTED_ON] = {"listed_on", PF_T_DATE},
-    [PF_F_SOLD_ON] = {"sold_on", PF_T_DATE},
-    [PF_F_LATITUDE] = {"latitude", PF_T_LATITUDE},
-    [PF_F_LONGITUDE] = {"longitude", PF_T_LONGITUDE},
-};
-
-const char *pf_field_name(pf_field f)
-{
-	if ((int)f < 0 || f >= PF_F__COUNT)
-		return NULL;
-	return fields[f].name;
-}
-
-pf_field_type pf_field_type_of(pf_field f)
-{
-	if ((int)f < 0 || f >= PF_F__COUNT)
-		return PF_T_TEXT;
-	return fields[f].type;
-}
-
-int pf_field_by_name(const char *name)
-{
-	if (!name)
-		return -1;
-	for (int f = 0; f < PF_F__COUNT; f++)
-		if (strcmp(fields[f].name, name) == 0)
-			return f;
-	return -1;
-}
-
 const char *pf_match_name(pf_match m)
 {
 	switch (m) {
@@ -98,7 +49,8 @@ const char *pf_match_name(pf_match m)
 /* ---- synonyms --------------------------------------------------------- */
 
 /*
- * Folded synonyms, space-separated, per field. A leading '=' marks a word
+ * Folded synonyms, space-separated, per field (keyed by the field table's
+ * enum; a field left out here is matched by its own folded name). A leading '=' marks a word
  * matched exactly only (too generic to look for inside longer headers:
  * "type", "date"); '~' marks a weak synonym (exact only, scored
  * MAPPING_WEAK_SCORE). Several fields in one export (List Price and Sale
@@ -163,6 +115,7 @@ static const char *const stop_words[] = {
 
 /* A synonym prepared for one pf_mapping_build call. */
 #define MAPPING_SYNONYMS_MAX 320 /* room for every word of synonyms[] (a test checks) */
+#define MAPPING_OWN_NAME_MAX 64  /* a field's folded name, its only synonym when it has none */
 
 struct syn_prep {
 	const char *name; /* borrowed from synonyms[]: folded, marker skipped, not NUL-ended */
@@ -393,10 +346,16 @@ static void map_one(const char *h, const struct syn_prep *syn, size_t nsyn, pf_c
 int pf_mapping_build(const char *const *headers, size_t n, pf_column_map *out)
 {
 	struct syn_prep syn[MAPPING_SYNONYMS_MAX];
+	char own[PF_F__COUNT][MAPPING_OWN_NAME_MAX]; /* folded names of fields without synonyms */
 	size_t nsyn = 0, winner[PF_F__COUNT];
 
 	for (int f = 0; f < PF_F__COUNT; f++) {
-		for (const char *p = synonyms[f]; *p && nsyn < MAPPING_SYNONYMS_MAX;) {
+		const char *list = synonyms[f];
+		if (!list) {
+			pf_mapping_fold(pf_field_name((pf_field)f), own[f], sizeof(own[f]));
+			list = own[f];
+		}
+		for (const char *p = list; *p && nsyn < MAPPING_SYNONYMS_MAX;) {
 			struct syn_prep *s = &syn[nsyn++];
 			s->flags = 0;
 			if (*p == '=')

@@ -9,23 +9,37 @@
 #include "propflow/store/batch.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define COLBUF_MIN 4096
 
-static const char sql_records[] =
-    "INSERT INTO property_records (job_id, gen, row_no, line_no, source_id, address, city, "
-    "state, zip, price, beds, baths, sqft, lot_sqft, year_built, property_type, status, "
-    "listed_on, sold_on, latitude, longitude) "
-    "SELECT $1, $21::int, r::int, l::int, f0, f1, f2, f3, f4, f5::numeric, f6::numeric, "
-    "f7::numeric, "
-    "f8::numeric, f9::numeric, f10::int, f11, f12, f13::date, f14::date, f15::float8, "
-    "f16::float8 "
-    "FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
-    "$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], "
-    "$15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[]) "
-    "AS u(r, l, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15, f16)";
+/* The records INSERT, from the field table (fields.h). Parameters: $1 the
+ * job, $2 the generation, then one text array per batch column (row_no,
+ * line_no, each field), cast to the field's SQL type. */
+#define SQL_RECORDS_HEAD                                                                           \
+	"INSERT INTO property_records (job_id, gen, row_no, line_no" PF_FIELD_NAMES                \
+	") SELECT $1, $2::int, row_no::int, line_no::int" PF_FIELD_CASTS " FROM unnest("
+#define SQL_RECORDS_TAIL ") AS u(row_no, line_no" PF_FIELD_NAMES ")"
+#define SQL_ARRAY_PARAM  16 /* bytes of "$NN::text[], " */
+
+/* The placeholders of the unnest list are numbered, which the preprocessor
+ * cannot do: the statement is written out once, at the first batch, and
+ * never changes after (the loop's thread is the only caller). */
+static const char *sql_records(void)
+{
+	static char sql[sizeof(SQL_RECORDS_HEAD) + sizeof(SQL_RECORDS_TAIL) +
+	                PF_BATCH_REC_COLS * SQL_ARRAY_PARAM];
+	if (sql[0])
+		return sql;
+	size_t n = (size_t)snprintf(sql, sizeof(sql), "%s", SQL_RECORDS_HEAD);
+	for (int i = 0; i < PF_BATCH_REC_COLS; i++)
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s$%d::text[]", i ? ", " : "",
+		                      3 + i);
+	snprintf(sql + n, sizeof(sql) - n, "%s", SQL_RECORDS_TAIL);
+	return sql;
+}
 
 static const char sql_raw[] =
     "INSERT INTO property_raw (job_id, gen, row_no, data) "
@@ -193,11 +207,11 @@ int pf_batch_submit(pf_batch *b, pf_db *db, const pf_batch_progress *p, pf_db_cb
 	rc = rc ? rc : pf_db_unit_int(u, p->max_rows);
 	rc = rc ? rc : pf_db_unit_int(u, p->margin);
 	if (b->nrecords) {
-		rc = rc ? rc : pf_db_unit_stmt(u, sql_records);
+		rc = rc ? rc : pf_db_unit_stmt(u, sql_records());
 		rc = rc ? rc : pf_db_unit_int(u, p->job_id);
+		rc = rc ? rc : pf_db_unit_int(u, p->gen);
 		for (int i = 0; i < PF_BATCH_REC_COLS && rc == 0; i++)
 			rc = bind_col(u, &b->rec[i], PF_OID_TEXT_ARRAY, PF_OID_TEXT);
-		rc = rc ? rc : pf_db_unit_int(u, p->gen);
 		rc = rc ? rc : pf_db_unit_stmt(u, sql_raw);
 		rc = rc ? rc : pf_db_unit_int(u, p->job_id);
 		rc = rc ? rc : bind_col(u, &b->raw_row, PF_OID_TEXT_ARRAY, PF_OID_TEXT);

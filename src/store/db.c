@@ -218,15 +218,31 @@ int pf_db_unit_binary_owned(pf_db_unit *u, uint32_t oid, char *buf, size_t len)
 	return add_param(u, oid, buf, (int)len, 1);
 }
 
-/* Run the callback once with the unit's results, then free the unit. A
- * unit that failed without a message (out of memory) reports `fallback`. */
-static void unit_finish(pf_db_unit *u, const char *fallback, bool lost)
+/* The reason of an error the server sent: class 08 (connection exception)
+ * and the 57P0x that mean "not now" make the database unavailable; any
+ * other state is the statement's own failure. */
+static pf_db_reason reason_of_sqlstate(const char *st)
 {
+	if (strncmp(st, "08", 2) == 0 || strcmp(st, "57P01") == 0 || strcmp(st, "57P02") == 0 ||
+	    strcmp(st, "57P03") == 0 || strcmp(st, "57P05") == 0)
+		return PF_DB_UNAVAILABLE;
+	return PF_DB_QUERY;
+}
+
+/* Run the callback once with the unit's results, then free the unit. A
+ * unit that failed without a message (out of memory) reports `fallback`;
+ * reason is the caller's when it failed the unit itself, else it comes
+ * from the server's error. */
+static void unit_finish(pf_db_unit *u, const char *fallback, bool lost, pf_db_reason reason)
+{
+	if (reason == PF_DB_OK && u->error)
+		reason = reason_of_sqlstate(u->sqlstate);
 	pf_db_result r = {
 	    .nres = u->nstmt,
 	    .res = u->res,
 	    .error = u->error ? u->error : fallback,
 	    .sqlstate = u->sqlstate,
+	    .reason = reason,
 	    /* class 08: connection exception; 57P0x: the server is shutting down */
 	    .lost = lost || (u->error && (strncmp(u->sqlstate, "08", 2) == 0 ||
 	                                  strncmp(u->sqlstate, "57P0", 4) == 0)),
@@ -238,15 +254,15 @@ static void unit_finish(pf_db_unit *u, const char *fallback, bool lost)
 
 static void unit_complete(pf_db_unit *u)
 {
-	unit_finish(u, NULL, false);
+	unit_finish(u, NULL, false, PF_DB_OK);
 }
 
 /* lost: the unit may have reached the server (see pf_db_result.lost). */
-static void unit_fail(pf_db_unit *u, const char *why, bool lost)
+static void unit_fail(pf_db_unit *u, const char *why, bool lost, pf_db_reason reason)
 {
 	if (!u->error)
 		u->error = strdup(why);
-	unit_finish(u, why, lost);
+	unit_finish(u, why, lost, reason);
 }
 
 /* ---------------- results ---------------- */
@@ -400,7 +416,7 @@ static void conn_broken(db_conn *c, const char *why)
 	conn_schedule_retry(c);
 	pf_db_unit *u;
 	while ((u = q_pop(&c->inflight)))
-		unit_fail(u, "database connection lost", true);
+		unit_fail(u, "database connection lost", true, PF_DB_UNAVAILABLE);
 }
 
 static void conn_poll_connect(db_conn *c)
@@ -517,18 +533,18 @@ static void conn_pump(db_conn *c)
 	while (c->state == CONN_READY && c->pending.head && (int)c->inflight.len < window) {
 		pf_db_unit *u = q_pop(&c->pending);
 		if (u->build_err) {
-			unit_fail(u, pf_strerror(u->build_err), false);
+			unit_fail(u, pf_strerror(u->build_err), false, PF_DB_BUILD);
 			continue;
 		}
 		if (!c->db->pipeline && u->nstmt != 1) {
-			unit_fail(u, "non-pipeline units take one statement", false);
+			unit_fail(u, "non-pipeline units take one statement", false, PF_DB_BUILD);
 			continue;
 		}
 		if (conn_send(c, u) != 0) {
 			char msg[256];
 			snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c->pg));
 			msg[strcspn(msg, "\n")] = 0;
-			unit_fail(u, msg[0] ? msg : "send failed", true);
+			unit_fail(u, msg[0] ? msg : "send failed", true, PF_DB_UNAVAILABLE);
 			conn_broken(c, msg);
 			return;
 		}
@@ -614,9 +630,9 @@ void pf_db_free(pf_db *db)
 		db_conn *c = &db->conns[i];
 		pf_db_unit *u;
 		while ((u = q_pop(&c->inflight)))
-			unit_fail(u, "shutting down", true);
+			unit_fail(u, "shutting down", true, PF_DB_UNAVAILABLE);
 		while ((u = q_pop(&c->pending)))
-			unit_fail(u, "shutting down", true);
+			unit_fail(u, "shutting down", true, PF_DB_UNAVAILABLE);
 		if (c->io)
 			event_free(c->io);
 		if (c->timer)

@@ -1,21 +1,16 @@
 // detail.js - the side panel for one record: GET /api/properties/ID, its stored (canonical)
-// fields and its original row exactly as the file had it.
+// fields (the field table's, in its order and with its labels) and its original row exactly as
+// the file had it.
 
 import { api } from './api.js';
-import { el, fmtInt, fmtMoney, fmtNum } from './format.js';
-
-const FIELDS = [
-	['source_id', 'Source ID'], ['address', 'Address'], ['city', 'City'], ['state', 'State'],
-	['zip', 'ZIP'], ['price', 'Price', fmtMoney], ['beds', 'Beds', fmtNum], ['baths', 'Baths', fmtNum],
-	['sqft', 'Living area (sq ft)', fmtInt], ['lot_sqft', 'Lot (sq ft)', fmtInt],
-	['year_built', 'Year built', String], ['property_type', 'Property type'], ['status', 'Status'],
-	['listed_on', 'Listed on'], ['sold_on', 'Sold on'], ['latitude', 'Latitude', String],
-	['longitude', 'Longitude', String],
-];
+import { el, fmtInt } from './format.js';
+import { formatter } from './fields.js';
 
 export class DetailPanel {
-	constructor(panel) {
+	// fields: the field table (fields.js), every one shown in its order.
+	constructor(panel, fields) {
 		this.panel = panel;
+		this.shown = fields.map((f) => [f.name, f.label, formatter(f)]);
 		this.title = panel.querySelector('#detail-title');
 		this.sub = panel.querySelector('#detail-sub');
 		this.fields = panel.querySelector('#detail-fields');
@@ -68,7 +63,7 @@ export class DetailPanel {
 		this.sub.textContent = sub.join(' · ');
 
 		const frag = document.createDocumentFragment();
-		for (const [key, label, fmt] of FIELDS) {
+		for (const [key, label, fmt] of this.shown) {
 			const v = p[key];
 			frag.append(el('dt', null, label));
 			const dd = el('dd');

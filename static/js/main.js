@@ -13,16 +13,18 @@ import { DetailPanel } from './detail.js';
 import { renderMapping } from './mapping.js';
 import { ErrorsView } from './errors.js';
 import { fmtInt, TERMINAL } from './format.js';
+import { loadFields } from './fields.js';
 
 const REPROCESSABLE = new Set(['done', 'failed', 'interrupted']);
 import * as store from './store.js';
 
 const $ = (sel) => document.querySelector(sel);
 
-function init() {
-	const detail = new DetailPanel($('#detail-panel'));
+// fields: the field table (GET /api/fields), which the views that list fields are built from.
+function init(fields) {
+	const detail = new DetailPanel($('#detail-panel'), fields);
 	const table = new VirtualTable($('#property-table'), $('#vt-status'),
-		(id, rowEl) => detail.open(id, rowEl));
+		(id, rowEl) => detail.open(id, rowEl), fields);
 	detail.onClose = () => table.clearSelection();
 	const summary = new JobSummary($('#job-view'));
 	const errors = new ErrorsView($('[data-testid="errors-table"]'), $('#errors-status'), $('#errors-more'));
@@ -93,7 +95,7 @@ function init() {
 		if (key !== mappingKey) {
 			mappingKey = key;
 			const mapped = renderMapping($('[data-testid="mapping-table"]'), cols,
-				{ editable, draft, onChange: onMappingChange });
+				{ fields, editable, draft, onChange: onMappingChange });
 			const fuzzy = cols.filter((c) => c.match === 'fuzzy').length;
 			$('#mapping-count').textContent = cols.length ? mapped + '/' + cols.length +
 				(fuzzy ? ' · ' + fuzzy + ' fuzzy' : '') : '';
@@ -308,5 +310,9 @@ function init() {
 	session.start();
 }
 
-if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
-else init();
+async function start() {
+	init(await loadFields());
+}
+
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+else start();

@@ -4,15 +4,12 @@
 
 import { el } from './format.js';
 
-// The canonical fields (job.columns[].field), in the order the select lists them.
-export const FIELDS = ['source_id', 'address', 'city', 'state', 'zip', 'price', 'beds', 'baths', 'sqft',
-	'lot_sqft', 'year_built', 'property_type', 'status', 'listed_on', 'sold_on', 'latitude',
-	'longitude'];
 const UNMAPPED = ''; // the select's value for "not mapped"
 
 const ORDER_NAME = { mdy: 'month-first dates', dmy: 'day-first dates', ymd: 'year-first dates' };
 
-// opts: {editable: the selects are enabled, draft: Map header -> field|null (the edits so far),
+// opts: {fields: the field table (fields.js), whose names the selects offer in its order,
+// editable: the selects are enabled, draft: Map header -> field|null (the edits so far),
 // onChange(header, field|null, original)}.
 export function renderMapping(table, columns, opts = {}) {
 	const draft = opts.draft ?? new Map();
@@ -70,7 +67,7 @@ function overrideCell(c, draft, opts) {
 	const sel = el('select', 'map-select', null, { 'aria-label': 'Field for ' + (c.header || 'column ' +
 		((c.index ?? 0) + 1)), 'data-testid': 'mapping-select', 'data-header': c.header });
 	sel.append(el('option', null, 'not mapped', { value: UNMAPPED }));
-	for (const f of FIELDS) sel.append(el('option', null, f, { value: f }));
+	for (const f of opts.fields ?? []) sel.append(el('option', null, f.name, { value: f.name, title: f.label }));
 	const current = c.field ?? null;
 	const chosen = draft.has(c.header) ? draft.get(c.header) : current;
 	sel.value = chosen ?? UNMAPPED;

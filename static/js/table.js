@@ -6,7 +6,8 @@
 // from the nearest anchor below the missing rows. Rows far from the view are evicted.
 
 import { api } from './api.js';
-import { el, fmtInt, fmtMoney, fmtNum } from './format.js';
+import { el, fmtInt } from './format.js';
+import { formatter } from './fields.js';
 
 export const ROW_H = 32; // must match --row-h in app.css
 const OVERSCAN = 8; // rows above and below the view kept in the DOM
@@ -17,37 +18,28 @@ const CACHE_MAX = 8000; // rows kept in memory before eviction
 const MAX_BODY_PX = 8000000; // past this the spacer is scaled (browsers cap element heights)
 const RETRY_MS = 2000;
 
-const int = (v) => fmtInt(v);
-const year = (v) => String(v);
-const COLUMNS = [
-	{ key: 'row', label: '#', w: 72, cls: 'num muted', fmt: int },
-	{ key: 'source_id', label: 'Source ID', w: 120 },
-	{ key: 'address', label: 'Address', w: 240 },
-	{ key: 'city', label: 'City', w: 140 },
-	{ key: 'state', label: 'State', w: 60 },
-	{ key: 'zip', label: 'ZIP', w: 76 },
-	{ key: 'price', label: 'Price', w: 116, cls: 'num', fmt: fmtMoney },
-	{ key: 'beds', label: 'Beds', w: 58, cls: 'num', fmt: fmtNum },
-	{ key: 'baths', label: 'Baths', w: 62, cls: 'num', fmt: fmtNum },
-	{ key: 'sqft', label: 'Sq ft', w: 82, cls: 'num', fmt: int },
-	{ key: 'lot_sqft', label: 'Lot sq ft', w: 92, cls: 'num', fmt: int },
-	{ key: 'year_built', label: 'Built', w: 62, cls: 'num', fmt: year },
-	{ key: 'property_type', label: 'Type', w: 150 },
-	{ key: 'status', label: 'Status', w: 104 },
-	{ key: 'listed_on', label: 'Listed', w: 104 },
-	{ key: 'sold_on', label: 'Sold', w: 104 },
-];
+// The row number, then every field the field table gives a width (GET /api/fields, fields.js).
+function tableColumns(fields) {
+	return [
+		{ key: 'row', label: '#', w: 72, cls: 'num muted', fmt: fmtInt },
+		...fields.filter((f) => f.width > 0).map((f) => ({
+			key: f.name, label: f.brief, w: f.width, cls: f.kind === 'number' ? 'num' : '', fmt: formatter(f),
+		})),
+	];
+}
 
 export class VirtualTable {
-	constructor(root, statusEl, onOpen) {
+	// fields: the field table (fields.js).
+	constructor(root, statusEl, onOpen, fields) {
 		this.root = root;
+		this.columns = tableColumns(fields);
 		this.head = root.querySelector('.vt-head');
 		this.body = root.querySelector('.vt-body');
 		this.statusEl = statusEl;
 		this.onOpen = onOpen;
 		this.empty = el('div', 'vt-empty', '');
 		root.append(this.empty);
-		root.style.setProperty('--vt-cols', COLUMNS.map((c) => c.w + 'px').join(' '));
+		root.style.setProperty('--vt-cols', this.columns.map((c) => c.w + 'px').join(' '));
 		this.buildHead();
 		this.jobId = null;
 		this.reset();
@@ -75,7 +67,7 @@ export class VirtualTable {
 
 	buildHead() {
 		const row = el('div', 'vt-row vt-header', null, { role: 'row', 'aria-rowindex': 1 });
-		for (const c of COLUMNS) {
+		for (const c of this.columns) {
 			row.append(el('div', 'vt-cell' + (c.cls ? ' ' + c.cls : ''), c.label,
 				{ role: 'columnheader' }));
 		}
@@ -203,7 +195,7 @@ export class VirtualTable {
 		if (!item) {
 			r.classList.add('loading');
 			r.setAttribute('aria-busy', 'true');
-			for (let c = 0; c < COLUMNS.length; c++) r.append(el('div', 'vt-cell', null, { role: 'cell' }));
+			for (let c = 0; c < this.columns.length; c++) r.append(el('div', 'vt-cell', null, { role: 'cell' }));
 			return r;
 		}
 		r.dataset.testid = 'property-row';
@@ -211,7 +203,7 @@ export class VirtualTable {
 		r.dataset.id = String(item.id);
 		r.tabIndex = 0;
 		if (item.id === this.selectedId) r.classList.add('selected');
-		for (const c of COLUMNS) {
+		for (const c of this.columns) {
 			const v = item[c.key];
 			const cell = el('div', 'vt-cell' + (c.cls ? ' ' + c.cls : ''), null, { role: 'cell' });
 			if (v === null || v === undefined || v === '') {

@@ -109,12 +109,116 @@ test('400 for a bad limit or cursor', async () => {
 	}
 });
 
+// Cursors are sealed (AES-GCM under a key kept in PostgreSQL): nothing in
+// them can be read or made by a client. Anything that is not a cursor this
+// server handed out for this list of this import is 400: before, a records
+// cursor was the row number and an errors cursor a global import_errors id,
+// so another import's cursor paged this one and a huge one answered 500.
+test('cursors are opaque; malformed, out of range, forged, another import\'s or list\'s: 400', async () => {
+	assert.ok(S.a && S.b, 'needs both imports');
+	const page = async (id, what, q) => await request('GET', `${srv.url}/api/imports/${id}/${what}?${q}`);
+	const a1 = await page(S.a.id, 'properties', 'limit=10');
+	const a1again = await page(S.a.id, 'properties', 'limit=10');
+	const ae = await page(S.a.id, 'errors', 'limit=10');
+	const b1 = await page(S.b.id, 'properties', 'limit=10');
+	for (const r of [a1, a1again, ae, b1]) assert.equal(r.status, 200, r.text.slice(0, 200));
+	const cur = a1.json.next;
+	const flip = (c, i) => c.slice(0, i) + (c[i] === 'A' ? 'B' : 'A') + c.slice(i + 1);
+	const cases = [
+		['out of range (was 500)', 'properties', '999999999999999999'],
+		['out of range, errors', 'errors', '999999999999999999'],
+		['overflowing', 'properties', '99999999999999999999999999'],
+		['a row number', 'properties', '10'],
+		['an error id', 'errors', String(ae.json.items[9].id)],
+		['zero', 'properties', '0'],
+		['negative', 'properties', '-1'],
+		['cut short', 'properties', cur.slice(0, -1)],
+		['one character more', 'properties', cur + 'A'],
+		['padded', 'properties', cur + '='],
+		['base64, not base64url', 'properties', cur.replace(/[-_]/g, '+').replace(/^./, '+')],
+		['forged (first character changed)', 'properties', flip(cur, 0)],
+		['forged (middle)', 'properties', flip(cur, 30)],
+		['forged (last)', 'properties', flip(cur, cur.length - 1)],
+		['another import\'s', 'properties', b1.json.next],
+		['an errors cursor for records', 'properties', ae.json.next],
+		['a records cursor for errors', 'errors', cur],
+	];
+	for (const [what, list, after] of cases)
+		assertJsonError(await page(S.a.id, list, `limit=10&after=${encodeURIComponent(after)}`), 400, what);
+	for (const c of [cur, ae.json.next, b1.json.next]) {
+		assert.match(c, /^[A-Za-z0-9_-]{40,}$/, `a cursor is URL-safe text: ${c}`);
+		assert.doesNotMatch(c, /^\d+$/, 'a cursor is not a number');
+	}
+	assert.notEqual(a1again.json.next, cur, 'the same page twice: two different cursors (nothing to read in them)');
+	const ok = await page(S.a.id, 'properties', `limit=10&after=${a1again.json.next}`);
+	assert.equal(ok.status, 200, ok.text.slice(0, 200));
+	assert.deepEqual(ok.json.items.map((x) => x.row), [11, 12, 13, 14, 15, 16, 17, 18, 19, 20],
+		'either cursor of a page continues after its last row');
+
+	// another user's import stays a 404 whatever the cursor (isolation.test.mjs)
+	assertJsonError(await page(987654321, 'properties', `limit=10&after=${encodeURIComponent(cur)}`), 404,
+		'a real cursor on a missing import');
+});
+
+test('paging walks every row and every error exactly once, in order', { timeout: 60000 }, async () => {
+	assert.ok(S.a, 'needs the first import');
+	for (const limit of [1, 7, 100]) {
+		const rows = (await walkProperties(srv.url, S.a.id, limit)).map((x) => x.row);
+		assert.equal(rows.length, S.a.rows_inserted, `limit ${limit}: every record`);
+		for (let i = 1; i < rows.length; i++) assert.ok(rows[i] > rows[i - 1], `limit ${limit}: row order at ${i}`);
+		const errs = (await walkErrors(srv.url, S.a.id, limit)).map((e) => e.id);
+		assert.equal(new Set(errs).size, errs.length, `limit ${limit}: no error twice`);
+		for (let i = 1; i < errs.length; i++) assert.ok(errs[i] > errs[i - 1], `limit ${limit}: error order at ${i}`);
+		assert.deepEqual(errs, (await walkErrors(srv.url, S.a.id, 1000)).map((e) => e.id), `limit ${limit}: every error`);
+	}
+});
+
+test('GET /api/fields: the field table, open to anyone; records carry exactly its fields', async () => {
+	const r = await request('GET', `${srv.url}/api/fields`, { auth: null });
+	assert.equal(r.status, 200, r.text.slice(0, 200));
+	const items = r.json.items;
+	assert.ok(Array.isArray(items));
+	// the first fields keep their names and order (a new one may follow)
+	assert.deepEqual(items.slice(0, FIELDS.length).map((f) => f.name), FIELDS);
+	for (const f of items) {
+		for (const k of ['name', 'kind', 'type', 'sql', 'format', 'width', 'label', 'brief'])
+			assert.ok(k in f, `${f.name} has ${k}`);
+		assert.ok(['text', 'number', 'date'].includes(f.kind), JSON.stringify(f));
+	}
+	const kinds = Object.fromEntries(items.map((f) => [f.name, f.kind]));
+	assert.equal(kinds.price, 'number');
+	assert.equal(kinds.listed_on, 'date');
+	assert.equal(kinds.zip, 'text');
+	const p = await request('GET', `${srv.url}/api/imports/${S.a.id}/properties?limit=50`);
+	assert.equal(p.status, 200);
+	for (const it of p.json.items) {
+		assert.deepEqual(Object.keys(it), ['id', 'row', 'line', ...items.map((f) => f.name)], 'record keys');
+		for (const f of items) {
+			const v = it[f.name];
+			if (v === null) continue;
+			if (f.kind === 'number') assert.equal(typeof v, 'number', `${f.name}: ${v}`);
+			else assert.equal(typeof v, 'string', `${f.name}: ${v}`);
+			if (f.kind === 'date') assert.match(v, /^\d{4}-\d\d-\d\d$/, `${f.name}: ${v}`);
+		}
+	}
+});
+
 test('405 for a wrong method', async () => {
 	assert.ok(S.a, 'needs the first import');
 	const cases = [['PUT', '/api/imports'], ['DELETE', '/api/health'], ['POST', '/api/health'],
 		['PUT', `/api/imports/${S.a.id}`], ['POST', `/api/imports/${S.a.id}/properties`],
 		['POST', '/api/properties/1'], ['PUT', `/api/imports/${S.a.id}/errors`]];
 	for (const [m, p] of cases) assertJsonError(await request(m, srv.url + p), 405, `${m} ${p}`);
+	// Allow names the path's methods, from the one route table
+	for (const [m, p, allow] of [['PUT', '/api/imports', 'GET, POST, OPTIONS'],
+		['PUT', `/api/imports/${S.a.id}`, 'GET, HEAD, PATCH, DELETE, OPTIONS'],
+		['GET', `/api/imports/${S.a.id}/reprocess`, 'POST'], ['POST', '/api/health', 'GET'],
+		['PUT', '/api/session', 'GET, POST, DELETE'], ['POST', '/', 'GET, HEAD'],
+		['POST', '/api/fields', 'GET']]) {
+		const r = await request(m, srv.url + p);
+		assert.equal(r.status, 405, `${m} ${p}`);
+		assert.equal(r.headers.allow, allow, `${m} ${p}: Allow`);
+	}
 });
 
 test('properties paging: default limit 100, cursor chain, items carry every field', { timeout: 60000 }, async () => {
@@ -171,7 +275,8 @@ test('pages are read in index order, for a job newer than the statistics', { tim
 		const sql = await psql(ci, 'SELECT query FROM pg_stat_activity WHERE query LIKE ' +
 			`'SELECT %FROM ${table} WHERE job_id = $1 %' AND pid <> pg_backend_pid() LIMIT 1`);
 		assert.match(sql, /ORDER BY/, `the ${what} statement seen in pg_stat_activity: ${sql}`);
-		await checkPlans(ci, sql, table, [job.id, after, 51, user], what);
+		// the statement's position: the page's last key (the cursor itself is sealed)
+		await checkPlans(ci, sql, table, [job.id, keys[keys.length - 1], 51, user], what);
 	}
 });
 
@@ -279,4 +384,20 @@ test('edge uploads: header only, empty body; two uploads at once', { timeout: 12
 	assert.equal(jy.delimiter, '|');
 	const h = await request('GET', `${srv.url}/api/health`);
 	assert.equal(h.status, 200);
+});
+
+// A cursor remembers the generation of the rows it paged: once a reprocess
+// replaced them, it is refused with 409 (start again), not continued into
+// rows of another mapping.
+test('a cursor made before a reprocess: 409; a new walk sees every row', { timeout: 120000 }, async () => {
+	assert.ok(S.b, 'needs the second import');
+	const first = await request('GET', `${srv.url}/api/imports/${S.b.id}/properties?limit=10`);
+	assert.equal(first.status, 200);
+	const r = await request('POST', `${srv.url}/api/imports/${S.b.id}/reprocess`, { body: '' });
+	assert.equal(r.status, 202, `reprocess: ${r.status} ${r.text.slice(0, 200)}`);
+	const done = await waitJob(srv.url, S.b.id, ['done']);
+	const old = await request('GET', `${srv.url}/api/imports/${S.b.id}/properties?limit=10&after=${first.json.next}`);
+	assertJsonError(old, 409, 'a cursor of the rows before the reprocess');
+	const all = await walkProperties(srv.url, S.b.id, 10);
+	assert.equal(all.length, done.rows_inserted);
 });

@@ -270,16 +270,19 @@ test('bob gets for every route of admin\'s (and carol\'s) exactly the 404 of a m
 	assert.equal(list.status, 200);
 	const ids = list.json.items.map((j) => j.id);
 	assert.deepEqual(ids, [S.BJ], `bob's list holds only his own job: ${ids}`);
-	// bob's own job paged with admin's cursor: still only bob's rows.
-	const own = await walkAs(`/api/imports/${S.BJ}/properties?limit=1000`, S.bob.headers);
+	// bob's own job paged with admin's cursor: refused (a cursor is sealed
+	// for one import; before, it was a row number that paged any import).
 	const withCursor = await req('GET', `/api/imports/${S.BJ}/properties?limit=1000&after=${encodeURIComponent(S.cursor)}`,
 		{ headers: S.bob.headers });
-	if (withCursor.status === 200) {
-		const ownIds = new Set(own.map((x) => x.id));
-		for (const it of withCursor.json.items)
-			assert.ok(ownIds.has(it.id), `admin's cursor on bob's job gave record ${it.id} that is not bob's`);
-	} else {
-		assert.equal(withCursor.status, 400, `admin's cursor on bob's job: ${withCursor.status}`);
+	assert.equal(withCursor.status, 400, `admin's cursor on bob's job: ${withCursor.status} ${withCursor.text.slice(0, 160)}`);
+	const errs = await req('GET', `/api/imports/${S.BJ}/errors?limit=1`, { headers: S.bob.headers });
+	assert.equal(errs.status, 200);
+	if (errs.json.next !== null) {
+		// bob's errors cursor tells nothing of how many errors anyone stored
+		assert.doesNotMatch(errs.json.next, /^\d+$/, `bob's errors cursor: ${errs.json.next}`);
+		const onAdmins = await req('GET', `/api/imports/${S.J}/errors?after=${encodeURIComponent(errs.json.next)}`,
+			{ headers: S.admin });
+		assert.equal(onAdmins.status, 400, `bob's errors cursor on admin's job, by admin: ${onAdmins.status}`);
 	}
 });
 

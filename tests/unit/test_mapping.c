@@ -50,12 +50,14 @@ static void test_fields(void)
 	                       "price",      "beds",          "baths",  "sqft",      "lot_sqft",
 	                       "year_built", "property_type", "status", "listed_on", "sold_on",
 	                       "latitude",   "longitude"};
-	CHECK_INT(PF_ARRAY_LEN(names), PF_F__COUNT);
-	for (int f = 0; f < PF_F__COUNT; f++) {
+	/* the first fields keep their names and places; more may follow */
+	CHECK(PF_F__COUNT >= (int)PF_ARRAY_LEN(names));
+	for (int f = 0; f < (int)PF_ARRAY_LEN(names); f++) {
 		CHECK_STR(pf_field_name(f), names[f]);
 		CHECK_INT(pf_field_by_name(names[f]), f);
-		EXACT(names[f], f); /* the canonical name is a synonym of itself */
 	}
+	for (int f = 0; f < PF_F__COUNT; f++)
+		EXACT(pf_field_name(f), f); /* the canonical name is a synonym of itself */
 	CHECK(pf_field_name(PF_F__COUNT) == NULL);
 	CHECK(pf_field_name(-1) == NULL);
 	CHECK_INT(pf_field_by_name("Zip"), -1);

@@ -54,11 +54,12 @@ typedef void (*pf_account_auth_cb)(void *arg, pf_http_req *req, const pf_user *u
  */
 void pf_account_authenticate(pf_account *acc, pf_http_req *req, pf_account_auth_cb cb, void *arg);
 
-/* true when this path is handled by pf_account_handle (/api/session,
- * /api/account/...). */
-bool pf_account_owns(const char *path);
-/* Handles and answers one of those routes. */
-void pf_account_handle(pf_account *acc, pf_http_req *req);
+/* The account routes (api.c's table sends them here). Each refuses a
+ * foreign Origin (403) and then checks its own credentials: */
+void pf_account_login(pf_account *acc, pf_http_req *req);    /* POST /api/session */
+void pf_account_session(pf_account *acc, pf_http_req *req);  /* GET /api/session */
+void pf_account_logout(pf_account *acc, pf_http_req *req);   /* DELETE /api/session */
+void pf_account_password(pf_account *acc, pf_http_req *req); /* POST /api/account/password */
 
 /*
  * First run: when no user exists, create the administrator "admin" (no

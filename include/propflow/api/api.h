@@ -1,6 +1,9 @@
 /*
- * api.h - the HTTP routes (README lists them): uploads into jobs, job and
- * record reads from the reader pool, the progress WebSocket, the page.
+ * api.h - the HTTP API: one route table (api.c, README lists the same)
+ * that sends each request to its module: reads (reads.c), uploads and what
+ * is done to imports (upload.c), logging in (account.c), the progress
+ * WebSocket (events.c) and the page (static_files.c). 404 and 405 (with
+ * Allow from the table) are answered there and nowhere else.
  *
  * Ownership: pf_api borrows everything it is given; each request's
  * context is owned by the route handling it until it responds.
@@ -9,6 +12,7 @@
 #define PROPFLOW_API_H
 
 #include "propflow/api/account.h"
+#include "propflow/api/cursor.h"
 #include "propflow/base/common.h"
 #include "propflow/base/config.h"
 #include "propflow/store/db.h"
@@ -29,6 +33,9 @@ typedef struct pf_api {
 	pf_static *page;      /* borrowed, may be NULL */
 	pf_account *account;  /* borrowed: who a request is */
 	size_t uploads;       /* uploads in progress */
+	uint8_t cursor_key[PF_CURSOR_KEY_BYTES]; /* seals page cursors; read from the database at
+	                                            the first page read (reads.c) */
+	bool cursor_key_ready;                   /* cursor_key holds the shared key */
 } pf_api;
 
 /* The pf_http_request_cb: arg is the pf_api. */

@@ -41,11 +41,26 @@
 typedef struct pf_db pf_db;
 typedef struct pf_db_unit pf_db_unit;
 
+/* Why a unit failed, for callers to switch on (the message is for logs). */
+typedef enum pf_db_reason {
+	PF_DB_OK = 0,      /* every statement succeeded */
+	PF_DB_QUERY,       /* the server refused a statement (constraint, data, a raised
+	                      error with its own SQLSTATE): the same unit would fail again */
+	PF_DB_UNAVAILABLE, /* the database cannot answer now: the connection broke or could not
+	                      be used, the server is shutting down or not accepting connections
+	                      (SQLSTATE class 08, 57P01 admin shutdown, 57P02 crash shutdown,
+	                      57P03 cannot connect now, 57P05 idle session timeout), or this
+	                      pool is closing; worth retrying later */
+	PF_DB_BUILD,       /* the unit could not be built or sent as built (out of memory, a cap,
+	                      a contract broken by the caller); never reached the server */
+} pf_db_reason;
+
 typedef struct pf_db_result {
 	int nres;             /* statements in the unit */
 	PGresult **res;       /* one per statement; NULL when not reached */
 	const char *error;    /* NULL if every statement succeeded, else the first message */
 	const char *sqlstate; /* of that error, or "" */
+	pf_db_reason reason;  /* PF_DB_OK exactly when error is NULL */
 	bool lost;            /* the outcome is unknown: the connection broke or the server is
 	                         going down (the unit may or may not have committed) */
 } pf_db_result;

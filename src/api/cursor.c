@@ -1,0 +1,134 @@
+/*
+ * cursor.c - sealed paging cursors (see cursor.h): AES-256-GCM from
+ * libcrypto, and a strict base64url so that one cursor has one spelling.
+ */
+#include "propflow/api/cursor.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <string.h>
+
+#define CURSOR_NONCE 12
+#define CURSOR_PLAIN 24
+#define CURSOR_TAG   16
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static void put64(uint8_t *p, int64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)((uint64_t)v & 0xff);
+		v = (int64_t)((uint64_t)v >> 8);
+	}
+}
+
+static int64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return (int64_t)v;
+}
+
+static void encode64(const uint8_t *in, size_t n, char *out)
+{
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		acc = (acc << 8) | in[i];
+		bits += 8;
+		while (bits >= 6) {
+			bits -= 6;
+			out[o++] = b64[(acc >> bits) & 63];
+		}
+	}
+	if (bits > 0)
+		out[o++] = b64[(acc << (6 - bits)) & 63];
+	out[o] = 0;
+}
+
+static int value64(char c)
+{
+	const char *p = c ? strchr(b64, c) : NULL;
+	return p ? (int)(p - b64) : -1;
+}
+
+/* Exactly n bytes from text, or PF_EINVAL; the bits left over in the last
+ * character must be zero (else one cursor would have several spellings). */
+static int decode64(const char *text, uint8_t *out, size_t n)
+{
+	size_t want = (n * 8 + 5) / 6;
+	if (strlen(text) != want)
+		return PF_EINVAL;
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t o = 0;
+	for (size_t i = 0; i < want; i++) {
+		int v = value64(text[i]);
+		if (v < 0)
+			return PF_EINVAL;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+		acc &= (1u << bits) - 1;
+	}
+	return o == n && acc == 0 ? 0 : PF_EINVAL;
+}
+
+int pf_cursor_encode(const uint8_t key[PF_CURSOR_KEY_BYTES], pf_cursor_kind kind,
+                     const pf_cursor *c, char *out, size_t cap)
+{
+	if (cap < PF_CURSOR_CHARS + 1)
+		return PF_ELIMIT;
+	uint8_t sealed[PF_CURSOR_BYTES], plain[CURSOR_PLAIN];
+	uint8_t aad = (uint8_t)kind;
+	put64(plain, c->job);
+	put64(plain + 8, c->gen);
+	put64(plain + 16, c->pos);
+	int rc = PF_EIO, len = 0;
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	if (ctx && RAND_bytes(sealed, CURSOR_NONCE) == 1 &&
+	    EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, sealed) == 1 &&
+	    EVP_EncryptUpdate(ctx, NULL, &len, &aad, 1) == 1 &&
+	    EVP_EncryptUpdate(ctx, sealed + CURSOR_NONCE, &len, plain, CURSOR_PLAIN) == 1 &&
+	    len == CURSOR_PLAIN &&
+	    EVP_EncryptFinal_ex(ctx, sealed + CURSOR_NONCE + CURSOR_PLAIN, &len) == 1 &&
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CURSOR_TAG,
+	                        sealed + CURSOR_NONCE + CURSOR_PLAIN) == 1) {
+		encode64(sealed, sizeof(sealed), out);
+		rc = 0;
+	}
+	EVP_CIPHER_CTX_free(ctx);
+	return rc;
+}
+
+int pf_cursor_decode(const uint8_t key[PF_CURSOR_KEY_BYTES], pf_cursor_kind kind, const char *text,
+                     pf_cursor *c)
+{
+	uint8_t sealed[PF_CURSOR_BYTES], plain[CURSOR_PLAIN];
+	uint8_t aad = (uint8_t)kind;
+	if (!text || decode64(text, sealed, sizeof(sealed)) != 0)
+		return PF_EINVAL;
+	int ok = 0, len = 0;
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	if (ctx && EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, sealed) == 1 &&
+	    EVP_DecryptUpdate(ctx, NULL, &len, &aad, 1) == 1 &&
+	    EVP_DecryptUpdate(ctx, plain, &len, sealed + CURSOR_NONCE, CURSOR_PLAIN) == 1 &&
+	    len == CURSOR_PLAIN &&
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CURSOR_TAG,
+	                        sealed + CURSOR_NONCE + CURSOR_PLAIN) == 1 &&
+	    EVP_DecryptFinal_ex(ctx, plain + CURSOR_PLAIN, &len) == 1)
+		ok = 1;
+	EVP_CIPHER_CTX_free(ctx);
+	if (!ok)
+		return PF_EINVAL;
+	pf_cursor v = {get64(plain), get64(plain + 8), get64(plain + 16)};
+	if (v.job < 1 || v.gen < 0 || v.pos < 0)
+		return PF_EINVAL;
+	*c = v;
+	return 0;
+}

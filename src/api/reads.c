@@ -1,0 +1,555 @@
+/*
+ * reads.c - the API's reads (see reads.h). Each goes to the reader pool as
+ * one unit and answers from its callback; every query takes its values as
+ * parameters and is scoped to its owner. A record's columns, its JSON and
+ * GET /api/fields come from the field table (fields.h).
+ */
+#include "propflow/api/reads.h"
+#include "propflow/api/cursor.h"
+#include "propflow/api/respond.h"
+#include "propflow/base/log.h"
+#include "propflow/ingest/fields.h"
+#include "propflow/ingest/rawpack.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------- helpers ---------------- */
+
+/* Value as a JSON number, or null (PostgreSQL's numeric/float text). */
+static void add_number_text(cJSON *o, const char *k, const char *v)
+{
+	if (v && ((*v >= '0' && *v <= '9') || *v == '-'))
+		cJSON_AddRawToObject(o, k, v);
+	else
+		cJSON_AddNullToObject(o, k);
+}
+
+static void add_text(cJSON *o, const char *k, const char *v)
+{
+	if (v)
+		cJSON_AddStringToObject(o, k, v);
+	else
+		cJSON_AddNullToObject(o, k);
+}
+
+/* ---------------- records ---------------- */
+
+/* id, row, line, then the fields in table order (a date as text). */
+#define RECORD_HEAD    3
+#define RECORD_COLUMNS "id, row_no, line_no" PF_FIELD_SELECT
+
+static cJSON *record_json(const pf_db_result *r, int stmt, int row)
+{
+	static const char *const head[RECORD_HEAD] = {"id", "row", "line"};
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	for (int c = 0; c < RECORD_HEAD; c++)
+		add_number_text(o, head[c], pf_db_value(r, stmt, row, c));
+	for (int f = 0; f < PF_F__COUNT; f++) {
+		const pf_field_info *i = pf_field_info_of((pf_field)f);
+		const char *v = pf_db_value(r, stmt, row, RECORD_HEAD + f);
+		if (i->kind == PF_KIND_NUMBER)
+			add_number_text(o, i->name, v);
+		else
+			add_text(o, i->name, v);
+	}
+	return o;
+}
+
+void pf_reads_fields(pf_http_req *req)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *items = cJSON_AddArrayToObject(o, "items");
+	for (int f = 0; items && f < PF_F__COUNT; f++) {
+		const pf_field_info *i = pf_field_info_of((pf_field)f);
+		static const char *const types[] = {
+		    [PF_T_TEXT] = "text",          [PF_T_ID] = "id",
+		    [PF_T_NUMBER] = "number",      [PF_T_INTEGER] = "integer",
+		    [PF_T_DATE] = "date",          [PF_T_LATITUDE] = "latitude",
+		    [PF_T_LONGITUDE] = "longitude"};
+		cJSON *it = cJSON_CreateObject();
+		if (!it || !cJSON_AddItemToArray(items, it)) {
+			cJSON_Delete(it);
+			cJSON_Delete(o);
+			o = NULL;
+			break;
+		}
+		cJSON_AddStringToObject(it, "name", i->name);
+		cJSON_AddStringToObject(it, "kind", pf_field_kind_name(i->kind));
+		cJSON_AddStringToObject(it, "type", types[i->type]);
+		cJSON_AddStringToObject(it, "sql", i->sql);
+		cJSON_AddStringToObject(it, "format", i->format);
+		cJSON_AddNumberToObject(it, "width", i->width);
+		cJSON_AddStringToObject(it, "label", i->label);
+		cJSON_AddStringToObject(it, "brief", i->brief);
+	}
+	pf_respond_cjson(req, 200, o);
+}
+
+/* ---------------- one unit per read ---------------- */
+
+typedef enum read_kind {
+	READ_JOB_LIST = 0,
+	READ_JOB,
+	READ_PROPERTIES,
+	READ_ERRORS,
+	READ_PROPERTY,
+	READ_HEALTH,
+} read_kind;
+
+typedef struct read_ctx {
+	pf_api *api;       /* borrowed */
+	pf_http_req *req;  /* owned until responded */
+	read_kind kind;    /* what is read */
+	int64_t id;        /* the import or record */
+	int64_t user;      /* owner every row read must belong to */
+	int limit;         /* pages: items asked for */
+	const char *after; /* pages: the cursor as sent (in req), NULL none */
+	pf_cursor cur;     /* pages: after, opened (valid when after is set) */
+} read_ctx;
+
+static void read_done_cb(void *arg, const pf_db_result *r);
+
+static void read_free(read_ctx *c)
+{
+	free(c);
+}
+
+/* A page's cursor (after) is one this server sealed for this list; its
+ * import is checked once the import is known to be the user's (so that
+ * someone else's import stays a plain 404). */
+static bool open_cursor(read_ctx *c)
+{
+	pf_cursor_kind kind = c->kind == READ_PROPERTIES ? PF_CURSOR_RECORDS : PF_CURSOR_ERRORS;
+	if (!c->after)
+		return true;
+	if (pf_cursor_decode(c->api->cursor_key, kind, c->after, &c->cur) != 0 ||
+	    (kind == PF_CURSOR_RECORDS && c->cur.pos > INT32_MAX)) {
+		pf_http_respond_error(c->req, 400, "after must be a cursor returned as next", NULL);
+		return false;
+	}
+	return true;
+}
+
+static void page_response(read_ctx *c, const pf_db_result *r)
+{
+	bool errors = c->kind == READ_ERRORS;
+	/* statement 0: the job's generation if it is the user's; statement 1:
+	 * limit+1 rows */
+	const char *gentxt = pf_db_value(r, 0, 0, 0);
+	if (pf_db_rows(r, 0) == 0 || !gentxt) {
+		pf_http_respond_error(c->req, 404, "no such import", NULL);
+		return;
+	}
+	int64_t gen = strtoll(gentxt, NULL, 10);
+	if (c->after && c->cur.job != c->id) {
+		pf_http_respond_error(
+		    c->req, 400, "after must be a cursor returned as next for this import", NULL);
+		return;
+	}
+	if (c->after && c->cur.gen != gen) {
+		pf_http_respond_error(c->req, 409,
+		                      "the import was reprocessed since this cursor was made: "
+		                      "start again from the first page",
+		                      NULL);
+		return;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON *items = cJSON_CreateArray();
+	if (!o || !items) {
+		cJSON_Delete(items);
+		cJSON_Delete(o);
+		pf_respond_oom(c->req);
+		return;
+	}
+	cJSON_AddItemToObject(o, "items", items);
+	int n = pf_db_rows(r, 1);
+	int shown = n > c->limit ? c->limit : n;
+	for (int i = 0; i < shown; i++) {
+		cJSON *it;
+		if (errors) {
+			it = cJSON_CreateObject();
+			if (!it)
+				break;
+			add_number_text(it, "id", pf_db_value(r, 1, i, 0));
+			add_text(it, "kind", pf_db_value(r, 1, i, 1));
+			add_number_text(it, "row", pf_db_value(r, 1, i, 2));
+			add_number_text(it, "line", pf_db_value(r, 1, i, 3));
+			add_text(it, "column", pf_db_value(r, 1, i, 4));
+			add_text(it, "value", pf_db_value(r, 1, i, 5));
+			add_text(it, "reason", pf_db_value(r, 1, i, 6));
+			add_text(it, "raw", pf_db_value(r, 1, i, 7));
+		} else {
+			it = record_json(r, 1, i);
+			if (!it)
+				break;
+		}
+		cJSON_AddItemToArray(items, it);
+	}
+	/* the position: a record's row_no (column 1), an error's id (column 0) */
+	const char *last = n > c->limit ? pf_db_value(r, 1, c->limit - 1, errors ? 0 : 1) : NULL;
+	if (last) {
+		pf_cursor next = {c->id, gen, strtoll(last, NULL, 10)};
+		char text[PF_CURSOR_CHARS + 1];
+		if (pf_cursor_encode(c->api->cursor_key,
+		                     errors ? PF_CURSOR_ERRORS : PF_CURSOR_RECORDS, &next, text,
+		                     sizeof(text)) != 0) {
+			cJSON_Delete(o);
+			pf_http_respond_error(c->req, 500, "cannot make a cursor", NULL);
+			return;
+		}
+		cJSON_AddStringToObject(o, "next", text);
+	} else {
+		cJSON_AddNullToObject(o, "next");
+	}
+	pf_respond_cjson(c->req, 200, o);
+}
+
+static void property_response(read_ctx *c, const pf_db_result *r)
+{
+	if (pf_db_rows(r, 0) == 0) {
+		pf_http_respond_error(c->req, 404, "no such property", NULL);
+		return;
+	}
+	cJSON *o = record_json(r, 0, 0);
+	if (!o) {
+		pf_respond_oom(c->req);
+		return;
+	}
+	int ncols = RECORD_HEAD + PF_F__COUNT;
+	add_number_text(o, "job_id", pf_db_value(r, 0, 0, ncols));
+	const char *dict_hex = pf_db_value(r, 0, 0, ncols + 1);
+	const char *data_hex = pf_db_value(r, 0, 0, ncols + 2);
+	cJSON *raw = NULL;
+	if (data_hex) {
+		size_t dlen = 0, plen = 0;
+		unsigned char *dict =
+		    dict_hex ? PQunescapeBytea((const unsigned char *)dict_hex, &dlen) : NULL;
+		unsigned char *packed = PQunescapeBytea((const unsigned char *)data_hex, &plen);
+		size_t rawlen = 0;
+		char *text = NULL;
+		if (packed && pf_rawpack_length(packed, plen, &rawlen) == 0 &&
+		    (text = malloc(rawlen + 1)) != NULL) {
+			size_t got = 0;
+			if (pf_rawpack_decompress(dict, dlen, packed, plen, text, rawlen, &got) ==
+			    0) {
+				text[got] = 0;
+				raw = cJSON_Parse(text);
+			}
+		}
+		free(text);
+		PQfreemem(dict);
+		PQfreemem(packed);
+		if (!raw)
+			pf_warn("property %lld: raw row could not be decoded", (long long)c->id);
+	}
+	if (raw)
+		cJSON_AddItemToObject(o, "raw", raw);
+	else
+		cJSON_AddNullToObject(o, "raw");
+	pf_respond_cjson(c->req, 200, o);
+}
+
+static cJSON *live_overlay(pf_api *api, const pf_db_result *r, int stmt, int row)
+{
+	const char *idtxt = pf_db_value(r, stmt, row, 0);
+	pf_job *live = idtxt ? pf_job_find(api->env, strtoll(idtxt, NULL, 10)) : NULL;
+	if (live && pf_job_ready(live)) { /* one still being taken over knows less than the row */
+		char *frame = pf_events_job_frame(live, false, NULL);
+		cJSON *j = frame ? cJSON_Parse(frame) : NULL;
+		free(frame);
+		if (j)
+			return j;
+	}
+	return pf_job_row_to_json(r, stmt, row);
+}
+
+static void read_done_cb(void *arg, const pf_db_result *r)
+{
+	read_ctx *c = arg;
+	if (r->error) {
+		pf_respond_db_error(c->req, r);
+		read_free(c);
+		return;
+	}
+	switch (c->kind) {
+	case READ_HEALTH: {
+		cJSON *o = cJSON_CreateObject();
+		if (o) {
+			cJSON_AddBoolToObject(o, "ok", true);
+			cJSON_AddBoolToObject(o, "db", true);
+		}
+		pf_respond_cjson(c->req, 200, o);
+		break;
+	}
+	case READ_JOB_LIST: {
+		cJSON *o = cJSON_CreateObject();
+		cJSON *items = cJSON_CreateArray();
+		if (o && items) {
+			for (int i = 0; i < pf_db_rows(r, 0); i++) {
+				cJSON *j = live_overlay(c->api, r, 0, i);
+				if (j)
+					cJSON_AddItemToArray(items, j);
+			}
+			cJSON_AddItemToObject(o, "items", items);
+		} else {
+			cJSON_Delete(items);
+		}
+		pf_respond_cjson(c->req, 200, o);
+		break;
+	}
+	case READ_JOB:
+		if (pf_db_rows(r, 0) == 0)
+			pf_http_respond_error(c->req, 404, "no such import", NULL);
+		else
+			pf_respond_cjson(c->req, 200, live_overlay(c->api, r, 0, 0));
+		break;
+	case READ_PROPERTIES:
+	case READ_ERRORS: page_response(c, r); break;
+	case READ_PROPERTY: property_response(c, r); break;
+	default: abort();
+	}
+	read_free(c);
+}
+
+/* The statements of c's read; 0 or the first building error. */
+static int read_build(read_ctx *c, pf_db_unit *u)
+{
+	int rc = 0;
+	switch (c->kind) {
+	case READ_HEALTH: rc = pf_db_unit_stmt(u, "SELECT 1"); break;
+	case READ_JOB_LIST:
+		rc = pf_db_unit_stmt(u, "SELECT " PF_JOB_COLUMNS
+		                        " FROM import_jobs WHERE user_id = $1 "
+		                        "ORDER BY created_at DESC, id DESC LIMIT 1000");
+		rc = rc ? rc : pf_db_unit_int(u, c->user);
+		break;
+	case READ_JOB:
+		rc = pf_db_unit_stmt(u, "SELECT " PF_JOB_COLUMNS
+		                        " FROM import_jobs WHERE id = $1 AND user_id = $2");
+		rc = rc ? rc : pf_db_unit_int(u, c->id);
+		rc = rc ? rc : pf_db_unit_int(u, c->user);
+		break;
+	case READ_PROPERTIES:
+	case READ_ERRORS: {
+		/* the owner check is statement 0; statement 1 must not leak rows
+		 * when it fails, so it checks too. A cursor of another import
+		 * reads nothing (position and limit 0) and is refused once the
+		 * import is known to be the user's. */
+		bool other = c->after && c->cur.job != c->id;
+		rc = pf_db_unit_stmt(u,
+		                     "SELECT gen FROM import_jobs WHERE id = $1 AND user_id = $2");
+		rc = rc ? rc : pf_db_unit_int(u, c->id);
+		rc = rc ? rc : pf_db_unit_int(u, c->user);
+		if (c->kind == READ_PROPERTIES)
+			rc = rc ? rc
+			        : pf_db_unit_stmt(u,
+			                          "SELECT " RECORD_COLUMNS " FROM property_records "
+			                          "WHERE job_id = $1 AND gen = (SELECT gen FROM "
+			                          "import_jobs WHERE id = $1 AND user_id = $4) "
+			                          "AND row_no > $2 ORDER BY row_no LIMIT $3");
+		else
+			rc = rc ? rc
+			        : pf_db_unit_stmt(u,
+			                          "SELECT id, kind, row_no, line_no, column_name, "
+			                          "value, reason, raw_text FROM import_errors "
+			                          "WHERE job_id = $1 AND gen = (SELECT gen FROM "
+			                          "import_jobs WHERE id = $1 AND user_id = $4) "
+			                          "AND id > $2 ORDER BY id LIMIT $3");
+		rc = rc ? rc : pf_db_unit_int(u, c->id);
+		rc = rc ? rc : pf_db_unit_int(u, c->after && !other ? c->cur.pos : 0);
+		rc = rc ? rc : pf_db_unit_int(u, other ? 0 : c->limit + 1);
+		rc = rc ? rc : pf_db_unit_int(u, c->user);
+		break;
+	}
+	case READ_PROPERTY:
+		rc = pf_db_unit_stmt(
+		    u, "SELECT r.id, r.row_no, r.line_no" PF_FIELD_SELECT_R
+		       ", r.job_id, j.raw_dict, w.data "
+		       "FROM property_records r JOIN import_jobs j ON j.id = r.job_id "
+		       "LEFT JOIN property_raw w ON w.job_id = r.job_id AND "
+		       "w.gen = r.gen AND w.row_no = r.row_no WHERE r.id = $1 AND "
+		       "r.gen = j.gen AND j.user_id = $2");
+		rc = rc ? rc : pf_db_unit_int(u, c->id);
+		rc = rc ? rc : pf_db_unit_int(u, c->user);
+		break;
+	default: abort();
+	}
+	return rc;
+}
+
+/* Runs c's read; c is owned by the unit from here on (or freed). */
+static void read_submit(read_ctx *c)
+{
+	if ((c->kind == READ_PROPERTIES || c->kind == READ_ERRORS) && !open_cursor(c)) {
+		read_free(c);
+		return;
+	}
+	pf_db_unit *u = pf_db_unit_new(read_done_cb, c);
+	if (!u || read_build(c, u) != 0) {
+		pf_db_unit_free(u);
+		pf_respond_oom(c->req);
+		read_free(c);
+		return;
+	}
+	pf_db_submit(c->api->readers, 0, u);
+}
+
+/* ---------------- the cursor key ---------------- */
+
+/* Made once by whichever instance comes first (schema/006_cursor_key.sql). */
+static const char sql_key_insert[] = "INSERT INTO server_keys (name, secret) "
+                                     "VALUES ('cursor', decode($1, 'hex')) "
+                                     "ON CONFLICT (name) DO NOTHING";
+static const char sql_key_read[] =
+    "SELECT encode(secret, 'hex') FROM server_keys WHERE name = 'cursor'";
+
+static int hex_value(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	return -1;
+}
+
+static void key_loaded_cb(void *arg, const pf_db_result *r)
+{
+	read_ctx *c = arg;
+	if (r->error) {
+		pf_respond_db_error(c->req, r);
+		read_free(c);
+		return;
+	}
+	const char *hex = pf_db_value(r, 1, 0, 0);
+	uint8_t key[PF_CURSOR_KEY_BYTES];
+	bool ok = hex && strlen(hex) == 2 * sizeof(key);
+	for (size_t i = 0; ok && i < sizeof(key); i++) {
+		int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+		ok = hi >= 0 && lo >= 0;
+		key[i] = (uint8_t)(hi << 4 | lo);
+	}
+	if (!ok) {
+		pf_error("api: the cursor key in server_keys is not 32 bytes");
+		pf_http_respond_error(c->req, 500, "cannot read the cursor key", NULL);
+		read_free(c);
+		return;
+	}
+	if (!c->api->cursor_key_ready) {
+		memcpy(c->api->cursor_key, key, sizeof(key));
+		c->api->cursor_key_ready = true;
+	}
+	explicit_bzero(key, sizeof(key));
+	read_submit(c);
+}
+
+/* The first page read of this process fetches the key (making it when no
+ * instance has yet); reads that arrive meanwhile fetch it too, which is
+ * harmless: every one gets the same row. */
+static void key_load(read_ctx *c)
+{
+	uint8_t mine[PF_CURSOR_KEY_BYTES];
+	char hex[2 * PF_CURSOR_KEY_BYTES + 1];
+	if (RAND_bytes(mine, sizeof(mine)) != 1) {
+		pf_http_respond_error(c->req, 500, "cannot make a cursor key", NULL);
+		read_free(c);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(mine); i++)
+		snprintf(hex + 2 * i, 3, "%02x", mine[i]);
+	explicit_bzero(mine, sizeof(mine));
+	pf_db_unit *u = pf_db_unit_new(key_loaded_cb, c);
+	int rc = u ? pf_db_unit_stmt(u, sql_key_insert) : PF_ENOMEM;
+	rc = rc ? rc : pf_db_unit_text(u, hex);
+	rc = rc ? rc : pf_db_unit_stmt(u, sql_key_read);
+	explicit_bzero(hex, sizeof(hex));
+	if (rc != 0) {
+		pf_db_unit_free(u);
+		pf_respond_oom(c->req);
+		read_free(c);
+		return;
+	}
+	pf_db_submit(c->api->writers, 0, u);
+}
+
+/* ---------------- entry points ---------------- */
+
+/* limit and after from the query string; 400 on nonsense. */
+static bool page_params(pf_http_req *req, int *limit, const char **after)
+{
+	const char *l = pf_http_req_param(req, "limit");
+	const char *a = pf_http_req_param(req, "after");
+	*limit = PF_API_PAGE_DEFAULT;
+	*after = a && *a ? a : NULL;
+	if (l) {
+		int64_t v;
+		if (pf_parse_id(l, &v) != 0 || v > PF_API_PAGE_MAX) {
+			char detail[64];
+			snprintf(detail, sizeof(detail), "{\"max\": %d}", PF_API_PAGE_MAX);
+			pf_http_respond_error(
+			    req, 400, "limit must be a whole number from 1 to 1000", detail);
+			return false;
+		}
+		*limit = (int)v;
+	}
+	return true;
+}
+
+static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id, int64_t user)
+{
+	if (!pf_respond_db_up(req, api->readers))
+		return;
+	bool page = kind == READ_PROPERTIES || kind == READ_ERRORS;
+	int limit = 0;
+	const char *after = NULL;
+	if (page && !page_params(req, &limit, &after))
+		return;
+	read_ctx *c = calloc(1, sizeof(*c));
+	if (!c) {
+		pf_respond_oom(req);
+		return;
+	}
+	*c = (read_ctx){api, req, kind, id, user, limit, after, {0}};
+	if (page && !api->cursor_key_ready) {
+		if (pf_respond_db_up(req, api->writers))
+			key_load(c);
+		else
+			read_free(c);
+		return;
+	}
+	read_submit(c);
+}
+
+void pf_reads_health(pf_api *api, pf_http_req *req)
+{
+	start_read(api, req, READ_HEALTH, 0, 0);
+}
+
+void pf_reads_jobs(pf_api *api, pf_http_req *req, int64_t user)
+{
+	start_read(api, req, READ_JOB_LIST, 0, user);
+}
+
+void pf_reads_job(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
+{
+	start_read(api, req, READ_JOB, id, user);
+}
+
+void pf_reads_properties(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
+{
+	start_read(api, req, READ_PROPERTIES, id, user);
+}
+
+void pf_reads_errors(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
+{
+	start_read(api, req, READ_ERRORS, id, user);
+}
+
+void pf_reads_property(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
+{
+	start_read(api, req, READ_PROPERTY, id, user);
+}
