@@ -150,6 +150,7 @@ typedef struct upload {
 	uint64_t bytes;  /* file bytes fed to the job */
 	int64_t offset;  /* PATCH: Upload-Offset asked for */
 	int64_t user;    /* who uploads: the job must be theirs */
+	int64_t id;      /* PATCH: the import asked for */
 } upload;
 
 static void upload_close(upload *up)
@@ -575,11 +576,17 @@ static void up_started(void *arg, pf_job *job, const char *err)
 	/* PATCH on an adopted job */
 	if (err) {
 		up->job = NULL; /* it ends by itself */
-		upload_fail(up, strstr(err, "deleted") ? 404 : 409, err, NULL);
+		if (strstr(err, "deleted"))
+			upload_fail(up, 404, "not found", NULL); /* as for any missing id */
+		else
+			upload_fail(up, 409, err, NULL);
 		return;
 	}
 	patch_go(up);
 }
+
+static void patch_check_owner(upload *up);
+static void patch_take(upload *up, pf_job *job);
 
 void pf_upload_patch(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 {
@@ -601,11 +608,25 @@ void pf_upload_patch(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 	if (!up)
 		return;
 	up->offset = off;
+	up->id = id;
 	pf_job *job = pf_job_find(api->env, id);
 	if (job && pf_job_user(job) != user) {
 		upload_fail(up, 404, "not found", NULL);
 		return;
 	}
+	if (!job) {
+		/* not in memory: the row must be this user's before the job is
+		 * taken in (another user's PATCH must not hold it, even briefly) */
+		patch_check_owner(up);
+		return;
+	}
+	patch_take(up, job);
+}
+
+/* A live job of the user's: attach, or refuse with its state. */
+static void patch_take(upload *up, pf_job *job)
+{
+	pf_http_req *req = up->req;
 	if (job) {
 		if (!pf_job_accepting(job)) {
 			add_header_int(req, "Upload-Offset", pf_job_upload_offset(job));
@@ -622,9 +643,43 @@ void pf_upload_patch(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 			patch_go(up);
 		return;
 	}
-	up->job = pf_job_adopt(api->env, id, user, &upload_hooks, up);
+	up->job = pf_job_adopt(up->api->env, up->id, up->user, &upload_hooks, up);
 	if (!up->job)
 		upload_fail(up, 503, "out of memory", NULL);
+}
+
+static void patch_owner_cb(void *arg, const pf_db_result *r)
+{
+	upload *up = arg;
+	if (r->error) {
+		tus_headers(up->req);
+		pf_respond_db_error(up->req, r);
+		upload_close(up);
+		return;
+	}
+	if (pf_db_rows(r, 0) == 0) {
+		upload_fail(up, 404, "not found", NULL);
+		return;
+	}
+	/* another PATCH of the owner's may have taken it in meanwhile */
+	pf_job *job = pf_job_find(up->api->env, up->id);
+	if (job && pf_job_user(job) != up->user) {
+		upload_fail(up, 404, "not found", NULL);
+		return;
+	}
+	patch_take(up, job);
+}
+
+static void patch_check_owner(upload *up)
+{
+	pf_db_unit *u = pf_db_unit_new(patch_owner_cb, up);
+	if (!u || pf_db_unit_stmt(u, "SELECT 1 FROM import_jobs WHERE id = $1 AND user_id = $2") ||
+	    pf_db_unit_int(u, up->id) || pf_db_unit_int(u, up->user)) {
+		pf_db_unit_free(u);
+		upload_fail(up, 503, "out of memory", NULL);
+		return;
+	}
+	pf_db_submit(up->api->readers, 0, u);
 }
 
 /* ---------------- HEAD ---------------- */
