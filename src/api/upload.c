@@ -171,12 +171,12 @@ static void upload_fail(upload *up, int status, const char *msg, const char *det
 }
 
 /* The job let us go (taken over, cancelled, shutting down). */
-static void up_detached(void *arg, pf_job *job, const char *why)
+static void up_detached(void *arg, pf_job *job, pf_job_reason why)
 {
 	upload *up = arg;
 	up->job = NULL;
-	int status = strstr(why, "cancelled") ? 410 : strstr(why, "shutting") ? 503 : 409;
-	upload_fail(up, status, why, NULL);
+	int status = why == PF_JOB_WHY_CANCELLED ? 410 : why == PF_JOB_WHY_SHUTDOWN ? 503 : 409;
+	upload_fail(up, status, pf_job_reason_text(why), NULL);
 }
 
 /* One-shot: answer once the body is in and stored. */
@@ -187,7 +187,9 @@ static void oneshot_answer(upload *up)
 	if (err) {
 		char *detail = o ? cJSON_PrintUnformatted(o) : NULL;
 		cJSON_Delete(o);
-		pf_http_respond_error(up->req, strstr(err, "quota") ? 413 : 400, err, detail);
+		pf_job_reason why = pf_job_error_reason(up->job);
+		bool quota = why == PF_JOB_WHY_ROW_QUOTA || why == PF_JOB_WHY_BYTE_QUOTA;
+		pf_http_respond_error(up->req, quota ? 413 : 400, err, detail);
 		free(detail);
 		upload_close(up);
 		return;
@@ -227,7 +229,7 @@ static void up_resume(void *arg, pf_job *job)
 	pf_http_req_resume(up->req);
 }
 
-static void up_started(void *arg, pf_job *job, const char *err);
+static void up_started(void *arg, pf_job *job, pf_job_reason err);
 
 static const pf_job_hooks upload_hooks = {
     .on_started = up_started,
@@ -381,18 +383,18 @@ static void oneshot_read(upload *up)
 static void start_refused(upload *up)
 {
 	const pf_config *cfg = up->api->cfg;
-	const char *st = up->job ? pf_job_refusal(up->job) : "";
+	pf_job_reason why = up->job ? pf_job_error_reason(up->job) : PF_JOB_WHY_DATABASE;
 	char detail[96];
-	if (strcmp(st, "PF002") == 0) {
+	if (why == PF_JOB_WHY_TOO_MANY) {
 		snprintf(detail, sizeof(detail), "{\"running\": %lld, \"max\": %lld}",
 		         (long long)cfg->user_max_imports, (long long)cfg->user_max_imports);
 		add_header(up->req, "Retry-After", "5");
 		upload_fail(up, 429, "too many imports running", detail);
-	} else if (strcmp(st, "PF003") == 0) {
+	} else if (why == PF_JOB_WHY_ROW_QUOTA) {
 		snprintf(detail, sizeof(detail), "{\"max_rows\": %lld}",
 		         (long long)cfg->user_max_rows);
 		upload_fail(up, 413, "row quota exceeded", detail);
-	} else if (strcmp(st, "PF004") == 0) {
+	} else if (why == PF_JOB_WHY_BYTE_QUOTA) {
 		snprintf(detail, sizeof(detail), "{\"max_bytes\": %lld}",
 		         (long long)cfg->user_max_bytes);
 		upload_fail(up, 413, "storage quota exceeded", detail);
@@ -456,9 +458,9 @@ void pf_upload_options(pf_api *api, pf_http_req *req)
 	pf_http_respond(req, 204, NULL, NULL, 0);
 }
 
-static void create_started(upload *up, const char *err)
+static void create_started(upload *up, pf_job_reason err)
 {
-	if (err) {
+	if (err != PF_JOB_OK) {
 		start_refused(up);
 		return;
 	}
@@ -559,7 +561,7 @@ static void patch_go(upload *up)
 	                      up_end_cb, up_abort_cb, up);
 }
 
-static void up_started(void *arg, pf_job *job, const char *err)
+static void up_started(void *arg, pf_job *job, pf_job_reason err)
 {
 	upload *up = arg;
 	if (up->kind == UP_CREATE) {
@@ -567,19 +569,24 @@ static void up_started(void *arg, pf_job *job, const char *err)
 		return;
 	}
 	if (up->kind == UP_ONESHOT) {
-		if (err)
+		if (err != PF_JOB_OK)
 			start_refused(up);
 		else if (!up->mp)
 			oneshot_read(up);
 		return;
 	}
 	/* PATCH on an adopted job */
-	if (err) {
-		up->job = NULL; /* it ends by itself */
-		if (strstr(err, "deleted"))
-			upload_fail(up, 404, "not found", NULL); /* as for any missing id */
-		else
-			upload_fail(up, 409, err, NULL);
+	switch (err) {
+	case PF_JOB_OK: break;
+	case PF_JOB_WHY_NOT_FOUND:
+	case PF_JOB_WHY_DELETED:
+		up->job = NULL;                          /* it ends by itself */
+		upload_fail(up, 404, "not found", NULL); /* as for any missing id */
+		return;
+	default:
+		up->job = NULL;
+		upload_fail(up, 409,
+		            pf_job_error(job) ? pf_job_error(job) : pf_job_reason_text(err), NULL);
 		return;
 	}
 	patch_go(up);

@@ -168,12 +168,13 @@ static void import_resume(void *arg, pf_job *job)
 	event_add(a->read_ev, NULL);
 }
 
-static void import_started(void *arg, pf_job *job, const char *err)
+static void import_started(void *arg, pf_job *job, pf_job_reason why)
 {
 	app *a = arg;
-	if (err) {
+	if (why != PF_JOB_OK) {
 		/* on_finished is not called for a job never created */
-		fprintf(stderr, "propflow: %s\n", err);
+		fprintf(stderr, "propflow: %s\n",
+		        pf_job_error(job) ? pf_job_error(job) : pf_job_reason_text(why));
 		a->exit_code = 1;
 		pf_job_release(job);
 		a->job = NULL;
