@@ -180,9 +180,7 @@ static cJSON *live_overlay(pf_api *api, const pf_db_result *r, int stmt, int row
 	const char *idtxt = pf_db_value(r, stmt, row, 0);
 	pf_job *live = idtxt ? pf_job_find(api->env, strtoll(idtxt, NULL, 10)) : NULL;
 	if (live && pf_job_ready(live)) { /* one still being taken over knows less than the row */
-		char *frame = pf_events_job_frame(live, false, NULL);
-		cJSON *j = frame ? cJSON_Parse(frame) : NULL;
-		free(frame);
+		cJSON *j = pf_events_job_frame(live, false, NULL);
 		if (j)
 			return j;
 	}
