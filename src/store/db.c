@@ -147,6 +147,12 @@ int pf_db_unit_error(const pf_db_unit *u)
 	return u->build_err;
 }
 
+void pf_db_unit_fail(pf_db_unit *u, int err)
+{
+	if (!u->build_err)
+		u->build_err = err;
+}
+
 int pf_db_unit_stmt(pf_db_unit *u, const char *sql)
 {
 	if (u->build_err)

@@ -78,6 +78,9 @@ pf_db_unit *pf_db_unit_new(pf_db_cb cb, void *arg);
 void pf_db_unit_free(pf_db_unit *u); /* only for a unit never submitted */
 /* The sticky build error: 0, or the first error. */
 int pf_db_unit_error(const pf_db_unit *u);
+/* Sets the sticky build error (err < 0) for a failure of the builder's
+ * own, e.g. a parameter it could not make; the first error stays. */
+void pf_db_unit_fail(pf_db_unit *u, int err);
 /* Begin a statement; sql is borrowed and must be static. */
 int pf_db_unit_stmt(pf_db_unit *u, const char *sql);
 /* A multi-statement SQL text without parameters (non-pipeline pools
