@@ -144,17 +144,19 @@ void pf_db_unit_free(pf_db_unit *u)
 
 int pf_db_unit_error(const pf_db_unit *u)
 {
-	return u->build_err;
+	return u ? u->build_err : PF_ENOMEM;
 }
 
 void pf_db_unit_fail(pf_db_unit *u, int err)
 {
-	if (!u->build_err)
+	if (u && !u->build_err)
 		u->build_err = err;
 }
 
 int pf_db_unit_stmt(pf_db_unit *u, const char *sql)
 {
+	if (!u)
+		return PF_ENOMEM;
 	if (u->build_err)
 		return u->build_err; /* sticky: see db.h */
 	if (u->nstmt >= PF_DB_STMTS_MAX) {
@@ -168,6 +170,8 @@ int pf_db_unit_stmt(pf_db_unit *u, const char *sql)
 
 int pf_db_unit_simple(pf_db_unit *u, const char *sql)
 {
+	if (!u)
+		return PF_ENOMEM;
 	if (u->build_err)
 		return u->build_err;
 	char *copy = strdup(sql);
@@ -186,6 +190,10 @@ int pf_db_unit_simple(pf_db_unit *u, const char *sql)
 
 static int add_param(pf_db_unit *u, Oid type, char *val, int len, int format)
 {
+	if (!u) {
+		free(val);
+		return PF_ENOMEM;
+	}
 	if (u->build_err) {
 		free(val);
 		return u->build_err;
@@ -212,6 +220,8 @@ static int add_param(pf_db_unit *u, Oid type, char *val, int len, int format)
 int pf_db_unit_text(pf_db_unit *u, const char *val)
 {
 	char *copy = NULL;
+	if (!u)
+		return PF_ENOMEM;
 	if (u->build_err)
 		return u->build_err;
 	if (val) {
@@ -233,7 +243,7 @@ int pf_db_unit_int(pf_db_unit *u, int64_t val)
 
 int pf_db_unit_binary_owned(pf_db_unit *u, uint32_t oid, char *buf, size_t len)
 {
-	if (len > INT32_MAX) {
+	if (u && !u->build_err && len > INT32_MAX) {
 		free(buf);
 		u->build_err = PF_ELIMIT;
 		return PF_ELIMIT;

@@ -37,6 +37,14 @@ static void test_sticky_build_error(void)
 	CHECK_INT(pf_db_unit_error(u), PF_ELIMIT);
 	pf_db_unit_free(u);
 
+	/* a unit that could not be allocated reads as out of memory */
+	CHECK_INT(pf_db_unit_stmt(NULL, "SELECT 1"), PF_ENOMEM);
+	CHECK_INT(pf_db_unit_int(NULL, 1), PF_ENOMEM);
+	CHECK_INT(pf_db_unit_text(NULL, "x"), PF_ENOMEM);
+	CHECK_INT(pf_db_unit_binary_owned(NULL, PF_OID_BYTEA, malloc(4), 4), PF_ENOMEM);
+	CHECK_INT(pf_db_unit_error(NULL), PF_ENOMEM);
+	pf_db_unit_fail(NULL, PF_EINVAL);
+
 	u = pf_db_unit_new(NULL, NULL);
 	CHECK_INT(pf_db_unit_stmt(u, "SELECT 1"), 0);
 	pf_db_unit_fail(u, PF_ENOMEM);

@@ -73,7 +73,9 @@ void pf_db_on_ready(pf_db *db, void (*cb)(void *arg), void *arg);
  * no-op returning it, and the unit fails with it on submit (its callback
  * gets the error, from the loop, in order with the key's other units). So
  * a builder need not check each call: it submits, and handles the failure
- * where it handles every other one. pf_db_unit_error tells it earlier. */
+ * where it handles every other one. pf_db_unit_error tells it earlier. A
+ * NULL unit (pf_db_unit_new out of memory) reads as PF_ENOMEM everywhere,
+ * so that a builder can call on and check once. */
 pf_db_unit *pf_db_unit_new(pf_db_cb cb, void *arg);
 void pf_db_unit_free(pf_db_unit *u); /* only for a unit never submitted */
 /* The sticky build error: 0, or the first error. */
