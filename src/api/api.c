@@ -283,40 +283,36 @@ static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id
 		rc = pf_db_unit_stmt(u, "SELECT " PF_JOB_COLUMNS
 		                        " FROM import_jobs WHERE user_id = $1 "
 		                        "ORDER BY created_at DESC, id DESC LIMIT 1000");
-		rc = rc ? rc : pf_db_unit_int(u, user);
+		rc = pf_db_unit_int(u, user);
 		break;
 	case READ_JOB:
 		rc = pf_db_unit_stmt(u, "SELECT " PF_JOB_COLUMNS
 		                        " FROM import_jobs WHERE id = $1 AND user_id = $2");
-		rc = rc ? rc : pf_db_unit_int(u, id);
-		rc = rc ? rc : pf_db_unit_int(u, user);
+		rc = pf_db_unit_int(u, id);
+		rc = pf_db_unit_int(u, user);
 		break;
 	case READ_PROPERTIES:
 	case READ_ERRORS:
 		/* the owner check is statement 0; statement 1 runs in the same
 		 * snapshot but must not leak rows when it fails, so it checks too */
 		rc = pf_db_unit_stmt(u, "SELECT 1 FROM import_jobs WHERE id = $1 AND user_id = $2");
-		rc = rc ? rc : pf_db_unit_int(u, id);
-		rc = rc ? rc : pf_db_unit_int(u, user);
+		rc = pf_db_unit_int(u, id);
+		rc = pf_db_unit_int(u, user);
 		if (kind == READ_PROPERTIES)
-			rc = rc ? rc
-			        : pf_db_unit_stmt(u,
-			                          "SELECT " RECORD_COLUMNS " FROM property_records "
-			                          "WHERE job_id = $1 AND gen = (SELECT gen FROM "
-			                          "import_jobs WHERE id = $1 AND user_id = $4) "
-			                          "AND row_no > $2 ORDER BY row_no LIMIT $3");
+			rc = pf_db_unit_stmt(u, "SELECT " RECORD_COLUMNS " FROM property_records "
+			                        "WHERE job_id = $1 AND gen = (SELECT gen FROM "
+			                        "import_jobs WHERE id = $1 AND user_id = $4) "
+			                        "AND row_no > $2 ORDER BY row_no LIMIT $3");
 		else
-			rc = rc ? rc
-			        : pf_db_unit_stmt(u,
-			                          "SELECT id, kind, row_no, line_no, column_name, "
-			                          "value, reason, raw_text FROM import_errors "
-			                          "WHERE job_id = $1 AND gen = (SELECT gen FROM "
-			                          "import_jobs WHERE id = $1 AND user_id = $4) "
-			                          "AND id > $2 ORDER BY id LIMIT $3");
-		rc = rc ? rc : pf_db_unit_int(u, id);
-		rc = rc ? rc : pf_db_unit_int(u, after);
-		rc = rc ? rc : pf_db_unit_int(u, limit + 1);
-		rc = rc ? rc : pf_db_unit_int(u, user);
+			rc = pf_db_unit_stmt(u, "SELECT id, kind, row_no, line_no, column_name, "
+			                        "value, reason, raw_text FROM import_errors "
+			                        "WHERE job_id = $1 AND gen = (SELECT gen FROM "
+			                        "import_jobs WHERE id = $1 AND user_id = $4) "
+			                        "AND id > $2 ORDER BY id LIMIT $3");
+		rc = pf_db_unit_int(u, id);
+		rc = pf_db_unit_int(u, after);
+		rc = pf_db_unit_int(u, limit + 1);
+		rc = pf_db_unit_int(u, user);
 		break;
 	case READ_PROPERTY:
 		rc = pf_db_unit_stmt(
@@ -329,8 +325,8 @@ static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id
 		       "LEFT JOIN property_raw w ON w.job_id = r.job_id AND "
 		       "w.gen = r.gen AND w.row_no = r.row_no WHERE r.id = $1 AND r.gen = j.gen "
 		       "AND j.user_id = $2");
-		rc = rc ? rc : pf_db_unit_int(u, id);
-		rc = rc ? rc : pf_db_unit_int(u, user);
+		rc = pf_db_unit_int(u, id);
+		rc = pf_db_unit_int(u, user);
 		break;
 	default: abort();
 	}

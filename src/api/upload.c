@@ -735,11 +735,10 @@ void pf_upload_head(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 	head_ctx *c = calloc(1, sizeof(*c));
 	pf_db_unit *u = c ? pf_db_unit_new(head_done_cb, c) : NULL;
 	int rc = u ? 0 : PF_ENOMEM;
-	rc = rc ? rc
-	        : pf_db_unit_stmt(u, "SELECT bytes_durable, bytes_total FROM import_jobs "
-	                             "WHERE id = $1 AND user_id = $2");
-	rc = rc ? rc : pf_db_unit_int(u, id);
-	rc = rc ? rc : pf_db_unit_int(u, user);
+	rc = pf_db_unit_stmt(u, "SELECT bytes_durable, bytes_total FROM import_jobs "
+	                        "WHERE id = $1 AND user_id = $2");
+	rc = pf_db_unit_int(u, id);
+	rc = pf_db_unit_int(u, user);
 	if (rc != 0) {
 		if (u)
 			pf_db_unit_free(u);
@@ -823,11 +822,10 @@ void pf_upload_delete(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 	 * running it elsewhere finds it gone at its next batch */
 	pf_db_unit *u = pf_db_unit_new(delete_done_cb, c);
 	int rc = u ? 0 : PF_ENOMEM;
-	rc = rc ? rc
-	        : pf_db_unit_stmt(u, "DELETE FROM import_jobs WHERE id = $1 AND user_id = $2 "
-	                             "RETURNING id");
-	rc = rc ? rc : pf_db_unit_int(u, id);
-	rc = rc ? rc : pf_db_unit_int(u, user);
+	rc = pf_db_unit_stmt(u, "DELETE FROM import_jobs WHERE id = $1 AND user_id = $2 "
+	                        "RETURNING id");
+	rc = pf_db_unit_int(u, id);
+	rc = pf_db_unit_int(u, user);
 	if (rc != 0) {
 		if (u)
 			pf_db_unit_free(u);
@@ -951,12 +949,12 @@ static void reprocess_check_cb(void *arg, const pf_db_result *r)
 	pf_db_unit *u = pf_db_unit_new(reprocess_started_cb, c);
 	char *ov = c->override ? cJSON_PrintUnformatted(c->override) : NULL;
 	int rc = u ? 0 : PF_ENOMEM;
-	rc = rc ? rc : pf_db_unit_stmt(u, sql_reprocess);
-	rc = rc ? rc : pf_db_unit_int(u, c->id);
-	rc = rc ? rc : pf_db_unit_text(u, ov);
+	rc = pf_db_unit_stmt(u, sql_reprocess);
+	rc = pf_db_unit_int(u, c->id);
+	rc = pf_db_unit_text(u, ov);
 	for (int i = 0; i < 3 && rc == 0; i++) {
 		rc = pf_db_unit_stmt(u, sql_leftovers[i]);
-		rc = rc ? rc : pf_db_unit_int(u, c->id);
+		rc = pf_db_unit_int(u, c->id);
 	}
 	free(ov);
 	if (rc != 0) {
@@ -1027,11 +1025,10 @@ static void rp_end_cb(void *arg, pf_http_req *req)
 	}
 	pf_db_unit *u = pf_db_unit_new(reprocess_check_cb, c);
 	int rc = u ? 0 : PF_ENOMEM;
-	rc = rc ? rc
-	        : pf_db_unit_stmt(u, "SELECT state, shape::text, bytes_durable FROM import_jobs "
-	                             "WHERE id = $1 AND user_id = $2");
-	rc = rc ? rc : pf_db_unit_int(u, c->id);
-	rc = rc ? rc : pf_db_unit_int(u, c->user);
+	rc = pf_db_unit_stmt(u, "SELECT state, shape::text, bytes_durable FROM import_jobs "
+	                        "WHERE id = $1 AND user_id = $2");
+	rc = pf_db_unit_int(u, c->id);
+	rc = pf_db_unit_int(u, c->user);
 	if (rc != 0) {
 		if (u)
 			pf_db_unit_free(u);
