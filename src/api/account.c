@@ -136,8 +136,10 @@ static void respond_busy(pf_http_req *req)
 static int unit_digest(pf_db_unit *u, const uint8_t digest[PF_AUTH_DIGEST_BYTES])
 {
 	char *buf = malloc(PF_AUTH_DIGEST_BYTES);
-	if (!buf)
+	if (!buf) {
+		pf_db_unit_fail(u, PF_ENOMEM); /* sticky, as the unit's own errors */
 		return PF_ENOMEM;
+	}
 	memcpy(buf, digest, PF_AUTH_DIGEST_BYTES);
 	return pf_db_unit_binary_owned(u, PF_OID_BYTEA, buf, PF_AUTH_DIGEST_BYTES);
 }
@@ -301,7 +303,7 @@ static void gate(pf_account *acc, pf_http_req *req, gate_cb cb, pf_account_auth_
 	explicit_bzero(cred, sizeof(cred));
 	pf_auth_digest(g->cred, strlen(g->cred), g->digest);
 	int rc = pf_db_unit_stmt(u, by_cookie ? sql_gate_session : sql_gate_token);
-	rc = rc ? rc : unit_digest(u, g->digest);
+	rc = unit_digest(u, g->digest);
 	if (rc != 0) {
 		pf_db_unit_free(u);
 		free(g);
@@ -410,13 +412,11 @@ static void maybe_cleanup(pf_account *acc)
 		return;
 	int rc =
 	    pf_db_unit_stmt(u, "DELETE FROM sessions WHERE expires_at < now() - interval '1 day'");
-	rc = rc ? rc
-	        : pf_db_unit_stmt(u, "DELETE FROM login_throttle WHERE window_start < "
-	                             "now() - make_interval(secs => $1)");
-	rc = rc ? rc : pf_db_unit_int(u, acc->cfg->login_window_s);
-	rc = rc ? rc
-	        : pf_db_unit_stmt(u, "DELETE FROM login_links WHERE expires_at < now() - "
-	                             "interval '1 day'");
+	rc = pf_db_unit_stmt(u, "DELETE FROM login_throttle WHERE window_start < "
+	                        "now() - make_interval(secs => $1)");
+	rc = pf_db_unit_int(u, acc->cfg->login_window_s);
+	rc = pf_db_unit_stmt(u, "DELETE FROM login_links WHERE expires_at < now() - "
+	                        "interval '1 day'");
 	if (rc != 0) {
 		pf_db_unit_free(u);
 		return;
@@ -494,17 +494,15 @@ static void login_succeeded(route_ctx *c)
 	/* the name's failures are forgotten; the address gets this attempt back */
 	int rc = pf_db_unit_stmt(
 	    u, "WITH d AS (DELETE FROM login_throttle WHERE key = $1) " SQL_REFUND_ON("$2"));
-	rc = rc ? rc : pf_db_unit_text(u, c->name_key);
-	rc = rc ? rc : pf_db_unit_text(u, c->ip_key);
-	rc = rc ? rc
-	        : pf_db_unit_stmt(u,
-	                          "WITH s AS (INSERT INTO sessions (id_hash, user_id, expires_at) "
-	                          "SELECT $1, id, now() + make_interval(secs => $3) FROM users "
-	                          "WHERE id = $2 AND NOT disabled "
-	                          "RETURNING user_id, expires_at) " SESSION_USER_SELECT);
-	rc = rc ? rc : account_unit_secret(u, c->secret);
-	rc = rc ? rc : pf_db_unit_int(u, c->user_id);
-	rc = rc ? rc : pf_db_unit_int(u, c->acc->cfg->session_ttl_s);
+	rc = pf_db_unit_text(u, c->name_key);
+	rc = pf_db_unit_text(u, c->ip_key);
+	rc = pf_db_unit_stmt(u, "WITH s AS (INSERT INTO sessions (id_hash, user_id, expires_at) "
+	                        "SELECT $1, id, now() + make_interval(secs => $3) FROM users "
+	                        "WHERE id = $2 AND NOT disabled "
+	                        "RETURNING user_id, expires_at) " SESSION_USER_SELECT);
+	rc = account_unit_secret(u, c->secret);
+	rc = pf_db_unit_int(u, c->user_id);
+	rc = pf_db_unit_int(u, c->acc->cfg->session_ttl_s);
 	submit(c, c->acc->writers, u, rc);
 }
 
@@ -523,10 +521,10 @@ static void link_login(route_ctx *c)
 	    "RETURNING user_id, expires_at), "
 	    "r AS (UPDATE login_throttle SET failures = failures - 1 "
 	    "WHERE key = $4 AND failures > 0 AND EXISTS (SELECT 1 FROM l)) " SESSION_USER_SELECT);
-	rc = rc ? rc : account_unit_secret(u, c->link);
-	rc = rc ? rc : account_unit_secret(u, c->secret);
-	rc = rc ? rc : pf_db_unit_int(u, c->acc->cfg->session_ttl_s);
-	rc = rc ? rc : pf_db_unit_text(u, c->ip_key);
+	rc = account_unit_secret(u, c->link);
+	rc = account_unit_secret(u, c->secret);
+	rc = pf_db_unit_int(u, c->acc->cfg->session_ttl_s);
+	rc = pf_db_unit_text(u, c->ip_key);
 	submit(c, c->acc->writers, u, rc);
 }
 
@@ -720,18 +718,16 @@ static void check_throttle(route_ctx *c)
 	}
 	/* one row: NULL when neither key is over, else the seconds left */
 	int rc = pf_db_unit_stmt(u, sql_charge);
-	rc = rc ? rc : pf_db_unit_text(u, c->ip_key);
-	rc = rc ? rc : pf_db_unit_text(u, c->name_key[0] ? c->name_key : NULL);
-	rc = rc ? rc : pf_db_unit_int(u, c->acc->cfg->login_window_s);
-	rc = rc ? rc : pf_db_unit_int(u, c->acc->cfg->login_max_failures);
+	rc = pf_db_unit_text(u, c->ip_key);
+	rc = pf_db_unit_text(u, c->name_key[0] ? c->name_key : NULL);
+	rc = pf_db_unit_int(u, c->acc->cfg->login_window_s);
+	rc = pf_db_unit_int(u, c->acc->cfg->login_max_failures);
 	if (c->kind == ROUTE_LOGIN && c->name_key[0]) {
-		rc = rc ? rc
-		        : pf_db_unit_stmt(
-		              u, "SELECT id, pw_hash, disabled FROM users WHERE name = $1");
-		rc = rc ? rc : pf_db_unit_text(u, c->name_key + 5);
+		rc = pf_db_unit_stmt(u, "SELECT id, pw_hash, disabled FROM users WHERE name = $1");
+		rc = pf_db_unit_text(u, c->name_key + 5);
 	} else if (c->kind == ROUTE_PASSWORD) {
-		rc = rc ? rc : pf_db_unit_stmt(u, "SELECT pw_hash FROM users WHERE id = $1");
-		rc = rc ? rc : pf_db_unit_int(u, c->user_id);
+		rc = pf_db_unit_stmt(u, "SELECT pw_hash FROM users WHERE id = $1");
+		rc = pf_db_unit_int(u, c->user_id);
 	}
 	submit(c, c->acc->readers, u, rc);
 }
@@ -892,7 +888,7 @@ static void session_delete_cb(void *arg, pf_http_req *req, const gate_info *info
 		return;
 	}
 	int rc = pf_db_unit_stmt(u, "DELETE FROM sessions WHERE id_hash = $1");
-	rc = rc ? rc : unit_digest(u, info->digest);
+	rc = unit_digest(u, info->digest);
 	if (rc != 0) {
 		pf_db_unit_free(u);
 		pf_respond_oom(req);
@@ -990,18 +986,17 @@ void pf_account_first_run(pf_account *acc,
 		return;
 	}
 	int rc = pf_db_unit_stmt(u, sql_admin_lock);
-	rc = rc ? rc
-	        : pf_db_unit_stmt(
-	              u, "WITH a AS (INSERT INTO users (name, is_admin) SELECT 'admin', true "
-	                 "WHERE NOT EXISTS (SELECT 1 FROM users) RETURNING id), "
-	                 "j AS (UPDATE import_jobs SET user_id = (SELECT id FROM a) "
-	                 "WHERE user_id IS NULL AND EXISTS (SELECT 1 FROM a) RETURNING 1), "
-	                 "l AS (INSERT INTO login_links (link_hash, user_id, expires_at) "
-	                 "SELECT $1, id, now() + make_interval(secs => $2) FROM a RETURNING 1) "
-	                 "SELECT (SELECT id FROM a), (SELECT count(*) FROM j), "
-	                 "(SELECT count(*) FROM l)");
-	rc = rc ? rc : account_unit_secret(u, a->secret);
-	rc = rc ? rc : pf_db_unit_int(u, PF_ACCOUNT_LINK_TTL_S);
+	rc = pf_db_unit_stmt(u,
+	                     "WITH a AS (INSERT INTO users (name, is_admin) SELECT 'admin', true "
+	                     "WHERE NOT EXISTS (SELECT 1 FROM users) RETURNING id), "
+	                     "j AS (UPDATE import_jobs SET user_id = (SELECT id FROM a) "
+	                     "WHERE user_id IS NULL AND EXISTS (SELECT 1 FROM a) RETURNING 1), "
+	                     "l AS (INSERT INTO login_links (link_hash, user_id, expires_at) "
+	                     "SELECT $1, id, now() + make_interval(secs => $2) FROM a RETURNING 1) "
+	                     "SELECT (SELECT id FROM a), (SELECT count(*) FROM j), "
+	                     "(SELECT count(*) FROM l)");
+	rc = account_unit_secret(u, a->secret);
+	rc = pf_db_unit_int(u, PF_ACCOUNT_LINK_TTL_S);
 	if (rc != 0) {
 		pf_db_unit_free(u);
 		free(a);
@@ -1045,15 +1040,14 @@ void pf_account_resolve_user(pf_account *acc, const char *name,
 	/* the inserted row is not visible to the same statement's SELECT:
 	 * exactly one branch of the UNION gives the id */
 	int rc = pf_db_unit_stmt(u, sql_admin_lock);
-	rc = rc ? rc
-	        : pf_db_unit_stmt(
-	              u, "WITH a AS (INSERT INTO users (name, is_admin) SELECT 'admin', true "
-	                 "WHERE $1::text = 'admin' AND NOT EXISTS (SELECT 1 FROM users) "
-	                 "RETURNING id), "
-	                 "j AS (UPDATE import_jobs SET user_id = (SELECT id FROM a) "
-	                 "WHERE user_id IS NULL AND EXISTS (SELECT 1 FROM a) RETURNING 1) "
-	                 "SELECT id FROM a UNION ALL SELECT id FROM users WHERE name = $1::text");
-	rc = rc ? rc : pf_db_unit_text(u, name);
+	rc = pf_db_unit_stmt(
+	    u, "WITH a AS (INSERT INTO users (name, is_admin) SELECT 'admin', true "
+	       "WHERE $1::text = 'admin' AND NOT EXISTS (SELECT 1 FROM users) "
+	       "RETURNING id), "
+	       "j AS (UPDATE import_jobs SET user_id = (SELECT id FROM a) "
+	       "WHERE user_id IS NULL AND EXISTS (SELECT 1 FROM a) RETURNING 1) "
+	       "SELECT id FROM a UNION ALL SELECT id FROM users WHERE name = $1::text");
+	rc = pf_db_unit_text(u, name);
 	if (rc != 0) {
 		pf_db_unit_free(u);
 		free(a);

@@ -253,19 +253,18 @@ static int cli_unit(cli_ctx *c, pf_db_unit *u)
 		    pf_db_unit_stmt(u, "INSERT INTO users (name, pw_hash, is_admin) "
 		                       "VALUES ($1, $2, $3::boolean) ON CONFLICT (name) DO NOTHING "
 		                       "RETURNING id");
-		rc = rc ? rc : pf_db_unit_text(u, c->name);
-		rc = rc ? rc : pf_db_unit_text(u, c->hash);
-		rc = rc ? rc : pf_db_unit_text(u, c->acc->cfg->admin ? "true" : "false");
+		rc = pf_db_unit_text(u, c->name);
+		rc = pf_db_unit_text(u, c->hash);
+		rc = pf_db_unit_text(u, c->acc->cfg->admin ? "true" : "false");
 		break;
 	case CLI_PASSWORD:
 		rc = pf_db_unit_stmt(u,
 		                     "UPDATE users SET pw_hash = $2 WHERE name = $1 RETURNING id");
-		rc = rc ? rc : pf_db_unit_text(u, c->name);
-		rc = rc ? rc : pf_db_unit_text(u, c->hash);
-		rc = rc ? rc
-		        : pf_db_unit_stmt(u, "DELETE FROM sessions WHERE user_id = "
-		                             "(SELECT id FROM users WHERE name = $1)");
-		rc = rc ? rc : pf_db_unit_text(u, c->name);
+		rc = pf_db_unit_text(u, c->name);
+		rc = pf_db_unit_text(u, c->hash);
+		rc = pf_db_unit_stmt(u, "DELETE FROM sessions WHERE user_id = "
+		                        "(SELECT id FROM users WHERE name = $1)");
+		rc = pf_db_unit_text(u, c->name);
 		break;
 	case CLI_TOKEN:
 		if (pf_auth_new_secret(PF_AUTH_TOKEN_PREFIX, c->secret, sizeof(c->secret)) != 0)
@@ -273,9 +272,9 @@ static int cli_unit(cli_ctx *c, pf_db_unit *u)
 		rc =
 		    pf_db_unit_stmt(u, "INSERT INTO api_tokens (token_hash, user_id, label) "
 		                       "SELECT $1, id, $3 FROM users WHERE name = $2 RETURNING id");
-		rc = rc ? rc : account_unit_secret(u, c->secret);
-		rc = rc ? rc : pf_db_unit_text(u, c->name);
-		rc = rc ? rc : pf_db_unit_text(u, c->acc->cfg->label);
+		rc = account_unit_secret(u, c->secret);
+		rc = pf_db_unit_text(u, c->name);
+		rc = pf_db_unit_text(u, c->acc->cfg->label);
 		break;
 	case CLI_LINK:
 		if (pf_auth_new_secret("", c->secret, sizeof(c->secret)) != 0)
@@ -285,9 +284,9 @@ static int cli_unit(cli_ctx *c, pf_db_unit *u)
 		       "l AS (INSERT INTO login_links (link_hash, user_id, expires_at) "
 		       "SELECT $1, id, now() + make_interval(secs => $3) FROM u "
 		       "WHERE NOT disabled RETURNING 1) SELECT disabled FROM u");
-		rc = rc ? rc : account_unit_secret(u, c->secret);
-		rc = rc ? rc : pf_db_unit_text(u, c->name);
-		rc = rc ? rc : pf_db_unit_int(u, PF_ACCOUNT_LINK_TTL_S);
+		rc = account_unit_secret(u, c->secret);
+		rc = pf_db_unit_text(u, c->name);
+		rc = pf_db_unit_int(u, PF_ACCOUNT_LINK_TTL_S);
 		break;
 	case CLI_LIST:
 		rc = pf_db_unit_stmt(u, "SELECT id, name, is_admin, disabled, " ACCOUNT_ISO(
@@ -296,21 +295,19 @@ static int cli_unit(cli_ctx *c, pf_db_unit *u)
 	case CLI_DISABLE:
 		rc = pf_db_unit_stmt(
 		    u, "UPDATE users SET disabled = true WHERE name = $1 RETURNING id");
-		rc = rc ? rc : pf_db_unit_text(u, c->name);
-		rc = rc ? rc
-		        : pf_db_unit_stmt(u, "DELETE FROM sessions WHERE user_id = "
-		                             "(SELECT id FROM users WHERE name = $1)");
-		rc = rc ? rc : pf_db_unit_text(u, c->name);
-		rc = rc ? rc
-		        : pf_db_unit_stmt(
-		              u, "UPDATE login_links SET used_at = now() WHERE used_at IS "
-		                 "NULL AND user_id = (SELECT id FROM users WHERE name = $1)");
-		rc = rc ? rc : pf_db_unit_text(u, c->name);
+		rc = pf_db_unit_text(u, c->name);
+		rc = pf_db_unit_stmt(u, "DELETE FROM sessions WHERE user_id = "
+		                        "(SELECT id FROM users WHERE name = $1)");
+		rc = pf_db_unit_text(u, c->name);
+		rc =
+		    pf_db_unit_stmt(u, "UPDATE login_links SET used_at = now() WHERE used_at IS "
+		                       "NULL AND user_id = (SELECT id FROM users WHERE name = $1)");
+		rc = pf_db_unit_text(u, c->name);
 		break;
 	case CLI_ENABLE:
 		rc = pf_db_unit_stmt(
 		    u, "UPDATE users SET disabled = false WHERE name = $1 RETURNING id");
-		rc = rc ? rc : pf_db_unit_text(u, c->name);
+		rc = pf_db_unit_text(u, c->name);
 		break;
 	default: abort();
 	}

@@ -259,9 +259,7 @@ static cJSON *live_overlay(pf_api *api, const pf_db_result *r, int stmt, int row
 	const char *idtxt = pf_db_value(r, stmt, row, 0);
 	pf_job *live = idtxt ? pf_job_find(api->env, strtoll(idtxt, NULL, 10)) : NULL;
 	if (live && pf_job_ready(live)) { /* one still being taken over knows less than the row */
-		char *frame = pf_events_job_frame(live, false, NULL);
-		cJSON *j = frame ? cJSON_Parse(frame) : NULL;
-		free(frame);
+		cJSON *j = pf_events_job_frame(live, false, NULL);
 		if (j)
 			return j;
 	}
@@ -326,13 +324,13 @@ static int read_build(read_ctx *c, pf_db_unit *u)
 		rc = pf_db_unit_stmt(u, "SELECT " PF_JOB_COLUMNS
 		                        " FROM import_jobs WHERE user_id = $1 "
 		                        "ORDER BY created_at DESC, id DESC LIMIT 1000");
-		rc = rc ? rc : pf_db_unit_int(u, c->user);
+		rc = pf_db_unit_int(u, c->user);
 		break;
 	case READ_JOB:
 		rc = pf_db_unit_stmt(u, "SELECT " PF_JOB_COLUMNS
 		                        " FROM import_jobs WHERE id = $1 AND user_id = $2");
-		rc = rc ? rc : pf_db_unit_int(u, c->id);
-		rc = rc ? rc : pf_db_unit_int(u, c->user);
+		rc = pf_db_unit_int(u, c->id);
+		rc = pf_db_unit_int(u, c->user);
 		break;
 	case READ_PROPERTIES:
 	case READ_ERRORS: {
@@ -343,27 +341,23 @@ static int read_build(read_ctx *c, pf_db_unit *u)
 		bool other = c->after && c->cur.job != c->id;
 		rc = pf_db_unit_stmt(u,
 		                     "SELECT gen FROM import_jobs WHERE id = $1 AND user_id = $2");
-		rc = rc ? rc : pf_db_unit_int(u, c->id);
-		rc = rc ? rc : pf_db_unit_int(u, c->user);
+		rc = pf_db_unit_int(u, c->id);
+		rc = pf_db_unit_int(u, c->user);
 		if (c->kind == READ_PROPERTIES)
-			rc = rc ? rc
-			        : pf_db_unit_stmt(u,
-			                          "SELECT " RECORD_COLUMNS " FROM property_records "
-			                          "WHERE job_id = $1 AND gen = (SELECT gen FROM "
-			                          "import_jobs WHERE id = $1 AND user_id = $4) "
-			                          "AND row_no > $2 ORDER BY row_no LIMIT $3");
+			rc = pf_db_unit_stmt(u, "SELECT " RECORD_COLUMNS " FROM property_records "
+			                        "WHERE job_id = $1 AND gen = (SELECT gen FROM "
+			                        "import_jobs WHERE id = $1 AND user_id = $4) "
+			                        "AND row_no > $2 ORDER BY row_no LIMIT $3");
 		else
-			rc = rc ? rc
-			        : pf_db_unit_stmt(u,
-			                          "SELECT id, kind, row_no, line_no, column_name, "
-			                          "value, reason, raw_text FROM import_errors "
-			                          "WHERE job_id = $1 AND gen = (SELECT gen FROM "
-			                          "import_jobs WHERE id = $1 AND user_id = $4) "
-			                          "AND id > $2 ORDER BY id LIMIT $3");
-		rc = rc ? rc : pf_db_unit_int(u, c->id);
-		rc = rc ? rc : pf_db_unit_int(u, c->after && !other ? c->cur.pos : 0);
-		rc = rc ? rc : pf_db_unit_int(u, other ? 0 : c->limit + 1);
-		rc = rc ? rc : pf_db_unit_int(u, c->user);
+			rc = pf_db_unit_stmt(u, "SELECT id, kind, row_no, line_no, column_name, "
+			                        "value, reason, raw_text FROM import_errors "
+			                        "WHERE job_id = $1 AND gen = (SELECT gen FROM "
+			                        "import_jobs WHERE id = $1 AND user_id = $4) "
+			                        "AND id > $2 ORDER BY id LIMIT $3");
+		rc = pf_db_unit_int(u, c->id);
+		rc = pf_db_unit_int(u, c->after && !other ? c->cur.pos : 0);
+		rc = pf_db_unit_int(u, other ? 0 : c->limit + 1);
+		rc = pf_db_unit_int(u, c->user);
 		break;
 	}
 	case READ_PROPERTY:
@@ -374,8 +368,8 @@ static int read_build(read_ctx *c, pf_db_unit *u)
 		       "LEFT JOIN property_raw w ON w.job_id = r.job_id AND "
 		       "w.gen = r.gen AND w.row_no = r.row_no WHERE r.id = $1 AND "
 		       "r.gen = j.gen AND j.user_id = $2");
-		rc = rc ? rc : pf_db_unit_int(u, c->id);
-		rc = rc ? rc : pf_db_unit_int(u, c->user);
+		rc = pf_db_unit_int(u, c->id);
+		rc = pf_db_unit_int(u, c->user);
 		break;
 	default: abort();
 	}
@@ -464,8 +458,8 @@ static void key_load(read_ctx *c)
 	explicit_bzero(mine, sizeof(mine));
 	pf_db_unit *u = pf_db_unit_new(key_loaded_cb, c);
 	int rc = u ? pf_db_unit_stmt(u, sql_key_insert) : PF_ENOMEM;
-	rc = rc ? rc : pf_db_unit_text(u, hex);
-	rc = rc ? rc : pf_db_unit_stmt(u, sql_key_read);
+	rc = pf_db_unit_text(u, hex);
+	rc = pf_db_unit_stmt(u, sql_key_read);
 	explicit_bzero(hex, sizeof(hex));
 	if (rc != 0) {
 		pf_db_unit_free(u);

@@ -150,6 +150,7 @@ typedef struct upload {
 	uint64_t bytes;  /* file bytes fed to the job */
 	int64_t offset;  /* PATCH: Upload-Offset asked for */
 	int64_t user;    /* who uploads: the job must be theirs */
+	int64_t id;      /* PATCH: the import asked for */
 } upload;
 
 static void upload_close(upload *up)
@@ -170,12 +171,12 @@ static void upload_fail(upload *up, int status, const char *msg, const char *det
 }
 
 /* The job let us go (taken over, cancelled, shutting down). */
-static void up_detached(void *arg, pf_job *job, const char *why)
+static void up_detached(void *arg, pf_job *job, pf_job_reason why)
 {
 	upload *up = arg;
 	up->job = NULL;
-	int status = strstr(why, "cancelled") ? 410 : strstr(why, "shutting") ? 503 : 409;
-	upload_fail(up, status, why, NULL);
+	int status = why == PF_JOB_WHY_CANCELLED ? 410 : why == PF_JOB_WHY_SHUTDOWN ? 503 : 409;
+	upload_fail(up, status, pf_job_reason_text(why), NULL);
 }
 
 /* One-shot: answer once the body is in and stored. */
@@ -186,7 +187,9 @@ static void oneshot_answer(upload *up)
 	if (err) {
 		char *detail = o ? cJSON_PrintUnformatted(o) : NULL;
 		cJSON_Delete(o);
-		pf_http_respond_error(up->req, strstr(err, "quota") ? 413 : 400, err, detail);
+		pf_job_reason why = pf_job_error_reason(up->job);
+		bool quota = why == PF_JOB_WHY_ROW_QUOTA || why == PF_JOB_WHY_BYTE_QUOTA;
+		pf_http_respond_error(up->req, quota ? 413 : 400, err, detail);
 		free(detail);
 		upload_close(up);
 		return;
@@ -226,7 +229,7 @@ static void up_resume(void *arg, pf_job *job)
 	pf_http_req_resume(up->req);
 }
 
-static void up_started(void *arg, pf_job *job, const char *err);
+static void up_started(void *arg, pf_job *job, pf_job_reason err);
 
 static const pf_job_hooks upload_hooks = {
     .on_started = up_started,
@@ -380,18 +383,18 @@ static void oneshot_read(upload *up)
 static void start_refused(upload *up)
 {
 	const pf_config *cfg = up->api->cfg;
-	const char *st = up->job ? pf_job_refusal(up->job) : "";
+	pf_job_reason why = up->job ? pf_job_error_reason(up->job) : PF_JOB_WHY_DATABASE;
 	char detail[96];
-	if (strcmp(st, "PF002") == 0) {
+	if (why == PF_JOB_WHY_TOO_MANY) {
 		snprintf(detail, sizeof(detail), "{\"running\": %lld, \"max\": %lld}",
 		         (long long)cfg->user_max_imports, (long long)cfg->user_max_imports);
 		add_header(up->req, "Retry-After", "5");
 		upload_fail(up, 429, "too many imports running", detail);
-	} else if (strcmp(st, "PF003") == 0) {
+	} else if (why == PF_JOB_WHY_ROW_QUOTA) {
 		snprintf(detail, sizeof(detail), "{\"max_rows\": %lld}",
 		         (long long)cfg->user_max_rows);
 		upload_fail(up, 413, "row quota exceeded", detail);
-	} else if (strcmp(st, "PF004") == 0) {
+	} else if (why == PF_JOB_WHY_BYTE_QUOTA) {
 		snprintf(detail, sizeof(detail), "{\"max_bytes\": %lld}",
 		         (long long)cfg->user_max_bytes);
 		upload_fail(up, 413, "storage quota exceeded", detail);
@@ -455,9 +458,9 @@ void pf_upload_options(pf_api *api, pf_http_req *req)
 	pf_http_respond(req, 204, NULL, NULL, 0);
 }
 
-static void create_started(upload *up, const char *err)
+static void create_started(upload *up, pf_job_reason err)
 {
-	if (err) {
+	if (err != PF_JOB_OK) {
 		start_refused(up);
 		return;
 	}
@@ -558,7 +561,7 @@ static void patch_go(upload *up)
 	                      up_end_cb, up_abort_cb, up);
 }
 
-static void up_started(void *arg, pf_job *job, const char *err)
+static void up_started(void *arg, pf_job *job, pf_job_reason err)
 {
 	upload *up = arg;
 	if (up->kind == UP_CREATE) {
@@ -566,20 +569,31 @@ static void up_started(void *arg, pf_job *job, const char *err)
 		return;
 	}
 	if (up->kind == UP_ONESHOT) {
-		if (err)
+		if (err != PF_JOB_OK)
 			start_refused(up);
 		else if (!up->mp)
 			oneshot_read(up);
 		return;
 	}
 	/* PATCH on an adopted job */
-	if (err) {
-		up->job = NULL; /* it ends by itself */
-		upload_fail(up, strstr(err, "deleted") ? 404 : 409, err, NULL);
+	switch (err) {
+	case PF_JOB_OK: break;
+	case PF_JOB_WHY_NOT_FOUND:
+	case PF_JOB_WHY_DELETED:
+		up->job = NULL;                          /* it ends by itself */
+		upload_fail(up, 404, "not found", NULL); /* as for any missing id */
+		return;
+	default:
+		up->job = NULL;
+		upload_fail(up, 409,
+		            pf_job_error(job) ? pf_job_error(job) : pf_job_reason_text(err), NULL);
 		return;
 	}
 	patch_go(up);
 }
+
+static void patch_check_owner(upload *up);
+static void patch_take(upload *up, pf_job *job);
 
 void pf_upload_patch(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 {
@@ -601,11 +615,25 @@ void pf_upload_patch(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 	if (!up)
 		return;
 	up->offset = off;
+	up->id = id;
 	pf_job *job = pf_job_find(api->env, id);
 	if (job && pf_job_user(job) != user) {
 		upload_fail(up, 404, "not found", NULL);
 		return;
 	}
+	if (!job) {
+		/* not in memory: the row must be this user's before the job is
+		 * taken in (another user's PATCH must not hold it, even briefly) */
+		patch_check_owner(up);
+		return;
+	}
+	patch_take(up, job);
+}
+
+/* A live job of the user's: attach, or refuse with its state. */
+static void patch_take(upload *up, pf_job *job)
+{
+	pf_http_req *req = up->req;
 	if (job) {
 		if (!pf_job_accepting(job)) {
 			add_header_int(req, "Upload-Offset", pf_job_upload_offset(job));
@@ -622,9 +650,43 @@ void pf_upload_patch(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 			patch_go(up);
 		return;
 	}
-	up->job = pf_job_adopt(api->env, id, user, &upload_hooks, up);
+	up->job = pf_job_adopt(up->api->env, up->id, up->user, &upload_hooks, up);
 	if (!up->job)
 		upload_fail(up, 503, "out of memory", NULL);
+}
+
+static void patch_owner_cb(void *arg, const pf_db_result *r)
+{
+	upload *up = arg;
+	if (r->error) {
+		tus_headers(up->req);
+		pf_respond_db_error(up->req, r);
+		upload_close(up);
+		return;
+	}
+	if (pf_db_rows(r, 0) == 0) {
+		upload_fail(up, 404, "not found", NULL);
+		return;
+	}
+	/* another PATCH of the owner's may have taken it in meanwhile */
+	pf_job *job = pf_job_find(up->api->env, up->id);
+	if (job && pf_job_user(job) != up->user) {
+		upload_fail(up, 404, "not found", NULL);
+		return;
+	}
+	patch_take(up, job);
+}
+
+static void patch_check_owner(upload *up)
+{
+	pf_db_unit *u = pf_db_unit_new(patch_owner_cb, up);
+	if (!u || pf_db_unit_stmt(u, "SELECT 1 FROM import_jobs WHERE id = $1 AND user_id = $2") ||
+	    pf_db_unit_int(u, up->id) || pf_db_unit_int(u, up->user)) {
+		pf_db_unit_free(u);
+		upload_fail(up, 503, "out of memory", NULL);
+		return;
+	}
+	pf_db_submit(up->api->readers, 0, u);
 }
 
 /* ---------------- HEAD ---------------- */
@@ -673,11 +735,10 @@ void pf_upload_head(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 	head_ctx *c = calloc(1, sizeof(*c));
 	pf_db_unit *u = c ? pf_db_unit_new(head_done_cb, c) : NULL;
 	int rc = u ? 0 : PF_ENOMEM;
-	rc = rc ? rc
-	        : pf_db_unit_stmt(u, "SELECT bytes_durable, bytes_total FROM import_jobs "
-	                             "WHERE id = $1 AND user_id = $2");
-	rc = rc ? rc : pf_db_unit_int(u, id);
-	rc = rc ? rc : pf_db_unit_int(u, user);
+	rc = pf_db_unit_stmt(u, "SELECT bytes_durable, bytes_total FROM import_jobs "
+	                        "WHERE id = $1 AND user_id = $2");
+	rc = pf_db_unit_int(u, id);
+	rc = pf_db_unit_int(u, user);
 	if (rc != 0) {
 		if (u)
 			pf_db_unit_free(u);
@@ -761,11 +822,10 @@ void pf_upload_delete(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 	 * running it elsewhere finds it gone at its next batch */
 	pf_db_unit *u = pf_db_unit_new(delete_done_cb, c);
 	int rc = u ? 0 : PF_ENOMEM;
-	rc = rc ? rc
-	        : pf_db_unit_stmt(u, "DELETE FROM import_jobs WHERE id = $1 AND user_id = $2 "
-	                             "RETURNING id");
-	rc = rc ? rc : pf_db_unit_int(u, id);
-	rc = rc ? rc : pf_db_unit_int(u, user);
+	rc = pf_db_unit_stmt(u, "DELETE FROM import_jobs WHERE id = $1 AND user_id = $2 "
+	                        "RETURNING id");
+	rc = pf_db_unit_int(u, id);
+	rc = pf_db_unit_int(u, user);
 	if (rc != 0) {
 		if (u)
 			pf_db_unit_free(u);
@@ -889,12 +949,12 @@ static void reprocess_check_cb(void *arg, const pf_db_result *r)
 	pf_db_unit *u = pf_db_unit_new(reprocess_started_cb, c);
 	char *ov = c->override ? cJSON_PrintUnformatted(c->override) : NULL;
 	int rc = u ? 0 : PF_ENOMEM;
-	rc = rc ? rc : pf_db_unit_stmt(u, sql_reprocess);
-	rc = rc ? rc : pf_db_unit_int(u, c->id);
-	rc = rc ? rc : pf_db_unit_text(u, ov);
+	rc = pf_db_unit_stmt(u, sql_reprocess);
+	rc = pf_db_unit_int(u, c->id);
+	rc = pf_db_unit_text(u, ov);
 	for (int i = 0; i < 3 && rc == 0; i++) {
 		rc = pf_db_unit_stmt(u, sql_leftovers[i]);
-		rc = rc ? rc : pf_db_unit_int(u, c->id);
+		rc = pf_db_unit_int(u, c->id);
 	}
 	free(ov);
 	if (rc != 0) {
@@ -965,11 +1025,10 @@ static void rp_end_cb(void *arg, pf_http_req *req)
 	}
 	pf_db_unit *u = pf_db_unit_new(reprocess_check_cb, c);
 	int rc = u ? 0 : PF_ENOMEM;
-	rc = rc ? rc
-	        : pf_db_unit_stmt(u, "SELECT state, shape::text, bytes_durable FROM import_jobs "
-	                             "WHERE id = $1 AND user_id = $2");
-	rc = rc ? rc : pf_db_unit_int(u, c->id);
-	rc = rc ? rc : pf_db_unit_int(u, c->user);
+	rc = pf_db_unit_stmt(u, "SELECT state, shape::text, bytes_durable FROM import_jobs "
+	                        "WHERE id = $1 AND user_id = $2");
+	rc = pf_db_unit_int(u, c->id);
+	rc = pf_db_unit_int(u, c->user);
 	if (rc != 0) {
 		if (u)
 			pf_db_unit_free(u);

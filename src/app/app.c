@@ -1,12 +1,14 @@
 /*
  * app.c - process lifecycle as one state machine:
  *   PG_START -> MIGRATE -> RUN -> DRAIN -> PG_STOP -> EXIT
- * `serve` listens in RUN; `import` runs one job from a file in RUN and
- * leaves when it ends. A signal moves RUN to DRAIN: stop accepting, cut
- * uploads (their jobs end interrupted with every complete row kept), wait
- * for batches to commit, then stop the embedded database.
+ * `serve` listens in RUN and takes over jobs nobody runs (jobs/recovery.c);
+ * `import` runs one job from a file in RUN (cli_import.c) and leaves when
+ * it ends; `user` runs one account command (api/account_cli.c). A signal moves RUN to DRAIN: stop
+ * accepting, cut uploads (their jobs end interrupted with every complete row kept), wait for
+ * batches to commit, then stop the embedded database.
  */
 #include "propflow/app/app.h"
+#include "propflow/app/cli_import.h"
 #include "propflow/api/account.h"
 #include "propflow/api/api.h"
 #include "propflow/net/hasher.h"
@@ -15,6 +17,7 @@
 #include "propflow/jobs/events.h"
 #include "propflow/net/http.h"
 #include "propflow/jobs/job.h"
+#include "propflow/jobs/recovery.h"
 #include "propflow/base/log.h"
 #include "propflow/store/migrate.h"
 #include "propflow/store/pgserver.h"
@@ -22,14 +25,11 @@
 
 #include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef enum app_state {
@@ -72,235 +72,38 @@ typedef struct app {
 	const char **user_argv;                    /* borrowed */
 	struct event *sigint, *sigterm;            /* owned */
 	struct event *drain_timer;                 /* owned: polls for settled jobs */
-	struct event *recover_timer;               /* owned: looks for jobs nobody runs */
-	bool recovering;                           /* a recovery query is in flight */
+	pf_recovery *recovery;                     /* owned: takes over jobs nobody runs */
 	unsigned drain_ms;
-	/* import mode */
-	const char *path; /* borrowed from argv */
-	int fd;           /* read end of the pipe from the reader child */
-	pid_t reader;     /* the reader child, 0 none */
-	int64_t file_size;
-	int64_t bytes_read;
-	pf_job *job;               /* shared with its pipeline */
-	struct event *read_ev;     /* owned: reads the next chunk */
-	struct event *progress_ev; /* owned: progress line */
-	bool tty;
-	bool read_paused;
-	double t0;
-	char *final_json; /* owned: the job as it ended */
-	pf_job_state final_state;
+	const char *path;      /* import mode: borrowed from argv */
+	pf_cli_import *import; /* owned: import mode */
 } app;
 
 static void app_set_state(app *a, app_state st);
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+/* ---------------- import and user modes ---------------- */
 
-/* ---------------- import mode: the file producer ---------------- */
-
-/*
- * The file is read by a child process into a pipe, and the loop reads the
- * pipe without blocking: a read of a regular file cannot be made
- * non-blocking, and no read of user data may stall the loop.
- */
-static void reader_child(int in, int out)
-{
-	static char buf[PF_APP_READ_CHUNK];
-	for (;;) {
-		ssize_t n = read(in, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			_exit(n == 0 ? 0 : 1);
-		for (ssize_t off = 0; off < n;) {
-			ssize_t w = write(out, buf + off, (size_t)(n - off));
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				_exit(1);
-			off += w;
-		}
-	}
-}
-
-static void import_read_cb(evutil_socket_t fd, short what, void *arg)
+/* The import ended, or could not start. */
+static void import_done_cb(void *arg, int code)
 {
 	app *a = arg;
-	if (!a->job || a->read_paused)
-		return;
-	static char buf[PF_APP_READ_CHUNK];
-	ssize_t n = read(a->fd, buf, sizeof(buf));
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n <= 0) {
-		event_del(a->read_ev);
-		/* the child exits early (short count) if the file cannot be read */
-		if (n < 0 || a->bytes_read != a->file_size)
-			pf_job_fail_input(
-			    a->job, PF_JOB_FAILED,
-			    "the file could not be read completely (changed while reading?)");
-		else
-			pf_job_end_input(a->job);
-		return;
-	}
-	a->bytes_read += n;
-	int rc = pf_job_feed(a->job, buf, (size_t)n);
-	if (rc == PF_JOB_PAUSED) {
-		/* stop reading the pipe; the child blocks on a full pipe */
-		a->read_paused = true;
-		event_del(a->read_ev);
-		return;
-	}
-	if (rc < 0) {
-		event_del(a->read_ev);
-		pf_job_fail_input(a->job, PF_JOB_FAILED, pf_strerror(rc));
-	}
-}
-
-static void import_resume(void *arg, pf_job *job)
-{
-	app *a = arg;
-	a->read_paused = false;
-	event_add(a->read_ev, NULL);
-}
-
-static void import_started(void *arg, pf_job *job, const char *err)
-{
-	app *a = arg;
-	if (err) {
-		/* on_finished is not called for a job never created */
-		fprintf(stderr, "propflow: %s\n", err);
-		a->exit_code = 1;
-		pf_job_release(job);
-		a->job = NULL;
-		if (a->state == APP_RUN)
-			app_set_state(a, APP_DRAIN);
-		return;
-	}
-	event_add(a->read_ev, NULL);
-}
-
-static void print_progress(app *a, bool final)
-{
-	char *frame = pf_events_job_frame(a->job, false, NULL);
-	cJSON *o = frame ? cJSON_Parse(frame) : NULL;
-	free(frame);
-	if (!o)
-		return;
-	double recv = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "bytes_received"));
-	double parsed = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_parsed"));
-	double ins = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_inserted"));
-	double rate = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_per_sec"));
-	double pct = a->file_size > 0 ? 100.0 * recv / (double)a->file_size : 100.0;
-	cJSON_Delete(o);
-	if (a->tty) {
-		int width = 30, fill = (int)(pct * width / 100.0);
-		char bar[64];
-		for (int i = 0; i < width; i++)
-			bar[i] = i < fill ? '#' : '.';
-		bar[width] = 0;
-		fprintf(stderr, "\r[%s] %5.1f%%  %.0f rows parsed, %.0f stored, %.0f rows/s   %s",
-		        bar, pct, parsed, ins, rate, final ? "\n" : "");
-	} else {
-		fprintf(stderr, "progress: %.1f%% %.0f rows parsed, %.0f stored, %.0f rows/s\n",
-		        pct, parsed, ins, rate);
-	}
-}
-
-static void import_progress_cb(evutil_socket_t fd, short what, void *arg)
-{
-	app *a = arg;
-	if (a->job)
-		print_progress(a, false);
-}
-
-static void import_finished(void *arg, pf_job *job)
-{
-	app *a = arg;
-	print_progress(a, true);
-	a->final_state = pf_job_state_of(job);
-	a->final_json = pf_events_job_frame(job, false, NULL);
-	a->exit_code = a->final_state == PF_JOB_DONE ? 0 : 1;
-	if (a->progress_ev)
-		event_del(a->progress_ev);
-	pf_job_release(job);
-	a->job = NULL;
+	a->exit_code = code;
 	if (a->state == APP_RUN)
 		app_set_state(a, APP_DRAIN);
-}
-
-static const pf_job_hooks import_hooks = {
-    .on_started = import_started,
-    .on_resume = import_resume,
-    .on_finished = import_finished,
-};
-
-static int import_begin(app *a)
-{
-	int file = open(a->path, O_RDONLY | O_CLOEXEC);
-	if (file < 0) {
-		fprintf(stderr, "propflow: cannot open %s: %s\n", a->path, strerror(errno));
-		return PF_EIO;
-	}
-	struct stat st;
-	if (fstat(file, &st) != 0 || !S_ISREG(st.st_mode)) {
-		fprintf(stderr, "propflow: %s is not a regular file\n", a->path);
-		close(file);
-		return PF_EIO;
-	}
-	a->file_size = st.st_size;
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) != 0) {
-		close(file);
-		return PF_EIO;
-	}
-	a->reader = fork();
-	if (a->reader == 0) {
-		close(p[0]);
-		reader_child(file, p[1]);
-	}
-	close(file);
-	close(p[1]);
-	a->fd = p[0];
-	if (a->reader < 0 || evutil_make_socket_nonblocking(a->fd) != 0) {
-		a->reader = 0;
-		return PF_EIO;
-	}
-	const char *name = a->cfg->name[0] ? a->cfg->name : strrchr(a->path, '/');
-	name = name ? (name[0] == '/' ? name + 1 : name) : a->path;
-	a->read_ev = event_new(a->base, a->fd, EV_READ | EV_PERSIST, import_read_cb, a);
-	a->progress_ev = event_new(a->base, -1, EV_PERSIST, import_progress_cb, a);
-	a->job = pf_job_new(&a->env, name, a->file_size, &import_hooks, a);
-	if (!a->read_ev || !a->progress_ev || !a->job)
-		return PF_ENOMEM;
-	a->tty = isatty(2);
-	struct timeval tv = {a->tty ? 0 : 1, a->tty ? 200000 : 0};
-	event_add(a->progress_ev, &tv);
-	a->t0 = now_s();
-	return 0;
 }
 
 /* The job's owner is known: it may start. */
 static void import_owner_cb(void *arg, int64_t id, const char *err)
 {
 	app *a = arg;
-	if (err || !a->job) {
+	if (err || !pf_cli_import_active(a->import)) {
 		fprintf(stderr, "propflow: --user %s: %s\n", a->cfg->user, err ? err : "stopped");
 		a->exit_code = 1;
-		if (a->job) {
-			pf_job_release(a->job);
-			a->job = NULL;
-		}
+		pf_cli_import_drop(a->import);
 		if (a->state == APP_RUN)
 			app_set_state(a, APP_DRAIN);
 		return;
 	}
-	pf_job_set_owner(a->job, id);
-	pf_job_start(a->job);
+	pf_cli_import_start(a->import, id);
 }
 
 static void user_done_cb(void *arg, int code)
@@ -309,59 +112,6 @@ static void user_done_cb(void *arg, int code)
 	a->exit_code = code;
 	if (a->state == APP_RUN)
 		app_set_state(a, APP_DRAIN);
-}
-
-/* ---------------- recovery ---------------- */
-
-/*
- * Jobs left receiving or processing by a process that is gone (crash,
- * SIGTERM, another instance) are taken over: at start and every
- * PF_APP_RECOVER_MS. pg_try_advisory_lock decides who runs a job, so two
- * instances never run the same one. Resumable uploads still missing bytes
- * wait in the database for their next PATCH instead.
- */
-static void recover_cb(void *arg, const pf_db_result *r)
-{
-	app *a = arg;
-	a->recovering = false;
-	if (r->error || a->state != APP_RUN)
-		return;
-	for (int i = 0; i < pf_db_rows(r, 0); i++) {
-		int64_t id = strtoll(pf_db_value(r, 0, i, 0), NULL, 10);
-		if (pf_job_find(&a->env, id))
-			continue;
-		if (!pf_job_adopt(&a->env, id, 0, NULL, NULL))
-			pf_warn("app: cannot take over import %lld: out of memory", (long long)id);
-	}
-}
-
-static void recover_tick(evutil_socket_t fd, short what, void *arg)
-{
-	app *a = arg;
-	if (a->recovering || a->state != APP_RUN || pf_db_ready_count(a->readers) == 0)
-		return;
-	pf_db_unit *u = pf_db_unit_new(recover_cb, a);
-	/* a tus upload nobody has sent to for --upload-expiry seconds ends
-	 * interrupted (with its complete rows), so it stops counting against
-	 * its owner's running imports; the xact lock skips one being run */
-	if (!u ||
-	    pf_db_unit_stmt(u, "SELECT id FROM import_jobs "
-	                       "WHERE state IN ('receiving', 'processing') "
-	                       "AND (input_complete OR NOT resumable) "
-	                       "ORDER BY id LIMIT 100") != 0 ||
-	    pf_db_unit_stmt(u, "UPDATE import_jobs SET state = 'interrupted', "
-	                       "error = 'upload abandoned: nothing received for ' || $1 || ' s', "
-	                       "finished_at = now(), updated_at = now() "
-	                       "WHERE state = 'receiving' AND resumable AND NOT input_complete "
-	                       "AND updated_at < now() - make_interval(secs => $1) "
-	                       "AND pg_try_advisory_xact_lock(id)") != 0 ||
-	    pf_db_unit_int(u, a->cfg->upload_expiry_s) != 0) {
-		if (u)
-			pf_db_unit_free(u);
-		return;
-	}
-	a->recovering = true;
-	pf_db_submit(a->readers, 0, u);
 }
 
 /* ---------------- states ---------------- */
@@ -472,7 +222,8 @@ static int app_run(app *a)
 		return 0;
 	}
 	if (a->mode == MODE_IMPORT) {
-		int rc = import_begin(a);
+		int rc = pf_cli_import_new(a->base, &a->env, cfg, a->path, import_done_cb, a,
+		                           &a->import);
 		if (rc == 0)
 			pf_account_resolve_user(&a->account, cfg->user, import_owner_cb, a);
 		return rc;
@@ -517,12 +268,9 @@ static int app_listen(app *a)
 	a->http = pf_http_server_new(a->base, host, port, &lim, pf_api_handle, &a->api);
 	if (!a->http)
 		return PF_EIO;
-	a->recover_timer = event_new(a->base, -1, EV_PERSIST, recover_tick, a);
-	if (!a->recover_timer)
+	a->recovery = pf_recovery_new(a->base, a->readers, &a->env, cfg);
+	if (!a->recovery || pf_recovery_start(a->recovery) != 0)
 		return PF_ENOMEM;
-	struct timeval every = {PF_APP_RECOVER_MS / 1000, (PF_APP_RECOVER_MS % 1000) * 1000};
-	event_add(a->recover_timer, &every);
-	event_active(a->recover_timer, 0, 0);
 	const char *shown = strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1"
 	                    : strcmp(host, "::") == 0    ? "::1"
 	                                                 : host;
@@ -569,12 +317,11 @@ static void app_set_state(app *a, app_state st)
 			return;
 		}
 		pf_info("app: shutting down");
-		if (a->recover_timer)
-			event_del(a->recover_timer);
+		pf_recovery_stop(a->recovery);
 		if (a->http)
 			pf_http_server_stop_accepting(a->http);
-		if (a->job) {
-			pf_job_fail_input(a->job, PF_JOB_INTERRUPTED, "import stopped by a signal");
+		if (pf_cli_import_active(a->import)) {
+			pf_cli_import_interrupt(a->import);
 		} else {
 			/* every job parks: units in flight settle, received bytes
 			 * are stored, and the next start takes them over */
@@ -649,7 +396,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 static int app_main(const pf_config *cfg, app_mode mode, const char *path, int user_argc,
                     const char **user_argv)
 {
-	app a = {.cfg = cfg, .mode = mode, .path = path, .fd = -1};
+	app a = {.cfg = cfg, .mode = mode, .path = path};
 	if (strcmp(cfg->log_level, "debug") == 0)
 		pf_log_set_level(PF_LOG_DEBUG);
 	else if (strcmp(cfg->log_level, "warn") == 0)
@@ -696,43 +443,14 @@ static int app_main(const pf_config *cfg, app_mode mode, const char *path, int u
 	event_base_dispatch(a.base);
 
 	if (mode == MODE_IMPORT) {
-		if (a.final_json && cfg->json) {
-			printf("%s\n", a.final_json);
-		} else if (a.final_json) {
-			cJSON *o = cJSON_Parse(a.final_json);
-			double secs = now_s() - a.t0;
-			double parsed = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_parsed"));
-			printf("import %.0f %s: %.0f rows parsed, %.0f inserted, %.0f rejected, "
-			       "%.0f warned in %.2f s (%.0f rows/s)\n",
-			       cJSON_GetNumberValue(cJSON_GetObjectItem(o, "id")),
-			       pf_job_state_name(a.final_state), parsed,
-			       cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_inserted")),
-			       cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_rejected")),
-			       cJSON_GetNumberValue(cJSON_GetObjectItem(o, "rows_warned")), secs,
-			       secs > 0 ? parsed / secs : 0);
-			const char *err = cJSON_GetStringValue(cJSON_GetObjectItem(o, "error"));
-			if (err)
-				fprintf(stderr, "propflow: %s\n", err);
-			cJSON_Delete(o);
-		}
-		if (!a.final_json && a.exit_code == 0)
-			a.exit_code = 1;
+		int code = a.import ? pf_cli_import_report(a.import, cfg->json) : 1;
+		if (code > a.exit_code)
+			a.exit_code = code;
 	}
-	free(a.final_json);
-	if (a.fd >= 0)
-		close(a.fd);
-	if (a.reader > 0) {
-		kill(a.reader, SIGTERM); /* gone already unless the import stopped early */
-		waitpid(a.reader, NULL, 0);
-	}
-	if (a.read_ev)
-		event_free(a.read_ev);
-	if (a.progress_ev)
-		event_free(a.progress_ev);
+	pf_cli_import_free(a.import);
 	if (a.drain_timer)
 		event_free(a.drain_timer);
-	if (a.recover_timer)
-		event_free(a.recover_timer);
+	pf_recovery_free(a.recovery);
 	pf_static_free(a.page);
 	pf_hasher_free(a.hasher);
 	pf_proxy_list_free(a.proxies);

@@ -43,7 +43,7 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-char *pf_events_job_frame(pf_job *job, bool take_seq, const char *type)
+cJSON *pf_events_job_frame(pf_job *job, bool take_seq, const char *type)
 {
 	cJSON *o = pf_job_to_json(job);
 	if (!o)
@@ -60,9 +60,7 @@ char *pf_events_job_frame(pf_job *job, bool take_seq, const char *type)
 		cJSON_AddNumberToObject(o, "eta_seconds", (double)(int64_t)(eta * 10) / 10);
 	else
 		cJSON_AddNullToObject(o, "eta_seconds");
-	char *s = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	return s;
+	return o;
 }
 
 /* Only the owner's sockets hear of a job. */
@@ -93,7 +91,9 @@ static void send_job(pf_events *ev, pf_job *job)
 	int64_t owner = pf_job_user(job);
 	if (!any_ready(ev, owner))
 		return;
-	char *frame = pf_events_job_frame(job, true, "import");
+	cJSON *o = pf_events_job_frame(job, true, "import");
+	char *frame = o ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
 	if (!frame)
 		return;
 	broadcast(ev, owner, frame);
@@ -114,11 +114,18 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 
 void pf_events_job_deleted(pf_events *ev, int64_t id, int64_t owner)
 {
-	char text[128];
-	snprintf(text, sizeof(text),
-	         "{\"type\":\"import\",\"id\":%lld,\"state\":\"cancelled\",\"deleted\":true}",
-	         (long long)id);
-	broadcast(ev, owner, text);
+	cJSON *o = cJSON_CreateObject();
+	if (o) {
+		cJSON_AddStringToObject(o, "type", "import");
+		cJSON_AddNumberToObject(o, "id", (double)id);
+		cJSON_AddStringToObject(o, "state", "cancelled");
+		cJSON_AddBoolToObject(o, "deleted", true);
+	}
+	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	if (text)
+		broadcast(ev, owner, text);
+	free(text);
 }
 
 void pf_events_job_changed(void *arg, pf_job *job, bool final)
@@ -205,9 +212,7 @@ static void snapshot_cb(void *arg, const pf_db_result *r)
 		cJSON *j = NULL;
 		if (live && pf_job_ready(live)) {
 			/* this process runs it: its memory is fresher than the row */
-			char *frame = pf_events_job_frame(live, false, NULL);
-			j = frame ? cJSON_Parse(frame) : NULL;
-			free(frame);
+			j = pf_events_job_frame(live, false, NULL);
 		}
 		if (!j)
 			j = pf_job_row_to_json(r, 0, i);

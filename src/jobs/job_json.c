@@ -2,7 +2,8 @@
  * job_json.c - what a job shows of itself: the accessors of job.h, the
  * rows-per-second estimate, and the job object as JSON, from memory (a
  * running job) or from an import_jobs row (any job, any instance). The
- * pipeline itself is job.c.
+ * job itself is job.c and the parts job_internal.h lists; this file only
+ * reads the job.
  */
 #include "job_internal.h"
 
@@ -24,6 +25,11 @@ pf_job_state pf_job_state_of(const pf_job *job)
 const char *pf_job_error(const pf_job *job)
 {
 	return job->error;
+}
+
+pf_job_reason pf_job_error_reason(const pf_job *job)
+{
+	return job->error ? job->why : PF_JOB_OK;
 }
 
 bool pf_job_paused(const pf_job *job)
@@ -76,14 +82,14 @@ void pf_job_rate_sample(pf_job *job, double now_s)
 	if (job->rate_t == 0) {
 		job->rate_t = now_s;
 		job->rate_last_rows = job->rows_parsed_local;
-		job->rate_last_bytes = job->parse_off;
+		job->rate_last_bytes = job->in.parse_off;
 		return;
 	}
 	double dt = now_s - job->rate_t;
 	if (dt < 0.05)
 		return;
 	double rows = (double)(job->rows_parsed_local - job->rate_last_rows) / dt;
-	double bytes = (double)(job->parse_off - job->rate_last_bytes) / dt;
+	double bytes = (double)(job->in.parse_off - job->rate_last_bytes) / dt;
 	/* exponential smoothing with a ~1 s time constant */
 	double a = dt / (dt + 1.0);
 	job->rate_rows = job->rate_rows == 0 ? rows : job->rate_rows + a * (rows - job->rate_rows);
@@ -91,7 +97,7 @@ void pf_job_rate_sample(pf_job *job, double now_s)
 	    job->rate_bytes == 0 ? bytes : job->rate_bytes + a * (bytes - job->rate_bytes);
 	job->rate_t = now_s;
 	job->rate_last_rows = job->rows_parsed_local;
-	job->rate_last_bytes = job->parse_off;
+	job->rate_last_bytes = job->in.parse_off;
 }
 
 double pf_job_rows_per_sec(const pf_job *job)
@@ -105,7 +111,7 @@ double pf_job_eta_seconds(const pf_job *job)
 		return -1;
 	if (pf_job_state_terminal(job->state))
 		return 0;
-	double left = (double)(job->bytes_total - job->parse_off);
+	double left = (double)(job->bytes_total - job->in.parse_off);
 	return left > 0 ? left / job->rate_bytes : 0;
 }
 
@@ -162,7 +168,7 @@ cJSON *pf_job_to_json(const pf_job *job)
 	add_str_or_null(o, "error", job->error);
 	cJSON_AddBoolToObject(o, "resumable", job->resumable);
 	add_int(o, "upload_offset", job->bytes_received);
-	add_int(o, "bytes_durable", job->spool.durable);
+	add_int(o, "bytes_durable", job->in.spool.durable);
 	return o;
 }
 
@@ -207,11 +213,6 @@ cJSON *pf_job_row_to_json(const pf_db_result *r, int stmt, int row)
 	return o;
 }
 
-void pf_job_set_owner(pf_job *job, int64_t user)
-{
-	job->owner = user;
-}
-
 int64_t pf_job_user(const pf_job *job)
 {
 	return job->owner;
@@ -220,9 +221,4 @@ int64_t pf_job_user(const pf_job *job)
 int64_t pf_job_bytes_left(const pf_job *job)
 {
 	return job->bytes_left;
-}
-
-const char *pf_job_refusal(const pf_job *job)
-{
-	return job->refusal;
 }

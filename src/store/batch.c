@@ -175,14 +175,16 @@ int pf_batch_add_error(pf_batch *b, bool rejected, uint64_t row, uint64_t line, 
 	return 0;
 }
 
-/* Bind a column as a binary array parameter. */
-static int bind_col(pf_db_unit *u, pf_colbuf *c, uint32_t array_oid, uint32_t elem_oid)
+/* Bind a column as a binary array parameter (a buffer that cannot be
+ * made fails the unit: see db.h). */
+static void bind_col(pf_db_unit *u, pf_colbuf *c, uint32_t array_oid, uint32_t elem_oid)
 {
 	size_t len;
 	char *buf = pf_colbuf_take(c, elem_oid, &len);
 	if (!buf)
-		return PF_ENOMEM;
-	return pf_db_unit_binary_owned(u, array_oid, buf, len);
+		pf_db_unit_fail(u, PF_ENOMEM);
+	else
+		pf_db_unit_binary_owned(u, array_oid, buf, len);
 }
 
 int pf_batch_submit(pf_batch *b, pf_db *db, const pf_batch_progress *p, pf_db_cb cb, void *arg)
@@ -190,46 +192,40 @@ int pf_batch_submit(pf_batch *b, pf_db *db, const pf_batch_progress *p, pf_db_cb
 	pf_db_unit *u = pf_db_unit_new(cb, arg);
 	if (!u)
 		return PF_ENOMEM;
-	int rc = pf_db_unit_stmt(u, sql_begin);
-	rc = rc ? rc : pf_db_unit_int(u, p->job_id);
-	rc = rc ? rc : pf_db_unit_int(u, p->gen);
-	rc = rc ? rc : pf_db_unit_int(u, p->from_record);
-	rc = rc ? rc : pf_db_unit_int(u, p->to_record);
-	rc = rc ? rc : pf_db_unit_int(u, p->end_offset);
-	rc = rc ? rc : pf_db_unit_int(u, p->end_line);
-	rc = rc ? rc : pf_db_unit_text(u, p->end_cr ? "t" : "f");
-	rc = rc ? rc : pf_db_unit_int(u, b->parsed);
-	rc = rc ? rc : pf_db_unit_int(u, b->parsed - b->rejected);
-	rc = rc ? rc : pf_db_unit_int(u, b->rejected);
-	rc = rc ? rc : pf_db_unit_int(u, b->warned);
-	rc = rc ? rc : pf_db_unit_int(u, b->raw_bytes);
-	rc = rc ? rc : pf_db_unit_int(u, b->raw_stored);
-	rc = rc ? rc : pf_db_unit_int(u, p->max_rows);
-	rc = rc ? rc : pf_db_unit_int(u, p->margin);
+	pf_db_unit_stmt(u, sql_begin);
+	pf_db_unit_int(u, p->job_id);
+	pf_db_unit_int(u, p->gen);
+	pf_db_unit_int(u, p->from_record);
+	pf_db_unit_int(u, p->to_record);
+	pf_db_unit_int(u, p->end_offset);
+	pf_db_unit_int(u, p->end_line);
+	pf_db_unit_text(u, p->end_cr ? "t" : "f");
+	pf_db_unit_int(u, b->parsed);
+	pf_db_unit_int(u, b->parsed - b->rejected);
+	pf_db_unit_int(u, b->rejected);
+	pf_db_unit_int(u, b->warned);
+	pf_db_unit_int(u, b->raw_bytes);
+	pf_db_unit_int(u, b->raw_stored);
+	pf_db_unit_int(u, p->max_rows);
+	pf_db_unit_int(u, p->margin);
 	if (b->nrecords) {
-		rc = rc ? rc : pf_db_unit_stmt(u, sql_records());
-		rc = rc ? rc : pf_db_unit_int(u, p->job_id);
-		rc = rc ? rc : pf_db_unit_int(u, p->gen);
-		for (int i = 0; i < PF_BATCH_REC_COLS && rc == 0; i++)
-			rc = bind_col(u, &b->rec[i], PF_OID_TEXT_ARRAY, PF_OID_TEXT);
-		rc = rc ? rc : pf_db_unit_stmt(u, sql_raw);
-		rc = rc ? rc : pf_db_unit_int(u, p->job_id);
-		rc = rc ? rc : bind_col(u, &b->raw_row, PF_OID_TEXT_ARRAY, PF_OID_TEXT);
-		rc = rc ? rc : bind_col(u, &b->raw_data, PF_OID_BYTEA_ARRAY, PF_OID_BYTEA);
-		rc = rc ? rc : pf_db_unit_int(u, p->gen);
+		pf_db_unit_stmt(u, sql_records());
+		pf_db_unit_int(u, p->job_id);
+		pf_db_unit_int(u, p->gen);
+		for (int i = 0; i < PF_BATCH_REC_COLS; i++)
+			bind_col(u, &b->rec[i], PF_OID_TEXT_ARRAY, PF_OID_TEXT);
+		pf_db_unit_stmt(u, sql_raw);
+		pf_db_unit_int(u, p->job_id);
+		bind_col(u, &b->raw_row, PF_OID_TEXT_ARRAY, PF_OID_TEXT);
+		bind_col(u, &b->raw_data, PF_OID_BYTEA_ARRAY, PF_OID_BYTEA);
+		pf_db_unit_int(u, p->gen);
 	}
 	if (b->nerrors) {
-		rc = rc ? rc : pf_db_unit_stmt(u, sql_errors);
-		rc = rc ? rc : pf_db_unit_int(u, p->job_id);
-		for (int i = 0; i < PF_BATCH_ERR_COLS && rc == 0; i++)
-			rc = bind_col(u, &b->err[i], PF_OID_TEXT_ARRAY, PF_OID_TEXT);
-		rc = rc ? rc : pf_db_unit_int(u, p->gen);
-	}
-	if (rc != 0) {
-		pf_db_unit_free(u);
-		/* buffers already handed over are gone; the batch restarts empty */
-		pf_batch_deinit(b);
-		return rc;
+		pf_db_unit_stmt(u, sql_errors);
+		pf_db_unit_int(u, p->job_id);
+		for (int i = 0; i < PF_BATCH_ERR_COLS; i++)
+			bind_col(u, &b->err[i], PF_OID_TEXT_ARRAY, PF_OID_TEXT);
+		pf_db_unit_int(u, p->gen);
 	}
 	pf_batch_deinit(b);
 	pf_db_submit(db, (uint64_t)p->job_id, u);

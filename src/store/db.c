@@ -6,7 +6,9 @@
  * In pipeline mode a unit is sent as its statements plus one Sync, so the
  * server runs them as one implicit transaction and returns results as
  *   stmt 1 result, NULL, stmt 2 result, NULL, ..., PGRES_PIPELINE_SYNC
- * (no NULL after the sync: see FIELD-NOTES, pitfall 4). We count where we
+ * (libpq sends no NULL after a PGRES_PIPELINE_SYNC, unlike after each
+ * statement: a loop that stops at the first NULL would mistake the next
+ * unit's results for this one's). We count where we
  * are inside the head unit instead of stopping at the first NULL.
  */
 #include "propflow/store/db.h"
@@ -140,8 +142,23 @@ void pf_db_unit_free(pf_db_unit *u)
 	free(u);
 }
 
+int pf_db_unit_error(const pf_db_unit *u)
+{
+	return u ? u->build_err : PF_ENOMEM;
+}
+
+void pf_db_unit_fail(pf_db_unit *u, int err)
+{
+	if (u && !u->build_err)
+		u->build_err = err;
+}
+
 int pf_db_unit_stmt(pf_db_unit *u, const char *sql)
 {
+	if (!u)
+		return PF_ENOMEM;
+	if (u->build_err)
+		return u->build_err; /* sticky: see db.h */
 	if (u->nstmt >= PF_DB_STMTS_MAX) {
 		u->build_err = PF_ELIMIT;
 		return PF_ELIMIT;
@@ -153,6 +170,10 @@ int pf_db_unit_stmt(pf_db_unit *u, const char *sql)
 
 int pf_db_unit_simple(pf_db_unit *u, const char *sql)
 {
+	if (!u)
+		return PF_ENOMEM;
+	if (u->build_err)
+		return u->build_err;
 	char *copy = strdup(sql);
 	if (!copy) {
 		u->build_err = PF_ENOMEM;
@@ -169,6 +190,14 @@ int pf_db_unit_simple(pf_db_unit *u, const char *sql)
 
 static int add_param(pf_db_unit *u, Oid type, char *val, int len, int format)
 {
+	if (!u) {
+		free(val);
+		return PF_ENOMEM;
+	}
+	if (u->build_err) {
+		free(val);
+		return u->build_err;
+	}
 	if (u->nstmt == 0 || u->stmts[u->nstmt - 1].simple) {
 		free(val);
 		u->build_err = PF_EINVAL;
@@ -191,6 +220,10 @@ static int add_param(pf_db_unit *u, Oid type, char *val, int len, int format)
 int pf_db_unit_text(pf_db_unit *u, const char *val)
 {
 	char *copy = NULL;
+	if (!u)
+		return PF_ENOMEM;
+	if (u->build_err)
+		return u->build_err;
 	if (val) {
 		copy = strdup(val);
 		if (!copy) {
@@ -210,7 +243,7 @@ int pf_db_unit_int(pf_db_unit *u, int64_t val)
 
 int pf_db_unit_binary_owned(pf_db_unit *u, uint32_t oid, char *buf, size_t len)
 {
-	if (len > INT32_MAX) {
+	if (u && !u->build_err && len > INT32_MAX) {
 		free(buf);
 		u->build_err = PF_ELIMIT;
 		return PF_ELIMIT;

@@ -298,6 +298,80 @@ test('admin is scoped too: bob\'s job is a 404 for admin', async () => {
 	assert.ok(ids.includes(S.J) && ids.includes(S.T), `admin's list has admin's jobs: ${ids}`);
 });
 
+// A tus upload that waits, idle, for its owner's next PATCH leaves memory
+// (it parks). Another user's PATCH or HEAD on it must neither take it back
+// into memory (which made the owner's own PATCH meet a job "not theirs") nor
+// answer otherwise than for an id that does not exist.
+test('bob loops PATCH and HEAD on admin\'s idle tus upload while admin resumes it 30 times: admin always 204, bob always the missing 404', {
+	timeout: scaled(240000),
+}, async () => {
+	assert.ok(S.bob, 'needs the setup');
+	const file = generate({ rows: 1500, rejected: 2, seed: 9106 });
+	const buf = file.buffer;
+	const c = await req('POST', '/api/imports', {
+		body: '', headers: { ...TUS, ...S.admin, 'Upload-Length': String(buf.length) },
+	});
+	assert.equal(c.status, 201, `tus creation: ${c.status} ${c.text.slice(0, 200)}`);
+	const id = c.json.id;
+	const patchHeaders = (off, who) => ({
+		...TUS, ...who, 'Upload-Offset': String(off), 'Content-Type': 'application/offset+octet-stream',
+	});
+	// what bob gets for an id that does not exist
+	const missPatch = await req('PATCH', `/api/imports/${MISSING}`, {
+		body: Buffer.from('x'.repeat(64)), headers: patchHeaders(0, S.bob.headers),
+	});
+	const missHead = await req('HEAD', `/api/imports/${MISSING}`, { headers: { ...TUS, ...S.bob.headers } });
+	assert.equal(missPatch.status, 404, `bob's PATCH of a missing id: ${missPatch.status} ${missPatch.text}`);
+	assert.equal(missHead.status, 404);
+
+	let stop = false;
+	const bobBad = [];
+	let bobTries = 0;
+	// several loops at once, as a script would: one of bob's requests is
+	// nearly always in flight when admin's PATCH comes
+	const bobLoop = async () => {
+		while (!stop) {
+			const off = bobTries % 2 ? 0 : 64;
+			const p = await req('PATCH', `/api/imports/${id}`, {
+				body: Buffer.from('y'.repeat(64)), headers: patchHeaders(off, S.bob.headers),
+			});
+			if (p.status !== 404 || norm(p.text, [id]) !== norm(missPatch.text, [MISSING]))
+				bobBad.push(`PATCH -> ${p.status} ${p.text.slice(0, 160)}`);
+			const h = await req('HEAD', `/api/imports/${id}`, { headers: { ...TUS, ...S.bob.headers } });
+			if (h.status !== 404 || h.text !== missHead.text)
+				bobBad.push(`HEAD -> ${h.status} ${h.text.slice(0, 160)}`);
+			bobTries++;
+		}
+	};
+	const bob = Promise.all([bobLoop(), bobLoop(), bobLoop(), bobLoop()]);
+
+	const pieces = 30;
+	const adminBad = [];
+	let off = 0;
+	for (let i = 0; i < pieces; i++) {
+		const end = i === pieces - 1 ? buf.length : Math.floor((buf.length * (i + 1)) / pieces);
+		// let the upload go idle (park) between two PATCHes, as a page
+		// resuming after a pause does
+		await sleep(40);
+		const p = await req('PATCH', `/api/imports/${id}`, {
+			body: buf.subarray(off, end), headers: patchHeaders(off, S.admin),
+		});
+		if (p.status !== 204) adminBad.push(`PATCH ${i} at ${off}: ${p.status} ${p.text.slice(0, 160)}`);
+		else off = Number(p.headers['upload-offset']);
+	}
+	stop = true;
+	await bob;
+	assert.deepEqual(adminBad, [], `admin's resumes while bob looped (${bobTries} tries):\n  ${adminBad.join('\n  ')}`);
+	assert.deepEqual(bobBad.slice(0, 10), [], `bob's answers (${bobBad.length} of ${bobTries * 2} differ from a missing id's)`);
+	assert.ok(bobTries >= 5, `bob tried ${bobTries} times`);
+	const done = await waitJobAs(id, S.admin);
+	assert.equal(done.rows_rejected, 2, brief(done));
+	assert.equal(done.bytes_received, buf.length, brief(done));
+	assert.equal(done.rows_parsed, done.rows_inserted + done.rows_rejected, brief(done));
+	const del = await req('DELETE', `/api/imports/${id}`, { headers: { ...TUS, ...S.admin } });
+	assert.equal(del.status, 204);
+});
+
 async function walk401(headers, what) {
 	const bad = [];
 	const routes = [

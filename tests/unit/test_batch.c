@@ -1,4 +1,5 @@
-/* test_batch.c - binary array layout that PostgreSQL's array_recv reads. */
+/* test_batch.c - binary array layout that PostgreSQL's array_recv reads, and the
+ * sticky build error of a database unit that batches rely on. */
 #include "check.h"
 #include "propflow/store/batch.h"
 
@@ -12,8 +13,49 @@ static uint32_t get32(const char *p)
 	return ntohl(v);
 }
 
+/* A unit's first build error is sticky (db.h): later calls are no-ops
+ * returning it, so a builder need not check each one. */
+static void test_sticky_build_error(void)
+{
+	pf_db_unit *u = pf_db_unit_new(NULL, NULL);
+	CHECK(u != NULL);
+	CHECK_INT(pf_db_unit_error(u), 0);
+	CHECK_INT(pf_db_unit_int(u, 1), PF_EINVAL); /* a parameter before any statement */
+	CHECK_INT(pf_db_unit_error(u), PF_EINVAL);
+	CHECK_INT(pf_db_unit_stmt(u, "SELECT $1"), PF_EINVAL);
+	CHECK_INT(pf_db_unit_text(u, "x"), PF_EINVAL);
+	CHECK_INT(pf_db_unit_binary_owned(u, PF_OID_BYTEA, malloc(4), 4), PF_EINVAL);
+	pf_db_unit_fail(u, PF_ENOMEM); /* the first error stays */
+	CHECK_INT(pf_db_unit_error(u), PF_EINVAL);
+	pf_db_unit_free(u);
+
+	u = pf_db_unit_new(NULL, NULL);
+	for (int i = 0; i < PF_DB_STMTS_MAX; i++)
+		CHECK_INT(pf_db_unit_stmt(u, "SELECT 1"), 0);
+	CHECK_INT(pf_db_unit_stmt(u, "SELECT 1"), PF_ELIMIT); /* cap + 1 */
+	CHECK_INT(pf_db_unit_int(u, 1), PF_ELIMIT);
+	CHECK_INT(pf_db_unit_error(u), PF_ELIMIT);
+	pf_db_unit_free(u);
+
+	/* a unit that could not be allocated reads as out of memory */
+	CHECK_INT(pf_db_unit_stmt(NULL, "SELECT 1"), PF_ENOMEM);
+	CHECK_INT(pf_db_unit_int(NULL, 1), PF_ENOMEM);
+	CHECK_INT(pf_db_unit_text(NULL, "x"), PF_ENOMEM);
+	CHECK_INT(pf_db_unit_binary_owned(NULL, PF_OID_BYTEA, malloc(4), 4), PF_ENOMEM);
+	CHECK_INT(pf_db_unit_error(NULL), PF_ENOMEM);
+	pf_db_unit_fail(NULL, PF_EINVAL);
+
+	u = pf_db_unit_new(NULL, NULL);
+	CHECK_INT(pf_db_unit_stmt(u, "SELECT 1"), 0);
+	pf_db_unit_fail(u, PF_ENOMEM);
+	CHECK_INT(pf_db_unit_error(u), PF_ENOMEM);
+	CHECK_INT(pf_db_unit_text(u, "y"), PF_ENOMEM);
+	pf_db_unit_free(u);
+}
+
 int main(void)
 {
+	test_sticky_build_error();
 	pf_colbuf c = {0};
 	CHECK_INT(pf_colbuf_add(&c, "ab", 2), 0);
 	CHECK_INT(pf_colbuf_add(&c, NULL, 0), 0);

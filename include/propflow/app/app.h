@@ -9,9 +9,7 @@
 #include "propflow/base/common.h"
 #include "propflow/base/config.h"
 
-#define PF_APP_SHUTDOWN_GRACE_MS 5000        /* jobs get this long to settle on exit */
-#define PF_APP_RECOVER_MS        10000       /* look for jobs nobody runs this often */
-#define PF_APP_READ_CHUNK        (64 * 1024) /* `import` reads its file in these */
+#define PF_APP_SHUTDOWN_GRACE_MS 5000 /* jobs get this long to settle on exit */
 
 /* Exit status of the process. */
 int pf_app_serve(const pf_config *cfg);

@@ -33,8 +33,9 @@ void pf_events_subscribe(pf_events *ev, pf_http_req *req, int64_t user);
  * get a final frame {"type": "import", "id": ID, "state": "cancelled",
  * "deleted": true}. */
 void pf_events_job_deleted(pf_events *ev, int64_t id, int64_t owner);
-/* Frame JSON of a live job (job object + seq, rate, eta), for tests and
- * snapshots; takes a seq when take_seq. Caller frees. */
-char *pf_events_job_frame(pf_job *job, bool take_seq, const char *type);
+/* The frame of a live job as a JSON object (job object + seq, rate, eta),
+ * for frames, snapshots, job reads and the command line's progress; takes
+ * a seq when take_seq. The caller owns it (cJSON_Delete); NULL on ENOMEM. */
+cJSON *pf_events_job_frame(pf_job *job, bool take_seq, const char *type);
 
 #endif

@@ -24,8 +24,15 @@
  * bounded by the window, the spool cap and the uncommitted bytes, never by
  * file size.
  *
- * States: receiving -> processing -> done | failed | interrupted |
- * cancelled; one function (job_set_state) performs every transition.
+ * States (what the job object shows): receiving -> processing -> done |
+ * failed | interrupted | cancelled. Inside, what the job is doing with its
+ * database session is one state machine of phases (src/jobs/job_phase.h
+ * draws it): creating, adopting, running, resyncing, finalizing,
+ * cancelling, parking, idling, ended.
+ *
+ * Reasons are values (pf_job_reason): the hooks and pf_job_error_reason
+ * give one, and pf_job_reason_text its words for JSON and logs; the job's
+ * error text (pf_job_error) may say more.
  *
  * Ownership: a job is shared by its producer and its pipeline (two
  * references); it is freed when the producer has let go and the job is
@@ -66,6 +73,28 @@ typedef enum pf_job_state {
 const char *pf_job_state_name(pf_job_state s);
 bool pf_job_state_terminal(pf_job_state s);
 
+/* Why a job failed, stopped, or let its producer go. */
+typedef enum pf_job_reason {
+	PF_JOB_OK = 0,
+	PF_JOB_WHY_TAKEN_OVER, /* another request continues this upload */
+	PF_JOB_WHY_CANCELLED,  /* the import was cancelled */
+	PF_JOB_WHY_SHUTDOWN,   /* server shutting down */
+	PF_JOB_WHY_NOT_FOUND,  /* no such import (or not the expected owner's) */
+	PF_JOB_WHY_DELETED,    /* deleted while this process ran it */
+	PF_JOB_WHY_ELSEWHERE,  /* another process runs it */
+	PF_JOB_WHY_FINISHED,   /* it has already ended */
+	PF_JOB_WHY_TOO_MANY,   /* admission: too many of the owner's imports running */
+	PF_JOB_WHY_ROW_QUOTA,  /* the owner's row quota */
+	PF_JOB_WHY_BYTE_QUOTA, /* the owner's storage quota */
+	PF_JOB_WHY_DATABASE,   /* the database failed or refused */
+	PF_JOB_WHY_NOMEM,      /* out of memory */
+	PF_JOB_WHY_CONTENT,    /* the file: no header, unreadable header, bad mapping */
+	PF_JOB_WHY_INPUT,      /* the producer cut the input off (pf_job_fail_input) */
+} pf_job_reason;
+
+/* The reason in words, for JSON and logs (never NULL). */
+const char *pf_job_reason_text(pf_job_reason why);
+
 typedef struct pf_job pf_job;
 
 /* What every job shares: borrowed pointers, owned by the application. */
@@ -82,15 +111,16 @@ typedef struct pf_job_env {
 } pf_job_env;
 
 typedef struct pf_job_hooks {
-	/* the import_jobs row exists (err NULL) or could not be created */
-	void (*on_started)(void *arg, pf_job *job, const char *err);
+	/* the import_jobs row exists (why PF_JOB_OK) or could not be created
+	 * or taken (pf_job_error has the words) */
+	void (*on_started)(void *arg, pf_job *job, pf_job_reason why);
 	/* after PF_JOB_PAUSED: the producer may feed again */
 	void (*on_resume)(void *arg, pf_job *job);
 	/* the terminal state is committed */
 	void (*on_finished)(void *arg, pf_job *job);
 	/* the producer is let go by the job (another producer took over, the
 	 * job was cancelled or parked): never touch the job again */
-	void (*on_detached)(void *arg, pf_job *job, const char *why);
+	void (*on_detached)(void *arg, pf_job *job, pf_job_reason why);
 	/* after pf_job_sync: every byte fed so far is stored (or the job
 	 * failed and drops them) */
 	void (*on_durable)(void *arg, pf_job *job);
@@ -106,11 +136,10 @@ void pf_job_start(pf_job *job);
 void pf_job_set_resumable(pf_job *job);
 /* The user the import belongs to (before pf_job_start). Admission checks
  * that user's running imports and quotas (--user-max-*) in the same
- * transaction as the row; a refusal fails the start and pf_job_refusal
- * tells which: "PF002" too many running, "PF003" rows, "PF004" bytes. */
+ * transaction as the row; a refusal fails the start and pf_job_error_reason
+ * tells which: PF_JOB_WHY_TOO_MANY, _ROW_QUOTA or _BYTE_QUOTA. */
 void pf_job_set_owner(pf_job *job, int64_t user);
 int64_t pf_job_user(const pf_job *job);
-const char *pf_job_refusal(const pf_job *job);
 /* Upload bytes the owner may still store (from admission); -1 unknown. */
 int64_t pf_job_bytes_left(const pf_job *job);
 /* Rename before pf_job_start (multipart learns the file name late). */
@@ -132,9 +161,12 @@ void pf_job_release(pf_job *job);
 
 /* Take over the unfinished job `id` from the database (after a crash, for a
  * reprocess, for a tus PATCH); with owner != 0 only if it is that user's
- * (else it ends as deleted, taking no lock). hooks may be NULL (no producer). on_started
- * follows, with err set when the job cannot be taken (unknown, finished,
- * run by another process). NULL on ENOMEM. */
+ * (else it ends PF_JOB_WHY_NOT_FOUND, taking no lock). The job is in the
+ * registry (pf_job_find) from now on: a caller acting for a user checks
+ * that the row is theirs first, so that nobody else's request can hold
+ * the id. hooks may be NULL (no producer). on_started follows, with a
+ * reason when the job cannot be taken (missing, finished, run by another
+ * process). NULL on ENOMEM. */
 pf_job *pf_job_adopt(pf_job_env *env, int64_t id, int64_t owner, const pf_job_hooks *hooks,
                      void *hook_arg);
 /* A new producer for a live resumable job; the previous one, if any, gets
@@ -156,6 +188,7 @@ void pf_job_env_free_all(pf_job_env *env);
 int64_t pf_job_id(const pf_job *job);
 pf_job_state pf_job_state_of(const pf_job *job);
 const char *pf_job_error(const pf_job *job);
+pf_job_reason pf_job_error_reason(const pf_job *job); /* PF_JOB_OK when none */
 bool pf_job_paused(const pf_job *job);
 bool pf_job_resumable(const pf_job *job);
 int64_t pf_job_upload_offset(const pf_job *job); /* bytes accepted so far */

@@ -8,7 +8,8 @@
  * length and its bytes. Casts to numeric/date/etc. happen in SQL.
  *
  * Ownership: the batch owns its column buffers; pf_batch_submit hands
- * them to a database unit and leaves the batch empty and reusable.
+ * them to a database unit and leaves the batch empty and reusable (also
+ * when the unit could not be built: it then fails through its callback).
  */
 #ifndef PROPFLOW_BATCH_H
 #define PROPFLOW_BATCH_H
@@ -80,9 +81,11 @@ typedef struct pf_batch_progress {
 /*
  * Build the unit for this batch: the position and counters (first, so a
  * batch out of place aborts), then inserts (records, raw rows, errors),
- * one transaction. Resets the batch. The callback
- * runs once with the outcome. Returns 0 or PF_ENOMEM (then the batch is
- * unchanged and the callback is not called).
+ * one transaction, and submit it on key p->job_id. Returns 0: the batch
+ * is empty and reusable, and the callback runs once with the outcome (an
+ * error, with nothing stored, if a buffer could not be made: the unit's
+ * build error, see db.h). PF_ENOMEM only when no unit could be allocated:
+ * then the batch is unchanged and the callback is not called.
  */
 PF_MUST_CHECK int pf_batch_submit(pf_batch *b, pf_db *db, const pf_batch_progress *p, pf_db_cb cb,
                                   void *arg);

@@ -82,20 +82,33 @@ void pf_db_set_backend_nice(pf_db *db, int nice);
 /* Called once each time the pool goes from no usable connection to one. */
 void pf_db_on_ready(pf_db *db, void (*cb)(void *arg), void *arg);
 
-/* --- building a unit --- */
+/* --- building a unit ---
+ * The first error while building (out of memory, too many statements or
+ * parameters) is sticky: it is kept in the unit, every later call is a
+ * no-op returning it, and the unit fails with it on submit (its callback
+ * gets the error, from the loop, in order with the key's other units). So
+ * a builder need not check each call: it submits, and handles the failure
+ * where it handles every other one. pf_db_unit_error tells it earlier. A
+ * NULL unit (pf_db_unit_new out of memory) reads as PF_ENOMEM everywhere,
+ * so that a builder can call on and check once. */
 pf_db_unit *pf_db_unit_new(pf_db_cb cb, void *arg);
 void pf_db_unit_free(pf_db_unit *u); /* only for a unit never submitted */
+/* The sticky build error: 0, or the first error. */
+int pf_db_unit_error(const pf_db_unit *u);
+/* Sets the sticky build error (err < 0) for a failure of the builder's
+ * own, e.g. a parameter it could not make; the first error stays. */
+void pf_db_unit_fail(pf_db_unit *u, int err);
 /* Begin a statement; sql is borrowed and must be static. */
-PF_MUST_CHECK int pf_db_unit_stmt(pf_db_unit *u, const char *sql);
+int pf_db_unit_stmt(pf_db_unit *u, const char *sql);
 /* A multi-statement SQL text without parameters (non-pipeline pools
  * only); copied. */
-PF_MUST_CHECK int pf_db_unit_simple(pf_db_unit *u, const char *sql);
+int pf_db_unit_simple(pf_db_unit *u, const char *sql);
 /* Parameters of the current statement: text (NULL = SQL NULL), copied. */
-PF_MUST_CHECK int pf_db_unit_text(pf_db_unit *u, const char *val);
-PF_MUST_CHECK int pf_db_unit_int(pf_db_unit *u, int64_t val);
+int pf_db_unit_text(pf_db_unit *u, const char *val);
+int pf_db_unit_int(pf_db_unit *u, int64_t val);
 /* Binary parameter of type oid; buf (malloc'd) is owned by the unit from
  * now on, even on error. */
-PF_MUST_CHECK int pf_db_unit_binary_owned(pf_db_unit *u, uint32_t oid, char *buf, size_t len);
+int pf_db_unit_binary_owned(pf_db_unit *u, uint32_t oid, char *buf, size_t len);
 /* Queue the unit; the callback always runs exactly once, from the loop
  * (never inside this call). */
 void pf_db_submit(pf_db *db, uint64_t key, pf_db_unit *u);
