@@ -312,7 +312,13 @@ static void up_durable(void *arg, pf_job *job)
 		oneshot_answer(up);
 		return;
 	}
-	/* PATCH */
+	/* PATCH: a file refused whole (its header cannot be read, say) is
+	 * refused as a one-shot upload is: 400 and no job left */
+	const char *err = pf_job_error(job);
+	if (err && !strstr(err, "quota") && !pf_job_accepting(job)) {
+		upload_refuse(up, 400, err);
+		return;
+	}
 	if (pf_job_error(job) && !pf_job_resumable(job)) {
 		upload_fail(up, 409, pf_job_error(job), NULL);
 		return;
@@ -752,11 +758,14 @@ void pf_upload_patch(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 			return;
 		}
 		up->job = job;
+		up->started = true;
+		up->created = pf_job_ready(job); /* else on_started tells */
 		pf_job_attach(job, &upload_hooks, up);
 		if (pf_job_ready(job))
 			patch_go(up);
 		return;
 	}
+	up->started = true;
 	up->job = pf_job_adopt(api->env, id, user, &upload_hooks, up);
 	if (!up->job)
 		upload_fail(up, 503, "out of memory", NULL);
