@@ -46,10 +46,12 @@ typedef void (*pf_account_auth_cb)(void *arg, pf_http_req *req, const pf_user *u
 /*
  * Who sent req. On success calls cb (later, from the loop) with the user
  * and records the name for the access log (pf_http_req_set_user). Otherwise
- * answers the request itself and never calls cb: 401 (no, unknown,
- * expired or disabled credentials), 403 (state-changing request by cookie
+ * answers the request itself and never calls cb: 401 (no, malformed,
+ * unknown, expired or disabled credentials; detail.reason says which of
+ * the first four, a disabled user's reading as unknown), 403 (state-changing request by cookie
  * without the right X-CSRF-Token, or a foreign Origin on a state change or
- * a WebSocket upgrade), 503 (database away). If the request aborts while
+ * a WebSocket upgrade: not one of --public-url's origins, or without it not
+ * the request's Host), 503 (database away). If the request aborts while
  * the lookup runs, cb is not called.
  */
 void pf_account_authenticate(pf_account *acc, pf_http_req *req, pf_account_auth_cb cb, void *arg);
