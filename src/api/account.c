@@ -14,6 +14,7 @@
  */
 #include "account_internal.h"
 
+#include "propflow/api/password_policy.h"
 #include "propflow/api/respond.h"
 #include "propflow/base/log.h"
 
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define ACCOUNT_KEY_MAX       112 /* "ip:ADDR" / "name:NAME" throttle keys */
 #define ACCOUNT_CRED_MAX      128 /* a credential read from a header; longer is invalid */
@@ -79,7 +81,7 @@ int pf_account_cookie(const char *secret, int64_t max_age, bool secure, char *ou
 	return n < 0 || (size_t)n >= cap ? PF_ELIMIT : 0;
 }
 
-int pf_account_login_url(const char *listen, int port, const char *secret, char *out, size_t cap)
+int pf_account_base_url(const char *listen, int port, char *out, size_t cap)
 {
 	char host[256];
 	int lport = 0;
@@ -93,9 +95,29 @@ int pf_account_login_url(const char *listen, int port, const char *secret, char 
 		h = "127.0.0.1", v6 = false;
 	else if (strcmp(host, "::") == 0)
 		h = "::1";
-	int n = snprintf(out, cap, "http://%s%s%s:%d/#login=%s", v6 ? "[" : "", h, v6 ? "]" : "",
-	                 port, secret);
+	int n = snprintf(out, cap, "http://%s%s%s:%d", v6 ? "[" : "", h, v6 ? "]" : "", port);
 	return n < 0 || (size_t)n >= cap ? PF_ELIMIT : 0;
+}
+
+int pf_account_link_url(const char *base, size_t len, const char *secret, char *out, size_t cap)
+{
+	while (len && (*base == ' ' || *base == '\t'))
+		base++, len--;
+	while (len && (base[len - 1] == '/' || base[len - 1] == ' ' || base[len - 1] == '\t'))
+		len--;
+	if (len == 0 || len > INT32_MAX)
+		return PF_EINVAL;
+	int n = snprintf(out, cap, "%.*s/#login=%s", (int)len, base, secret);
+	return n < 0 || (size_t)n >= cap ? PF_ELIMIT : 0;
+}
+
+int pf_account_login_url(const char *listen, int port, const char *secret, char *out, size_t cap)
+{
+	char base[300];
+	int rc = pf_account_base_url(listen, port, base, sizeof(base));
+	if (rc != 0)
+		return rc == PF_ELIMIT ? PF_EINVAL : rc;
+	return pf_account_link_url(base, strlen(base), secret, out, cap);
 }
 
 /* ----------------------------------------------------------- small helpers */
@@ -106,8 +128,25 @@ static bool state_changing(const char *method)
 	       strcmp(method, "OPTIONS") != 0;
 }
 
-/* A foreign Origin on a state change or a WebSocket upgrade. */
-static bool origin_refused(pf_http_req *req)
+bool pf_account_public_origin(const char *public_urls, const char *origin)
+{
+	char want[PF_CONFIG_ORIGIN_MAX], got[PF_CONFIG_ORIGIN_MAX];
+	if (!origin || pf_config_origin(origin, strlen(origin), got, sizeof(got)) != 0)
+		return false; /* "null", a path, garbage: never one of ours */
+	for (const char *p = public_urls; *p;) {
+		size_t len = strcspn(p, ",");
+		if (pf_config_origin(p, len, want, sizeof(want)) == 0 && strcmp(want, got) == 0)
+			return true;
+		p += len + (p[len] == ',');
+	}
+	return false;
+}
+
+/* A foreign Origin on a state change or a WebSocket upgrade. With
+ * --public-url the origins named there are the only ones; without it, the
+ * request's own Host is (which a client sending both headers chooses
+ * itself: only --public-url pins the origin behind a proxy). */
+static bool origin_refused(pf_account *acc, pf_http_req *req)
 {
 	const char *origin = pf_http_req_header(req, "Origin");
 	if (!origin)
@@ -116,14 +155,35 @@ static bool origin_refused(pf_http_req *req)
 	bool ws = upgrade && strcasestr(upgrade, "websocket");
 	if (!ws && !state_changing(pf_http_req_method(req)))
 		return false;
+	if (acc->cfg->public_url[0])
+		return !pf_account_public_origin(acc->cfg->public_url, origin);
 	return !pf_account_same_origin(origin, pf_http_req_header(req, "Host"),
 	                               pf_http_req_https(req));
 }
 
-static void respond_401(pf_http_req *req)
+/* Why a request is not logged in: told to the client (detail.reason), so
+ * that a script or the page knows what to fix, and never whether a user
+ * exists (a disabled user's credentials are "unknown" like any other). */
+typedef enum unauth_reason {
+	UNAUTH_NONE = 0,  /* neither the cookie nor an Authorization header */
+	UNAUTH_MALFORMED, /* an Authorization header that is not "Bearer pft_..." */
+	UNAUTH_SESSION,   /* a cookie whose session is unknown, expired or ended */
+	UNAUTH_TOKEN,     /* a well-formed token that is unknown or revoked */
+} unauth_reason;
+
+static const char *const unauth_text[] = {
+    [UNAUTH_NONE] = "no credentials: send the session cookie or Authorization: Bearer TOKEN",
+    [UNAUTH_MALFORMED] = "malformed Authorization header: expected Bearer pft_...",
+    [UNAUTH_SESSION] = "unknown or expired session: log in again",
+    [UNAUTH_TOKEN] = "unknown or revoked API token",
+};
+
+static void respond_401(pf_http_req *req, unauth_reason why)
 {
+	char detail[160];
+	snprintf(detail, sizeof(detail), "{\"reason\": \"%s\"}", unauth_text[why]);
 	pf_respond_header(req, "WWW-Authenticate", "Bearer");
-	pf_http_respond_error(req, 401, "not logged in", NULL);
+	pf_http_respond_error(req, 401, "not logged in", detail);
 }
 
 static void respond_busy(pf_http_req *req)
@@ -236,7 +296,7 @@ static void gate_done_cb(void *arg, const pf_db_result *r)
 		goto out;
 	}
 	if (pf_db_rows(r, 0) == 0) {
-		respond_401(req);
+		respond_401(req, g->by_cookie ? UNAUTH_SESSION : UNAUTH_TOKEN);
 		goto out;
 	}
 	gate_info info = {.has_password = account_is_true(pf_db_value(r, 0, 0, 3)),
@@ -270,23 +330,28 @@ out:
 static void gate(pf_account *acc, pf_http_req *req, gate_cb cb, pf_account_auth_cb user_cb,
                  void *arg)
 {
-	if (origin_refused(req)) {
+	if (origin_refused(acc, req)) {
 		pf_http_respond_error(req, 403, "cross-origin request refused", NULL);
 		return;
 	}
 	char cred[ACCOUNT_CRED_MAX];
 	bool by_cookie = false, ok = false;
+	unauth_reason why = UNAUTH_NONE;
 	const char *authz = pf_http_req_header(req, "Authorization");
 	if (authz && pf_auth_bearer(authz, cred, sizeof(cred))) {
 		ok = strlen(cred) == PF_AUTH_TOKEN_CHARS &&
 		     strncmp(cred, PF_AUTH_TOKEN_PREFIX, strlen(PF_AUTH_TOKEN_PREFIX)) == 0;
+		why = UNAUTH_MALFORMED;
 	} else if (pf_auth_cookie(pf_http_req_header(req, "Cookie"), PF_AUTH_COOKIE, cred,
 	                          sizeof(cred))) {
 		by_cookie = true;
 		ok = strlen(cred) == PF_AUTH_SECRET_CHARS;
+		why = UNAUTH_SESSION;
+	} else if (authz) {
+		why = UNAUTH_MALFORMED; /* another scheme, and no cookie to fall back on */
 	}
 	if (!ok) {
-		respond_401(req);
+		respond_401(req, why);
 		return;
 	}
 	if (!pf_respond_db_up(req, acc->readers))
@@ -536,7 +601,7 @@ static void password_stored_cb(void *arg, const pf_db_result *r)
 	if (r->error) {
 		pf_respond_db_error(c->req, r);
 	} else if (pf_db_rows(r, 0) == 0) {
-		respond_401(c->req); /* the user went away meanwhile */
+		respond_401(c->req, UNAUTH_SESSION); /* the user went away meanwhile */
 	} else {
 		pf_info("conn %llu: user %" PRId64 " changed the password",
 		        (unsigned long long)pf_http_req_conn_id(c->req), c->user_id);
@@ -562,7 +627,10 @@ static void hashed_cb(void *arg, int rc, const char *encoded)
 		route_free(c);
 		return;
 	}
-	/* other sessions end with the old password; this one goes on */
+	/* every other credential ends with the old password: other sessions
+	 * and the API tokens (a token made while the password was known to
+	 * someone else would outlive the change otherwise); the one this
+	 * request came with goes on, so the change does not log its maker out */
 	int rc2 = pf_db_unit_stmt(u, "UPDATE users SET pw_hash = $1 WHERE id = $2 AND NOT disabled "
 	                             "RETURNING id");
 	rc2 = rc2 ? rc2 : pf_db_unit_text(u, encoded);
@@ -575,6 +643,14 @@ static void hashed_cb(void *arg, int rc, const char *encoded)
 		rc2 = rc2 ? rc2 : unit_digest(u, c->cred_digest);
 	else
 		rc2 = rc2 ? rc2 : pf_db_unit_text(u, NULL);
+	rc2 = rc2 ? rc2
+	          : pf_db_unit_stmt(u, "DELETE FROM api_tokens WHERE user_id = $1 AND "
+	                               "token_hash IS DISTINCT FROM $2");
+	rc2 = rc2 ? rc2 : pf_db_unit_int(u, c->user_id);
+	if (c->by_cookie)
+		rc2 = rc2 ? rc2 : pf_db_unit_text(u, NULL);
+	else
+		rc2 = rc2 ? rc2 : unit_digest(u, c->cred_digest);
 	rc2 = rc2 ? rc2 : pf_db_unit_stmt(u, SQL_REFUND_ON("$1")); /* not a failure */
 	rc2 = rc2 ? rc2 : pf_db_unit_text(u, c->ip_key);
 	submit(c, c->acc->writers, u, rc2);
@@ -786,12 +862,13 @@ static void route_end_cb(void *arg, pf_http_req *req)
 	if (c->kind == ROUTE_PASSWORD) {
 		c->pw = json_string(c->json, "current");
 		c->new_pw = json_string(c->json, "new");
-		size_t len = c->new_pw ? strlen(c->new_pw) : 0;
-		if (len == 0 || len > PF_AUTH_PASSWORD_MAX) {
-			char detail[48];
-			snprintf(detail, sizeof(detail), "{\"max\": %d}", PF_AUTH_PASSWORD_MAX);
-			pf_http_respond_error(req, 400, "new password must be 1 to 1024 bytes",
-			                      detail);
+		const char *why = c->new_pw ? pf_password_policy_check(c->new_pw, strlen(c->new_pw))
+		                            : "new password missing";
+		if (why) {
+			char detail[64];
+			snprintf(detail, sizeof(detail), "{\"min_chars\": %d, \"max_bytes\": %d}",
+			         PF_PASSWORD_MIN_CHARS, PF_AUTH_PASSWORD_MAX);
+			pf_http_respond_error(req, 400, why, detail);
 			route_free(c);
 			return;
 		}
@@ -901,9 +978,9 @@ static void session_delete_cb(void *arg, pf_http_req *req, const gate_info *info
 
 /* The route table (api.c) sends each of these routes here. A foreign
  * Origin is refused on every one of them, reads included. */
-static bool origin_ok(pf_http_req *req)
+static bool origin_ok(pf_account *acc, pf_http_req *req)
 {
-	if (!origin_refused(req))
+	if (!origin_refused(acc, req))
 		return true;
 	pf_http_respond_error(req, 403, "cross-origin request refused", NULL);
 	return false;
@@ -911,7 +988,7 @@ static bool origin_ok(pf_http_req *req)
 
 void pf_account_login(pf_account *acc, pf_http_req *req)
 {
-	if (!origin_ok(req))
+	if (!origin_ok(acc, req))
 		return;
 	route_ctx *c = route_start(acc, req, ROUTE_LOGIN);
 	if (c)
@@ -920,19 +997,19 @@ void pf_account_login(pf_account *acc, pf_http_req *req)
 
 void pf_account_session(pf_account *acc, pf_http_req *req)
 {
-	if (origin_ok(req))
+	if (origin_ok(acc, req))
 		gate(acc, req, session_get_cb, NULL, acc);
 }
 
 void pf_account_logout(pf_account *acc, pf_http_req *req)
 {
-	if (origin_ok(req))
+	if (origin_ok(acc, req))
 		gate(acc, req, session_delete_cb, NULL, acc);
 }
 
 void pf_account_password(pf_account *acc, pf_http_req *req)
 {
-	if (origin_ok(req))
+	if (origin_ok(acc, req))
 		gate(acc, req, password_gate_cb, NULL, acc);
 }
 
@@ -1052,6 +1129,45 @@ void pf_account_resolve_user(pf_account *acc, const char *name,
 		pf_db_unit_free(u);
 		free(a);
 		done(arg, 0, "out of memory");
+		return;
+	}
+	pf_db_submit(acc->writers, 0, u);
+}
+
+/* ------------------------------------------------ where the server listens */
+
+static void instance_recorded_cb(void *arg, const pf_db_result *r)
+{
+	if (r->error)
+		pf_warn("accounts: cannot record this server's address: %s", r->error);
+}
+
+void pf_account_record_instance(pf_account *acc, int port)
+{
+	char url[300], host[256] = "";
+	if (pf_account_base_url(acc->cfg->listen, port, url, sizeof(url)) != 0)
+		return;
+	const char *pub = acc->cfg->public_url;
+	size_t publen = strcspn(pub, ","); /* the first is the one links name */
+	char *pubcopy = publen ? strndup(pub, publen) : NULL;
+	gethostname(host, sizeof(host) - 1);
+	pf_db_unit *u = pf_db_unit_new(instance_recorded_cb, NULL);
+	int rc = u ? 0 : PF_ENOMEM;
+	rc = pf_db_unit_stmt(u, "INSERT INTO server_instances (url, public_url, hostname, pid) "
+	                        "VALUES ($1, NULLIF(btrim($2), ''), $3, $4) ON CONFLICT (url) "
+	                        "DO UPDATE SET public_url = EXCLUDED.public_url, "
+	                        "hostname = EXCLUDED.hostname, pid = EXCLUDED.pid, "
+	                        "started_at = now()");
+	rc = pf_db_unit_text(u, url);
+	rc = pf_db_unit_text(u, pubcopy ? pubcopy : "");
+	rc = pf_db_unit_text(u, host);
+	rc = pf_db_unit_int(u, (int64_t)getpid());
+	rc = pf_db_unit_stmt(u, "DELETE FROM server_instances "
+	                        "WHERE started_at < now() - interval '30 days'");
+	free(pubcopy);
+	if (rc != 0) {
+		if (u)
+			pf_db_unit_free(u);
 		return;
 	}
 	pf_db_submit(acc->writers, 0, u);

@@ -7,6 +7,8 @@
  */
 #include "account_internal.h"
 
+#include "propflow/api/password_policy.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <poll.h>
@@ -60,7 +62,9 @@ static void cli_usage(void)
 	      "       propflow user disable NAME\n"
 	      "       propflow user enable NAME\n"
 	      "A password is read from the first line of stdin when it is not a terminal;\n"
-	      "otherwise (or when that line is empty) one is generated and printed.\n",
+	      "otherwise (or when that line is empty) one is generated and printed. A password\n"
+	      "has at least 8 characters and is not one of the most common passwords.\n"
+	      "`user password` ends the user's sessions and revokes their API tokens.\n",
 	      stderr);
 }
 
@@ -139,6 +143,12 @@ static bool cli_password(cli_ctx *c)
 		c->password[ACCOUNT_CLI_PASSWORD] = 0;
 		explicit_bzero(s, sizeof(s));
 		c->generated = true;
+	} else {
+		const char *why = pf_password_policy_check(c->password, strlen(c->password));
+		if (why) {
+			fprintf(stderr, "propflow: %s\n", why);
+			return false;
+		}
 	}
 	if (pf_auth_hash_password(c->password, strlen(c->password), PF_AUTH_SCRYPT_LOG_N, c->hash,
 	                          sizeof(c->hash)) != 0) {
@@ -206,7 +216,8 @@ static void cli_done_cb(void *arg, const pf_db_result *r)
 	case CLI_PASSWORD:
 		if (rows == 0)
 			return cli_no_user(c);
-		printf("password set for %s\n", c->name);
+		printf("password set for %s; other sessions ended, %d API token%s revoked\n",
+		       c->name, pf_db_rows(r, 2), pf_db_rows(r, 2) == 1 ? "" : "s");
 		if (c->generated)
 			printf("password: %s\n", c->password);
 		break;
@@ -222,12 +233,29 @@ static void cli_done_cb(void *arg, const pf_db_result *r)
 			fprintf(stderr, "propflow: user %s is disabled\n", c->name);
 			return cli_finish(c, 1);
 		}
+		/* where users reach the server: this command's --public-url, else
+		 * what the last server started on this database recorded, else
+		 * a guess from --listen (said so) */
+		const pf_config *cfg = c->acc->cfg;
 		char url[PF_CONFIG_STR_MAX + 128];
-		if (pf_account_login_url(c->acc->cfg->listen, 0, c->secret, url, sizeof(url)) !=
-		    0) {
-			fprintf(stderr, "propflow: bad --listen %s\n", c->acc->cfg->listen);
+		const char *base = cfg->public_url;
+		size_t blen = strcspn(base, ",");
+		if (!blen && pf_db_rows(r, 1) > 0 && pf_db_value(r, 1, 0, 0)) {
+			base = pf_db_value(r, 1, 0, 0);
+			blen = strlen(base);
+		}
+		int rc2 = blen ? pf_account_link_url(base, blen, c->secret, url, sizeof(url))
+		               : pf_account_login_url(cfg->listen, 0, c->secret, url, sizeof(url));
+		if (rc2 != 0) {
+			fprintf(stderr, "propflow: bad %s\n", blen ? "server address" : "--listen");
 			return cli_finish(c, 1);
 		}
+		if (!blen)
+			fprintf(
+			    stderr,
+			    "propflow: no server has run on this database yet: the link assumes "
+			    "--listen %s (give --public-url URL to name where users reach it)\n",
+			    cfg->listen);
 		printf("%s\n", url);
 		break;
 	}
@@ -262,8 +290,13 @@ static int cli_unit(cli_ctx *c, pf_db_unit *u)
 		                     "UPDATE users SET pw_hash = $2 WHERE name = $1 RETURNING id");
 		rc = pf_db_unit_text(u, c->name);
 		rc = pf_db_unit_text(u, c->hash);
+		/* as the API route: every session and API token ends with the
+		 * old password (see account.c hashed_cb) */
 		rc = pf_db_unit_stmt(u, "DELETE FROM sessions WHERE user_id = "
 		                        "(SELECT id FROM users WHERE name = $1)");
+		rc = pf_db_unit_text(u, c->name);
+		rc = pf_db_unit_stmt(u, "DELETE FROM api_tokens WHERE user_id = "
+		                        "(SELECT id FROM users WHERE name = $1) RETURNING 1");
 		rc = pf_db_unit_text(u, c->name);
 		break;
 	case CLI_TOKEN:
@@ -284,9 +317,11 @@ static int cli_unit(cli_ctx *c, pf_db_unit *u)
 		       "l AS (INSERT INTO login_links (link_hash, user_id, expires_at) "
 		       "SELECT $1, id, now() + make_interval(secs => $3) FROM u "
 		       "WHERE NOT disabled RETURNING 1) SELECT disabled FROM u");
-		rc = account_unit_secret(u, c->secret);
+		rc = rc ? rc : account_unit_secret(u, c->secret);
 		rc = pf_db_unit_text(u, c->name);
 		rc = pf_db_unit_int(u, PF_ACCOUNT_LINK_TTL_S);
+		rc = pf_db_unit_stmt(u, "SELECT coalesce(public_url, url) FROM server_instances "
+		                        "ORDER BY started_at DESC LIMIT 1");
 		break;
 	case CLI_LIST:
 		rc = pf_db_unit_stmt(u, "SELECT id, name, is_admin, disabled, " ACCOUNT_ISO(

@@ -8,6 +8,7 @@
 #include "propflow/api/upload.h"
 #include "propflow/api/respond.h"
 #include "propflow/base/log.h"
+#include "propflow/base/utf8.h"
 #include "propflow/ingest/mapping.h"
 #include "propflow/net/multipart.h"
 
@@ -125,6 +126,8 @@ static bool tus_db_up(pf_api *api, pf_http_req *req)
 
 /* ---------------- one request streaming into a job ---------------- */
 
+#define UPLOAD_REFUSE_MAX 256 /* bytes of a refused upload's error message */
+
 typedef enum upload_kind {
 	UP_ONESHOT = 0, /* POST with the file as body */
 	UP_CREATE,      /* tus POST: no body */
@@ -143,14 +146,19 @@ typedef struct upload {
 	pf_job *job;      /* shared with the pipeline; let go on close */
 	pf_multipart *mp; /* owned, NULL for raw bodies */
 	upload_kind kind;
-	bool body_done;  /* the body ended normally */
-	bool want_pause; /* the job asked to stop reading */
-	bool named;      /* ?name= given */
-	bool syncing;    /* pf_job_sync called, on_durable awaited */
-	uint64_t bytes;  /* file bytes fed to the job */
-	int64_t offset;  /* PATCH: Upload-Offset asked for */
-	int64_t user;    /* who uploads: the job must be theirs */
-	int64_t id;      /* PATCH: the import asked for */
+	bool body_done;    /* the body ended normally */
+	bool want_pause;   /* the job asked to stop reading */
+	bool named;        /* ?name= given */
+	bool syncing;      /* pf_job_sync called, on_durable awaited */
+	bool started;      /* pf_job_start called: a row is (being) made */
+	bool created;      /* on_started came without an error: the row exists */
+	bool refusing;     /* answered with refuse_*: the job is being deleted first */
+	uint64_t bytes;    /* file bytes fed to the job */
+	int64_t offset;    /* PATCH: Upload-Offset asked for */
+	int64_t user;      /* who uploads: the job must be theirs */
+	int64_t id;        /* PATCH: the import asked for */
+	int refuse_status; /* refusing: the answer's status */
+	char refuse_msg[UPLOAD_REFUSE_MAX]; /* refusing: the answer's error */
 } upload;
 
 static void upload_close(upload *up)
@@ -175,8 +183,97 @@ static void up_detached(void *arg, pf_job *job, pf_job_reason why)
 {
 	upload *up = arg;
 	up->job = NULL;
+	if (up->refusing)
+		return; /* our own pf_job_cancel: the refusal answers when it commits */
 	int status = why == PF_JOB_WHY_CANCELLED ? 410 : why == PF_JOB_WHY_SHUTDOWN ? 503 : 409;
 	upload_fail(up, status, pf_job_reason_text(why), NULL);
+}
+
+/*
+ * A refused upload (400: empty file, no or broken file part, a header that
+ * cannot be read) keeps no job: the user's list shows only imports that
+ * exist. If the job's row was made, the job is deleted as DELETE would
+ * (rows, stored bytes, a last "cancelled" frame), and the 400 is answered
+ * once that committed, so a list fetched after the answer no longer has
+ * it. The request stays valid until answered even if the client leaves
+ * (http.h); body bytes arriving meanwhile are not read.
+ */
+static void refuse_answer(upload *up)
+{
+	if (up->kind != UP_ONESHOT)
+		tus_headers(up->req);
+	pf_http_respond_error(up->req, up->refuse_status, up->refuse_msg, NULL);
+	upload_close(up);
+}
+
+static void refuse_cancelled(void *arg, bool ok)
+{
+	upload *up = arg;
+	if (!ok)
+		pf_warn("conn %llu: the refused upload's import could not be deleted",
+		        (unsigned long long)pf_http_req_conn_id(up->req));
+	refuse_answer(up);
+}
+
+static void refuse_deleted_cb(void *arg, const pf_db_result *r)
+{
+	upload *up = arg;
+	if (r->error)
+		pf_warn("conn %llu: the refused upload's import could not be deleted: %s",
+		        (unsigned long long)pf_http_req_conn_id(up->req), r->error);
+	else if (pf_db_rows(r, 0) > 0)
+		pf_events_job_deleted(up->api->events, strtoll(pf_db_value(r, 0, 0, 0), NULL, 10),
+		                      up->user);
+	refuse_answer(up);
+}
+
+/* The row exists: delete the job, then answer. */
+static void refuse_discard(upload *up)
+{
+	pf_job *job = up->job;
+	if (!job) {
+		refuse_answer(up);
+		return;
+	}
+	if (!pf_job_state_terminal(pf_job_state_of(job))) {
+		/* detaches us (up_detached leaves up->job NULL), then answers */
+		pf_job_cancel(job, refuse_cancelled, up);
+		return;
+	}
+	/* it ended already: delete the row as DELETE does for a finished job */
+	int64_t id = pf_job_id(job);
+	pf_job_release(job);
+	up->job = NULL;
+	pf_db_unit *u = pf_db_unit_new(refuse_deleted_cb, up);
+	int rc = u ? 0 : PF_ENOMEM;
+	rc = pf_db_unit_stmt(u, "DELETE FROM import_jobs WHERE id = $1 AND user_id = $2 "
+	                        "RETURNING id");
+	rc = pf_db_unit_int(u, id);
+	rc = pf_db_unit_int(u, up->user);
+	if (rc != 0) {
+		if (u)
+			pf_db_unit_free(u);
+		refuse_answer(up);
+		return;
+	}
+	pf_db_submit(up->api->writers, (uint64_t)id, u);
+}
+
+/* Refuse the upload with status (400) and msg, keeping no job. */
+static void upload_refuse(upload *up, int status, const char *msg)
+{
+	if (up->refusing)
+		return;
+	up->refusing = true;
+	up->refuse_status = status;
+	snprintf(up->refuse_msg, sizeof(up->refuse_msg), "%s", msg);
+	if (!up->started) {
+		refuse_answer(up); /* no row: releasing the job frees it */
+		return;
+	}
+	if (up->created)
+		refuse_discard(up);
+	/* else the row is being made: up_started goes on */
 }
 
 /* One-shot: answer once the body is in and stored. */
@@ -184,12 +281,17 @@ static void oneshot_answer(upload *up)
 {
 	cJSON *o = pf_job_to_json(up->job);
 	const char *err = pf_job_error(up->job);
+	pf_job_reason why = err ? pf_job_error_reason(up->job) : PF_JOB_OK;
+	if (err && why != PF_JOB_WHY_ROW_QUOTA && why != PF_JOB_WHY_BYTE_QUOTA) {
+		cJSON_Delete(o);
+		upload_refuse(up, 400, err); /* e.g. the header cannot be read */
+		return;
+	}
 	if (err) {
+		/* the row quota ran out while importing: the rows up to it stay */
 		char *detail = o ? cJSON_PrintUnformatted(o) : NULL;
 		cJSON_Delete(o);
-		pf_job_reason why = pf_job_error_reason(up->job);
-		bool quota = why == PF_JOB_WHY_ROW_QUOTA || why == PF_JOB_WHY_BYTE_QUOTA;
-		pf_http_respond_error(up->req, quota ? 413 : 400, err, detail);
+		pf_http_respond_error(up->req, 413, err, detail);
 		free(detail);
 		upload_close(up);
 		return;
@@ -211,7 +313,15 @@ static void up_durable(void *arg, pf_job *job)
 		oneshot_answer(up);
 		return;
 	}
-	/* PATCH */
+	/* PATCH: a file refused whole (its header cannot be read, say) is
+	 * refused as a one-shot upload is: 400 and no job left */
+	const char *err = pf_job_error(job);
+	pf_job_reason why = err ? pf_job_error_reason(job) : PF_JOB_OK;
+	bool quota = why == PF_JOB_WHY_ROW_QUOTA || why == PF_JOB_WHY_BYTE_QUOTA;
+	if (err && !quota && !pf_job_accepting(job)) {
+		upload_refuse(up, 400, err);
+		return;
+	}
 	if (pf_job_error(job) && !pf_job_resumable(job)) {
 		upload_fail(up, 409, pf_job_error(job), NULL);
 		return;
@@ -257,21 +367,29 @@ static int up_body_cb(void *arg, pf_http_req *req, const char *data, size_t len)
 {
 	upload *up = arg;
 	int rc;
+	if (up->refusing)
+		return PF_HTTP_PAUSE; /* answered once the job is deleted */
 	if (up->mp) {
 		size_t consumed;
 		rc = pf_multipart_feed(up->mp, data, len, &consumed);
-		if (pf_multipart_in_file(up->mp) && pf_job_id(up->job) == 0) {
+		if (pf_multipart_in_file(up->mp) && !up->started) {
+			const char *fn = pf_multipart_filename(up->mp);
+			if (!up->named && fn && !pf_utf8_valid(fn, strlen(fn))) {
+				upload_refuse(up, 400,
+				              "the file name of the file part is not UTF-8");
+				return 0;
+			}
 			if (!up->named)
-				pf_job_set_name(up->job, pf_multipart_filename(up->mp));
+				pf_job_set_name(up->job, fn);
+			up->started = true;
 			pf_job_start(up->job);
 		}
 		if (rc < 0) {
 			const char *why = pf_multipart_error(up->mp);
-			char msg[256];
+			char msg[UPLOAD_REFUSE_MAX];
 			snprintf(msg, sizeof(msg), "malformed multipart body: %s",
 			         why ? why : "unreadable");
-			pf_job_fail_input(up->job, PF_JOB_FAILED, msg);
-			upload_fail(up, 400, msg, NULL);
+			upload_refuse(up, 400, msg); /* may have answered and freed up */
 			return 0;
 		}
 	} else {
@@ -302,6 +420,8 @@ static void up_end_cb(void *arg, pf_http_req *req)
 {
 	upload *up = arg;
 	up->body_done = true;
+	if (up->refusing)
+		return; /* answered once the job is deleted */
 	if (up->kind == UP_PATCH) {
 		if (pf_job_upload_offset(up->job) == pf_job_bytes_total(up->job))
 			pf_job_end_input(up->job);
@@ -311,16 +431,14 @@ static void up_end_cb(void *arg, pf_http_req *req)
 	}
 	if (up->mp && (pf_multipart_finish(up->mp) != 0 || !pf_multipart_in_file(up->mp))) {
 		const char *why = pf_multipart_error(up->mp);
-		char msg[256];
+		char msg[UPLOAD_REFUSE_MAX];
 		snprintf(msg, sizeof(msg), "multipart body without a complete file part%s%s",
 		         why ? ": " : "", why ? why : "");
-		pf_job_fail_input(up->job, PF_JOB_FAILED, msg);
-		upload_fail(up, 400, msg, NULL);
+		upload_refuse(up, 400, msg);
 		return;
 	}
 	if (up->bytes == 0) {
-		pf_job_fail_input(up->job, PF_JOB_FAILED, "the file is empty");
-		upload_fail(up, 400, "the file is empty", NULL);
+		upload_refuse(up, 400, "the file is empty");
 		return;
 	}
 	pf_job_end_input(up->job);
@@ -333,6 +451,8 @@ static void up_abort_cb(void *arg, pf_http_req *req, pf_http_abort why)
 {
 	upload *up = arg;
 	const pf_config *cfg = up->api->cfg;
+	if (up->refusing)
+		return; /* the refusal answers (the request stays valid until then) */
 	if (why == PF_HTTP_ABORT_TOO_LARGE) {
 		char msg[128], detail[64];
 		snprintf(msg, sizeof(msg), "upload larger than %lld bytes",
@@ -429,6 +549,11 @@ static void oneshot_start(pf_api *api, pf_http_req *req, int64_t user)
 		}
 	}
 	const char *name = pf_http_req_param(req, "name");
+	if (name && !pf_utf8_valid(name, strlen(name))) {
+		upload_fail(up, 400, "?name= is not UTF-8 (percent-encode the name's UTF-8 bytes)",
+		            NULL);
+		return;
+	}
 	up->named = name && *name;
 	up->job =
 	    pf_job_new(api->env, up->named ? name : NULL, clen >= 0 ? clen : -1, &upload_hooks, up);
@@ -444,6 +569,7 @@ static void oneshot_start(pf_api *api, pf_http_req *req, int64_t user)
 	}
 	/* admitted first (running imports, quotas): a refusal is answered
 	 * before any of the body is read */
+	up->started = true;
 	pf_job_start(up->job);
 }
 
@@ -508,6 +634,10 @@ static void tus_create(pf_api *api, pf_http_req *req, int64_t user)
 		tus_error(req, 400, "Upload-Metadata is malformed", NULL);
 		return;
 	}
+	if (rc == 0 && !pf_utf8_valid(name, strlen(name))) {
+		tus_error(req, 400, "Upload-Metadata filename is not UTF-8", NULL);
+		return;
+	}
 	if (!tus_db_up(api, req))
 		return;
 	upload *up = upload_new(api, req, UP_CREATE, user);
@@ -520,6 +650,7 @@ static void tus_create(pf_api *api, pf_http_req *req, int64_t user)
 	}
 	pf_job_set_owner(up->job, user);
 	pf_job_set_resumable(up->job);
+	up->started = true;
 	pf_job_start(up->job);
 }
 
@@ -564,6 +695,16 @@ static void patch_go(upload *up)
 static void up_started(void *arg, pf_job *job, pf_job_reason err)
 {
 	upload *up = arg;
+	if (!err)
+		up->created = true;
+	if (up->refusing) {
+		/* refused while the row was being made */
+		if (err)
+			refuse_answer(up);
+		else
+			refuse_discard(up);
+		return;
+	}
 	if (up->kind == UP_CREATE) {
 		create_started(up, err);
 		return;
@@ -645,11 +786,14 @@ static void patch_take(upload *up, pf_job *job)
 			return;
 		}
 		up->job = job;
+		up->started = true;
+		up->created = pf_job_ready(job); /* else on_started tells */
 		pf_job_attach(job, &upload_hooks, up);
 		if (pf_job_ready(job))
 			patch_go(up);
 		return;
 	}
+	up->started = true;
 	up->job = pf_job_adopt(up->api->env, up->id, up->user, &upload_hooks, up);
 	if (!up->job)
 		upload_fail(up, 503, "out of memory", NULL);
@@ -842,8 +986,10 @@ static const char sql_reprocess[] =
     "next_offset = 0, next_line = 1, next_cr = false, shape = NULL, columns = '[]', "
     "rows_parsed = 0, rows_inserted = 0, rows_rejected = 0, rows_warned = 0, raw_bytes = 0, "
     "raw_stored_bytes = 0, error = NULL, finished_at = NULL, mapping_override = $2::jsonb, "
-    "updated_at = now() WHERE id = $1 AND state IN ('done', 'failed', 'interrupted') "
-    "AND bytes_durable > 0 RETURNING " PF_JOB_COLUMNS;
+    "updated_at = now() WHERE id = $1 AND user_id = $3 "
+    "AND state IN ('done', 'failed', 'interrupted') AND bytes_durable > 0 "
+    "AND (SELECT count(*) FROM import_jobs WHERE user_id = $3 "
+    "AND state IN ('receiving', 'processing')) < $4 RETURNING " PF_JOB_COLUMNS;
 
 static const char *const sql_leftovers[] = {
     "DELETE FROM property_records WHERE job_id = $1 AND "
@@ -862,12 +1008,23 @@ static void reprocess_started_cb(void *arg, const pf_db_result *r)
 		ctl_free(c);
 		return;
 	}
-	if (pf_db_rows(r, 0) == 0) {
-		pf_http_respond_error(c->req, 409, "the import changed meanwhile; try again", NULL);
+	if (pf_db_rows(r, 1) == 0) {
+		const char *v = pf_db_value(r, 0, 0, 0);
+		int64_t running = v ? strtoll(v, NULL, 10) : 0, max = c->api->cfg->user_max_imports;
+		if (running >= max) {
+			char detail[96];
+			snprintf(detail, sizeof(detail), "{\"running\": %lld, \"max\": %lld}",
+			         (long long)running, (long long)max);
+			add_header(c->req, "Retry-After", "5");
+			pf_http_respond_error(c->req, 429, "too many imports running", detail);
+		} else {
+			pf_http_respond_error(c->req, 409,
+			                      "the import changed meanwhile; try again", NULL);
+		}
 		ctl_free(c);
 		return;
 	}
-	cJSON *o = pf_job_row_to_json(r, 0, 0);
+	cJSON *o = pf_job_row_to_json(r, 1, 0);
 	if (!pf_job_adopt(c->api->env, c->id, c->user, NULL, NULL)) {
 		cJSON_Delete(o);
 		ctl_fail(c, 503, "out of memory");
@@ -949,9 +1106,16 @@ static void reprocess_check_cb(void *arg, const pf_db_result *r)
 	pf_db_unit *u = pf_db_unit_new(reprocess_started_cb, c);
 	char *ov = c->override ? cJSON_PrintUnformatted(c->override) : NULL;
 	int rc = u ? 0 : PF_ENOMEM;
+	/* admitted like an upload: the owner's running imports are counted
+	 * under the admission lock (schema/007), and the job restarts only
+	 * below --user-max-imports, in the same transaction */
+	rc = pf_db_unit_stmt(u, "SELECT pf_job_running($1)");
+	rc = pf_db_unit_int(u, c->user);
 	rc = pf_db_unit_stmt(u, sql_reprocess);
 	rc = pf_db_unit_int(u, c->id);
 	rc = pf_db_unit_text(u, ov);
+	rc = pf_db_unit_int(u, c->user);
+	rc = pf_db_unit_int(u, c->api->cfg->user_max_imports);
 	for (int i = 0; i < 3 && rc == 0; i++) {
 		rc = pf_db_unit_stmt(u, sql_leftovers[i]);
 		rc = pf_db_unit_int(u, c->id);
@@ -966,16 +1130,45 @@ static void reprocess_check_cb(void *arg, const pf_db_result *r)
 	pf_db_submit(c->api->writers, (uint64_t)c->id, u);
 }
 
-/* {"mapping": {"header": "field" | null, ...}} or an empty body. */
-static int parse_reprocess_body(ctl_ctx *c, char *msg, size_t cap)
+/* {"fields": ["source_id", ...]}: the canonical names, for a 400 that
+ * names an unknown one. Owned by the caller; NULL on ENOMEM. */
+static char *fields_detail(void)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *a = o ? cJSON_AddArrayToObject(o, "fields") : NULL;
+	for (int f = 0; a && f < PF_F__COUNT; f++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(pf_field_name((pf_field)f)));
+	char *s = a ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	return s;
+}
+
+/*
+ * {"mapping": {"header": "field" | null, ...}} or an empty body. Anything
+ * else is refused, naming what is wrong, rather than ignored: a misspelt
+ * key would otherwise start a full reprocess with the default mapping.
+ * On PF_EINVAL msg says why and *detail (owned, may stay NULL) adds JSON.
+ */
+static int parse_reprocess_body(ctl_ctx *c, char *msg, size_t cap, char **detail)
 {
 	if (c->body_len == 0)
 		return 0;
 	cJSON *o = cJSON_ParseWithLength(c->body, c->body_len);
 	if (!cJSON_IsObject(o)) {
 		cJSON_Delete(o);
-		snprintf(msg, cap, "the body must be a JSON object");
+		snprintf(msg, cap, "the body must be a JSON object: {\"mapping\": {...}}");
 		return PF_EINVAL;
+	}
+	const cJSON *k;
+	cJSON_ArrayForEach(k, o)
+	{
+		if (strcmp(k->string, "mapping") != 0) {
+			snprintf(msg, cap,
+			         "unknown key \"%.64s\": the body is {\"mapping\": {...}}",
+			         k->string);
+			cJSON_Delete(o);
+			return PF_EINVAL;
+		}
 	}
 	cJSON *m = cJSON_DetachItemFromObjectCaseSensitive(o, "mapping");
 	cJSON_Delete(o);
@@ -993,8 +1186,17 @@ static int parse_reprocess_body(ctl_ctx *c, char *msg, size_t cap)
 	{
 		if (cJSON_IsNull(it))
 			continue;
-		if (!cJSON_IsString(it) || pf_field_by_name(it->valuestring) < 0) {
-			snprintf(msg, cap, "unknown field for \"%.64s\"", it->string);
+		if (!cJSON_IsString(it)) {
+			snprintf(msg, cap,
+			         "mapping: the value for \"%.64s\" must be a field name or null",
+			         it->string);
+			cJSON_Delete(m);
+			return PF_EINVAL;
+		}
+		if (pf_field_by_name(it->valuestring) < 0) {
+			snprintf(msg, cap, "mapping: unknown field \"%.64s\" for \"%.64s\"",
+			         it->valuestring, it->string);
+			*detail = fields_detail();
 			cJSON_Delete(m);
 			return PF_EINVAL;
 		}
@@ -1018,9 +1220,11 @@ static int rp_body_cb(void *arg, pf_http_req *req, const char *data, size_t len)
 static void rp_end_cb(void *arg, pf_http_req *req)
 {
 	ctl_ctx *c = arg;
-	char msg[160];
-	if (parse_reprocess_body(c, msg, sizeof(msg)) != 0) {
-		ctl_fail(c, 400, msg);
+	char msg[224], *detail = NULL;
+	if (parse_reprocess_body(c, msg, sizeof(msg), &detail) != 0) {
+		pf_http_respond_error(c->req, 400, msg, detail);
+		free(detail);
+		ctl_free(c);
 		return;
 	}
 	pf_db_unit *u = pf_db_unit_new(reprocess_check_cb, c);

@@ -271,16 +271,17 @@ static int app_listen(app *a)
 	a->recovery = pf_recovery_new(a->base, a->readers, &a->env, cfg);
 	if (!a->recovery || pf_recovery_start(a->recovery) != 0)
 		return PF_ENOMEM;
-	const char *shown = strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1"
-	                    : strcmp(host, "::") == 0    ? "::1"
-	                                                 : host;
-	bool v6 = strchr(shown, ':') != NULL;
-	if (a->first_link[0]) {
+	pf_account_record_instance(&a->account, pf_http_server_port(a->http));
+	char link[PF_CONFIG_STR_MAX + 128];
+	size_t publen = strcspn(cfg->public_url, ",");
+	if (a->first_link[0] &&
+	    (publen
+	         ? pf_account_link_url(cfg->public_url, publen, a->first_link, link, sizeof(link))
+	         : pf_account_login_url(cfg->listen, pf_http_server_port(a->http), a->first_link,
+	                                link, sizeof(link))) == 0) {
 		/* the secret goes to the console only, never to the log */
-		printf("propflow first run: log in as admin at http://%s%s%s:%d/#login=%s "
-		       "(one-time link, valid 24 h)\n",
-		       v6 ? "[" : "", shown, v6 ? "]" : "", pf_http_server_port(a->http),
-		       a->first_link);
+		printf("propflow first run: log in as admin at %s (one-time link, valid 24 h)\n",
+		       link);
 		pf_info("app: first run: administrator 'admin' created; one-time login link "
 		        "printed on stdout");
 	}
@@ -316,7 +317,8 @@ static void app_set_state(app *a, app_state st)
 			app_set_state(a, APP_PG_STOP);
 			return;
 		}
-		pf_info("app: shutting down");
+		if (a->mode == MODE_SERVE)
+			pf_info("app: shutting down");
 		pf_recovery_stop(a->recovery);
 		if (a->http)
 			pf_http_server_stop_accepting(a->http);
@@ -433,6 +435,19 @@ static int app_main(const pf_config *cfg, app_mode mode, const char *path, int u
 		snprintf(a.conninfo, sizeof(a.conninfo), "%s", cfg->db);
 		app_set_state(&a, APP_MIGRATE);
 	} else {
+		char where[PF_PGSERVER_PATH_MAX + 8];
+		if (mode != MODE_SERVE &&
+		    pf_pgserver_find(cfg->data_dir, where, sizeof(where)) != 0) {
+			/* only serve creates a database: a command pointed at the
+			 * wrong place must not make a second, empty one */
+			fprintf(stderr,
+			        "propflow: no database in --data-dir %s (looked for %s).\n"
+			        "Give this command the server's --data-dir DIR (or --db CONNINFO); "
+			        "`propflow serve --data-dir DIR` creates one.\n",
+			        cfg->data_dir, where);
+			a.exit_code = 1;
+			goto out;
+		}
 		const char *err = NULL;
 		a.pg = pf_pgserver_start(a.base, cfg->data_dir, pg_ready_cb, &a, &err);
 		if (!a.pg) {
@@ -441,6 +456,7 @@ static int app_main(const pf_config *cfg, app_mode mode, const char *path, int u
 		}
 	}
 	event_base_dispatch(a.base);
+out:
 
 	if (mode == MODE_IMPORT) {
 		int code = a.import ? pf_cli_import_report(a.import, cfg->json) : 1;

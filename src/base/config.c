@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef enum opt_type {
 	OPT_STR,
 	OPT_INT,
 	OPT_SIZE, /* integer with optional K/M/G suffix (powers of 1024) */
 	OPT_FLAG, /* no value; sets 1 */
+	OPT_LIST, /* comma-separated string; given again, the values are appended */
 } opt_type;
 
 typedef struct opt {
@@ -88,6 +90,9 @@ static const opt opts[] = {
      "comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For/-Proto count"},
     {"access-log", OPT_STR, OFF(access_log), "", 0, 0,
      "file to append one line per request to (default: stderr)"},
+    {"public-url", OPT_LIST, OFF(public_url), "", 0, 0,
+     "URL(s) users reach the server at, e.g. https://props.example.com (repeat or comma-separate "
+     "for several); Origin is checked against them, and `user link` prints the first"},
     {"session-ttl", OPT_INT, OFF(session_ttl_s), "604800", 60, 31536000,
      "seconds a login session lasts"},
     {"login-max-failures", OPT_INT, OFF(login_max_failures), "10", 1, 1000000,
@@ -152,6 +157,16 @@ static int set_opt(pf_config *cfg, const opt *o, const char *val)
 		if (strlen(val) >= cap)
 			return PF_EINVAL;
 		memcpy(base, val, strlen(val) + 1);
+		return 0;
+	}
+	case OPT_LIST: {
+		size_t used = strlen(base), len = strlen(val);
+		size_t sep = used && len ? 1 : 0;
+		if (len + sep >= PF_CONFIG_STR_MAX - used)
+			return PF_EINVAL;
+		if (sep)
+			base[used++] = ',';
+		memcpy(base + used, val, len + 1);
 		return 0;
 	}
 	case OPT_INT:
@@ -242,7 +257,7 @@ int pf_config_parse(pf_config *cfg, int argc, char **argv, int first, const char
 			return PF_EINVAL;
 		}
 		if (set_opt(cfg, o, val) != 0) {
-			if (o->type == OPT_STR)
+			if (o->type == OPT_STR || o->type == OPT_LIST)
 				fprintf(stderr, "propflow: --%s: value too long\n", o->name);
 			else
 				fprintf(stderr,
@@ -255,6 +270,18 @@ int pf_config_parse(pf_config *cfg, int argc, char **argv, int first, const char
 	    strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
 		fprintf(stderr, "propflow: --log-level: one of debug, info, warn, error\n");
 		return PF_EINVAL;
+	}
+	for (const char *p = cfg->public_url; *p;) {
+		size_t len = strcspn(p, ",");
+		char origin[PF_CONFIG_ORIGIN_MAX];
+		if (pf_config_origin(p, len, origin, sizeof(origin)) != 0) {
+			fprintf(stderr,
+			        "propflow: --public-url: '%.*s' is not an http:// or https:// URL "
+			        "with a host\n",
+			        (int)len, p);
+			return PF_EINVAL;
+		}
+		p += len + (p[len] == ',');
 	}
 	char host[256];
 	int port;
@@ -285,5 +312,69 @@ int pf_config_split_listen(const char *listen, char *host, size_t hostcap, int *
 	memcpy(host, h, hlen);
 	host[hlen] = 0;
 	*port = (int)p;
+	return 0;
+}
+
+int pf_config_origin(const char *url, size_t len, char *out, size_t cap)
+{
+	while (len && (*url == ' ' || *url == '\t'))
+		url++, len--;
+	while (len && (url[len - 1] == ' ' || url[len - 1] == '\t'))
+		len--;
+	const char *scheme;
+	if (len >= 7 && strncasecmp(url, "http://", 7) == 0)
+		scheme = "http";
+	else if (len >= 8 && strncasecmp(url, "https://", 8) == 0)
+		scheme = "https";
+	else
+		return PF_EINVAL;
+	size_t sl = strlen(scheme) + 3;
+	const char *h = url + sl;
+	size_t hl = 0; /* host and port: up to the path, query or fragment */
+	while (sl + hl < len && !strchr("/?#", h[hl]))
+		hl++;
+	if (hl == 0 || memchr(h, '@', hl))
+		return PF_EINVAL;
+	/* the port: after the last ':' that is not inside an IPv6 [..] */
+	size_t hostl = hl;
+	const char *close = h[0] == '[' ? memchr(h, ']', hl) : NULL;
+	if (h[0] == '[' && !close)
+		return PF_EINVAL;
+	const char *colon = NULL;
+	for (size_t i = close ? (size_t)(close - h) : 0; i < hl; i++)
+		if (h[i] == ':')
+			colon = h + i;
+	long port = -1;
+	if (colon) {
+		hostl = (size_t)(colon - h);
+		size_t pl = hl - hostl - 1;
+		if (pl == 0 || pl > 5)
+			return PF_EINVAL;
+		port = 0;
+		for (size_t i = 0; i < pl; i++) {
+			if (colon[1 + i] < '0' || colon[1 + i] > '9')
+				return PF_EINVAL;
+			port = port * 10 + (colon[1 + i] - '0');
+		}
+		if (port < 1 || port > 65535)
+			return PF_EINVAL;
+		if (port == (scheme[4] == 's' ? 443 : 80))
+			port = -1;
+	}
+	if (hostl == 0)
+		return PF_EINVAL;
+	char portbuf[8] = "";
+	if (port > 0)
+		snprintf(portbuf, sizeof(portbuf), ":%ld", port);
+	if (sl + hostl + strlen(portbuf) >= cap)
+		return PF_EINVAL;
+	size_t n = (size_t)snprintf(out, cap, "%s://", scheme);
+	for (size_t i = 0; i < hostl; i++) {
+		char c = h[i];
+		if ((unsigned char)c <= ' ' || c == ',' || c == '\\')
+			return PF_EINVAL;
+		out[n++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	}
+	snprintf(out + n, cap - n, "%s", portbuf);
 	return 0;
 }

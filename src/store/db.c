@@ -382,9 +382,14 @@ static void conn_set_ready(db_conn *c, bool ready)
 		return;
 	if (ready) {
 		c->state = CONN_READY;
+		/* each connection's first success is chatter (debug); coming back
+		 * after a failure or a loss (a warning) is news */
+		if (c->backoff_ms)
+			pf_info("db %s/%d: connected after retrying", db->label, c->index);
+		else
+			pf_debug("db %s/%d: connected", db->label, c->index);
 		c->backoff_ms = 0;
 		db->ready++;
-		pf_info("db %s/%d: connected", db->label, c->index);
 		conn_renice(c);
 		if (db->ready == 1 && db->ready_cb)
 			db->ready_cb(db->ready_arg);

@@ -161,7 +161,7 @@ static void mig_result_cb(void *arg, const pf_db_result *r)
 	case MIG_ROLLBACK: mig_finish(m); return;
 	case MIG_UNLOCK:
 		if (m->applied_now == 0)
-			pf_info("migrate: schema up to date (%d migrations)", m->nfiles);
+			pf_debug("migrate: schema up to date (%d migrations)", m->nfiles);
 		mig_finish(m);
 		return;
 	default: abort();

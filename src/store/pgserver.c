@@ -152,6 +152,59 @@ static uint64_t path_hash(const char *s)
 	return h;
 }
 
+/* Where the cluster of data directory abs (resolved) lives: abs itself,
+ * unless the postgres user cannot reach it (a checkout under /root, say)
+ * or the socket path would be too long; then a directory of its own under
+ * PF_PGSERVER_FALLBACK_ROOT, named by a hash of abs. Creates nothing. */
+static bool cluster_home(const char *abs, bool as_postgres, uid_t uid, gid_t gid, char *home,
+                         size_t cap)
+{
+	if ((as_postgres && !reachable(abs, uid, gid)) || strlen(abs) > 80) {
+		snprintf(home, cap, "%s/%016llx", PF_PGSERVER_FALLBACK_ROOT,
+		         (unsigned long long)path_hash(abs));
+		return true;
+	}
+	snprintf(home, cap, "%s", abs);
+	return false;
+}
+
+/* The postgres system user, when we are root (children drop to it). */
+static bool postgres_user(uid_t *uid, gid_t *gid)
+{
+	if (geteuid() != 0)
+		return false;
+	struct passwd *pw = getpwnam("postgres");
+	if (!pw)
+		return false;
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return true;
+}
+
+int pf_pgserver_find(const char *data_dir, char *where, size_t cap)
+{
+	char abs[PF_PGSERVER_PATH_MAX], home[PF_PGSERVER_PATH_MAX];
+	if (!realpath(data_dir, abs)) {
+		snprintf(where, cap, "%s/pg", data_dir);
+		return 1;
+	}
+	uid_t uid = 0;
+	gid_t gid = 0;
+	bool as_postgres = postgres_user(&uid, &gid);
+	/* as root, pf_pgserver_start first makes DIR itself searchable, which
+	 * can move the cluster from the fallback home to DIR: look in both */
+	char version[PF_PGSERVER_PATH_MAX + 16];
+	snprintf(version, sizeof(version), "%s/pg/PG_VERSION", abs);
+	if (file_exists(version) && strlen(abs) <= 80) {
+		snprintf(where, cap, "%s/pg", abs);
+		return 0;
+	}
+	cluster_home(abs, as_postgres, uid, gid, home, sizeof(home));
+	snprintf(where, cap, "%s/pg", home);
+	snprintf(version, sizeof(version), "%s/pg/PG_VERSION", home);
+	return file_exists(version) ? 0 : 1;
+}
+
 static int ensure_dir(pf_pgserver *pg, const char *dir, mode_t mode)
 {
 	if (mkdir(dir, mode) != 0 && errno != EEXIST)
@@ -265,7 +318,8 @@ static void pg_after_initdb(pf_pgserver *pg)
 	if (pid_alive(pid)) {
 		pg->postmaster = pid;
 		pg->adopted = true;
-		pf_info("pg: adopted running postgres (pid %d) in %s", (int)pid, pg->pgdir);
+		/* every command line run adopts the server's: not news */
+		pf_debug("pg: adopted running postgres (pid %d) in %s", (int)pid, pg->pgdir);
 		pg->state = PG_STARTING; /* wait for "ready" */
 		pg->waited_ms = 0;
 		pg_arm(pg);
@@ -382,39 +436,30 @@ pf_pgserver *pf_pgserver_start(struct event_base *base, const char *data_dir, pf
 		goto fail;
 	}
 	if (geteuid() == 0) {
-		struct passwd *pw = getpwnam("postgres");
-		if (!pw) {
+		if (!postgres_user(&pg->uid, &pg->gid)) {
 			*err = "running as root needs a 'postgres' system user to run PostgreSQL";
 			goto fail;
 		}
 		pg->as_postgres = true;
-		pg->uid = pw->pw_uid;
-		pg->gid = pw->pw_gid;
 		/* the postgres user must be able to reach DIR/pg and DIR/run */
 		struct stat st;
 		if (stat(abs, &st) == 0 && !(st.st_mode & S_IXOTH))
 			chmod(abs, (st.st_mode & 07777) | S_IXOTH);
 	}
-	/* where the cluster and its socket live: DIR itself, unless the
-	 * postgres user cannot reach it (a checkout under /root, say) or the
-	 * socket path would be too long; then a directory of its own under
-	 * PF_PGSERVER_FALLBACK_ROOT, named by a hash of DIR */
+	/* where the cluster and its socket live (cluster_home) */
 	char home[PF_PGSERVER_PATH_MAX];
-	snprintf(home, sizeof(home), "%s", abs);
-	if ((pg->as_postgres && !reachable(abs, pg->uid, pg->gid)) || strlen(abs) > 80) {
+	if (cluster_home(abs, pg->as_postgres, pg->uid, pg->gid, home, sizeof(home))) {
 		if (mkdir(PF_PGSERVER_FALLBACK_ROOT, 0755) != 0 && errno != EEXIST) {
 			*err = "data directory unreachable by the postgres user, "
 			       "and " PF_PGSERVER_FALLBACK_ROOT " cannot be created";
 			goto fail;
 		}
-		snprintf(home, sizeof(home), "%s/%016llx", PF_PGSERVER_FALLBACK_ROOT,
-		         (unsigned long long)path_hash(abs));
 		if (ensure_dir(pg, home, 0711) != 0) {
 			*err = "cannot prepare the database directory";
 			goto fail;
 		}
-		pf_info("pg: %s is not reachable by the postgres user; the cluster lives in %s",
-		        abs, home);
+		pf_debug("pg: %s is not reachable by the postgres user; the cluster lives in %s",
+		         abs, home);
 	}
 	if ((size_t)snprintf(pg->pgdir, sizeof(pg->pgdir), "%s/pg", home) >= sizeof(pg->pgdir) ||
 	    (size_t)snprintf(pg->rundir, sizeof(pg->rundir), "%s/run", home) >= 100 ||

@@ -42,6 +42,10 @@ const ACCESS_FILE = path.join(ACCESS_DIR, 'access.log');
 const C = useServer({ args: ['--user-max-imports', '2', '--user-max-rows', '2000',
 	'--user-max-bytes', '1M', '--max-upload', '2M', '--access-log', ACCESS_FILE] });
 after(() => removeDir(ACCESS_DIR));
+// D: behind a proxy at known public URLs (issue 10): Origin is compared with
+// them, not with the Host header a client chooses.
+const D = useServer({ args: ['--public-url', 'https://props.example.com/app/',
+	'--public-url', 'http://Alt.Example:8080,https://third.example:8443'] });
 
 const SECRETS = new Map(); // secret text -> what it is, never to appear in A's stderr
 const ANSWERS = []; // every answer of this file, checked for Access-Control-* headers
@@ -289,7 +293,7 @@ test('user add: password from stdin, or generated and printed; duplicate exit 1;
 	const la = await loginOk(A, { name: 'root2', password: 'root2-pw-1234' });
 	assert.equal(la.r.json.user.admin, true);
 
-	const dup = await user(A, ['add', 'alice'], { input: 'other\n' });
+	const dup = await user(A, ['add', 'alice'], { input: 'other-pass-123\n' });
 	assert.equal(dup.code, 1, `duplicate: ${cliMsg(dup)}`);
 	assert.match(dup.stderr, /propflow: user alice exists/, cliMsg(dup));
 	for (const bad of ['bad name', 'a/b', 'x'.repeat(65), 'semi;colon', 'ümlaut']) {
@@ -944,6 +948,158 @@ test('--access-log FILE: the lines go to the file, not to stderr', { timeout: sc
 	assert.equal(accessLines(C).length, 0, 'no ACCESS line on stderr');
 	const all = fs.readFileSync(ACCESS_FILE, 'utf8');
 	for (const [sec, what] of SECRETS) if (sec && sec.length >= 8 && all.includes(sec)) assert.fail(`${what} in the access log file`);
+});
+
+// ---------------------------------------------------------------------------
+// Issue 10: why a 401; the password rule; what a password change ends;
+// --public-url.
+
+test('401 says what was missing or wrong, the same for an unknown and a disabled user', {
+	timeout: scaled(60000),
+}, async () => {
+	const u = await makeUser(A, 'rita');
+	const get = (headers) => req('GET', `${A.url}/api/imports`, { headers });
+	const reasonOf = (r, what) => {
+		assert401(r, what);
+		assert.ok(r.json.detail && typeof r.json.detail.reason === 'string', `${what}: detail.reason ${r.text}`);
+		return r.json.detail.reason;
+	};
+	assert.match(reasonOf(await get({}), 'nothing'), /no credentials/);
+	assert.match(reasonOf(await get({ Authorization: 'Basic cml0YTpwdw==' }), 'Basic'), /malformed Authorization/);
+	assert.match(reasonOf(await get({ Authorization: 'Bearer nonsense' }), 'Bearer nonsense'), /malformed Authorization/);
+	assert.match(reasonOf(await get({ Authorization: 'Bearer' }), 'Bearer without a token'), /malformed Authorization/);
+	const fakeToken = `pft_${crypto.randomBytes(32).toString('base64url')}`;
+	const unknownTok = reasonOf(await get({ Authorization: `Bearer ${fakeToken}` }), 'unknown token');
+	assert.match(unknownTok, /unknown or revoked/);
+	const fakeSession = crypto.randomBytes(32).toString('base64url');
+	assert.match(reasonOf(await get({ Cookie: `pf_session=${fakeSession}` }), 'unknown session'), /unknown or expired session/);
+	assert.match(reasonOf(await get({ Cookie: 'pf_session=short' }), 'malformed cookie'), /unknown or expired session/);
+	assert.match(reasonOf(await req('GET', `${A.url}/api/session`, { headers: {} }), 'GET /api/session'), /no credentials/);
+	// a disabled user's token reads exactly like one that never existed
+	assert.equal((await user(A, ['disable', 'rita'])).code, 0);
+	const r = await get(u.headers);
+	assert.equal(reasonOf(r, 'disabled user\'s token'), unknownTok, 'no hint that the user exists');
+	const x = await get({ Authorization: `Bearer ${fakeToken}` });
+	assert.equal(r.text, x.text, 'the same body for a disabled user\'s token and an unknown one');
+	assert.equal((await user(A, ['enable', 'rita'])).code, 0);
+});
+
+test('password rule: at least 8 characters, not a common password (API and CLI)', {
+	timeout: scaled(120000),
+}, async () => {
+	const u = await makeUser(A, 'polly');
+	const l = await loginOk(A, { name: 'polly', password: u.password });
+	const post = (body, headers = l.headers) => req('POST', `${A.url}/api/account/password`, {
+		body: JSON.stringify(body), headers: { 'Content-Type': 'application/json', ...headers },
+	});
+	for (const [pw, re] of [['short', /at least 8/], ['seven77', /at least 8/], ['ünïcödé', /at least 8/],
+		['password123', /common/], ['Password123', /common/], ['QWERTYUIOP', /common/],
+		['iloveyou', /common/], ['', /at least 8|missing/]]) {
+		const r = await post({ current: u.password, new: pw });
+		assertJsonError(r, 400, `new password ${JSON.stringify(pw)}`);
+		assert.match(r.json.error, re, `new password ${JSON.stringify(pw)}: ${r.json.error}`);
+	}
+	// 8 characters that are not ASCII are 8 characters
+	const eight = 'éàüöçñßø';
+	assert.equal((await post({ current: u.password, new: eight })).status, 204, 'eight non-ASCII characters');
+	await loginOk(A, { name: 'polly', password: eight });
+
+	for (const [pw, re] of [['short', /at least 8/], ['Password1', /common/], ['football', /common/]]) {
+		const a = await user(A, ['add', 'pollyx'], { input: `${pw}\n` });
+		assert.equal(a.code, 1, `user add with ${pw}: ${cliMsg(a)}`);
+		assert.match(a.stderr, re, cliMsg(a));
+		const p = await user(A, ['password', 'polly'], { input: `${pw}\n` });
+		assert.equal(p.code, 1, `user password with ${pw}: ${cliMsg(p)}`);
+		assert.match(p.stderr, re, cliMsg(p));
+	}
+	const listed = JSON.parse((await user(A, ['list', '--json'])).stdout);
+	assert.ok(!listed.some((x) => x.name === 'pollyx'), 'no user made with a refused password');
+	await loginOk(A, { name: 'polly', password: eight });
+});
+
+test('a password change revokes the API tokens and ends the other sessions, keeping the current one', {
+	timeout: scaled(120000),
+}, async () => {
+	const u = await makeUser(A, 'tess');
+	const t2 = secret((await user(A, ['token', 'tess'])).stdout.trim(), 'second token of tess');
+	const l1 = await loginOk(A, { name: 'tess', password: u.password });
+	const l2 = await loginOk(A, { name: 'tess', password: u.password });
+	const ok = (headers) => req('GET', `${A.url}/api/imports`, { headers });
+	const pw2 = secret('tess-two-' + crypto.randomBytes(6).toString('hex'), 'password of tess');
+	const c = await req('POST', `${A.url}/api/account/password`, {
+		body: JSON.stringify({ current: u.password, new: pw2 }),
+		headers: { 'Content-Type': 'application/json', ...l1.headers },
+	});
+	assert.equal(c.status, 204, `change: ${c.status} ${c.text.slice(0, 200)}`);
+	assert.equal((await ok(l1.cookie)).status, 200, 'the session that changed it goes on');
+	const s2 = await ok(l2.cookie);
+	assert401(s2, 'the other session');
+	assert.match(s2.json.detail.reason, /session/);
+	for (const [tok, what] of [[u.token, 'first token'], [t2, 'second token']]) {
+		const r = await ok({ Authorization: `Bearer ${tok}` });
+		assert401(r, `${what} after the password change`);
+		assert.match(r.json.detail.reason, /unknown or revoked/);
+	}
+	// changed with a token: that token goes on, the user's others end
+	const t3 = secret((await user(A, ['token', 'tess'])).stdout.trim(), 'third token of tess');
+	const t4 = secret((await user(A, ['token', 'tess'])).stdout.trim(), 'fourth token of tess');
+	const pw3 = secret('tess-three-' + crypto.randomBytes(6).toString('hex'), 'password of tess');
+	const c3 = await req('POST', `${A.url}/api/account/password`, {
+		body: JSON.stringify({ current: pw2, new: pw3 }),
+		headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${t3}` },
+	});
+	assert.equal(c3.status, 204, `change by token: ${c3.status} ${c3.text.slice(0, 200)}`);
+	assert.equal((await ok({ Authorization: `Bearer ${t3}` })).status, 200, 'the token that changed it goes on');
+	assert401(await ok({ Authorization: `Bearer ${t4}` }), 'another token after a change by token');
+	assert401(await ok(l1.cookie), 'the session after a change by token');
+	// the CLI: sessions and tokens all end
+	const l5 = await loginOk(A, { name: 'tess', password: pw3 });
+	const pw4 = secret('tess-four-' + crypto.randomBytes(6).toString('hex'), 'password of tess');
+	const p = await user(A, ['password', 'tess'], { input: `${pw4}\n` });
+	assert.equal(p.code, 0, cliMsg(p));
+	assert.match(p.stdout, /1 API token revoked/, p.stdout);
+	assert401(await ok({ Authorization: `Bearer ${t3}` }), 'token after `user password`');
+	assert401(await ok(l5.cookie), 'session after `user password`');
+	await loginOk(A, { name: 'tess', password: pw4 });
+});
+
+test('--public-url: Origin is checked against the configured origins, not the Host header', {
+	timeout: scaled(60000),
+}, async () => {
+	const d = await makeUser(D, 'dora');
+	const post = (origin, host) => postCsv(D, tiny.buffer, 'o.csv',
+		{ ...d.headers, Origin: origin, ...(host ? { Host: host } : {}) });
+	for (const [origin, host] of [['https://props.example.com', 'evil.example'],
+		['https://PROPS.example.com:443', null], ['https://props.example.com/', null],
+		['http://alt.example:8080', 'alt.example:8080'], ['https://third.example:8443', null]]) {
+		const r = await post(origin, host);
+		assert.equal(r.status, 202, `Origin ${origin} (Host ${host}): ${r.status} ${r.text.slice(0, 200)}`);
+		await waitJobAs(D, r.json.id, d.headers);
+	}
+	for (const [origin, host] of [['http://evil.example', 'evil.example'], ['http://props.example.com', null],
+		['https://props.example.com:8443', null], ['http://alt.example', null], [D.url, null],
+		['https://evil.example', 'props.example.com'], ['null', null]]) {
+		assertJsonError(await post(origin, host), 403, `Origin ${origin} (Host ${host || 'the server'})`,
+			'cross-origin request refused');
+	}
+	const bad = await wsTry(D, d.headers, 'http://evil.example');
+	assert.equal(bad.status, 403, `WebSocket, foreign Origin: ${JSON.stringify(bad).slice(0, 200)}`);
+	const good = await wsTry(D, d.headers, 'https://props.example.com');
+	assert.equal(good.open, true, `WebSocket, public Origin: ${JSON.stringify(good).slice(0, 200)}`);
+	good.ws.close();
+	// the first run's link and `user link` name the first public URL
+	assert.match(D.stdout(), /log in as admin at https:\/\/props\.example\.com\/app\/#login=/, D.stdout());
+	const k = await user(D, ['link', 'dora']);
+	assert.equal(k.code, 0, cliMsg(k));
+	assert.match(k.stdout.trim(), /^https:\/\/props\.example\.com\/app\/#login=[A-Za-z0-9_-]{43}$/, k.stdout);
+	secret(k.stdout.trim().split('#login=')[1], 'login link');
+	// a --public-url that is not an http(s) URL with a host stops the start
+	for (const v of ['ftp://x.example', 'props.example.com', 'https://', 'https://a@b.example']) {
+		const x = await runCli(['serve', '--public-url', v, '--listen', '127.0.0.1:0', '--data-dir', D.dataDir],
+			{ timeoutMs: 30000 });
+		assert.equal(x.code, 2, `--public-url ${v}: exit ${x.code} ${x.stderr.slice(0, 300)}`);
+		assert.match(x.stderr, /--public-url/, x.stderr);
+	}
 });
 
 // ---------------------------------------------------------------------------

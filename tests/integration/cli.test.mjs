@@ -9,7 +9,8 @@ import path from 'node:path';
 import { after } from 'node:test';
 import { generate } from './gen.mjs';
 import {
-	brief, processesMentioning, removeDir, request, runCli, sleep, startServer, tempDir,
+	brief, embeddedConninfo, processesMentioning, psql, removeDir, request, runCli, sleep, startServer,
+	tempDir,
 	test,
 } from './lib.mjs';
 
@@ -68,7 +69,33 @@ test('unknown command or option: non-zero exit with a message', async () => {
 	}
 });
 
+// Issue 10: `propflow user token admin` without the server's --data-dir used
+// to make a second, empty database and then say "no such user". Only serve
+// creates a database; the others say where they looked and how to point them.
+test('user and import never create a database: they say where they looked, exit 1', {
+	timeout: 60000,
+}, async () => {
+	const missing = path.join(work, 'no-such-dir');
+	for (const d of [missing, dir]) {
+		for (const args of [['user', 'token', 'admin'], ['user', 'list'], ['user', 'link', 'admin'],
+			['import', file]]) {
+			const r = await runCli([...args, '--data-dir', d], { timeoutMs: 30000 });
+			const what = `${args.join(' ')} --data-dir ${d}`;
+			assert.equal(r.code, 1, `${what}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+			assert.ok(r.stderr.includes(d), `${what}: names where it looked: ${r.stderr}`);
+			assert.match(r.stderr, /--data-dir/, r.stderr);
+			assert.match(r.stderr, /--db/, r.stderr);
+			assert.equal(r.stdout, '', `${what}: nothing on stdout`);
+		}
+	}
+	assert.ok(!fs.existsSync(missing), 'the missing data dir was not created');
+	assert.deepEqual(fs.readdirSync(dir), [], 'nothing created in the empty data dir');
+});
+
 test('import FILE --json: exit 0, the job object with exact counts', { timeout: 180000 }, async () => {
+	// only serve creates the database: start it once, as README's quick start does
+	const first = await startServer({ dataDir: dir });
+	assert.equal((await first.stop({ keepDir: true })).code, 0);
 	const r = await runCli(['import', file, '--json', '--data-dir', dir]);
 	assert.equal(r.code, 0, `exit ${r.code}\nstderr: ${r.stderr.slice(-3000)}`);
 	let job;
@@ -169,5 +196,38 @@ test('SIGINT stops serve cleanly too', { timeout: 120000 }, async () => {
 	if (!x) await srv.stop({ keepDir: true });
 	assert.ok(x, 'exited within 12 s of SIGINT');
 	assert.equal(x.code, 0, `exit code ${x.code} signal ${x.signal}`);
+	assert.deepEqual(await noPostgresFor(dir), [], 'PostgreSQL stopped');
+});
+
+// Issue 10: `user link` names where the server actually listens (it guessed
+// from its own --listen), and no line per database connection at info level.
+test('user link names the port the server chose; connection lines only at debug', {
+	timeout: 180000,
+}, async () => {
+	assert.ok(S.job, 'needs the first import');
+	const srv = await startServer({ dataDir: dir });
+	try {
+		const k = await runCli(['user', 'link', 'admin', '--data-dir', dir], { timeoutMs: 60000 });
+		assert.equal(k.code, 0, `${k.stdout}\n${k.stderr}`);
+		assert.match(k.stdout.trim(), new RegExp(`^${srv.url.replace(/[.]/g, '\\.')}/#login=[A-Za-z0-9_-]{43}$`),
+			`the link names ${srv.url}: ${k.stdout}`);
+		assert.doesNotMatch(k.stderr, /no server has run/, k.stderr);
+		// the default output of a command and of a server start: no line per connection
+		const l = await runCli(['user', 'list', '--data-dir', dir], { timeoutMs: 60000 });
+		assert.equal(l.code, 0, l.stderr);
+		assert.doesNotMatch(l.stderr, /connected|schema up to date|adopted/, `user list chatter:\n${l.stderr}`);
+		assert.doesNotMatch(srv.stderr(), /db (writer|reader)\/\d+: connected/, 'server start chatter');
+		const dbg = await runCli(['user', 'list', '--data-dir', dir, '--log-level', 'debug'], { timeoutMs: 60000 });
+		assert.match(dbg.stderr, /db writer\/\d+: connected/, `--log-level debug shows them: ${dbg.stderr}`);
+		// forget every server's address, for the fallback below
+		await psql(embeddedConninfo(dir), 'DELETE FROM server_instances');
+	} finally {
+		await srv.stop({ keepDir: true });
+	}
+	// no server recorded its address: a guess from --listen, and a note saying so
+	const g = await runCli(['user', 'link', 'admin', '--data-dir', dir, '--listen', '127.0.0.1:9'], { timeoutMs: 60000 });
+	assert.equal(g.code, 0, g.stderr);
+	assert.match(g.stdout.trim(), /^http:\/\/127\.0\.0\.1:9\/#login=/, g.stdout);
+	assert.match(g.stderr, /no server has run on this database/, g.stderr);
 	assert.deepEqual(await noPostgresFor(dir), [], 'PostgreSQL stopped');
 });

@@ -419,3 +419,83 @@ test('Windows-1252, semicolons, CRLF, no final newline: transcoded and accounted
 	assert.deepEqual(errs.filter((e) => e.kind === 'rejected').map((e) => [e.row, e.line]),
 		w.truth.rejected.map((x) => [x.row, x.line]), 'rejected rows and physical lines (CRLF)');
 });
+
+// ---------------------------------------------------------------------------
+// Refused uploads (issue 10): a name that is not UTF-8 is a 400 (it was a 503
+// with Retry-After, which the page retried forever), and an upload refused
+// with 400 keeps no job in the user's list.
+
+async function jobIds() {
+	const r = await request('GET', `${srv.url}/api/imports`);
+	assert.equal(r.status, 200, r.text.slice(0, 200));
+	return r.json.items.map((j) => j.id).sort((a, b) => a - b);
+}
+
+function multipartBody(boundary, filename, content, { close = true } = {}) {
+	return Buffer.concat([
+		Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="`),
+		Buffer.isBuffer(filename) ? filename : Buffer.from(filename),
+		Buffer.from('"\r\nContent-Type: text/csv\r\n\r\n'),
+		Buffer.from(content),
+		Buffer.from(close ? `\r\n--${boundary}--\r\n` : ''),
+	]);
+}
+
+test('a name that is not UTF-8 (?name=, multipart filename): 400, no Retry-After, no job', {
+	timeout: 60000,
+}, async () => {
+	const before = await jobIds();
+	const q = await request('POST', `${srv.url}/api/imports?name=%FF%FEbad.csv`,
+		{ body: 'a,b\n1,2\n', headers: { 'Content-Type': 'text/csv' } });
+	assert.equal(q.status, 400, `?name= not UTF-8: ${q.status} ${q.text.slice(0, 200)}`);
+	assert.match(q.json.error, /UTF-8/, q.text);
+	assert.equal(q.headers['retry-after'], undefined, 'a 400 is not retried');
+	for (const [what, name] of [['lone continuation byte', Buffer.from([0x80, 0x2e, 0x63])],
+		['overlong slash', Buffer.from([0xc0, 0xaf, 0x78])],
+		['surrogate', Buffer.from([0xed, 0xa0, 0x80, 0x78])]]) {
+		const boundary = 'propflowutf8boundary';
+		const r = await request('POST', `${srv.url}/api/imports`, {
+			body: multipartBody(boundary, name, 'a,b\n1,2\n'),
+			headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}` },
+		});
+		assert.equal(r.status, 400, `multipart filename, ${what}: ${r.status} ${r.text.slice(0, 200)}`);
+		assert.match(r.json.error, /UTF-8/, r.text);
+	}
+	// a valid UTF-8 name still works
+	const ok = await request('POST', `${srv.url}/api/imports?name=${encodeURIComponent('Zürich ümlaut.csv')}`,
+		{ body: 'a,b\n1,2\n', headers: { 'Content-Type': 'text/csv' } });
+	assert.equal(ok.status, 202, `${ok.status} ${ok.text.slice(0, 200)}`);
+	assert.equal(ok.json.name, 'Zürich ümlaut.csv');
+	await waitJob(srv.url, ok.json.id, 'done', 30000);
+	const after = await jobIds();
+	assert.deepEqual(after.filter((id) => !before.includes(id)), [ok.json.id],
+		'only the valid upload made a job');
+});
+
+test('an upload refused with 400 (empty, no file part, unreadable header) keeps no job', {
+	timeout: 60000,
+}, async () => {
+	const boundary = 'propflowrefusedboundary';
+	const mp = { 'Content-Type': `multipart/form-data; boundary=${boundary}` };
+	const wideHeader = Array.from({ length: 5000 }, (_, i) => `c${i}`).join(',') + '\n1,2\n';
+	const cases = [
+		['raw, empty body', '/api/imports?name=empty.csv', '', { 'Content-Type': 'text/csv' }],
+		['raw, blank lines only', '/api/imports?name=blank.csv', '\n\n\n', { 'Content-Type': 'text/csv' }],
+		['raw, header over --fields-max', '/api/imports?name=wide.csv', wideHeader, { 'Content-Type': 'text/csv' }],
+		['multipart, empty file part', '/api/imports', multipartBody(boundary, 'empty.csv', ''), mp],
+		['multipart, no file part', '/api/imports',
+			Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\nhi\r\n--${boundary}--\r\n`), mp],
+		['multipart, cut off inside the file part', '/api/imports',
+			multipartBody(boundary, 'cut.csv', 'a,b\n1,2\n', { close: false }), mp],
+		['multipart, header over --fields-max', '/api/imports', multipartBody(boundary, 'wide.csv', wideHeader), mp],
+	];
+	for (const [what, p, body, headers] of cases) {
+		const before = await jobIds();
+		const r = await request('POST', `${srv.url}${p}`, { body, headers });
+		assert.equal(r.status, 400, `${what}: ${r.status} ${r.text.slice(0, 300)}`);
+		assert.ok(r.json && typeof r.json.error === 'string', `${what}: ${r.text.slice(0, 200)}`);
+		const after = await jobIds();
+		assert.deepEqual(after, before, `${what}: the job list right after the 400 is unchanged ` +
+			`(new: ${after.filter((id) => !before.includes(id))}; error ${r.json.error})`);
+	}
+});

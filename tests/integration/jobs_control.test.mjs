@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { generate } from './gen.mjs';
 import {
 	brief, diffRuns, embeddedConninfo, getJson, importFile, psql, request, scaled, sendSlowly, sleep,
-	useServer, waitJob, walkErrors, walkProperties, wsConnect,
+	tusCreate, useServer, waitFor, waitJob, walkErrors, walkProperties, wsConnect,
 	test,
 } from './lib.mjs';
 
@@ -270,6 +270,80 @@ test('reprocess errors: 409 while receiving, 400 bad body / unknown field / unkn
 	assert.equal(ri.status, 202, `reprocess of an interrupted job: ${ri.status} ${ri.text.slice(0, 200)}`);
 	const end = await waitJob(srv.url, job.id, ['done', 'interrupted'], 60000);
 	assert.equal(end.rows_parsed, end.rows_inserted + end.rows_rejected, brief(end));
+});
+
+// Issue 10: a misspelt key or a wrong type used to start a full reprocess with
+// the default mapping; now 400 naming what is wrong, and an unknown field
+// lists the valid ones.
+test('reprocess body validation: 400 naming an unknown key, a wrong type, an unknown field', {
+	timeout: 60000,
+}, async () => {
+	assert.ok(S.job, 'needs the first reprocess test');
+	const id = S.job.id;
+	const before = await getJson(`${srv.url}/api/imports/${id}`);
+	const cases = [
+		['misspelt key', { mapings: { City: 'city' } }, /"mapings"/],
+		['extra key', { mapping: { City: 'city' }, force: true }, /"force"/],
+		['mapping a string', { mapping: 'city' }, /mapping/],
+		['mapping an array', { mapping: [] }, /mapping/],
+		['mapping value a number', { mapping: { City: 5 } }, /"City"/],
+		['mapping value an object', { mapping: { City: { field: 'city' } } }, /"City"/],
+		['mapping value true', { mapping: { City: true } }, /"City"/],
+		['body an array', [], /object/],
+		['body a JSON string', '"mapping"', /object/],
+		['unknown field', { mapping: { City: 'town' } }, /"town"/],
+	];
+	for (const [what, body, re] of cases) {
+		const r = await reprocess(id, body);
+		assert.equal(r.status, 400, `${what}: ${r.status} ${r.text.slice(0, 200)}`);
+		assert.match(r.json.error, re, `${what}: the error names it: ${r.json.error}`);
+	}
+	const u = await reprocess(id, { mapping: { City: 'town' } });
+	const fields = u.json.detail && u.json.detail.fields;
+	assert.ok(Array.isArray(fields) && fields.length === 17, `the valid fields are listed: ${u.text}`);
+	for (const f of ['source_id', 'price', 'city', 'longitude']) assert.ok(fields.includes(f), `${f} in ${fields}`);
+	const after = await getJson(`${srv.url}/api/imports/${id}`);
+	assert.equal(after.state, 'done', `nothing was reprocessed: ${brief(after)}`);
+	assert.equal(after.finished_at, before.finished_at, 'the job was not run again');
+});
+
+// Issue 10: a reprocess counts against --user-max-imports (3 here) like an
+// upload: with the places taken by waiting tus uploads, it gets 429 with
+// Retry-After and {running, max}; once a place is free, 202.
+test('reprocess counts as a running import: 429 + Retry-After at the limit, 202 once a place is free', {
+	timeout: 120000,
+}, async () => {
+	assert.ok(S.job, 'needs the first reprocess test');
+	await waitFor(async () => (await getJson(`${srv.url}/api/imports`)).items
+		.every((j) => !['receiving', 'processing'].includes(j.state)), 60000, 'earlier imports end');
+	const held = [];
+	try {
+		for (let i = 0; i < 10; i++) {
+			const c = await tusCreate(srv.url, 1000, `holder-${i}.csv`);
+			if (c.status === 429) break;
+			assert.equal(c.status, 201, `holder ${i}: ${c.status} ${c.text.slice(0, 200)}`);
+			held.push(c.json.id);
+		}
+		assert.equal(held.length, 3, `--user-max-imports 3: ${held.length} uploads admitted`);
+		const r = await reprocess(S.job.id);
+		assert.equal(r.status, 429, `reprocess at the limit: ${r.status} ${r.text.slice(0, 200)}`);
+		assert.ok(Number(r.headers['retry-after']) > 0, `Retry-After: ${r.headers['retry-after']}`);
+		assert.deepEqual(r.json.detail, { running: 3, max: 3 }, r.text);
+		assert.equal((await getJson(`${srv.url}/api/imports/${S.job.id}`)).state, 'done', 'not started');
+		assert.equal((await request('DELETE', `${srv.url}/api/imports/${held.pop()}`)).status, 204);
+		const ok = await reprocess(S.job.id);
+		assert.equal(ok.status, 202, `reprocess with a free place: ${ok.status} ${ok.text.slice(0, 200)}`);
+		// now the reprocess holds the place: an upload is refused
+		const t = await tusCreate(srv.url, 1000, 'one-too-many.csv');
+		if (t.status === 201) held.push(t.json.id);
+		const now = await getJson(`${srv.url}/api/imports/${S.job.id}`);
+		if (now.state === 'processing')
+			assert.equal(t.status, 429, `upload while the reprocess runs: ${t.status}`);
+		const end = await waitJob(srv.url, S.job.id, 'done', 60000);
+		assert.equal(end.rows_inserted, S.job.rows_inserted, brief(end));
+	} finally {
+		for (const h of held) await request('DELETE', `${srv.url}/api/imports/${h}`);
+	}
 });
 
 test('DELETE during a reprocess: within a second, gone', { timeout: 120000 }, async () => {

@@ -367,3 +367,35 @@ test('progress frames of a tus upload stay in seq order across its idle pauses',
 	assert.equal(last.rows_parsed, 3000);
 	await w.close();
 });
+
+// Issue 10: a filename that is not UTF-8 is a 400 (it was a 503 with
+// Retry-After, retried forever), and a tus upload refused with 400 keeps no
+// job: creation errors make none, and a file whose header cannot be read is
+// refused at the PATCH that completes it, its job deleted.
+test('tus refusals: filename not UTF-8 is 400; no job is left by any 400', { timeout: 60000 }, async () => {
+	const ids = async () => (await getJson(`${srv.url}/api/imports`)).items.map((j) => j.id).sort((a, b) => a - b);
+	const before = await ids();
+	const post = (headers) => request('POST', `${srv.url}/api/imports`, { body: '', headers });
+	for (const [what, bytes] of [['0xFF 0xFE', [0xff, 0xfe, 0x61]], ['lone continuation', [0x61, 0x80]],
+		['overlong', [0xc0, 0x80]], ['truncated', [0x61, 0xe2, 0x82]]]) {
+		const meta = `filename ${Buffer.from(bytes).toString('base64')}`;
+		const r = await post({ ...TUS, 'Upload-Length': '100', 'Upload-Metadata': meta });
+		assertJsonError(r, 400, `filename ${what}`);
+		assert.match(r.json.error, /UTF-8/, r.text);
+		assert.equal(r.headers['retry-after'], undefined, `filename ${what}: no Retry-After`);
+		assert.equal(r.headers['tus-resumable'], '1.0.0', `filename ${what}: Tus-Resumable`);
+	}
+	assertJsonError(await post({ ...TUS, 'Upload-Length': '0' }), 400, 'Upload-Length 0');
+	assertJsonError(await post({ ...TUS, 'Upload-Length': '100', 'Upload-Metadata': 'filename !!!' }), 400,
+		'malformed metadata');
+	assert.deepEqual(await ids(), before, 'no job from a refused creation');
+
+	// a header past --fields-max: the completing PATCH is refused, the job deleted
+	const wide = Buffer.from(Array.from({ length: 5000 }, (_, i) => `c${i}`).join(',') + '\n1,2\n');
+	const id = await create(wide, 'wide.csv');
+	const p = await patch(id, 0, wide).done;
+	assertJsonError(p, 400, 'PATCH of a file whose header cannot be read');
+	assert.match(p.json.error, /header/, p.text);
+	assert.deepEqual(await ids(), before, `the refused upload ${id} left no job`);
+	assert.equal((await request('GET', `${srv.url}/api/imports/${id}`)).status, 404);
+});

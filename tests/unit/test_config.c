@@ -2,6 +2,8 @@
 #include "check.h"
 #include "propflow/base/config.h"
 
+#include <string.h>
+
 int main(void)
 {
 	pf_config c;
@@ -40,5 +42,33 @@ int main(void)
 	CHECK_INT(port, 8080);
 	CHECK_INT(pf_config_split_listen("127.0.0.1:65536", host, sizeof(host), &port), PF_EINVAL);
 	CHECK_INT(pf_config_split_listen(":80", host, sizeof(host), &port), PF_EINVAL);
+	/* --public-url: repeatable and comma-separated; each entry an http(s) URL */
+	char *p1[] = {"propflow",     "serve",
+	              "--public-url", "https://a.example/app/",
+	              "--public-url", "http://B.example:8080,https://c.example"};
+	CHECK_INT(pf_config_parse(&c, 6, p1, 2, pos, 2, &npos), 0);
+	CHECK_STR(c.public_url, "https://a.example/app/,http://B.example:8080,https://c.example");
+	char *p2[] = {"propflow", "serve", "--public-url", "ftp://a.example"};
+	CHECK_INT(pf_config_parse(&c, 4, p2, 2, pos, 2, &npos), PF_EINVAL);
+	char *p3[] = {"propflow", "serve", "--public-url", "https://a.example,,https://b.example"};
+	CHECK_INT(pf_config_parse(&c, 4, p3, 2, pos, 2, &npos), PF_EINVAL);
+	char o[PF_CONFIG_ORIGIN_MAX];
+	const char *u = "HTTPS://Props.Example.COM:443/app/?x#y";
+	CHECK_INT(pf_config_origin(u, strlen(u), o, sizeof(o)), 0);
+	CHECK_STR(o, "https://props.example.com");
+	u = "http://[::1]:80";
+	CHECK_INT(pf_config_origin(u, strlen(u), o, sizeof(o)), 0);
+	CHECK_STR(o, "http://[::1]");
+	u = "http://h.example:8080";
+	CHECK_INT(pf_config_origin(u, strlen(u), o, sizeof(o)), 0);
+	CHECK_STR(o, "http://h.example:8080");
+	const char *bad[] = {
+	    "https://",        "https://:443", "https://a@b.example", "https://h:0",
+	    "https://h:65536", "https://h:8x", "h.example",           "null",
+	    "https://[::1"};
+	for (size_t i = 0; i < PF_ARRAY_LEN(bad); i++)
+		CHECK_INT(pf_config_origin(bad[i], strlen(bad[i]), o, sizeof(o)), PF_EINVAL);
+	CHECK_INT(pf_config_origin("http://h.example", 16, o, 16), PF_EINVAL); /* cap */
+	CHECK_INT(pf_config_origin("http://h.example", 16, o, 17), 0);
 	return CHECK_DONE();
 }

@@ -46,10 +46,12 @@ typedef void (*pf_account_auth_cb)(void *arg, pf_http_req *req, const pf_user *u
 /*
  * Who sent req. On success calls cb (later, from the loop) with the user
  * and records the name for the access log (pf_http_req_set_user). Otherwise
- * answers the request itself and never calls cb: 401 (no, unknown,
- * expired or disabled credentials), 403 (state-changing request by cookie
+ * answers the request itself and never calls cb: 401 (no, malformed,
+ * unknown, expired or disabled credentials; detail.reason says which of
+ * the first four, a disabled user's reading as unknown), 403 (state-changing request by cookie
  * without the right X-CSRF-Token, or a foreign Origin on a state change or
- * a WebSocket upgrade), 503 (database away). If the request aborts while
+ * a WebSocket upgrade: not one of --public-url's origins, or without it not
+ * the request's Host), 503 (database away). If the request aborts while
  * the lookup runs, cb is not called.
  */
 void pf_account_authenticate(pf_account *acc, pf_http_req *req, pf_account_auth_cb cb, void *arg);
@@ -89,12 +91,32 @@ void pf_account_resolve_user(pf_account *acc, const char *name,
  * ("http[s]://" + Host; a default port written or not counts the same).
  * Case-insensitive. NULL host: false. */
 bool pf_account_same_origin(const char *origin, const char *host, bool https);
+/* Whether an Origin header value is one of the comma-separated
+ * --public-url list's origins (both normalised by pf_config_origin:
+ * case, default ports and a trailing path do not matter). */
+bool pf_account_public_origin(const char *public_urls, const char *origin);
 /* The Set-Cookie value for a session secret:
  * "pf_session=S; Path=/; HttpOnly; SameSite=Strict; Max-Age=N[; Secure]";
  * secret NULL: "pf_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict[; Secure]".
  * 0 or PF_ELIMIT when cap is short. */
 PF_MUST_CHECK int pf_account_cookie(const char *secret, int64_t max_age, bool secure, char *out,
                                     size_t cap);
+/* "http://HOST:PORT" from a --listen value; a wildcard host (0.0.0.0, ::,
+ * "") becomes 127.0.0.1 / [::1]; port != 0 replaces the listen port.
+ * 0, PF_EINVAL, PF_ELIMIT. */
+PF_MUST_CHECK int pf_account_base_url(const char *listen, int port, char *out, size_t cap);
+/* "BASE/#login=SECRET" from the len bytes of a base URL (a --public-url,
+ * whose trailing slashes do not double). 0, PF_EINVAL (empty), PF_ELIMIT. */
+PF_MUST_CHECK int pf_account_link_url(const char *base, size_t len, const char *secret, char *out,
+                                      size_t cap);
+/*
+ * A serving instance records where it listens (the URL of --listen with the
+ * port actually bound) and its first --public-url in server_instances
+ * (schema/006), so that `propflow user link` run elsewhere names them.
+ * Fire and forget: a failure is logged.
+ */
+void pf_account_record_instance(pf_account *acc, int port);
+
 /* "http://HOST:PORT/#login=SECRET" from a --listen value; a wildcard host
  * (0.0.0.0, ::, "") becomes 127.0.0.1 / [::1]; port != 0 replaces the
  * listen port (the port actually bound). 0, PF_EINVAL, PF_ELIMIT. */

@@ -12,6 +12,13 @@
  * Every import belongs to the user passed in: another user's answers 404,
  * as one that does not exist.
  *
+ * An upload refused with 400 (empty, no or a broken file part, a header
+ * that cannot be read; for tus, at the PATCH that completes the file)
+ * keeps no job: its job is deleted, as DELETE would, before the answer.
+ * A name that is not UTF-8 (?name=, tus filename, multipart filename) is
+ * a 400 before any job is made. A reprocess is admitted like an upload
+ * (--user-max-imports, 429 with {running, max}).
+ *
  * Ownership: each request's context is owned by its handler until it
  * responds; jobs are shared with their pipeline (see job.h).
  */

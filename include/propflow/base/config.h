@@ -41,6 +41,7 @@ typedef struct pf_config {
 	/* accounts and the front door */
 	char trust_proxy[PF_CONFIG_STR_MAX]; /* addresses/CIDRs whose X-Forwarded-* count */
 	char access_log[PF_CONFIG_STR_MAX];  /* file of access lines; "" = stderr */
+	char public_url[PF_CONFIG_STR_MAX];  /* comma-separated URLs users reach us at; "" none */
 	int64_t session_ttl_s;               /* lifetime of a login session */
 	int64_t login_max_failures;          /* failed logins per key per window */
 	int64_t login_window_s;              /* the throttle's window */
@@ -73,6 +74,17 @@ void pf_config_defaults(pf_config *cfg);
 PF_MUST_CHECK int pf_config_parse(pf_config *cfg, int argc, char **argv, int first,
                                   const char **pos, int npos_max, int *npos);
 void pf_config_usage(FILE *out);
+
+#define PF_CONFIG_ORIGIN_MAX 300 /* bytes of a normalised origin */
+
+/*
+ * The origin of an http(s) URL of len bytes, as a browser sends it in an
+ * Origin header: "scheme://host[:port]", scheme and host in lower case, a
+ * port that is the scheme's default (80, 443) dropped, any path, query or
+ * fragment cut off. 0, or PF_EINVAL (not http/https, no host, user info, a
+ * bad port, or longer than cap).
+ */
+PF_MUST_CHECK int pf_config_origin(const char *url, size_t len, char *out, size_t cap);
 
 /* Split "host:port" ("[::1]:80" too). Returns 0 or PF_EINVAL. */
 PF_MUST_CHECK int pf_config_split_listen(const char *listen, char *host, size_t hostcap, int *port);

@@ -31,6 +31,13 @@ typedef void (*pf_pgserver_cb)(void *arg, const char *err);
 pf_pgserver *pf_pgserver_start(struct event_base *base, const char *data_dir, pf_pgserver_cb cb,
                                void *arg, const char **err);
 const char *pf_pgserver_conninfo(const pf_pgserver *pg);
+/*
+ * Whether data_dir already holds an embedded database, creating nothing:
+ * 0 when it does, 1 when not. where gets the directory looked at (the
+ * cluster's DIR/pg, or its fallback home). The command line's `user` and
+ * `import` check this first: only `serve` creates a database.
+ */
+int pf_pgserver_find(const char *data_dir, char *where, size_t cap);
 /* The postmaster was already running (a server's, or one left by a crash). */
 bool pf_pgserver_adopted(const pf_pgserver *pg);
 /* Fast shutdown (SIGINT), then SIGQUIT past the timeout; cb(arg, NULL)
