@@ -4,11 +4,10 @@
  */
 #include "propflow/base/utf8.h"
 
-/* Length of the well-formed sequence at s (1..4), or 0. */
-static size_t seq_len(const unsigned char *s, size_t avail)
+int pf_utf8_seq(const unsigned char *s, size_t avail)
 {
 	unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-	size_t n;
+	int n;
 	if (c < 0x80)
 		return 1;
 	if (c < 0xC2)
@@ -30,9 +29,9 @@ static size_t seq_len(const unsigned char *s, size_t avail)
 	} else {
 		return 0;
 	}
-	if (n > avail)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
+	for (int i = 1; i < n; i++) {
+		if ((size_t)i >= avail)
+			return -1;
 		if (s[i] < lo || s[i] > hi)
 			return 0;
 		lo = 0x80;
@@ -45,10 +44,10 @@ bool pf_utf8_valid(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	for (size_t i = 0; i < len;) {
-		size_t n = seq_len(p + i, len - i);
-		if (n == 0)
+		int n = pf_utf8_seq(p + i, len - i);
+		if (n <= 0)
 			return false;
-		i += n;
+		i += (size_t)n;
 	}
 	return true;
 }

@@ -17,6 +17,7 @@
  * needs no decoding is handed out as a pointer into that chunk.
  */
 #include "propflow/ingest/csv.h"
+#include "propflow/base/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -244,44 +245,6 @@ uint64_t pf_csv_bytes_in(const pf_csv *csv)
 
 /* ---- decoding helpers ---- */
 
-/* Length of the valid UTF-8 sequence at s (1-4), 0 if invalid, -1 if the
- * avail bytes are a valid but incomplete prefix. */
-static int u8_check(const unsigned char *s, size_t avail)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-	int n;
-	if (c < 0x80)
-		return 1;
-	if (c < 0xC2)
-		return 0;
-	if (c < 0xE0) {
-		n = 2;
-	} else if (c < 0xF0) {
-		n = 3;
-		if (c == 0xE0)
-			lo = 0xA0; /* overlong */
-		else if (c == 0xED)
-			hi = 0x9F; /* surrogates */
-	} else if (c < 0xF5) {
-		n = 4;
-		if (c == 0xF0)
-			lo = 0x90; /* overlong */
-		else if (c == 0xF4)
-			hi = 0x8F; /* past U+10FFFF */
-	} else {
-		return 0;
-	}
-	for (int i = 1; i < n; i++) {
-		if ((size_t)i >= avail)
-			return -1;
-		if (s[i] < lo || s[i] > hi)
-			return 0;
-		lo = 0x80;
-		hi = 0xBF;
-	}
-	return n;
-}
-
 /* UTF-8 of Windows-1252 byte b >= 0x80 into out; returns its length. */
 static size_t cp1252_utf8(unsigned char b, unsigned char out[3])
 {
@@ -457,7 +420,7 @@ static size_t raw_decode(pf_csv *csv, const unsigned char *src, size_t n, bool c
 			continue;
 		}
 		if (csv->enc == PF_CSV_ENC_UTF8) {
-			int k = u8_check(src + i, n - i);
+			int k = pf_utf8_seq(src + i, n - i);
 			if (k > 0) {
 				if ((size_t)k > cap - o)
 					goto full;
@@ -591,7 +554,7 @@ static const unsigned char *decode_high(pf_csv *csv, const unsigned char *p,
 	}
 	const unsigned char *s = p;
 	while (p < end && *p >= 0x80) {
-		int k = u8_check(p, (size_t)(end - p));
+		int k = pf_utf8_seq(p, (size_t)(end - p));
 		if (k > 0) {
 			p += k;
 			continue;
@@ -621,7 +584,7 @@ static const unsigned char *resolve_pending(pf_csv *csv, const unsigned char *p,
 		t[k] = p[k - old];
 		k++;
 	}
-	int n = u8_check(t, k);
+	int n = pf_utf8_seq(t, k);
 	if (n < 0) {
 		memcpy(csv->pend, t, k);
 		csv->pend_len = k;

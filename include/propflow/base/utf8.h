@@ -10,6 +10,10 @@
 
 #include "propflow/base/common.h"
 
+/* Length of the well-formed sequence at s (1..4), 0 when it is not one,
+ * -1 when the avail bytes are a well-formed but incomplete prefix (more
+ * bytes may complete it: the CSV reader's chunk boundaries). avail >= 1. */
+int pf_utf8_seq(const unsigned char *s, size_t avail);
 /* true when the len bytes at s are well-formed UTF-8 (NUL counts as valid). */
 bool pf_utf8_valid(const char *s, size_t len);
 /* Code points in the len bytes at s, which must be valid UTF-8. */
