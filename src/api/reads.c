@@ -425,7 +425,8 @@ static void key_loaded_cb(void *arg, const pf_db_result *r)
 	for (size_t i = 0; ok && i < sizeof(key); i++) {
 		int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
 		ok = hi >= 0 && lo >= 0;
-		key[i] = (uint8_t)(hi << 4 | lo);
+		if (ok)
+			key[i] = (uint8_t)(hi << 4 | lo);
 	}
 	if (!ok) {
 		pf_error("api: the cursor key in server_keys is not 32 bytes");

@@ -35,10 +35,16 @@ static pf_column_map map1(const char *h)
 		          m_.field >= 0 ? pf_field_name(m_.field) : "-", pf_match_name(m_.match),  \
 		          m_.confidence);                                                          \
 	} while (0)
+/* The fields these tests were written for. A header they expect unmapped may
+ * map to a field added to the table after them (its own name, say "HOA Fee"
+ * for a hoa_fee), never to one of these. */
+#define FIELDS_TESTED 17
+#define UNMAPPED(f)   ((f) == -1 || (f) >= FIELDS_TESTED)
 #define NONE(h)                                                                                    \
 	do {                                                                                       \
 		pf_column_map m_ = map1(h);                                                        \
-		CHECK_MSG(m_.field == -1 && m_.match == PF_MATCH_NONE && m_.confidence == 0,       \
+		CHECK_MSG(m_.field >= FIELDS_TESTED ||                                             \
+		              (m_.field == -1 && m_.match == PF_MATCH_NONE && m_.confidence == 0), \
 		          "\"%s\" unmapped (got %s %s %.2f)", h,                                   \
 		          m_.field >= 0 ? pf_field_name(m_.field) : "-", pf_match_name(m_.match),  \
 		          m_.confidence);                                                          \
@@ -51,7 +57,8 @@ static void test_fields(void)
 	                       "year_built", "property_type", "status", "listed_on", "sold_on",
 	                       "latitude",   "longitude"};
 	/* the first fields keep their names and places; more may follow */
-	CHECK(PF_F__COUNT >= (int)PF_ARRAY_LEN(names));
+	CHECK_INT(PF_ARRAY_LEN(names), FIELDS_TESTED);
+	CHECK(PF_F__COUNT >= FIELDS_TESTED);
 	for (int f = 0; f < (int)PF_ARRAY_LEN(names); f++) {
 		CHECK_STR(pf_field_name(f), names[f]);
 		CHECK_INT(pf_field_by_name(names[f]), f);
@@ -339,7 +346,8 @@ static void test_once(void)
 	pf_column_map r[PF_ARRAY_LEN(redfin)];
 	CHECK_INT(pf_mapping_build(redfin, PF_ARRAY_LEN(redfin), r), 0);
 	for (size_t i = 0; i < PF_ARRAY_LEN(redfin); i++)
-		CHECK_MSG(r[i].field == want[i], "redfin \"%s\" -> %s (got %s)", redfin[i],
+		CHECK_MSG(r[i].field == want[i] || (want[i] == -1 && UNMAPPED(r[i].field)),
+		          "redfin \"%s\" -> %s (got %s)", redfin[i],
 		          want[i] >= 0 ? pf_field_name(want[i]) : "-",
 		          r[i].field >= 0 ? pf_field_name(r[i].field) : "-");
 
@@ -386,7 +394,8 @@ static void test_once(void)
 	CHECK_INT(PF_ARRAY_LEN(reso), PF_ARRAY_LEN(rwant));
 	CHECK_INT(pf_mapping_build(reso, PF_ARRAY_LEN(reso), rr), 0);
 	for (size_t i = 0; i < PF_ARRAY_LEN(reso); i++)
-		CHECK_MSG(rr[i].field == rwant[i], "reso \"%s\" -> %s (got %s)", reso[i],
+		CHECK_MSG(rr[i].field == rwant[i] || (rwant[i] == -1 && UNMAPPED(rr[i].field)),
+		          "reso \"%s\" -> %s (got %s)", reso[i],
 		          rwant[i] >= 0 ? pf_field_name(rwant[i]) : "-",
 		          rr[i].field >= 0 ? pf_field_name(rr[i].field) : "-");
 }
