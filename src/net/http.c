@@ -17,9 +17,11 @@
  * handler holds one reference until it responds, each pending deferred
  * callback holds one).
  *
- * The request itself (head storage, decoding, accessors, response text)
- * is http_req.c's, the access log http_access.c's; http_internal.h holds
- * what the files share.
+ * The connection's states and every side effect of entering one (timers,
+ * reading, closing, lingering, the dead list) are http_conn.c's; the
+ * request itself (head storage, decoding, accessors, response text) is
+ * http_req.c's, the access log http_access.c's; http_internal.h holds what
+ * the files share.
  */
 #include "http_internal.h"
 #include "propflow/base/log.h"
@@ -27,7 +29,6 @@
 #include "propflow/net/proxy.h"
 
 #include <arpa/inet.h>
-#include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <http_parser.h>
 #include <netinet/in.h>
@@ -38,8 +39,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-#define PF_HTTP_LINGER_MS 2000 /* read and discard after closing: the peer sees our answer */
 
 static int on_message_begin(http_parser *p);
 static int on_url(http_parser *p, const char *at, size_t len);
@@ -58,11 +57,6 @@ static const http_parser_settings parser_settings = {
     .on_body = on_body,
     .on_message_complete = on_message_complete,
 };
-
-static void conn_set_state(pf_http_conn *c, conn_state s);
-static void conn_process(pf_http_conn *c);
-static void conn_close(pf_http_conn *c, const char *reason);
-void pf_http_conn_kill(pf_http_conn *c, const char *reason, pf_http_abort why);
 
 /* ------------------------------------------------------------ parser callbacks */
 
@@ -291,7 +285,7 @@ static int on_message_complete(http_parser *p)
 	c->msg_done = true;
 	if (req && req->body == BODY_READING) {
 		req->body = BODY_DONE;
-		conn_set_state(c, CONN_WAIT);
+		pf_http_conn_set_state(c, CONN_WAIT);
 		req->end_cb(req->body_arg, req);
 	}
 	/* one request at a time: conn_process() decides whether to go on */
@@ -300,35 +294,6 @@ static int on_message_complete(http_parser *p)
 }
 
 /* ------------------------------------------------------------- responses */
-
-/* An error answered by the server itself (no request handed out); then close. */
-static void conn_fail(pf_http_conn *c, int status, const char *msg, const char *detail)
-{
-	char *detail_json = NULL;
-	if (detail) {
-		cJSON *s = cJSON_CreateString(detail);
-		detail_json = s ? cJSON_PrintUnformatted(s) : NULL;
-		cJSON_Delete(s);
-	}
-	char *json = pf_http_error_json(msg, detail_json);
-	free(detail_json);
-	const char *body = json ? json : "{\"error\":\"internal error\",\"detail\":null}";
-	if (c->bev) {
-		pf_http_write_response(bufferevent_get_output(c->bev), status, "application/json",
-		                       body, strlen(body), false, false, NULL);
-		pf_info("conn %llu: - - %d %zu 0ms", (unsigned long long)c->id, status,
-		        strlen(body));
-	}
-	free(json);
-	conn_close(c, msg);
-}
-
-static void conn_schedule(pf_http_conn *c)
-{
-	static const struct timeval zero = {0, 0};
-	if (c->state != CONN_DEAD)
-		evtimer_add(c->defer, &zero);
-}
 
 void pf_http_respond(pf_http_req *req, int status, const char *content_type, const void *body,
                      size_t len)
@@ -349,10 +314,11 @@ void pf_http_respond(pf_http_req *req, int status, const char *content_type, con
 		c->req = NULL;
 		req->conn = NULL;
 		if (!keep) {
-			conn_close(c, complete ? "closed after response" : "response before body");
+			pf_http_conn_close(c, complete ? "closed after response"
+			                               : "response before body");
 		} else {
-			conn_set_state(c, CONN_HEAD);
-			conn_schedule(c);
+			pf_http_conn_set_state(c, CONN_HEAD);
+			pf_http_conn_schedule(c);
 		}
 	} else {
 		pf_debug("conn %llu: %s response %d dropped: client gone",
@@ -386,7 +352,7 @@ void pf_http_req_read_body(pf_http_req *req, uint64_t body_max, pf_http_body_cb 
 	if (req->content_length >= 0 && (uint64_t)req->content_length > req->body_max) {
 		req->body = BODY_ABORTED;
 		c->must_close = true;
-		conn_set_state(c, CONN_WAIT);
+		pf_http_conn_set_state(c, CONN_WAIT);
 		pf_http_req_defer_abort(req, PF_HTTP_ABORT_TOO_LARGE);
 		return;
 	}
@@ -410,15 +376,15 @@ void pf_http_req_read_body(pf_http_req *req, uint64_t body_max, pf_http_body_cb 
 			c->body_deadline.tv_nsec -= 1000000000L;
 		}
 	}
-	conn_set_state(c, CONN_BODY);
-	conn_schedule(c);
+	pf_http_conn_set_state(c, CONN_BODY);
+	pf_http_conn_schedule(c);
 }
 
 void pf_http_req_resume(pf_http_req *req)
 {
 	req->resume_pending = true;
 	if (req->conn)
-		conn_schedule(req->conn);
+		pf_http_conn_schedule(req->conn);
 }
 
 void pf_http_req_on_abort(pf_http_req *req, pf_http_abort_cb cb, void *arg)
@@ -430,184 +396,9 @@ void pf_http_req_on_abort(pf_http_req *req, pf_http_abort_cb cb, void *arg)
 }
 
 /* -------------------------------------------------------------- connections */
-
-/*
- * Whether the socket is read. Not while the consumer paused the body, and
- * not while a full input buffer (PF_HTTP_READ_MAX) waits for a state that
- * consumes it: libevent would call the read callback again and again.
- * Otherwise yes, also while the handler works, so a vanished peer is seen.
- */
-static void conn_update_read(pf_http_conn *c)
-{
-	if (c->state == CONN_DEAD || !c->bev || c->read_eof)
-		return;
-	bool on = true;
-	if (c->state == CONN_BODY && c->body_paused)
-		on = false;
-	else if (c->state != CONN_CLOSING &&
-	         evbuffer_get_length(bufferevent_get_input(c->bev)) >= PF_HTTP_READ_MAX)
-		on = false;
-	if (on)
-		bufferevent_enable(c->bev, EV_READ);
-	else
-		bufferevent_disable(c->bev, EV_READ);
-}
-
-/* Bodies are bulk work (see common.h); failing (an event already active,
- * or a base without priorities) only leaves the order as it was. */
-static void conn_set_priority(pf_http_conn *c, int prio)
-{
-	if (c->bev && bufferevent_priority_set(c->bev, prio) != 0)
-		pf_debug("conn %llu: priority unchanged", (unsigned long long)c->id);
-	if (c->defer && !evtimer_pending(c->defer, NULL))
-		event_priority_set(c->defer, prio);
-}
-
-/* While a body arrives: the idle timeout, or what is left of an untrusted
- * body's deadline when that comes first. */
-static void conn_arm_body_timer(pf_http_conn *c)
-{
-	struct timeval tv;
-	unsigned ms = c->srv->lim.idle_timeout_ms;
-	if (c->has_deadline) {
-		double left = -pf_http_ms_since(&c->body_deadline);
-		if (left < (double)ms)
-			ms = left > 0 ? (unsigned)left + 1 : 0;
-	}
-	pf_http_ms_to_tv(ms, &tv);
-	evtimer_add(c->timer, &tv);
-}
-
-static void conn_set_state(pf_http_conn *c, conn_state s)
-{
-	const pf_http_limits *lim = &c->srv->lim;
-	struct timeval tv;
-	if (c->state == CONN_DEAD)
-		return;
-	c->state = s;
-	conn_set_priority(c, s == CONN_BODY ? PF_PRIO_BULK : PF_PRIO_NORMAL);
-	switch (s) {
-	case CONN_HEAD:
-		c->out_seen = c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
-		if (!c->msg_begun)
-			clock_gettime(CLOCK_MONOTONIC, &c->idle_since);
-		pf_http_ms_to_tv(c->msg_begun || c->nreq == 0 ? lim->header_timeout_ms
-		                                              : lim->idle_timeout_ms,
-		                 &tv);
-		evtimer_add(c->timer, &tv);
-		conn_update_read(c);
-		break;
-	case CONN_HANDLER:
-	case CONN_WAIT:
-		/* the server is busy, not the client: no timer */
-		evtimer_del(c->timer);
-		conn_update_read(c);
-		break;
-	case CONN_BODY:
-		if (c->body_paused)
-			evtimer_del(c->timer);
-		else
-			conn_arm_body_timer(c);
-		conn_update_read(c);
-		break;
-	case CONN_CLOSING:
-		pf_http_ms_to_tv(c->shut ? PF_HTTP_LINGER_MS : lim->idle_timeout_ms, &tv);
-		evtimer_add(c->timer, &tv);
-		conn_update_read(c);
-		break;
-	case CONN_DEAD:
-		pf_debug("conn %llu: closed (%s)", (unsigned long long)c->id,
-		         c->close_reason ? c->close_reason : "done");
-		evtimer_del(c->timer);
-		evtimer_del(c->defer);
-		if (c->bev)
-			bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-		/* move from the live list to the dead list */
-		if (c->prev)
-			c->prev->next = c->next;
-		else
-			c->srv->conns = c->next;
-		if (c->next)
-			c->next->prev = c->prev;
-		c->prev = NULL;
-		c->next = c->srv->dead;
-		if (c->next)
-			c->next->prev = c;
-		c->srv->dead = c;
-		if (c->rejecting)
-			c->srv->nreject--;
-		else
-			c->srv->nconns--;
-		if (c->addr_counted)
-			pf_tally_sub(c->srv->per_addr, c->akey, c->aklen);
-		event_active(c->srv->reap_ev, EV_TIMEOUT, 0);
-		break;
-	default: abort();
-	}
-}
-
-void pf_http_conn_free(pf_http_conn *c)
-{
-	if (c->building)
-		pf_http_req_unref(c->building);
-	if (c->bev)
-		bufferevent_free(c->bev);
-	event_free(c->timer);
-	event_free(c->defer);
-	free(c);
-}
-
-/* After the output drained: shut our side and read until the peer closes. */
-static void conn_linger(pf_http_conn *c)
-{
-	if (c->read_eof || !c->bev) {
-		conn_set_state(c, CONN_DEAD);
-		return;
-	}
-	if (!c->shut) {
-		shutdown(bufferevent_getfd(c->bev), SHUT_WR);
-		c->shut = true;
-		conn_set_state(c, CONN_CLOSING); /* re-arms the timer for the linger time */
-	}
-}
-
-/* Stop taking requests; flush what is queued, then close. No request is attached. */
-static void conn_close(pf_http_conn *c, const char *reason)
-{
-	if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
-		return;
-	if (!c->close_reason)
-		c->close_reason = reason;
-	if (c->building) {
-		pf_http_req_unref(c->building);
-		c->building = NULL;
-	}
-	conn_set_state(c, CONN_CLOSING);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		conn_linger(c);
-}
-
-/* The connection is gone: abort its request and drop it now. */
-void pf_http_conn_kill(pf_http_conn *c, const char *reason, pf_http_abort why)
-{
-	if (c->state == CONN_DEAD)
-		return;
-	if (!c->close_reason)
-		c->close_reason = reason;
-	pf_http_req *req = c->req;
-	c->req = NULL;
-	conn_set_state(c, CONN_DEAD);
-	if (req) {
-		req->conn = NULL;
-		req->refs++;
-		pf_http_req_fire_abort(req, why);
-		pf_http_req_unref(req);
-	}
-}
-
 static void conn_dispatch(pf_http_conn *c)
 {
-	conn_set_state(c, CONN_HANDLER);
+	pf_http_conn_set_state(c, CONN_HANDLER);
 	c->srv->cb(c->srv->arg, c->req);
 }
 
@@ -621,7 +412,7 @@ static void conn_parse_failed(pf_http_conn *c, enum http_errno e)
 		    c->pending_abort ? c->pending_abort : PF_HTTP_ABORT_MALFORMED;
 		c->pending_abort = 0;
 		c->must_close = true;
-		conn_set_state(c, CONN_WAIT);
+		pf_http_conn_set_state(c, CONN_WAIT);
 		req->refs++;
 		pf_http_req_fire_abort(req, reason);
 		pf_http_req_unref(req);
@@ -631,15 +422,17 @@ static void conn_parse_failed(pf_http_conn *c, enum http_errno e)
 	if (e == HPE_HEADER_OVERFLOW)
 		status = 431;
 	switch (status) {
-	case 414: conn_fail(c, 414, "request target too long", NULL); break;
-	case 431: conn_fail(c, 431, "request headers too large", NULL); break;
-	case 415: conn_fail(c, 415, "unsupported content-encoding", c->error_detail); break;
-	case 501: conn_fail(c, 501, "unsupported transfer-encoding", c->error_detail); break;
-	case 503: conn_fail(c, 503, "out of memory", NULL); break;
-	case 505: conn_fail(c, 505, "unsupported HTTP version", c->error_detail); break;
+	case 414: pf_http_conn_fail(c, 414, "request target too long", NULL); break;
+	case 431: pf_http_conn_fail(c, 431, "request headers too large", NULL); break;
+	case 415: pf_http_conn_fail(c, 415, "unsupported content-encoding", c->error_detail); break;
+	case 501:
+		pf_http_conn_fail(c, 501, "unsupported transfer-encoding", c->error_detail);
+		break;
+	case 503: pf_http_conn_fail(c, 503, "out of memory", NULL); break;
+	case 505: pf_http_conn_fail(c, 505, "unsupported HTTP version", c->error_detail); break;
 	default:
-		conn_fail(c, 400, "bad request",
-		          c->error_detail ? c->error_detail : http_errno_description(e));
+		pf_http_conn_fail(c, 400, "bad request",
+		                  c->error_detail ? c->error_detail : http_errno_description(e));
 		break;
 	}
 }
@@ -649,7 +442,8 @@ static void conn_input_ended(pf_http_conn *c)
 {
 	switch (c->state) {
 	case CONN_HEAD:
-		conn_close(c, c->msg_begun ? "client closed inside a head" : "client closed");
+		pf_http_conn_close(c,
+		                   c->msg_begun ? "client closed inside a head" : "client closed");
 		break;
 	case CONN_BODY:
 		pf_http_conn_kill(c, "client closed inside a body", PF_HTTP_ABORT_CLOSED);
@@ -683,7 +477,7 @@ static void conn_parse(pf_http_conn *c)
 		enum http_errno pe = HTTP_PARSER_ERRNO(&c->parser);
 		if (pe != HPE_OK && pe != HPE_PAUSED) {
 			/* failed earlier (in detach): the connection cannot go on */
-			conn_close(c, "parser failed");
+			pf_http_conn_close(c, "parser failed");
 			break;
 		}
 		c->exec_begin = v.iov_base;
@@ -706,7 +500,8 @@ static void conn_parse(pf_http_conn *c)
 				c->head_ready = false;
 				conn_dispatch(c);
 			} else if (c->state == CONN_BODY && c->body_paused) {
-				conn_set_state(c, CONN_BODY); /* stop the timer and reading */
+				pf_http_conn_set_state(c,
+				                       CONN_BODY); /* stop the timer and reading */
 			}
 			continue;
 		}
@@ -716,7 +511,7 @@ static void conn_parse(pf_http_conn *c)
 		}
 		if (c->parser.upgrade) {
 			/* the rest is another protocol and nobody took it */
-			conn_close(c, "upgrade not taken");
+			pf_http_conn_close(c, "upgrade not taken");
 			break;
 		}
 	}
@@ -726,7 +521,7 @@ static void conn_parse(pf_http_conn *c)
 static void conn_process(pf_http_conn *c)
 {
 	conn_parse(c);
-	conn_update_read(c);
+	pf_http_conn_update_read(c);
 }
 
 static void conn_read_cb(struct bufferevent *bev, void *arg)
@@ -739,7 +534,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	if (c->state == CONN_BODY && !c->body_paused)
-		conn_arm_body_timer(c);
+		pf_http_conn_arm_body_timer(c);
 	conn_process(c);
 }
 
@@ -747,10 +542,10 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	pf_http_conn *c = arg;
 	if (c->state == CONN_CLOSING) {
-		conn_linger(c);
+		pf_http_conn_linger(c);
 	} else if (c->out_blocked) {
 		c->out_blocked = false;
-		conn_schedule(c);
+		pf_http_conn_schedule(c);
 	}
 }
 
@@ -767,7 +562,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		c->read_eof = true;
 		if (c->state == CONN_CLOSING) {
 			if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-				conn_set_state(c, CONN_DEAD);
+				pf_http_conn_set_state(c, CONN_DEAD);
 			return;
 		}
 		conn_process(c);
@@ -780,15 +575,15 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	switch (c->state) {
 	case CONN_HEAD:
 		if (c->msg_begun) {
-			conn_fail(c, 408, "request timeout", NULL);
+			pf_http_conn_fail(c, 408, "request timeout", NULL);
 		} else {
 			size_t out = evbuffer_get_length(bufferevent_get_output(c->bev));
 			if (out > 0 && out < c->out_seen) {
 				/* a slow reader still making progress */
-				conn_set_state(c, CONN_HEAD);
+				pf_http_conn_set_state(c, CONN_HEAD);
 				c->out_seen = out;
 			} else {
-				conn_close(c, "idle timeout");
+				pf_http_conn_close(c, "idle timeout");
 			}
 		}
 		break;
@@ -801,13 +596,13 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 				        (unsigned long long)c->id, c->peer,
 				        c->srv->lim.unauth_body_timeout_ms);
 			c->must_close = true;
-			conn_set_state(c, CONN_WAIT);
+			pf_http_conn_set_state(c, CONN_WAIT);
 			req->refs++;
 			pf_http_req_fire_abort(req, PF_HTTP_ABORT_TIMEOUT);
 			pf_http_req_unref(req);
 		}
 		break;
-	case CONN_CLOSING: conn_set_state(c, CONN_DEAD); break;
+	case CONN_CLOSING: pf_http_conn_set_state(c, CONN_DEAD); break;
 	default: break;
 	}
 }
@@ -818,7 +613,7 @@ static void conn_defer_cb(evutil_socket_t fd, short what, void *arg)
 	if (c->state == CONN_BODY && c->body_paused && c->req && c->req->resume_pending) {
 		c->req->resume_pending = false;
 		c->body_paused = false;
-		conn_set_state(c, CONN_BODY);
+		pf_http_conn_set_state(c, CONN_BODY);
 	}
 	if (c->state == CONN_HEAD || c->state == CONN_BODY)
 		conn_process(c);
@@ -876,11 +671,11 @@ void pf_http_conn_new(pf_http_server *srv, int fd, const struct sockaddr_storage
 	}
 	pf_debug("conn %llu: open from %s", (unsigned long long)c->id, c->peer);
 	c->state = CONN_HEAD;
-	conn_set_state(c, CONN_HEAD);
+	pf_http_conn_set_state(c, CONN_HEAD);
 	if (reject == 429)
-		conn_fail(c, 429, "too many connections from your address", NULL);
+		pf_http_conn_fail(c, 429, "too many connections from your address", NULL);
 	else if (reject)
-		conn_fail(c, 503, "too many connections", NULL);
+		pf_http_conn_fail(c, 503, "too many connections", NULL);
 	return;
 fail:
 	close(fd);
@@ -921,7 +716,7 @@ struct bufferevent *pf_http_req_detach(pf_http_req *req, pf_http_access **access
 	c->req = NULL;
 	req->conn = NULL;
 	c->close_reason = "upgraded";
-	conn_set_state(c, CONN_DEAD);
+	pf_http_conn_set_state(c, CONN_DEAD);
 	pf_http_req_unref(req);
 	return bev;
 }

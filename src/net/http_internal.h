@@ -1,12 +1,15 @@
 /*
  * http_internal.h - what the files of the HTTP layer share: http_server.c
- * (listening, accepting, the connection caps), http.c (a connection: the
- * parser, timers, the body, responding, detach), http_access.c (the access
- * log and the count of upgraded connections) and http_req.c (the request:
- * head storage, decoding, accessors, response building). They call each
- * other in that order only, never back up. Private to them: nothing else
- * includes it, and include/propflow/net/http.h stays the only interface of
- * the HTTP layer.
+ * (listening, accepting, the connection caps, the reaper), http.c (a
+ * connection's protocol: the parser and its callbacks, the socket
+ * callbacks, the body, responding, detach), http_conn.c (a connection's
+ * state machine: every side effect of entering a state, failing, closing,
+ * lingering, killing), http_access.c (the access log and the count of
+ * upgraded connections) and http_req.c (the request: head storage,
+ * decoding, accessors, response building). They call each other in that
+ * order only, never back up. Private to them: nothing else includes it,
+ * and include/propflow/net/http.h stays the only interface of the HTTP
+ * layer.
  *
  * Functions here that return an int status return 0 or the HTTP status the
  * connection answers with (400, 414, 431, 503), never an error code.
@@ -90,8 +93,8 @@ struct pf_http_req {
 };
 
 /*
- * Connection states; conn_set_state() (http.c) does every side effect of entering
- * one (timer, reading, the dead list).
+ * Connection states; pf_http_conn_set_state() (http_conn.c) does every side
+ * effect of entering one (timer, reading, the dead list).
  */
 typedef enum conn_state {
 	CONN_HEAD,    /* reading a request head, or idle between requests */
@@ -109,7 +112,7 @@ struct pf_http_conn {
 	struct event *timer;            /* owned: header, idle, stall and linger timeouts */
 	struct event *defer;            /* owned: zero-timeout "process later" */
 	http_parser parser;             /* parser state */
-	conn_state state;               /* see conn_set_state() */
+	conn_state state;               /* see pf_http_conn_set_state() */
 	uint64_t id;                    /* for logs */
 	char peer[INET6_ADDRSTRLEN];    /* peer address text */
 	pf_http_req *building;          /* owned: request whose head is being parsed */
@@ -195,6 +198,29 @@ static inline double pf_http_ms_since(const struct timespec *t0)
  * key (klen bytes) is its address key, counted in srv->per_addr. */
 void pf_http_conn_new(pf_http_server *srv, int fd, const struct sockaddr_storage *ss, int reject,
                       const uint8_t *key, size_t klen);
+
+/* ------------------------------------- connection states (http_conn.c) */
+
+/* Enter state s with every side effect: the timer (header, idle, body or
+ * linger time, none while the server works), reading on or off, the
+ * priority, and for CONN_DEAD the move to the dead list and the reaper.
+ * Nothing happens once the connection is dead. */
+void pf_http_conn_set_state(pf_http_conn *c, conn_state s);
+/* Reading on or off as the state and the input buffer allow. */
+void pf_http_conn_update_read(pf_http_conn *c);
+/* While a body arrives: the idle timeout, or what is left of an untrusted
+ * body's deadline when that comes first. */
+void pf_http_conn_arm_body_timer(pf_http_conn *c);
+/* Process the connection on a later loop turn (its defer event). */
+void pf_http_conn_schedule(pf_http_conn *c);
+/* An error answered by the server itself (no request handed out): a JSON
+ * body of msg and detail (may be NULL), then close. */
+void pf_http_conn_fail(pf_http_conn *c, int status, const char *msg, const char *detail);
+/* Stop taking requests; flush what is queued, then linger. No request is
+ * attached. reason is static, logged when it closes. */
+void pf_http_conn_close(pf_http_conn *c, const char *reason);
+/* After the output drained: shut our side and read until the peer closes. */
+void pf_http_conn_linger(pf_http_conn *c);
 /* The connection is gone: abort its request and move it to the dead list. */
 void pf_http_conn_kill(pf_http_conn *c, const char *reason, pf_http_abort why);
 /* Free a connection of the dead list (the server's reaper). */

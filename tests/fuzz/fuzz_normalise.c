@@ -7,7 +7,8 @@
  *
  * Build by hand:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude src/ingest/normalise.c \
- *     src/ingest/mapping.c src/base/log.c tests/fuzz/fuzz_normalise.c -o /tmp/fuzz_norm -lm
+ *     src/ingest/dates.c src/ingest/mapping.c src/base/log.c tests/fuzz/fuzz_normalise.c \
+ *     -o /tmp/fuzz_norm -lm
  *   /tmp/fuzz_norm -max_total_time=60 tests/fuzz/corpus/normalise
  */
 #include "propflow/ingest/mapping.h"
