@@ -327,6 +327,22 @@ void pf_http_respond(pf_http_req *req, int status, const char *content_type, con
 	pf_http_req_unref(req);
 }
 
+void pf_http_respond_json_owned(pf_http_req *req, int status, char *json)
+{
+	if (!json) {
+		static const char oom[] = "{\"error\":\"out of memory\",\"detail\":null}";
+		pf_http_respond(req, 500, "application/json", oom, sizeof(oom) - 1);
+		return;
+	}
+	pf_http_respond(req, status, "application/json", json, strlen(json));
+	free(json);
+}
+
+void pf_http_respond_error(pf_http_req *req, int status, const char *msg, const char *detail_json)
+{
+	pf_http_respond_json_owned(req, status, pf_http_error_json(msg, detail_json));
+}
+
 /* -------------------------------------------------------------------- body */
 
 void pf_http_req_read_body(pf_http_req *req, uint64_t body_max, pf_http_body_cb body_cb,

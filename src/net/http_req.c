@@ -559,19 +559,3 @@ int pf_http_add_header(pf_http_req *req, const char *name, const char *value)
 	req->nrh++;
 	return 0;
 }
-
-void pf_http_respond_json_owned(pf_http_req *req, int status, char *json)
-{
-	if (!json) {
-		static const char oom[] = "{\"error\":\"out of memory\",\"detail\":null}";
-		pf_http_respond(req, 500, "application/json", oom, sizeof(oom) - 1);
-		return;
-	}
-	pf_http_respond(req, status, "application/json", json, strlen(json));
-	free(json);
-}
-
-void pf_http_respond_error(pf_http_req *req, int status, const char *msg, const char *detail_json)
-{
-	pf_http_respond_json_owned(req, status, pf_http_error_json(msg, detail_json));
-}
