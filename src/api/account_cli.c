@@ -291,7 +291,7 @@ static int cli_unit(cli_ctx *c, pf_db_unit *u)
 		rc = pf_db_unit_text(u, c->name);
 		rc = pf_db_unit_text(u, c->hash);
 		/* as the API route: every session and API token ends with the
-		 * old password (see account.c hashed_cb) */
+		 * old password (see account_session.c hashed_cb) */
 		rc = pf_db_unit_stmt(u, "DELETE FROM sessions WHERE user_id = "
 		                        "(SELECT id FROM users WHERE name = $1)");
 		rc = pf_db_unit_text(u, c->name);

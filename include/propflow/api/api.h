@@ -1,8 +1,9 @@
 /*
  * api.h - the HTTP API: one route table (api.c, README lists the same)
  * that sends each request to its module: reads (reads.c), uploads and what
- * is done to imports (upload.c), logging in (account.c), the progress
- * WebSocket (events.c) and the page (static_files.c). 404 and 405 (with
+ * is done to imports (upload.c, upload_tus.c, upload_control.c), logging
+ * in (account.c, account_session.c), the progress WebSocket (events.c)
+ * and the page (static_files.c). 404 and 405 (with
  * Allow from the table) are answered there and nowhere else.
  *
  * Ownership: pf_api borrows everything it is given; each request's
