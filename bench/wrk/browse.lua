@@ -15,8 +15,10 @@
 --   PF_MIX       "pages,list,job,one" percentages, default "80,5,5,10" (a 3-number "pages,list,one"
 --                is read with job = 0)
 --   PF_DELAY_MS  think time before each request of a connection, default 0 (as fast as it goes)
--- The cursor is kept per wrk thread and job, shared by that thread's connections: with several
--- connections a page may be fetched twice, which is fine for a load test. done() prints the
+-- Each wrk thread walks the pages of one of the jobs (thread k: the k-th job, round robin), so that
+-- a page's "next" always belongs to the job it is sent back for: a cursor is sealed to its import
+-- and another import's is refused with 400. The cursor is shared by that thread's connections: with
+-- several connections a page may be fetched twice, which is fine for a load test. done() prints the
 -- status-code counts, wrk's socket errors (connect, read, write, timeout) and the latency
 -- percentiles, and a machine-readable line `browse.lua: result ...` (bench/concurrent.sh reads it).
 
@@ -90,6 +92,10 @@ function request()
 	local r = math.random(1, p_total)
 	local path
 	if r <= p_pages or (r > p_pages + p_list + p_job and nids == 0) then
+		-- this thread's walk: setup() gave each thread its number as the global
+		-- thread_no (the local of the same name counts threads in the main state)
+		local k = tonumber(rawget(_G, "thread_no")) or 1
+		job = jobs[(k - 1) % #jobs + 1]
 		path = "/api/imports/" .. job .. "/properties?limit=" .. limit
 		if cursors[job] then
 			path = path .. "&after=" .. urlencode(cursors[job])
@@ -109,8 +115,8 @@ local MAX_IDS = 5000
 
 -- Answers are matched with the oldest request in flight: exact with one connection per thread,
 -- approximate with more (connections interleave), so a page is also recognised by its body (only a
--- page of properties has a "next" member). A cursor that lands on another job's walk is harmless:
--- the server answers with a page of that job anyway (cursors are record ids).
+-- page of properties has a "next" member). Pages of one thread are all of its own job, so a
+-- cursor never lands on another job's walk.
 function response(status, headers, body)
 	local key = tostring(status)
 	status_counts[key] = (status_counts[key] or 0) + 1
