@@ -7,6 +7,7 @@
 #include "propflow/api/api.h"
 #include "propflow/api/reads.h"
 #include "propflow/api/respond.h"
+#include "propflow/api/scrape.h"
 #include "propflow/api/upload.h"
 
 #include <stdio.h>
@@ -123,6 +124,11 @@ static void property(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 	pf_reads_property(api, req, id, user);
 }
 
+static void metrics(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
+{
+	pf_scrape_serve(api, req);
+}
+
 static void page(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 {
 	if (!api->page || !pf_static_serve(api->page, req))
@@ -154,6 +160,7 @@ static const route routes[] = {
 	{"GET",     "/api/imports/{id}/properties", AUTH_USER, properties},
 	{"GET",     "/api/imports/{id}/errors",     AUTH_USER, errors},
 	{"GET",     "/api/properties/{id}",         AUTH_USER, property},
+	{"GET",     "/metrics",                     AUTH_SELF, metrics},
 	{"GET",     "*",                            AUTH_OPEN, page},
 	{"HEAD",    "*",                            AUTH_OPEN, page},
 };
@@ -238,6 +245,8 @@ void pf_api_handle(void *arg, pf_http_req *req)
 	int64_t id = 0;
 	const route *r =
 	    route_find(pf_http_req_method(req), pf_http_req_path(req), &id, allow, sizeof(allow));
+	if (r)
+		pf_http_req_set_route(req, r->path); /* the pattern: the metrics' label */
 	if (r && r->auth == AUTH_USER) {
 		pf_account_authenticate(api->account, req, authenticated_cb, api);
 		return;

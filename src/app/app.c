@@ -9,6 +9,7 @@
  */
 #include "propflow/app/app.h"
 #include "propflow/app/cli_import.h"
+#include "propflow/app/monitor.h"
 #include "propflow/api/account.h"
 #include "propflow/api/api.h"
 #include "propflow/net/hasher.h"
@@ -65,6 +66,9 @@ typedef struct app {
 	pf_hasher *hasher;                         /* owned: serve only */
 	pf_account account;                        /* borrows the pools and the hasher */
 	pf_proxy_list *proxies;                    /* owned: --trust-proxy */
+	pf_proxy_list *metrics_allow;              /* owned: --metrics-allow */
+	pf_metrics *metrics;                       /* owned: serve only; outlives every user */
+	pf_monitor *monitor;                       /* owned: loop lag and the pools' load */
 	FILE *access;                              /* owned: --access-log, NULL = stderr */
 	char first_link[PF_AUTH_SECRET_CHARS + 1]; /* first run's login secret, "" none */
 	bool first_run_asked;                      /* pf_account_first_run in flight or done */
@@ -215,6 +219,13 @@ static int app_run(app *a)
 	if (!a->events)
 		return PF_ENOMEM;
 	a->env.changed_arg = a->events;
+	pf_job_env_meter(&a->env, a->metrics);
+	if (a->metrics) {
+		a->monitor = pf_monitor_new(a->base, a->metrics);
+		if (!a->monitor || pf_monitor_pool(a->monitor, a->writers, "writer") != 0 ||
+		    pf_monitor_pool(a->monitor, a->readers, "reader") != 0)
+			return PF_ENOMEM;
+	}
 	a->account = (pf_account){
 	    .cfg = cfg, .readers = a->readers, .writers = a->writers, .hasher = a->hasher};
 	if (a->mode == MODE_USER) {
@@ -247,7 +258,9 @@ static int app_listen(app *a)
 	                  .env = &a->env,
 	                  .events = a->events,
 	                  .page = a->page,
-	                  .account = &a->account};
+	                  .account = &a->account,
+	                  .metrics = a->metrics,
+	                  .metrics_allow = a->metrics_allow};
 	pf_http_limits lim;
 	pf_http_limits_default(&lim);
 	lim.url_max = (size_t)cfg->url_max;
@@ -261,6 +274,7 @@ static int app_listen(app *a)
 	lim.unauth_body_timeout_ms = (unsigned)cfg->unauth_body_timeout_ms;
 	lim.proxies = a->proxies;
 	lim.access_log = a->access;
+	lim.metrics = a->metrics;
 	char host[256];
 	int port;
 	if (pf_config_split_listen(cfg->listen, host, sizeof(host), &port) != 0)
@@ -352,10 +366,12 @@ static void app_set_state(app *a, app_state st)
 		 * settle (their rows are safe: each batch is one transaction) */
 		a->env.closing = true;
 		a->env.changed = NULL;
+		pf_monitor_forget_pools(a->monitor);
 		pf_db_free(a->writers);
 		pf_db_free(a->readers);
 		a->writers = a->readers = NULL;
 		pf_job_env_free_all(&a->env);
+		pf_job_env_unmeter(&a->env, a->metrics);
 		pf_events_free(a->events);
 		a->events = NULL;
 		/* a command line tool leaves a database it found running
@@ -419,6 +435,13 @@ static int app_main(const pf_config *cfg, app_mode mode, const char *path, int u
 		pf_proxy_list_free(a.proxies);
 		return 2;
 	}
+	if (pf_proxy_list_parse(cfg->metrics_allow, &a.metrics_allow, &bad) != 0) {
+		fprintf(stderr, "propflow: --metrics-allow: bad entry '%s'\n", bad ? bad : "?");
+		pf_proxy_list_free(a.proxies);
+		return 2;
+	}
+	if (mode == MODE_SERVE && !(a.metrics = pf_metrics_new()))
+		return 1;
 	a.base = event_base_new();
 	if (!a.base || event_base_priority_init(a.base, PF_PRIO_LEVELS) != 0)
 		return 1;
@@ -470,12 +493,15 @@ out:
 	pf_static_free(a.page);
 	pf_hasher_free(a.hasher);
 	pf_proxy_list_free(a.proxies);
+	pf_proxy_list_free(a.metrics_allow);
 	if (a.access)
 		fclose(a.access);
 	pf_pgserver_free(a.pg);
+	pf_monitor_free(a.monitor);
 	event_free(a.sigint);
 	event_free(a.sigterm);
 	event_base_free(a.base);
+	pf_metrics_free(a.metrics); /* after every connection that counts in it */
 	return a.exit_code;
 }
 

@@ -88,6 +88,9 @@ static const opt opts[] = {
      "rows read before each date column's day/month order is decided"},
     {"trust-proxy", OPT_STR, OFF(trust_proxy), "", 0, 0,
      "comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For/-Proto count"},
+    {"metrics-allow", OPT_STR, OFF(metrics_allow), "127.0.0.0/8,::1/128", 0, 0,
+     "comma-separated addresses/CIDRs GET /metrics is served to (the client address, behind "
+     "--trust-proxy the forwarded one); administrators' tokens and sessions are served too"},
     {"access-log", OPT_STR, OFF(access_log), "", 0, 0,
      "file to append one line per request to (default: stderr)"},
     {"public-url", OPT_LIST, OFF(public_url), "", 0, 0,

@@ -73,6 +73,10 @@ void job_set_state(pf_job *job, pf_job_state st)
 	if (pf_job_state_terminal(job->state))
 		abort(); /* a finished job never changes again */
 	job->state = st;
+	if (pf_job_state_terminal(st)) {
+		const char *name[] = {pf_job_state_name(st)};
+		pf_metric_add(pf_metric_series_get(job->env->meters.finished, name), 1);
+	}
 	job_notify(job, pf_job_state_terminal(st));
 }
 

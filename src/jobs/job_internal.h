@@ -29,6 +29,7 @@
 #include "propflow/store/spool.h"
 
 #include <event2/buffer.h>
+#include <time.h>
 
 /* Holders of a job (pf_job.refs); it is freed when none is left. */
 #define JOB_REFS_PRODUCER 1
@@ -59,6 +60,7 @@ typedef struct unit_ctx {
 	/* UNIT_BATCH: counters applied on commit, and where it ends */
 	int64_t parsed, rejected, warned, raw_bytes, raw_stored;
 	int64_t end_offset;
+	struct timespec sent; /* UNIT_BATCH: when it was submitted, for the batch latency */
 } unit_ctx;
 
 /* How the input ends; independent of the phase (the producer may end or

@@ -85,6 +85,7 @@ int job_records_flush(pf_job *job)
 	c->raw_bytes = b->raw_bytes;
 	c->raw_stored = b->raw_stored;
 	c->end_offset = job->batch_end_off;
+	clock_gettime(CLOCK_MONOTONIC, &c->sent);
 	const pf_config *cfg = job->env->cfg;
 	pf_batch_progress p = {
 	    .job_id = job->id,
@@ -111,6 +112,12 @@ void job_records_committed(pf_job *job, const unit_ctx *c, const pf_db_result *r
 {
 	job_quota_follow(&job->rows_left, job->env->cfg->user_max_rows, pf_db_value(r, 0, 0, 0));
 	job->rows_inserted += c->parsed - c->rejected;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pf_metric_add(job->env->meters.rows_stored, (double)(c->parsed - c->rejected));
+	pf_metric_observe(job->env->meters.batch_seconds,
+	                  (double)(now.tv_sec - c->sent.tv_sec) +
+	                      (double)(now.tv_nsec - c->sent.tv_nsec) / 1e9);
 	job->rows_rejected += c->rejected;
 	job->rows_warned += c->warned;
 	job->raw_bytes += c->raw_bytes;

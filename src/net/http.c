@@ -311,6 +311,7 @@ void pf_http_respond(pf_http_req *req, int status, const char *content_type, con
 		pf_http_write_response(bufferevent_get_output(c->bev), status, content_type, body,
 		                       len, keep, req->is_head, req);
 		pf_http_access_log(c->srv->lim.access_log, req, status, req->is_head ? 0 : len);
+		pf_http_meters_request(c->srv, req, status);
 		c->req = NULL;
 		req->conn = NULL;
 		if (!keep) {
@@ -671,6 +672,7 @@ void pf_http_conn_new(pf_http_server *srv, int fd, const struct sockaddr_storage
 	c->parser.data = c;
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, PF_HTTP_READ_MAX);
+	pf_http_meters_watch(srv, c->bev);
 	c->next = srv->conns;
 	if (c->next)
 		c->next->prev = c;
@@ -729,6 +731,7 @@ struct bufferevent *pf_http_req_detach(pf_http_req *req, pf_http_access **access
 	req->finished = true;
 	if (access)
 		*access = pf_http_access_new(c->srv->lim.access_log, req, c->srv->upg);
+	pf_http_meters_request(c->srv, req, 101);
 	c->req = NULL;
 	req->conn = NULL;
 	c->close_reason = "upgraded";

@@ -41,6 +41,7 @@ void pf_http_conn_fail(pf_http_conn *c, int status, const char *msg, const char 
 		                       body, strlen(body), false, false, NULL);
 		pf_info("conn %llu: - - %d %zu 0ms", (unsigned long long)c->id, status,
 		        strlen(body));
+		pf_http_meters_request(c->srv, NULL, status);
 	}
 	free(json);
 	pf_http_conn_close(c, msg);

@@ -90,6 +90,7 @@ struct pf_http_req {
 	char client[INET6_ADDRSTRLEN]; /* the client: peer, or forwarded by a trusted proxy */
 	bool https;                    /* the client spoke TLS to a trusted proxy */
 	char user[65];                 /* who, for the access log; "" unknown */
+	const char *route; /* borrowed, static: route pattern for the metrics; NULL none */
 };
 
 /*
@@ -157,6 +158,14 @@ typedef struct pf_http_upgraded {
 	unsigned refs; /* the server + each counted access object */
 } pf_http_upgraded;
 
+/* The server's instruments in lim.metrics; all NULL without a registry. */
+typedef struct pf_http_meters {
+	pf_metric *requests;         /* borrowed: counter by route, method, status */
+	pf_metric *seconds;          /* borrowed: latency histogram by route, method */
+	pf_metric_series *bytes_in;  /* borrowed: bytes read from client sockets */
+	pf_metric_series *bytes_out; /* borrowed: bytes written to client sockets */
+} pf_http_meters;
+
 struct pf_http_server {
 	struct event_base *base; /* borrowed */
 	pf_http_limits lim;      /* copy */
@@ -175,6 +184,7 @@ struct pf_http_server {
 	pf_tally *per_addr;      /* owned: live connections per address key; NULL = no cap */
 	bool accept_starved;     /* accept() is failing for lack of descriptors/memory */
 	uint64_t next_id;        /* connection ids */
+	pf_http_meters meters;   /* instruments (http_access.c) */
 };
 
 static inline void pf_http_ms_to_tv(unsigned ms, struct timeval *tv)
@@ -235,6 +245,16 @@ void pf_http_access_log(FILE *f, const pf_http_req *req, int status, size_t len)
 pf_http_access *pf_http_access_new(FILE *f, const pf_http_req *req, pf_http_upgraded *upg);
 /* Drop a reference to upg (NULL is safe); the last frees it. */
 void pf_http_upgraded_unref(pf_http_upgraded *upg);
+/* Register the server's families and its connection collector in
+ * srv->lim.metrics (none: a no-op); _unregister before the server goes. */
+void pf_http_meters_register(pf_http_server *srv);
+void pf_http_meters_unregister(pf_http_server *srv);
+/* A response was written: count it by route, method and status, and its
+ * latency. req NULL: the server's own refusal (route and method "none"). */
+void pf_http_meters_request(pf_http_server *srv, const pf_http_req *req, int status);
+/* Count the bytes bev reads and writes, for as long as it lives (also
+ * after it is detached for a WebSocket: the series outlive it). */
+void pf_http_meters_watch(pf_http_server *srv, struct bufferevent *bev);
 
 /* ------------------------------------------------------------- lifetime */
 

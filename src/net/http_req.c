@@ -464,6 +464,11 @@ void pf_http_req_set_user(pf_http_req *req, const char *name)
 	snprintf(req->user, sizeof(req->user), "%s", name ? name : "");
 }
 
+void pf_http_req_set_route(pf_http_req *req, const char *pattern)
+{
+	req->route = pattern;
+}
+
 void pf_http_req_set_trusted(pf_http_req *req)
 {
 	req->trusted = true;

@@ -43,6 +43,7 @@ void pf_http_limits_default(pf_http_limits *lim)
 	lim->output_max = 4 * 1024 * 1024;
 	lim->proxies = NULL;
 	lim->access_log = NULL;
+	lim->metrics = NULL;
 }
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -255,6 +256,7 @@ pf_http_server *pf_http_server_new(struct event_base *base, const char *host, in
 	if (!srv->upg)
 		goto fail;
 	srv->upg->refs = 1;
+	pf_http_meters_register(srv);
 	if (lim->max_per_address > 0 && !(srv->per_addr = pf_tally_new()))
 		goto fail;
 	char portstr[16];
@@ -327,6 +329,7 @@ void pf_http_server_free(pf_http_server *srv)
 	if (srv->reap_ev)
 		event_free(srv->reap_ev);
 	pf_tally_free(srv->per_addr);
+	pf_http_meters_unregister(srv);
 	pf_http_upgraded_unref(srv->upg);
 	free(srv);
 }

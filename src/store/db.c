@@ -698,6 +698,15 @@ size_t pf_db_backlog(const pf_db *db)
 	return n;
 }
 
+void pf_db_stats_get(const pf_db *db, pf_db_stats *out)
+{
+	*out = (pf_db_stats){.ready = db->ready, .conns = db->nconn};
+	for (int i = 0; i < db->nconn; i++) {
+		out->inflight += db->conns[i].inflight.len;
+		out->waiting += db->conns[i].pending.len;
+	}
+}
+
 void pf_db_on_ready(pf_db *db, void (*cb)(void *arg), void *arg)
 {
 	db->ready_cb = cb;

@@ -37,6 +37,8 @@ typedef struct pf_api {
 	uint8_t cursor_key[PF_CURSOR_KEY_BYTES]; /* seals page cursors; read from the database at
 	                                            the first page read (reads.c) */
 	bool cursor_key_ready;                   /* cursor_key holds the shared key */
+	pf_metrics *metrics; /* borrowed, may be NULL: GET /metrics renders it */
+	const struct pf_proxy_list *metrics_allow; /* borrowed: --metrics-allow */
 } pf_api;
 
 /* The pf_http_request_cb: arg is the pf_api. */

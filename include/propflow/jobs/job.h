@@ -43,6 +43,7 @@
 
 #include "propflow/base/common.h"
 #include "propflow/base/config.h"
+#include "propflow/base/metrics.h"
 #include "propflow/store/db.h"
 #include <cjson/cJSON.h>
 #include <event2/event.h>
@@ -98,6 +99,13 @@ const char *pf_job_reason_text(pf_job_reason why);
 typedef struct pf_job pf_job;
 
 /* What every job shares: borrowed pointers, owned by the application. */
+/* The jobs' instruments (pf_job_env_meter); all NULL without a registry. */
+typedef struct pf_job_meters {
+	pf_metric_series *rows_stored;   /* borrowed: counter, rows of committed batches */
+	pf_metric_series *batch_seconds; /* borrowed: histogram, batch sent to committed */
+	pf_metric *finished;             /* borrowed: counter by terminal state */
+} pf_job_meters;
+
 typedef struct pf_job_env {
 	struct event_base *base;
 	const pf_config *cfg;
@@ -108,7 +116,17 @@ typedef struct pf_job_env {
 	pf_job *jobs;      /* registry of this process's live jobs (intrusive list) */
 	bool closing;      /* the pools are going away: units fail, jobs only settle */
 	uint64_t seq_high; /* highest progress-frame seq issued here; adopted jobs start above it */
+	pf_job_meters meters; /* instruments; zero = none */
 } pf_job_env;
+
+/*
+ * Register the jobs' families in m (NULL: nothing): rows stored, batch
+ * latency, imports finished by state, and a collector of the imports this
+ * process runs by state. pf_job_env_unmeter removes the collector; call it
+ * before env goes when m outlives it.
+ */
+void pf_job_env_meter(pf_job_env *env, pf_metrics *m);
+void pf_job_env_unmeter(pf_job_env *env, pf_metrics *m);
 
 typedef struct pf_job_hooks {
 	/* the import_jobs row exists (why PF_JOB_OK) or could not be created

@@ -30,6 +30,7 @@
 #define PROPFLOW_HTTP_H
 
 #include "propflow/base/common.h"
+#include "propflow/base/metrics.h"
 #include <event2/event.h>
 #include <event2/bufferevent.h>
 #include <stdio.h>
@@ -56,6 +57,8 @@ typedef struct pf_http_limits {
 	size_t output_max; /* bytes queued to a slow reader before we stop producing */
 	const struct pf_proxy_list *proxies; /* borrowed: trusted reverse proxies, may be NULL */
 	FILE *access_log;                    /* borrowed: one line per request; NULL = stderr */
+	pf_metrics *metrics; /* borrowed, may be NULL: requests, bytes and connections are
+	                               counted there (families pf_http_*, see README) */
 } pf_http_limits;
 
 void pf_http_limits_default(pf_http_limits *lim);
@@ -93,6 +96,10 @@ const char *pf_http_req_peer(const pf_http_req *req);
  * (--trust-proxy); and whether the client spoke TLS to that proxy. */
 const char *pf_http_req_client(const pf_http_req *req);
 bool pf_http_req_https(const pf_http_req *req);
+/* The route that answers the request, as its pattern in the route table
+ * ("/api/imports/{id}"), for the metrics: borrowed, must be static. Never a
+ * raw path, so that the series stay few. Unset: "none". */
+void pf_http_req_set_route(pf_http_req *req, const char *pattern);
 /* Who the request is from, for the access log (copied, truncated to 64). */
 void pf_http_req_set_user(pf_http_req *req, const char *name);
 /* The request's credentials were accepted. Its body then has no whole-body

@@ -76,6 +76,14 @@ void pf_db_free(pf_db *db);
 int pf_db_ready_count(const pf_db *db);
 /* Units queued or in flight across the pool. */
 size_t pf_db_backlog(const pf_db *db);
+/* A pool's load at this moment, for the metrics. */
+typedef struct pf_db_stats {
+	size_t inflight; /* units sent, results awaited (the pipelines' depth) */
+	size_t waiting;  /* units queued behind a full window or a connection not ready */
+	int ready;       /* usable connections */
+	int conns;       /* connections of the pool */
+} pf_db_stats;
+void pf_db_stats_get(const pf_db *db, pf_db_stats *out);
 /* Run this pool's backends at niceness nice (only a server reached over a
  * Unix socket, i.e. on this machine; applied as each connection opens). */
 void pf_db_set_backend_nice(pf_db *db, int nice);
