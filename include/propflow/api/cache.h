@@ -15,9 +15,9 @@
  * state (a "stamp") is looked up at most once per --progress-interval-ms
  * per process and shared by every entry and request of the import; within
  * the interval a hit costs no database round trip. A job running in this
- * process adds its live change count (bumped with every progress
- * notification), so a change made here shows at once; a change made by
- * another process shows within the interval. A delete or reprocess done
+ * process adds its live version (pf_job_version: its notified changes and
+ * the counters its object shows), so a change made here shows at once; a
+ * change made by another process shows within the interval. A delete or reprocess done
  * here forgets the stamp at once (pf_cache_forget).
  *
  * ETag. Strong, "\"<16 hex>\"": a 64-bit hash of the key and the stamp,
