@@ -6,6 +6,7 @@
  */
 #include "propflow/api/api.h"
 #include "propflow/api/reads.h"
+#include "propflow/api/ready.h"
 #include "propflow/api/respond.h"
 #include "propflow/api/scrape.h"
 #include "propflow/api/upload.h"
@@ -37,6 +38,11 @@ typedef struct route {
 static void health(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 {
 	pf_reads_health(api, req);
+}
+
+static void ready(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
+{
+	pf_ready_get(api, req);
 }
 
 static void fields(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
@@ -142,6 +148,7 @@ static void page(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 /* clang-format off */
 static const route routes[] = {
 	{"GET",     "/api/health",                  AUTH_OPEN, health},
+	{"GET",     "/api/ready",                   AUTH_OPEN, ready},
 	{"GET",     "/api/fields",                  AUTH_OPEN, fields},
 	{"GET",     "/api/session",                 AUTH_SELF, session_get},
 	{"POST",    "/api/session",                 AUTH_SELF, login},

@@ -5,6 +5,7 @@
  * GET /api/fields come from the field table (fields.h).
  */
 #include "propflow/api/reads.h"
+#include "propflow/api/cache.h"
 #include "propflow/api/cursor.h"
 #include "propflow/api/respond.h"
 #include "propflow/base/log.h"
@@ -102,14 +103,15 @@ typedef enum read_kind {
 } read_kind;
 
 typedef struct read_ctx {
-	pf_api *api;       /* borrowed */
-	pf_http_req *req;  /* owned until responded */
-	read_kind kind;    /* what is read */
-	int64_t id;        /* the import or record */
-	int64_t user;      /* owner every row read must belong to */
-	int limit;         /* pages: items asked for */
-	const char *after; /* pages: the cursor as sent (in req), NULL none */
-	pf_cursor cur;     /* pages: after, opened (valid when after is set) */
+	pf_api *api;            /* borrowed */
+	pf_http_req *req;       /* owned until responded */
+	read_kind kind;         /* what is read */
+	int64_t id;             /* the import or record */
+	int64_t user;           /* owner every row read must belong to */
+	int limit;              /* pages: items asked for */
+	const char *after;      /* pages: the cursor as sent (in req), NULL none */
+	pf_cursor cur;          /* pages: after, opened (valid when after is set) */
+	pf_cache_ticket ticket; /* the cache's, for the answer (cache.h) */
 } read_ctx;
 
 static void read_done_cb(void *arg, const pf_db_result *r);
@@ -206,7 +208,7 @@ static void page_response(read_ctx *c, const pf_db_result *r)
 	} else {
 		cJSON_AddNullToObject(o, "next");
 	}
-	pf_respond_cjson(c->req, 200, o);
+	pf_cache_respond(c->api->cache, c->req, &c->ticket, o);
 }
 
 static void property_response(read_ctx *c, const pf_db_result *r)
@@ -297,14 +299,15 @@ static void read_done_cb(void *arg, const pf_db_result *r)
 		} else {
 			cJSON_Delete(items);
 		}
-		pf_respond_cjson(c->req, 200, o);
+		pf_cache_respond(c->api->cache, c->req, &c->ticket, o);
 		break;
 	}
 	case READ_JOB:
 		if (pf_db_rows(r, 0) == 0)
 			pf_http_respond_error(c->req, 404, "no such import", NULL);
 		else
-			pf_respond_cjson(c->req, 200, live_overlay(c->api, r, 0, 0));
+			pf_cache_respond(c->api->cache, c->req, &c->ticket,
+			                 live_overlay(c->api, r, 0, 0));
 		break;
 	case READ_PROPERTIES:
 	case READ_ERRORS: page_response(c, r); break;
@@ -494,6 +497,9 @@ static bool page_params(pf_http_req *req, int *limit, const char **after)
 	return true;
 }
 
+static void read_cached_cb(void *arg, pf_http_req *req, const pf_cache_ticket *t);
+static void read_go(read_ctx *c);
+
 static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id, int64_t user)
 {
 	if (!pf_respond_db_up(req, api->readers))
@@ -508,9 +514,43 @@ static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id
 		pf_respond_oom(req);
 		return;
 	}
-	*c = (read_ctx){api, req, kind, id, user, limit, after, {0}};
+	*c = (read_ctx){api, req, kind, id, user, limit, after, {0}, {0}};
+	/* the job, the list and a first page without filters go through the
+	 * cache (cache.h); read_cached_cb goes on below */
+	static const char *const first_page[] = {"limit", NULL};
+	if (kind == READ_JOB || kind == READ_JOB_LIST ||
+	    (kind == READ_PROPERTIES && !after && pf_cache_query_only(req, first_page))) {
+		char params[32];
+		snprintf(params, sizeof(params), "limit=%d", limit);
+		pf_cache_key k = {user, id,
+		                  kind == READ_JOB        ? "job"
+		                  : kind == READ_JOB_LIST ? "jobs"
+		                                          : "page",
+		                  kind == READ_PROPERTIES ? params : ""};
+		pf_cache_serve(api->cache, req, &k, read_cached_cb, c);
+		return;
+	}
+	read_go(c);
+}
+
+/* The cache's answer: served (free), or a miss to read. */
+static void read_cached_cb(void *arg, pf_http_req *req, const pf_cache_ticket *t)
+{
+	read_ctx *c = arg;
+	if (!t) {
+		read_free(c);
+		return;
+	}
+	c->ticket = *t;
+	read_go(c);
+}
+
+static void read_go(read_ctx *c)
+{
+	pf_api *api = c->api;
+	bool page = c->kind == READ_PROPERTIES || c->kind == READ_ERRORS;
 	if (page && !api->cursor_key_ready) {
-		if (pf_respond_db_up(req, api->writers))
+		if (pf_respond_db_up(c->req, api->writers))
 			key_load(c);
 		else
 			read_free(c);

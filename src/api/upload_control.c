@@ -46,6 +46,7 @@ static void cancel_done(void *arg, bool ok)
 {
 	ctl_ctx *c = arg;
 	upload_tus_headers(c->req);
+	pf_cache_forget(c->api->cache, c->user, c->id);
 	if (ok)
 		pf_http_respond(c->req, 204, NULL, NULL, 0);
 	else
@@ -63,6 +64,7 @@ static void delete_done_cb(void *arg, const pf_db_result *r)
 		pf_http_respond_error(c->req, 404, "not found", NULL);
 	else {
 		pf_info("import %lld: deleted", (long long)c->id);
+		pf_cache_forget(c->api->cache, c->user, c->id);
 		pf_events_job_deleted(c->api->events, c->id, c->user);
 		pf_http_respond(c->req, 204, NULL, NULL, 0);
 	}
@@ -152,6 +154,7 @@ static void reprocess_started_cb(void *arg, const pf_db_result *r)
 		ctl_fail(c, 503, "out of memory");
 		return;
 	}
+	pf_cache_forget(c->api->cache, c->user, c->id);
 	pf_info("import %lld: reprocessing%s", (long long)c->id,
 	        c->override ? " with a mapping override" : "");
 	char loc[64];

@@ -80,6 +80,8 @@ typedef struct app {
 	unsigned drain_ms;
 	const char *path;      /* import mode: borrowed from argv */
 	pf_cli_import *import; /* owned: import mode */
+	pf_cache *cache;       /* owned: freed after the reader pool */
+	char *schema;          /* owned: the schema files' names (pf_migrate_names) */
 } app;
 
 static void app_set_state(app *a, app_state st);
@@ -252,6 +254,13 @@ static int app_listen(app *a)
 	a->page = pf_static_load(cfg->static_dir);
 	if (!a->page)
 		pf_warn("app: no page loaded from %s", cfg->static_dir);
+	int nschema = 0;
+	if (pf_migrate_names(cfg->schema_dir, &a->schema, &nschema) != 0)
+		return PF_EIO; /* the migrations were read from there a moment ago */
+	a->cache = pf_cache_new(a->readers, &a->env, (size_t)cfg->cache_bytes,
+	                        (unsigned)cfg->progress_interval_ms);
+	if (!a->cache || pf_cache_meter(a->cache, a->metrics) != 0)
+		return PF_ENOMEM;
 	a->api = (pf_api){.cfg = cfg,
 	                  .readers = a->readers,
 	                  .writers = a->writers,
@@ -260,7 +269,10 @@ static int app_listen(app *a)
 	                  .page = a->page,
 	                  .account = &a->account,
 	                  .metrics = a->metrics,
-	                  .metrics_allow = a->metrics_allow};
+	                  .metrics_allow = a->metrics_allow,
+	                  .cache = a->cache,
+	                  .schema = a->schema,
+	                  .nschema = nschema};
 	pf_http_limits lim;
 	pf_http_limits_default(&lim);
 	lim.url_max = (size_t)cfg->url_max;
@@ -374,6 +386,11 @@ static void app_set_state(app *a, app_state st)
 		pf_job_env_unmeter(&a->env, a->metrics);
 		pf_events_free(a->events);
 		a->events = NULL;
+		pf_cache_unmeter(a->cache, a->metrics);
+		pf_cache_free(a->cache); /* after the readers: their failing units called it */
+		a->cache = NULL;
+		free(a->schema);
+		a->schema = NULL;
 		/* a command line tool leaves a database it found running
 		 * (a server's) as it was */
 		if (a->pg && !(a->mode != MODE_SERVE && pf_pgserver_adopted(a->pg))) {

@@ -112,6 +112,12 @@ static const opt opts[] = {
      "uploaded bytes one user may store over all imports (K, M, G suffixes)"},
     {"upload-expiry", OPT_INT, OFF(upload_expiry_s), "86400", 1, 31536000,
      "seconds a tus upload may wait for its next byte before it ends interrupted"},
+    {"progress-interval-ms", OPT_INT, OFF(progress_interval_ms), "100", 10, 60000,
+     "an import's progress interval: progress frames are sent at most this often, and a cached "
+     "read checks its import's state at most this often (the staleness bound between instances)"},
+    {"cache-bytes", OPT_SIZE, OFF(cache_bytes), "64M", 0, 64 * GB,
+     "bytes of answers kept by the read cache (K, M, G suffixes); 0 disables the cache, ETag "
+     "and 304"},
     {"admin", OPT_FLAG, OFF(admin), "0", 0, 1, "user add: make an administrator"},
     {"label", OPT_STR, OFF(label), "", 0, 0, "user token: a label for the token"},
     {"user", OPT_STR, OFF(user), "admin", 0, 0, "import: the user who owns the import"},

@@ -147,7 +147,8 @@ void pf_events_job_changed(void *arg, pf_job *job, bool final)
 	if (ev->ndirty < PF_EVENTS_DIRTY_MAX)
 		ev->dirty[ev->ndirty++] = id;
 	if (!ev->tick_armed) {
-		struct timeval tv = {0, PF_EVENTS_TICK_MS * 1000};
+		int64_t ms = ev->env->cfg->progress_interval_ms;
+		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 		evtimer_add(ev->tick, &tv);
 		ev->tick_armed = true;
 	}

@@ -62,6 +62,7 @@ const char *pf_job_reason_text(pf_job_reason why)
 
 void job_notify(pf_job *job, bool final)
 {
+	job->changes++;
 	if (job->env->changed)
 		job->env->changed(job->env->changed_arg, job, final);
 }

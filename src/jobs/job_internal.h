@@ -163,6 +163,8 @@ struct pf_job {
 
 	/* progress */
 	uint64_t seq;
+	uint64_t changes;  /* every notified change: what a cached read of the job is checked
+	                      against (api/cache.h) */
 	double rate_rows;  /* smoothed rows/s */
 	double rate_bytes; /* smoothed bytes/s */
 	double rate_t;     /* time of last sample, 0 none */

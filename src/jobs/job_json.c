@@ -77,6 +77,25 @@ uint64_t pf_job_seq(const pf_job *job)
 	return job->seq;
 }
 
+uint64_t pf_job_version(const pf_job *job)
+{
+	/* FNV-1a over the values; some (bytes received while paused, the
+	 * durable offset) move without a notification */
+	const int64_t v[] = {(int64_t)job->changes,  job->bytes_received,
+	                     job->rows_parsed_local, job->rows_inserted,
+	                     job->rows_rejected,     job->rows_warned,
+	                     job->raw_bytes,         job->raw_stored,
+	                     job->in.spool.durable,  job->gen,
+	                     (int64_t)job->state};
+	uint64_t h = 0xcbf29ce484222325ULL;
+	const unsigned char *p = (const unsigned char *)v;
+	for (size_t i = 0; i < sizeof(v); i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
 void pf_job_rate_sample(pf_job *job, double now_s)
 {
 	if (job->rate_t == 0) {

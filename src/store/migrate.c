@@ -280,3 +280,53 @@ fail:
 	mig_free(m);
 	return rc;
 }
+
+static int cmp_strs(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int pf_migrate_names(const char *schema_dir, char **out, int *n)
+{
+	*out = NULL;
+	*n = 0;
+	DIR *d = opendir(schema_dir);
+	if (!d)
+		return PF_EIO;
+	char *names[PF_MIGRATE_FILES_MAX];
+	int count = 0, rc = 0;
+	size_t total = 1;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (len < 5 || strcmp(e->d_name + len - 4, ".sql") != 0)
+			continue;
+		if (count >= PF_MIGRATE_FILES_MAX) {
+			rc = PF_ELIMIT;
+			break;
+		}
+		if (!(names[count] = strdup(e->d_name))) {
+			rc = PF_ENOMEM;
+			break;
+		}
+		total += len + 1;
+		count++;
+	}
+	closedir(d);
+	char *joined = rc == 0 ? malloc(total) : NULL;
+	if (rc == 0 && !joined)
+		rc = PF_ENOMEM;
+	if (rc == 0) {
+		qsort(names, (size_t)count, sizeof(names[0]), cmp_strs);
+		size_t used = 0;
+		joined[0] = 0;
+		for (int i = 0; i < count; i++)
+			used += (size_t)snprintf(joined + used, total - used, "%s%s", i ? "/" : "",
+			                         names[i]);
+		*out = joined;
+		*n = count;
+	}
+	for (int i = 0; i < count; i++)
+		free(names[i]);
+	return rc;
+}

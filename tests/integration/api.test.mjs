@@ -149,7 +149,11 @@ test('cursors are opaque; malformed, out of range, forged, another import\'s or 
 		assert.match(c, /^[A-Za-z0-9_-]{40,}$/, `a cursor is URL-safe text: ${c}`);
 		assert.doesNotMatch(c, /^\d+$/, 'a cursor is not a number');
 	}
-	assert.notEqual(a1again.json.next, cur, 'the same page twice: two different cursors (nothing to read in them)');
+	// the same page read twice has two different cursors (a page after a
+	// cursor: a first page may come from the read cache, bytes and all)
+	const a2 = await page(S.a.id, 'properties', `limit=10&after=${cur}`);
+	const a2again = await page(S.a.id, 'properties', `limit=10&after=${cur}`);
+	assert.notEqual(a2again.json.next, a2.json.next, 'the same page twice: two different cursors (nothing to read in them)');
 	const ok = await page(S.a.id, 'properties', `limit=10&after=${a1again.json.next}`);
 	assert.equal(ok.status, 200, ok.text.slice(0, 200));
 	assert.deepEqual(ok.json.items.map((x) => x.row), [11, 12, 13, 14, 15, 16, 17, 18, 19, 20],
@@ -277,7 +281,8 @@ test('pages are read in index order, for a job newer than the statistics', { tim
 		// for a page again until a reader shows the page statement
 		let sql = '';
 		await waitFor(async () => {
-			await request('GET', `${srv.url}/api/imports/${job.id}/${what}?limit=50`);
+			// (a page after a cursor: a first page may be a hit of the read cache)
+			await request('GET', `${srv.url}/api/imports/${job.id}/${what}?limit=50&after=${encodeURIComponent(after)}`);
 			sql = await psql(ci, 'SELECT query FROM pg_stat_activity WHERE query LIKE ' +
 				`'SELECT %FROM ${table} WHERE job_id = $1 %' AND pid <> pg_backend_pid() LIMIT 1`);
 			return /ORDER BY/.test(sql);

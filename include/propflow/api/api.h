@@ -13,6 +13,7 @@
 #define PROPFLOW_API_H
 
 #include "propflow/api/account.h"
+#include "propflow/api/cache.h"
 #include "propflow/api/cursor.h"
 #include "propflow/base/common.h"
 #include "propflow/base/config.h"
@@ -33,6 +34,9 @@ typedef struct pf_api {
 	pf_events *events;    /* borrowed */
 	pf_static *page;      /* borrowed, may be NULL */
 	pf_account *account;  /* borrowed: who a request is */
+	pf_cache *cache;      /* borrowed, may be NULL: the read cache (cache.h) */
+	const char *schema;   /* borrowed: the schema files' names joined by '/' (ready.h) */
+	int nschema;          /* how many */
 	size_t uploads;       /* uploads in progress */
 	uint8_t cursor_key[PF_CURSOR_KEY_BYTES]; /* seals page cursors; read from the database at
 	                                            the first page read (reads.c) */

@@ -52,6 +52,8 @@ typedef struct pf_config {
 	int64_t upload_expiry_s;             /* a tus upload idle this long is interrupted */
 	/* addresses/CIDRs served GET /metrics */
 	char metrics_allow[PF_CONFIG_STR_MAX];
+	int64_t progress_interval_ms; /* progress frames; cache state checks */
+	int64_t cache_bytes;          /* read cache cap; 0 = no cache */
 	/* `propflow user` only */
 	int64_t admin;                 /* user add: an administrator */
 	char label[PF_CONFIG_STR_MAX]; /* user token: a label */

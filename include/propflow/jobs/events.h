@@ -1,7 +1,9 @@
 /*
  * events.h - live progress over WebSocket. A subscriber first gets a
  * snapshot of the jobs, then one frame per change of any job, coalesced to
- * at most one frame per job every PF_EVENTS_TICK_MS, and always a final
+ * at most one frame per job every --progress-interval-ms (the import's
+ * progress interval, which also bounds the read cache's staleness between
+ * instances: api/cache.h), and always a final
  * frame when a job ends. Frames carry a per-job seq.
  *
  * Ownership: the hub owns its subscribers; each pf_ws is owned by the ws
@@ -15,7 +17,7 @@
 #include "propflow/net/http.h"
 #include "propflow/jobs/job.h"
 
-#define PF_EVENTS_TICK_MS         100   /* coalescing period */
+#define PF_EVENTS_TICK_MS         100   /* coalescing period: --progress-interval-ms's default */
 #define PF_EVENTS_SUBSCRIBERS_MAX 10000 /* open progress sockets */
 #define PF_EVENTS_SNAPSHOT_JOBS   200   /* jobs in a snapshot */
 #define PF_EVENTS_DIRTY_MAX       4096  /* jobs changed within one tick */

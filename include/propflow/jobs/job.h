@@ -223,6 +223,10 @@ double pf_job_rows_per_sec(const pf_job *job);
 double pf_job_eta_seconds(const pf_job *job); /* < 0 when unknown */
 uint64_t pf_job_next_seq(pf_job *job);
 uint64_t pf_job_seq(const pf_job *job);
+/* A number that moves whenever the job object (pf_job_to_json) would:
+ * every notified change and the counters the object shows. A cached read
+ * of the live job is valid while it stands still (api/cache.h). */
+uint64_t pf_job_version(const pf_job *job);
 
 /* The job object from a row selected with PF_JOB_COLUMNS. */
 #define PF_JOB_COLUMNS                                                                             \

@@ -21,4 +21,11 @@ typedef void (*pf_migrate_cb)(void *arg, const char *err);
 PF_MUST_CHECK int pf_migrate_run(struct event_base *base, const char *conninfo,
                                  const char *schema_dir, pf_migrate_cb cb, void *arg);
 
+/* The names of schema_dir's migrations, sorted, joined by '/' (a name
+ * cannot hold one) into a malloc'd *out, their count in *n: what a
+ * database must have applied to be ready (GET /api/ready). Reads the
+ * directory now: call at start, not on the loop. 0, PF_EIO, PF_ELIMIT
+ * (more than PF_MIGRATE_FILES_MAX) or PF_ENOMEM. */
+PF_MUST_CHECK int pf_migrate_names(const char *schema_dir, char **out, int *n);
+
 #endif
