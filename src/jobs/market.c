@@ -129,10 +129,12 @@ static void follow_set_state(follow *f, follow_state to)
 	case FOLLOW_IDLE: return;
 	case FOLLOW_WAITING: {
 		/* at most every PF_MARKET_STEP_MS, and idle twice as long as the
-		 * last step took */
+		 * last step took, up to PF_MARKET_WAIT_MAX_MS */
 		double wait = f->step_s * 2;
 		if (wait < PF_MARKET_STEP_MS / 1000.0)
 			wait = PF_MARKET_STEP_MS / 1000.0;
+		if (wait > PF_MARKET_WAIT_MAX_MS / 1000.0)
+			wait = PF_MARKET_WAIT_MAX_MS / 1000.0; /* a few seconds behind at most */
 		struct timeval tv = {(time_t)wait,
 		                     (suseconds_t)((wait - (double)(time_t)wait) * 1e6)};
 		evtimer_add(f->timer, &tv);

@@ -9,9 +9,9 @@
  * at the soonest folds the rows stored since the last step (at most
  * PF_MARKET_STEP_ROWS, by row_no range) into mergeable per-group bins, so a
  * step costs what those rows cost, never a scan of the whole import. The
- * next step waits at least twice as long as the last one took, so the
- * analysis takes at most about a third of one database backend however fast
- * rows come.
+ * next step waits twice as long as the last one took (up to
+ * PF_MARKET_WAIT_MAX_MS), so a slow database spends at most about a third of
+ * one backend on it while the analysis stays a few seconds behind.
  *
  * Final: when an import ends done, one unit runs the exact pass
  * (pf_analysis_final) for its visible generation. A sweep every
@@ -31,11 +31,12 @@
 #include "propflow/jobs/job.h"
 #include "propflow/store/db.h"
 
-#define PF_MARKET_STEP_MS   1000  /* a running analysis steps at most this often */
-#define PF_MARKET_STEP_ROWS 50000 /* rows one step folds in (the rest: the next step) */
-#define PF_MARKET_JOBS_MAX  1024  /* imports followed at once; more wait for the sweep */
-#define PF_MARKET_SWEEP_MS  10000 /* how often done imports without a final pass are sought */
-#define PF_MARKET_SWEEP_MAX 4     /* imports finalized per sweep */
+#define PF_MARKET_STEP_MS     1000  /* a running analysis steps at most this often */
+#define PF_MARKET_WAIT_MAX_MS 3000  /* nor waits longer than this between steps */
+#define PF_MARKET_STEP_ROWS   50000 /* rows one step folds in (the rest: the next step) */
+#define PF_MARKET_JOBS_MAX    1024  /* imports followed at once; more wait for the sweep */
+#define PF_MARKET_SWEEP_MS    10000 /* how often done imports without a final pass are sought */
+#define PF_MARKET_SWEEP_MAX   4     /* imports finalized per sweep */
 
 typedef struct pf_market pf_market;
 
