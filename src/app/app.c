@@ -60,7 +60,7 @@ typedef struct app {
 	pf_db *readers; /* owned */
 	pf_job_env env;
 	pf_events *events; /* owned */
-	pf_market *market; /* owned: the background market analysis; NULL in user mode */
+	pf_market *market; /* owned: the background market analysis; serve only, else NULL */
 	pf_static *page;   /* owned */
 	pf_api api;
 	pf_http_server *http;                      /* owned */
@@ -224,7 +224,10 @@ static int app_run(app *a)
 	a->events = pf_events_new(a->base, a->readers, &a->env);
 	if (!a->events)
 		return PF_ENOMEM;
-	if (a->mode != MODE_USER &&
+	/* serve only: `propflow import` exits at done, and a unit it left in
+	 * flight would go on in its backend after it; a server's sweep does the
+	 * final pass of what it imported */
+	if (a->mode == MODE_SERVE &&
 	    !(a->market = pf_market_new(a->base, a->writers, a->readers, a->events)))
 		return PF_ENOMEM;
 	a->account = (pf_account){

@@ -30,6 +30,7 @@ typedef struct follow {
 	bool drop;           /* ended otherwise while a step was in flight: forget it */
 	struct event *timer; /* owned */
 	double step_s;       /* how long the last step took */
+	bool stepped;        /* a step was sent */
 	double sent_at;      /* when the unit in flight was sent */
 } follow;
 
@@ -114,6 +115,7 @@ static bool send_unit(follow *f, bool final)
 		pf_db_unit_int(u, PF_MARKET_STEP_ROWS);
 	}
 	f->sent_at = now_s();
+	f->stepped = true;
 	/* key 0: the least busy writer, not the import's own connection, so
 	 * that its batches do not queue behind the analysis */
 	pf_db_submit(m->writers, 0, u);
@@ -135,6 +137,9 @@ static void follow_set_state(follow *f, follow_state to)
 			wait = PF_MARKET_STEP_MS / 1000.0;
 		if (wait > PF_MARKET_WAIT_MAX_MS / 1000.0)
 			wait = PF_MARKET_WAIT_MAX_MS / 1000.0; /* a few seconds behind at most */
+		/* an import that ends sooner gets only the final pass */
+		if (!f->stepped && wait < PF_MARKET_FIRST_MS / 1000.0)
+			wait = PF_MARKET_FIRST_MS / 1000.0;
 		struct timeval tv = {(time_t)wait,
 		                     (suseconds_t)((wait - (double)(time_t)wait) * 1e6)};
 		evtimer_add(f->timer, &tv);

@@ -13,6 +13,9 @@
  * PF_MARKET_WAIT_MAX_MS), so a slow database spends at most about a third of
  * one backend on it while the analysis stays a few seconds behind.
  *
+ * The first step comes PF_MARKET_FIRST_MS after the first rows: an import
+ * that ends sooner gets the final pass only.
+ *
  * Final: when an import ends done, one unit runs the exact pass
  * (pf_analysis_final) for its visible generation. A sweep every
  * PF_MARKET_SWEEP_MS finds done imports whose analysis is not final (this
@@ -31,6 +34,7 @@
 #include "propflow/jobs/job.h"
 #include "propflow/store/db.h"
 
+#define PF_MARKET_FIRST_MS    2000  /* the first step of an import, after its first rows */
 #define PF_MARKET_STEP_MS     1000  /* a running analysis steps at most this often */
 #define PF_MARKET_WAIT_MAX_MS 3000  /* nor waits longer than this between steps */
 #define PF_MARKET_STEP_ROWS   50000 /* rows one step folds in (the rest: the next step) */
