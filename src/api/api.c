@@ -5,6 +5,7 @@
  * back up here, nor each other for routing.
  */
 #include "propflow/api/api.h"
+#include "propflow/api/analysis.h"
 #include "propflow/api/reads.h"
 #include "propflow/api/ready.h"
 #include "propflow/api/respond.h"
@@ -125,6 +126,11 @@ static void errors(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 	pf_reads_errors(api, req, id, user);
 }
 
+static void analysis(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
+{
+	pf_analysis_get(api, req, id, user);
+}
+
 static void property(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 {
 	pf_reads_property(api, req, id, user);
@@ -166,6 +172,7 @@ static const route routes[] = {
 	{"POST",    "/api/imports/{id}/reprocess",  AUTH_USER, reprocess},
 	{"GET",     "/api/imports/{id}/properties", AUTH_USER, properties},
 	{"GET",     "/api/imports/{id}/errors",     AUTH_USER, errors},
+	{"GET",     "/api/imports/{id}/analysis",   AUTH_USER, analysis},
 	{"GET",     "/api/properties/{id}",         AUTH_USER, property},
 	{"GET",     "/metrics",                     AUTH_SELF, metrics},
 	{"GET",     "*",                            AUTH_OPEN, page},

@@ -18,6 +18,7 @@
 #include "propflow/jobs/events.h"
 #include "propflow/net/http.h"
 #include "propflow/jobs/job.h"
+#include "propflow/jobs/market.h"
 #include "propflow/jobs/recovery.h"
 #include "propflow/base/log.h"
 #include "propflow/store/migrate.h"
@@ -60,6 +61,7 @@ typedef struct app {
 	pf_db *readers; /* owned */
 	pf_job_env env;
 	pf_events *events; /* owned */
+	pf_market *market; /* owned: the background market analysis; serve only, else NULL */
 	pf_static *page;   /* owned */
 	pf_api api;
 	pf_http_server *http;                      /* owned */
@@ -85,6 +87,14 @@ typedef struct app {
 } app;
 
 static void app_set_state(app *a, app_state st);
+
+/* The job env's change hook: progress frames and the market analysis. */
+static void job_changed_cb(void *arg, pf_job *job, bool final)
+{
+	app *a = arg;
+	pf_events_job_changed(a->events, job, final);
+	pf_market_job_changed(a->market, job, final);
+}
 
 /* ---------------- import and user modes ---------------- */
 
@@ -213,14 +223,13 @@ static int app_run(app *a)
 	    .base = a->base,
 	    .cfg = cfg,
 	    .writers = a->writers,
-	    .changed = pf_events_job_changed,
-	    .changed_arg = NULL,
+	    .changed = job_changed_cb,
+	    .changed_arg = a,
 	    .jobs = NULL,
 	};
 	a->events = pf_events_new(a->base, a->readers, &a->env);
 	if (!a->events)
 		return PF_ENOMEM;
-	a->env.changed_arg = a->events;
 	pf_job_env_meter(&a->env, a->metrics);
 	if (a->metrics) {
 		a->monitor = pf_monitor_new(a->base, a->metrics);
@@ -228,6 +237,12 @@ static int app_run(app *a)
 		    pf_monitor_pool(a->monitor, a->readers, "reader") != 0)
 			return PF_ENOMEM;
 	}
+	/* serve only: `propflow import` exits at done, and a unit it left in
+	 * flight would go on in its backend after it; a server's sweep does the
+	 * final pass of what it imported */
+	if (a->mode == MODE_SERVE &&
+	    !(a->market = pf_market_new(a->base, a->writers, a->readers, a->events)))
+		return PF_ENOMEM;
 	a->account = (pf_account){
 	    .cfg = cfg, .readers = a->readers, .writers = a->writers, .hasher = a->hasher};
 	if (a->mode == MODE_USER) {
@@ -379,9 +394,12 @@ static void app_set_state(app *a, app_state st)
 		a->env.closing = true;
 		a->env.changed = NULL;
 		pf_monitor_forget_pools(a->monitor);
+		pf_market_stop(a->market);
 		pf_db_free(a->writers);
 		pf_db_free(a->readers);
 		a->writers = a->readers = NULL;
+		pf_market_free(a->market);
+		a->market = NULL;
 		pf_job_env_free_all(&a->env);
 		pf_job_env_unmeter(&a->env, a->metrics);
 		pf_events_free(a->events);

@@ -128,6 +128,26 @@ void pf_events_job_deleted(pf_events *ev, int64_t id, int64_t owner)
 	free(text);
 }
 
+void pf_events_analysis(pf_events *ev, int64_t id, int64_t owner, bool final, int64_t as_of_rows,
+                        int64_t version)
+{
+	if (!ev || !any_ready(ev, owner))
+		return;
+	cJSON *o = cJSON_CreateObject();
+	if (o) {
+		cJSON_AddStringToObject(o, "type", "analysis");
+		cJSON_AddNumberToObject(o, "job_id", (double)id);
+		cJSON_AddBoolToObject(o, "final", final);
+		cJSON_AddNumberToObject(o, "as_of_rows", (double)as_of_rows);
+		cJSON_AddNumberToObject(o, "version", (double)version);
+	}
+	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	if (text)
+		broadcast(ev, owner, text);
+	free(text);
+}
+
 void pf_events_job_changed(void *arg, pf_job *job, bool final)
 {
 	pf_events *ev = arg;

@@ -322,16 +322,19 @@ static const char sql_final[] =
     "RETURNING to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
 
 /* A reprocess replaces the rows only if it succeeds: the other
- * generation goes, in the same transaction as the switch. */
+ * generation goes, in the same transaction as the switch, with its market
+ * analysis (the state row; its groups and bins follow by cascade). */
 static const char *const sql_drop_other[] = {
     "DELETE FROM property_records WHERE job_id = $1 AND gen <> $2",
     "DELETE FROM property_raw WHERE job_id = $1 AND gen <> $2",
     "DELETE FROM import_errors WHERE job_id = $1 AND gen <> $2",
+    "DELETE FROM property_market_state WHERE job_id = $1 AND gen <> $2",
 };
 static const char *const sql_drop_work[] = {
     "DELETE FROM property_records WHERE job_id = $1 AND gen = $2",
     "DELETE FROM property_raw WHERE job_id = $1 AND gen = $2",
     "DELETE FROM import_errors WHERE job_id = $1 AND gen = $2",
+    "DELETE FROM property_market_state WHERE job_id = $1 AND gen = $2",
 };
 
 int job_row_send_final(pf_job *job)
@@ -351,7 +354,7 @@ int job_row_send_final(pf_job *job)
 		pf_db_unit_int(u, job->work_gen);
 		if (job->work_gen != job->gen) {
 			bool done = job->outcome == PF_JOB_DONE;
-			for (int i = 0; i < 3; i++) {
+			for (size_t i = 0; i < PF_ARRAY_LEN(sql_drop_work); i++) {
 				pf_db_unit_stmt(u, done ? sql_drop_other[i] : sql_drop_work[i]);
 				pf_db_unit_int(u, job->id);
 				pf_db_unit_int(u, job->work_gen);

@@ -17,11 +17,16 @@
 
 /* The records INSERT, from the field table (fields.h). Parameters: $1 the
  * job, $2 the generation, then one text array per batch column (row_no,
- * line_no, each field), cast to the field's SQL type. */
+ * line_no, each field, warned), cast to the field's SQL type. The casts are
+ * made once, in the inner SELECT, and the outer one adds the outlier flag of
+ * impossible values from the typed values (pf_record_outlier, an inlined
+ * SQL function of schema/010_analysis.sql). */
 #define SQL_RECORDS_HEAD                                                                           \
 	"INSERT INTO property_records (job_id, gen, row_no, line_no" PF_FIELD_NAMES                \
-	") SELECT $1, $2::int, row_no::int, line_no::int" PF_FIELD_CASTS " FROM unnest("
-#define SQL_RECORDS_TAIL ") AS u(row_no, line_no" PF_FIELD_NAMES ")"
+	", warned, outlier) SELECT t.*, pf_record_outlier(t.price, t.sqft, t.year_built) FROM "    \
+	"(SELECT $1::bigint, $2::int, row_no::int, line_no::int" PF_FIELD_CASTS                    \
+	", warned::boolean FROM unnest("
+#define SQL_RECORDS_TAIL ") AS u(row_no, line_no" PF_FIELD_NAMES ", warned)) AS t"
 #define SQL_ARRAY_PARAM  16 /* bytes of "$NN::text[], " */
 
 /* The placeholders of the unnest list are numbered, which the preprocessor

@@ -449,6 +449,9 @@ int pf_rowshape_add_row(pf_rowshape *rs, pf_batch *b, uint64_t index, uint64_t l
 	}
 	if (warned)
 		b->warned++;
+	rc = pf_colbuf_add(&b->rec[PF_BATCH_REC_WARNED], warned ? "t" : "f", 1);
+	if (rc != 0)
+		return rc;
 	rc = build_raw_json(rs, fields, lens);
 	if (rc != 0)
 		return rc;

@@ -35,6 +35,11 @@ void pf_events_subscribe(pf_events *ev, pf_http_req *req, int64_t user);
  * get a final frame {"type": "import", "id": ID, "state": "cancelled",
  * "deleted": true}. */
 void pf_events_job_deleted(pf_events *ev, int64_t id, int64_t owner);
+/* The market analysis of import id changed (src/jobs/market.c): its
+ * owner's subscribers get {"type": "analysis", "job_id", "final",
+ * "as_of_rows", "version"} at once (steps come at most every second). */
+void pf_events_analysis(pf_events *ev, int64_t id, int64_t owner, bool final, int64_t as_of_rows,
+                        int64_t version);
 /* The frame of a live job as a JSON object (job object + seq, rate, eta),
  * for frames, snapshots, job reads and the command line's progress; takes
  * a seq when take_seq. The caller owns it (cJSON_Delete); NULL on ENOMEM. */

@@ -18,10 +18,11 @@
 #include "propflow/store/db.h"
 #include "propflow/ingest/mapping.h"
 
-#define PF_BATCH_BYTES_MAX (8 * 1024 * 1024) /* flush a batch past this many bytes */
-#define PF_BATCH_REC_COLS  (2 + PF_F__COUNT) /* row_no, line_no, the fields */
-#define PF_BATCH_ERR_COLS  7                 /* kind, row, line, column, value, reason, raw */
-#define PF_ARRAY_HEADER    20                /* ndim, flags, oid, dim, lbound */
+#define PF_BATCH_BYTES_MAX  (8 * 1024 * 1024) /* flush a batch past this many bytes */
+#define PF_BATCH_REC_COLS   (3 + PF_F__COUNT) /* row_no, line_no, the fields, warned */
+#define PF_BATCH_REC_WARNED (2 + PF_F__COUNT) /* rec[] column of warned ('t' / 'f') */
+#define PF_BATCH_ERR_COLS   7                 /* kind, row, line, column, value, reason, raw */
+#define PF_ARRAY_HEADER     20                /* ndim, flags, oid, dim, lbound */
 
 typedef struct pf_colbuf {
 	char *data; /* owned; PF_ARRAY_HEADER bytes reserved in front */
