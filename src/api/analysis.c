@@ -5,6 +5,7 @@
  * running bins before).
  */
 #include "propflow/api/analysis.h"
+#include "propflow/api/cache.h"
 #include "propflow/api/respond.h"
 
 #include <stdio.h>
@@ -12,9 +13,13 @@
 #include <string.h>
 
 typedef struct analysis_ctx {
-	pf_http_req *req; /* owned until responded */
-	int64_t id;       /* the import */
-	const char *by;   /* static: the kind of grouping */
+	pf_api *api;            /* borrowed */
+	pf_http_req *req;       /* owned until responded */
+	int64_t id;             /* the import */
+	int64_t user;           /* its owner, as every row read must be */
+	const char *by;         /* static: the kind of grouping */
+	int64_t limit;          /* groups asked for */
+	pf_cache_ticket ticket; /* the cache's, handed back with the answer */
 } analysis_ctx;
 
 static const char *const kinds[] = {"all", "zip", "city", "property_type"};
@@ -137,9 +142,11 @@ static void analysis_done_cb(void *arg, const pf_db_result *r)
 			break;
 		}
 	}
-	pf_respond_cjson(c->req, 200, o);
+	pf_cache_respond(c->api->cache, c->req, &c->ticket, o);
 	free(c);
 }
+
+static void analysis_cached_cb(void *arg, pf_http_req *req, const pf_cache_ticket *t);
 
 void pf_analysis_get(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 {
@@ -166,26 +173,49 @@ void pf_analysis_get(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 	if (!pf_respond_db_up(req, api->readers))
 		return;
 	analysis_ctx *c = calloc(1, sizeof(*c));
-	pf_db_unit *u = c ? pf_db_unit_new(analysis_done_cb, c) : NULL;
-	if (!u) {
-		free(c);
+	if (!c) {
 		pf_respond_oom(req);
 		return;
 	}
-	*c = (analysis_ctx){req, id, kind};
+	*c = (analysis_ctx){
+	    .api = api, .req = req, .id = id, .user = user, .by = kind, .limit = limit};
+	/* an analysis is checked against the import's analysis_version (and
+	 * rows, gen) like every cached read: see cache.h */
+	char params[64];
+	snprintf(params, sizeof(params), "by=%s&limit=%lld", kind, (long long)limit);
+	pf_cache_serve(api->cache, req, &(pf_cache_key){user, id, "analysis", params},
+	               analysis_cached_cb, c);
+}
+
+/* The cache's answer: served (c is done), or a miss to read. */
+static void analysis_cached_cb(void *arg, pf_http_req *req, const pf_cache_ticket *t)
+{
+	analysis_ctx *c = arg;
+	(void)req;
+	if (!t) {
+		free(c);
+		return;
+	}
+	c->ticket = *t;
+	pf_db_unit *u = pf_db_unit_new(analysis_done_cb, c);
+	if (!u) {
+		pf_respond_oom(c->req);
+		free(c);
+		return;
+	}
 	pf_db_unit_stmt(u, sql_state);
-	pf_db_unit_int(u, id);
-	pf_db_unit_int(u, user);
+	pf_db_unit_int(u, c->id);
+	pf_db_unit_int(u, c->user);
 	pf_db_unit_stmt(u, sql_groups);
-	pf_db_unit_int(u, id);
-	pf_db_unit_int(u, user);
-	pf_db_unit_text(u, kind);
-	pf_db_unit_int(u, limit);
+	pf_db_unit_int(u, c->id);
+	pf_db_unit_int(u, c->user);
+	pf_db_unit_text(u, c->by);
+	pf_db_unit_int(u, c->limit);
 	if (pf_db_unit_error(u) != 0) {
 		pf_db_unit_free(u);
+		pf_respond_oom(c->req);
 		free(c);
-		pf_respond_oom(req);
 		return;
 	}
-	pf_db_submit(api->readers, 0, u);
+	pf_db_submit(c->api->readers, 0, u);
 }

@@ -280,9 +280,15 @@ static void entry_put(pf_cache *c, const pf_cache_ticket *t, const char *body, s
 
 /* ---------------- answers ---------------- */
 
+/* The tag goes out weak (W/): an answer names one state of the import, but
+ * a page's "next" cursor is sealed with a random nonce, so another server
+ * (or this one after an eviction) answers the same state with other bytes
+ * that mean the same. If-None-Match compares weakly either way. */
 static void cache_headers(pf_http_req *req, const char *etag, bool hit)
 {
-	pf_respond_header(req, "ETag", etag);
+	char weak[PF_CACHE_ETAG_MAX + 2];
+	snprintf(weak, sizeof(weak), "W/%s", etag);
+	pf_respond_header(req, "ETag", weak);
 	pf_respond_header(req, "Cache-Control", "private, no-cache");
 	pf_respond_header(req, "X-Cache", hit ? "hit" : "miss");
 }

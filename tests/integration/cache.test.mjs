@@ -65,7 +65,7 @@ async function stats(srv) {
 async function missThenHit(srv, p) {
 	const first = await get(srv, p);
 	assert.equal(first.status, 200, `${p}: ${first.text.slice(0, 200)}`);
-	assert.match(first.headers.etag, /^"[0-9a-f]{16}"$/, `${p}: ETag`);
+	assert.match(first.headers.etag, /^W\/"[0-9a-f]{16}"$/, `${p}: ETag (weak)`);
 	assert.equal(first.headers['cache-control'], 'private, no-cache');
 	assert.ok(['hit', 'miss'].includes(first.headers['x-cache']), `${p}: X-Cache`);
 	const second = await get(srv, p);
@@ -103,11 +103,31 @@ test('the job, the list and a first page: miss, then hit with the same ETag', as
 	assert.equal(errs.headers['x-cache'], undefined);
 });
 
+test('an analysis: miss, then hit with the same ETag; by and limit are part of the key', async () => {
+	// the final analysis is written just after the import ends (a new analysis_version)
+	await waitFor(async () => {
+		const r = await get(S.a, `/api/imports/${S.id}/analysis`);
+		return r.status === 200 && r.json.final === true;
+	}, 30000, 'the final analysis');
+	const zip = await missThenHit(S.a, `/api/imports/${S.id}/analysis?by=zip`);
+	assert.equal(zip.json.final, true);
+	const all = await missThenHit(S.a, `/api/imports/${S.id}/analysis?by=all`);
+	const few = await missThenHit(S.a, `/api/imports/${S.id}/analysis?by=zip&limit=2`);
+	assert.notEqual(zip.headers.etag, all.headers.etag);
+	assert.notEqual(zip.headers.etag, few.headers.etag);
+	const nm = await get(S.a, `/api/imports/${S.id}/analysis?by=zip`, { 'If-None-Match': zip.headers.etag });
+	assert.equal(nm.status, 304);
+	// bob: the same key is his own, and the import is not his
+	const other = await get(S.a, `/api/imports/${S.id}/analysis?by=zip`, { 'If-None-Match': zip.headers.etag }, S.bob);
+	assert.equal(other.status, 404);
+});
+
 test('If-None-Match: the tag, a list, W/ and * answer 304 without a body', async () => {
 	const p = `/api/imports/${S.id}/properties?limit=20`;
 	const r = await get(S.a, p);
 	const tag = r.headers.etag;
-	for (const inm of [tag, `"0000000000000000", ${tag}`, `W/${tag}`, '*']) {
+	const opaque = tag.replace(/^W\//, '');
+	for (const inm of [tag, `'"0000000000000000", '+tag`, opaque, `W/"0", ${opaque}`, '*']) {
 		const x = await get(S.a, p, { 'If-None-Match': inm });
 		assert.equal(x.status, 304, `If-None-Match: ${inm}`);
 		assert.equal(x.body.length, 0);
