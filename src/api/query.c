@@ -230,8 +230,8 @@ static int query_hash(pf_query *q)
 	return 0;
 }
 
-int pf_query_parse_pairs(pf_query *q, const char *const *names, const char *const *values,
-                         size_t n, pf_query_error *err)
+int pf_query_parse_pairs(pf_query *q, const char *const *names, const char *const *values, size_t n,
+                         pf_query_error *err)
 {
 	memset(q, 0, sizeof(*q));
 	q->limit = PF_QUERY_LIMIT_DEF;
@@ -262,9 +262,11 @@ int pf_query_parse_pairs(pf_query *q, const char *const *names, const char *cons
 		else
 			return refuse(err, name, "is not a parameter of this route");
 		if (*seen)
-			return refuse(err, seen == &seen_q ? "q" : seen == &seen_sort ? "sort"
-			                                       : seen == &seen_limit ? "limit"
-			                                                             : "after",
+			return refuse(err,
+			              seen == &seen_q       ? "q"
+			              : seen == &seen_sort  ? "sort"
+			              : seen == &seen_limit ? "limit"
+			                                    : "after",
 			              "is given twice");
 		*seen = true;
 		if (seen == &seen_q) {
@@ -277,9 +279,10 @@ int pf_query_parse_pairs(pf_query *q, const char *const *names, const char *cons
 				if (strcmp(s, sorts[k].name) == 0)
 					found = k;
 			if (*v && found < 0)
-				return refuse(err, "sort",
-				              "must be one of row, price, sqft, year_built, listed_on, "
-				              "price_per_sqft, each with - before it for descending");
+				return refuse(
+				    err, "sort",
+				    "must be one of row, price, sqft, year_built, listed_on, "
+				    "price_per_sqft, each with - before it for descending");
 			q->sort = found < 0 ? PF_SORT_ROW : (pf_query_sort)found;
 			q->desc = found >= 0 && v[0] == '-';
 		} else if (seen == &seen_limit) {
@@ -288,7 +291,8 @@ int pf_query_parse_pairs(pf_query *q, const char *const *names, const char *cons
 				ok = *p >= '0' && *p <= '9';
 			int l = ok ? atoi(v) : 0;
 			if (l < 1 || l > PF_QUERY_LIMIT_MAX)
-				return refuse(err, "limit", "must be a whole number from 1 to 1000");
+				return refuse(err, "limit",
+				              "must be a whole number from 1 to 1000");
 			q->limit = l;
 		} else {
 			if (strlen(v) > PF_CURSOR_CHARS_MAX)
@@ -298,7 +302,8 @@ int pf_query_parse_pairs(pf_query *q, const char *const *names, const char *cons
 	}
 	for (size_t b = 0; b < PF_ARRAY_LEN(bounds); b++) {
 		pf_query_filter lo = bounds[b][0], hi = bounds[b][1];
-		if (q->has[lo] && q->has[hi] && strtod(q->value[lo], NULL) > strtod(q->value[hi], NULL))
+		if (q->has[lo] && q->has[hi] &&
+		    strtod(q->value[lo], NULL) > strtod(q->value[hi], NULL))
 			return refuse(err, filter_names[lo], "is above its maximum");
 	}
 	if (query_hash(q) != 0)
@@ -441,8 +446,9 @@ static void put_preds(sqlbuf *b, const pf_query *q, const preds *ps)
 			put(b, filter_sql[f].sql, ps->filter[f]);
 		}
 	for (int i = 0; i < q->nwords; i++)
-		put(b, q->word_kind[i] == PF_WORD_FUZZY ? " AND r.search_text ~ $%d"
-		                                        : " AND r.search_text LIKE $%d",
+		put(b,
+		    q->word_kind[i] == PF_WORD_FUZZY ? " AND r.search_text ~ $%d"
+		                                     : " AND r.search_text LIKE $%d",
 		    ps->word[i]);
 }
 
@@ -452,8 +458,11 @@ int pf_query_append_planner(pf_db_unit *u, const pf_query *q)
 	bool indexed = false;
 	for (int i = 0; i < q->nwords; i++)
 		indexed = indexed || strlen(q->words[i]) >= 3;
+	/* jit off: a disabled path costs 1e10, far above jit_above_cost, and
+	 * compiling a page's plan took 300-400 ms (measured) */
 	int rc = pf_db_unit_stmt(u, "SELECT set_config('enable_seqscan', 'off', true), "
-	                            "set_config('enable_sort', $1, true)");
+	                            "set_config('enable_sort', $1, true), "
+	                            "set_config('jit', 'off', true)");
 	rc = pf_db_unit_text(u, indexed ? "on" : "off");
 	return rc;
 }
@@ -489,9 +498,11 @@ static void put_branch(sqlbuf *b, const pf_query *q, pf_query_scope scope, bool 
 	const char *dir = q->desc ? " DESC" : "";
 	const char *cmp = q->desc ? "<" : ">";
 	bool bounded = after && after->started && (!expr || after->nulls == nulls);
-	put(b, "(SELECT " PF_RECORD_COLUMNS_R ", %s::text AS sort_value", expr && !nulls ? expr : "NULL");
+	put(b, "(SELECT " PF_RECORD_COLUMNS_R ", %s::text AS sort_value",
+	    expr && !nulls ? expr : "NULL");
 	if (scope == PF_QUERY_ALL)
-		put(b, ", %d AS phase, %s AS sort_key", nulls ? 1 : 0, expr && !nulls ? expr : "NULL");
+		put(b, ", %d AS phase, %s AS sort_key", nulls ? 1 : 0,
+		    expr && !nulls ? expr : "NULL");
 	put(b, " FROM property_records r WHERE ");
 	if (scope == PF_QUERY_IMPORT)
 		put(b, "r.job_id = $1 AND r.gen = (SELECT gen FROM import_jobs WHERE id = $1 AND "
@@ -565,11 +576,13 @@ int pf_query_append_page(pf_db_unit *u, const pf_query *q, pf_query_scope scope,
 	if (scope == PF_QUERY_ALL) {
 		const char *dir = q->desc ? " DESC" : "";
 		if (sorts[q->sort].expr)
-			put(b, ") x WHERE j.user_id = $%d ORDER BY x.phase, x.sort_key%s, x.job_id%s, "
-			       "x.row_no%s LIMIT $%d",
+			put(b,
+			    ") x WHERE j.user_id = $%d ORDER BY x.phase, x.sort_key%s, x.job_id%s, "
+			    "x.row_no%s LIMIT $%d",
 			    p_user, dir, dir, dir, p_limit);
 		else
-			put(b, ") x WHERE j.user_id = $%d ORDER BY x.job_id%s, x.row_no%s LIMIT $%d",
+			put(b,
+			    ") x WHERE j.user_id = $%d ORDER BY x.job_id%s, x.row_no%s LIMIT $%d",
 			    p_user, dir, dir, p_limit);
 	}
 	int rc;
@@ -591,8 +604,7 @@ int pf_query_append_page(pf_db_unit *u, const pf_query *q, pf_query_scope scope,
 
 /* ---------------- positions and cursors ---------------- */
 
-int pf_query_row_pos(const pf_query *q, const pf_db_result *r, int stmt, int row,
-                     pf_query_pos *pos)
+int pf_query_row_pos(const pf_query *q, const pf_db_result *r, int stmt, int row, pf_query_pos *pos)
 {
 	const char *rowno = pf_db_value(r, stmt, row, 1);
 	const char *jobid = pf_db_value(r, stmt, row, 3);

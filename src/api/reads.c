@@ -154,10 +154,11 @@ static void records_response(read_ctx *c, const pf_db_result *r)
 			return;
 		}
 		if (c->pos.started && c->pos.gen != gen) {
-			pf_http_respond_error(c->req, 409,
-			                      "the import was reprocessed since this cursor was made: "
-			                      "start again from the first page",
-			                      NULL);
+			pf_http_respond_error(
+			    c->req, 409,
+			    "the import was reprocessed since this cursor was made: "
+			    "start again from the first page",
+			    NULL);
 			return;
 		}
 		c->pos.gen = gen;
@@ -596,8 +597,14 @@ static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id
 		pf_respond_oom(req);
 		return;
 	}
-	*c = (read_ctx){.api = api, .req = req, .kind = kind, .id = id, .user = user,
-	                .limit = limit, .after = after, .query = query};
+	*c = (read_ctx){.api = api,
+	                .req = req,
+	                .kind = kind,
+	                .id = id,
+	                .user = user,
+	                .limit = limit,
+	                .after = after,
+	                .query = query};
 	if (page && !api->cursor_key_ready) {
 		if (pf_respond_db_up(req, api->writers))
 			key_load(c);

@@ -31,9 +31,9 @@
 #define PF_CURSOR_CHARS_MAX (((12 + PF_CURSOR_PLAIN_MAX + 16) * 8 + 5) / 6)
 
 typedef enum pf_cursor_kind {
-	PF_CURSOR_RECORDS = 1, /* position: the last row_no of the page (no longer made) */
-	PF_CURSOR_ERRORS = 2,  /* position: the last import_errors.id of the page */
-	PF_CURSOR_QUERY = 3,   /* a records walk of one import, query.c's bytes */
+	PF_CURSOR_RECORDS = 1,   /* position: the last row_no of the page (no longer made) */
+	PF_CURSOR_ERRORS = 2,    /* position: the last import_errors.id of the page */
+	PF_CURSOR_QUERY = 3,     /* a records walk of one import, query.c's bytes */
 	PF_CURSOR_QUERY_ALL = 4, /* a records walk across a user's imports, query.c's bytes */
 } pf_cursor_kind;
 

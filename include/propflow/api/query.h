@@ -99,11 +99,11 @@ typedef struct pf_query {
 	                                                          ASCII letters and digits,
 	                                                          other bytes >= 0x80 kept */
 	pf_query_word_kind word_kind[PF_QUERY_WORDS_MAX];
-	bool has[PF_FILTER__COUNT];                     /* the filter was given */
+	bool has[PF_FILTER__COUNT];                          /* the filter was given */
 	char value[PF_FILTER__COUNT][PF_QUERY_TEXT_MAX + 1]; /* its value as checked (numbers
 	                                                        in PostgreSQL's syntax,
 	                                                        booleans "true"/"false") */
-	char after[PF_CURSOR_CHARS_MAX + 1];            /* the cursor as sent, "" none */
+	char after[PF_CURSOR_CHARS_MAX + 1];                 /* the cursor as sent, "" none */
 	uint8_t hash[8]; /* binds a cursor to q, filters and sort */
 } pf_query;
 
@@ -132,8 +132,7 @@ typedef struct pf_query_pos {
 PF_MUST_CHECK int pf_query_parse(pf_query *q, pf_http_req *req, pf_query_error *err);
 /* The same over n name/value pairs (what pf_query_parse reads from req). */
 PF_MUST_CHECK int pf_query_parse_pairs(pf_query *q, const char *const *names,
-                                       const char *const *values, size_t n,
-                                       pf_query_error *err);
+                                       const char *const *values, size_t n, pf_query_error *err);
 
 /* Appends "SELECT gen FROM import_jobs WHERE id = job AND user_id = user":
  * one row when the import is the user's. */

@@ -20,8 +20,7 @@
 /* The record's columns for a SELECT from property_records (unqualified, or
  * qualified with "r."), in the order pf_record_json reads them. They are
  * PF_RECORD_NCOLS columns; a statement may select more after them. */
-#define PF_RECORD_COLUMNS                                                                          \
-	"id, row_no, line_no, job_id" PF_FIELD_SELECT ", warned, outlier"
+#define PF_RECORD_COLUMNS "id, row_no, line_no, job_id" PF_FIELD_SELECT ", warned, outlier"
 #define PF_RECORD_COLUMNS_R                                                                        \
 	"r.id, r.row_no, r.line_no, r.job_id" PF_FIELD_SELECT_R ", r.warned, r.outlier"
 #define PF_RECORD_HEAD  4 /* id, row_no, line_no, job_id */
