@@ -2,20 +2,23 @@
  * query.c - search, filters, sorts and keyset pages of property records
  * (see query.h).
  *
- * Search: property_records.search_text (schema/009_search.sql) is " " then
- * address, city, zip and source id in lower case with every run of other
- * characters made one space, under a GIN trigram index. Each word of q must
- * match at the start of a word of that text:
+ * Search: a record's search text is " " then address, city, zip and
+ * source id in lower case with every run of other characters made one
+ * space (SEARCH_TEXT, computed as rows are read: no column, no index, so
+ * that search costs the import nothing; bench/README.md has the numbers).
+ * Each word of q must match at the start of a word of that text:
  *  - a number, a word under PF_QUERY_FUZZY_MIN letters or one with non-ASCII
  *    letters, as a prefix (LIKE '% word%'): "12" finds "12" and "120" but
  *    not "312", and a short word does not match everything;
  *  - any other word give or take one letter, as a regular expression with
- *    one alternative per edit (" (mapel|.apel|m.?pel|...)"), which pg_trgm
- *    turns into a trigram search of the index: a wrong, missing, extra or
- *    two swapped letters, and any word that starts with one of those.
- * Trigram similarity alone (word_similarity, %>) does not do: a swap in a
- * five-letter word leaves 2 of 6 trigrams ("mpale" and "maple": 0.2), a
+ *    one alternative per edit (" (mapel|.apel|m.?pel|...)"): a wrong,
+ *    missing, extra or two swapped letters, and any word that starts with
+ *    one of those.
+ * Trigram similarity (pg_trgm's word_similarity, %>) does not do: a swap in
+ * a five-letter word leaves 2 of 6 trigrams ("mpale" and "maple": 0.2), a
  * missing letter 0.4, so a threshold that finds them finds half the table.
+ * A search page walks the sort's index of the import and keeps the rows
+ * that match until the page is full.
  *
  * Pages: each sort has an index (job_id, gen, value, row_no) that yields
  * its order for one import at its generation; a page is the rows with a
@@ -37,6 +40,12 @@
 #define PF_QUERY_FUZZY_MAX 24    /* letters of the longest (a longer one is a prefix) */
 #define QUERY_SQL_MAX      65536 /* bytes of one page statement */
 #define POS_VERSION        1     /* the layout of a cursor's bytes */
+
+/* A record's search text (see above). */
+#define SEARCH_TEXT                                                                                \
+	"(' ' || regexp_replace(lower(coalesce(r.address, '') || ' ' || coalesce(r.city, '') || "  \
+	"' ' || coalesce(r.zip, '') || ' ' || coalesce(r.source_id, '')), '[^[:alnum:]]+', ' ', "  \
+	"'g'))"
 
 /* ---------------- names ---------------- */
 
@@ -447,24 +456,19 @@ static void put_preds(sqlbuf *b, const pf_query *q, const preds *ps)
 		}
 	for (int i = 0; i < q->nwords; i++)
 		put(b,
-		    q->word_kind[i] == PF_WORD_FUZZY ? " AND r.search_text ~ $%d"
-		                                     : " AND r.search_text LIKE $%d",
+		    q->word_kind[i] == PF_WORD_FUZZY ? " AND " SEARCH_TEXT " ~ $%d"
+		                                     : " AND " SEARCH_TEXT " LIKE $%d",
 		    ps->word[i]);
 }
 
 int pf_query_append_planner(pf_db_unit *u, const pf_query *q)
 {
-	/* a word of 3 bytes or more gives the trigram index something to find */
-	bool indexed = false;
-	for (int i = 0; i < q->nwords; i++)
-		indexed = indexed || strlen(q->words[i]) >= 3;
+	PF_UNUSED(q);
 	/* jit off: a disabled path costs 1e10, far above jit_above_cost, and
 	 * compiling a page's plan took 300-400 ms (measured) */
-	int rc = pf_db_unit_stmt(u, "SELECT set_config('enable_seqscan', 'off', true), "
-	                            "set_config('enable_sort', $1, true), "
-	                            "set_config('jit', 'off', true)");
-	rc = pf_db_unit_text(u, indexed ? "on" : "off");
-	return rc;
+	return pf_db_unit_stmt(u, "SELECT set_config('enable_seqscan', 'off', true), "
+	                          "set_config('enable_sort', 'off', true), "
+	                          "set_config('jit', 'off', true)");
 }
 
 int pf_query_append_owner(pf_db_unit *u, int64_t job, int64_t user)

@@ -355,7 +355,7 @@ function pagePlans(text) {
 }
 
 // a scan that keeps only q's matches (an index condition, a recheck or a filter on search_text)
-const searched = (n) => ['Index Cond', 'Recheck Cond', 'Filter'].some((k) => /search_text/.test(n[k] || '')) ||
+const searched = (n) => ['Index Cond', 'Recheck Cond', 'Filter'].some((k) => /regexp_replace/.test(n[k] || '')) ||
 	(n.Plans || []).some((c) => searched(c));
 
 function planProblems(plan) {
