@@ -122,7 +122,8 @@ PF_NOTE=
 if ! [ -x "$PROPFLOW" ]; then
 	PF_OK=0
 	PF_NOTE="propflow not built ($PROPFLOW): meson setup build && meson compile -C build"
-elif ! "$PROPFLOW" --help 2>&1 | grep -q import; then
+elif ! grep -q import <<<"$("$PROPFLOW" --help 2>&1)"; then
+	# (not `--help | grep -q`: with pipefail, grep leaving early fails the pipe by SIGPIPE)
 	PF_OK=0
 	PF_NOTE="$PROPFLOW --help does not list the import command: not the full server yet"
 fi

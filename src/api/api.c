@@ -121,6 +121,12 @@ static void properties(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 	pf_reads_properties(api, req, id, user);
 }
 
+static void all_properties(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
+{
+	PF_UNUSED(id);
+	pf_reads_all_properties(api, req, user);
+}
+
 static void errors(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 {
 	pf_reads_errors(api, req, id, user);
@@ -173,6 +179,7 @@ static const route routes[] = {
 	{"GET",     "/api/imports/{id}/properties", AUTH_USER, properties},
 	{"GET",     "/api/imports/{id}/errors",     AUTH_USER, errors},
 	{"GET",     "/api/imports/{id}/analysis",   AUTH_USER, analysis},
+	{"GET",     "/api/properties",              AUTH_USER, all_properties},
 	{"GET",     "/api/properties/{id}",         AUTH_USER, property},
 	{"GET",     "/metrics",                     AUTH_SELF, metrics},
 	{"GET",     "*",                            AUTH_OPEN, page},
