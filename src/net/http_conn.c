@@ -106,6 +106,11 @@ void pf_http_conn_set_state(pf_http_conn *c, conn_state s)
 	struct timeval tv;
 	if (c->state == CONN_DEAD)
 		return;
+	if (c->state == CONN_STREAM && s != CONN_STREAM && c->bev) {
+		/* back to the plain output rules: no write timeout, called when empty */
+		bufferevent_set_timeouts(c->bev, NULL, NULL);
+		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	}
 	c->state = s;
 	conn_set_priority(c, s == CONN_BODY ? PF_PRIO_BULK : PF_PRIO_NORMAL);
 	switch (s) {
@@ -123,6 +128,19 @@ void pf_http_conn_set_state(pf_http_conn *c, conn_state s)
 	case CONN_WAIT:
 		/* the server is busy, not the client: no timer */
 		evtimer_del(c->timer);
+		pf_http_conn_update_read(c);
+		break;
+	case CONN_STREAM:
+		/* a slow reader that reads is fine; one that reads nothing for the
+		 * idle time is dropped (libevent's write timeout restarts at every
+		 * byte the socket takes); the write callback at the low mark wakes
+		 * the producer */
+		evtimer_del(c->timer);
+		if (c->bev) {
+			pf_http_ms_to_tv(lim->idle_timeout_ms, &tv);
+			bufferevent_set_timeouts(c->bev, NULL, &tv);
+			bufferevent_setwatermark(c->bev, EV_WRITE, PF_HTTP_STREAM_LOW, 0);
+		}
 		pf_http_conn_update_read(c);
 		break;
 	case CONN_BODY:
