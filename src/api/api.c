@@ -5,6 +5,7 @@
  * back up here, nor each other for routing.
  */
 #include "propflow/api/api.h"
+#include "propflow/api/export.h"
 #include "propflow/api/reads.h"
 #include "propflow/api/respond.h"
 #include "propflow/api/upload.h"
@@ -123,6 +124,21 @@ static void property(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 	pf_reads_property(api, req, id, user);
 }
 
+static void export_records(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
+{
+	pf_export_records(api, req, id, user);
+}
+
+static void export_errors(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
+{
+	pf_export_errors(api, req, id, user);
+}
+
+static void export_file(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
+{
+	pf_export_file(api, req, id, user);
+}
+
 static void page(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 {
 	if (!api->page || !pf_static_serve(api->page, req))
@@ -153,6 +169,12 @@ static const route routes[] = {
 	{"POST",    "/api/imports/{id}/reprocess",  AUTH_USER, reprocess},
 	{"GET",     "/api/imports/{id}/properties", AUTH_USER, properties},
 	{"GET",     "/api/imports/{id}/errors",     AUTH_USER, errors},
+	{"GET",     "/api/imports/{id}/export",        AUTH_USER, export_records},
+	{"HEAD",    "/api/imports/{id}/export",        AUTH_USER, export_records},
+	{"GET",     "/api/imports/{id}/errors/export", AUTH_USER, export_errors},
+	{"HEAD",    "/api/imports/{id}/errors/export", AUTH_USER, export_errors},
+	{"GET",     "/api/imports/{id}/file",          AUTH_USER, export_file},
+	{"HEAD",    "/api/imports/{id}/file",          AUTH_USER, export_file},
 	{"GET",     "/api/properties/{id}",         AUTH_USER, property},
 	{"GET",     "*",                            AUTH_OPEN, page},
 	{"HEAD",    "*",                            AUTH_OPEN, page},

@@ -236,6 +236,13 @@ void pf_http_conn_kill(pf_http_conn *c, const char *reason, pf_http_abort why)
 		c->close_reason = reason;
 	pf_http_req *req = c->req;
 	c->req = NULL;
+	if (req && req->streaming && c->bev) {
+		/* a stream cut short: its access line now (the server's log is
+		 * out of its reach once the connection is gone), with what left */
+		size_t queued = evbuffer_get_length(bufferevent_get_output(c->bev));
+		uint64_t sent = req->stream_bytes > queued ? req->stream_bytes - queued : 0;
+		pf_http_access_log(c->srv->lim.access_log, req, req->stream_status, (size_t)sent);
+	}
 	pf_http_conn_set_state(c, CONN_DEAD);
 	if (req) {
 		req->conn = NULL;

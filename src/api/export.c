@@ -1,0 +1,673 @@
+/*
+ * export.c - the downloads (see export.h): an import's records as CSV,
+ * ndjson or GeoJSON, its rejected rows as a CSV to fix and upload again,
+ * and the uploaded file itself. Each is a chain of short keyset
+ * statements on the reader pool feeding a streamed response (http.h):
+ * a page is asked for only while the client's connection has room, and the
+ * next one is sent before the current one is written, so the database and
+ * the socket work at the same time and a slow client holds no pool
+ * connection, only its bounded output.
+ */
+#include "propflow/api/export.h"
+#include "propflow/api/respond.h"
+#include "propflow/base/log.h"
+#include "propflow/base/utf8.h"
+#include "propflow/ingest/fields.h"
+#include "propflow/store/spool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum export_kind {
+	EXPORT_RECORDS = 0, /* GET /api/imports/ID/export */
+	EXPORT_ERRORS,      /* GET /api/imports/ID/errors/export */
+	EXPORT_FILE,        /* GET /api/imports/ID/file */
+} export_kind;
+
+typedef enum export_format {
+	FORMAT_CSV = 0,
+	FORMAT_NDJSON,
+	FORMAT_GEOJSON,
+} export_format;
+
+/*
+ * A download's life; export_set_state() does every side effect of entering
+ * a state. Statements and the client come and go independently: the
+ * context is freed once it is EXPORT_GONE and no statement is in flight.
+ */
+typedef enum export_state {
+	EXPORT_OWNER, /* the owner check is in flight; nothing answered yet */
+	EXPORT_PAGES, /* headers sent; pages chained as the output has room */
+	EXPORT_GONE,  /* the stream ended, was cut, or the client left */
+} export_state;
+
+typedef struct export_ctx {
+	pf_api *api;              /* borrowed */
+	pf_http_req *req;         /* owned until answered or the stream ends; NULL after */
+	export_kind kind;         /* what is downloaded */
+	export_format format;     /* records: how */
+	export_state state;       /* see export_set_state */
+	int64_t id;               /* the import */
+	int64_t user;             /* its owner, checked by every statement */
+	int64_t gen;              /* the generation read (records, errors) */
+	int64_t pos;              /* last row_no, last import_errors.id, or next byte offset */
+	int64_t total;            /* file: its bytes */
+	bool inflight;            /* a statement is out (its callback owns a use of this) */
+	bool last;                /* the last page has been read */
+	bool features;            /* geojson: a feature was written (a comma goes first) */
+	char delim;               /* errors: the file's delimiter */
+	const char *cut;          /* static: why the stream is cut (GONE), NULL ended well */
+	struct evbuffer *pending; /* owned: formatted bytes not yet streamed, at most a page */
+} export_ctx;
+
+static void page_cb(void *arg, const pf_db_result *r);
+static void export_pump(export_ctx *x);
+
+/* ---------------- names ---------------- */
+
+void pf_export_disposition(const char *name, const char *ext, char *out, size_t cap)
+{
+	char base[PF_EXPORT_NAME_MAX + 1];
+	size_t n = strlen(name ? name : "");
+	if (ext) {
+		/* the upload's own extension gives way to the format's */
+		const char *dot = name ? strrchr(name, '.') : NULL;
+		if (dot && dot != name && !strchr(dot, '/'))
+			n = (size_t)(dot - name);
+	}
+	size_t elen = ext ? strlen(ext) : 0;
+	size_t keep = n;
+	if (keep > PF_EXPORT_NAME_MAX - elen)
+		keep = PF_EXPORT_NAME_MAX - elen;
+	size_t o = 0;
+	bool differs = keep < n;
+	for (size_t i = 0; i < keep; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		          (ch >= '0' && ch <= '9') || (ch && strchr(" ._-()+,=@", ch));
+		if (o == 0 && ch == '.')
+			ok = false; /* no hidden file */
+		differs |= !ok;
+		if (ch >= 0x80 && ch < 0xc0 && o > 0 && base[o - 1] == '_')
+			continue; /* one '_' per UTF-8 character, not per byte */
+		base[o++] = ok ? (char)ch : '_';
+	}
+	base[o] = 0;
+	if (o == 0)
+		snprintf(base, sizeof(base), "import");
+	int w = snprintf(out, cap, "attachment; filename=\"%s%s\"", base, ext ? ext : "");
+	if (!differs || !name || w < 0 || (size_t)w >= cap || !pf_utf8_valid(name, keep))
+		return;
+	/* RFC 8187: the UTF-8 name, every byte outside attr-char escaped */
+	size_t used = (size_t)w;
+	static const char hex[] = "0123456789ABCDEF";
+	const char *tail = "; filename*=UTF-8''";
+	if (strlen(tail) >= cap - used)
+		return;
+	memcpy(out + used, tail, strlen(tail));
+	used += strlen(tail);
+	for (size_t i = 0; i < keep + elen; i++) {
+		unsigned char ch = (unsigned char)(i < keep ? name[i] : ext[i - keep]);
+		bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		             (ch >= '0' && ch <= '9') || strchr("!#$&+-.^_`|~", ch);
+		size_t need = plain ? 1 : 3;
+		if (need >= cap - used) {
+			out[w] = 0; /* no room for all of it: the ASCII name alone */
+			return;
+		}
+		if (plain) {
+			out[used++] = (char)ch;
+		} else {
+			out[used++] = '%';
+			out[used++] = hex[ch >> 4];
+			out[used++] = hex[ch & 15];
+		}
+	}
+	out[used] = 0;
+}
+
+/* ---------------- formatting ---------------- */
+
+/* One CSV field (RFC 4180): quoted when it holds the delimiter, a quote,
+ * CR or LF, or is an empty text (NULL is written as nothing at all, as
+ * PostgreSQL's CSV does). */
+static int csv_field(struct evbuffer *b, const char *v, char delim)
+{
+	if (!v)
+		return 0;
+	size_t n = strlen(v);
+	bool quote = n == 0;
+	for (size_t i = 0; i < n && !quote; i++)
+		quote = v[i] == delim || v[i] == '"' || v[i] == '\r' || v[i] == '\n';
+	if (!quote)
+		return evbuffer_add(b, v, n);
+	int rc = evbuffer_add(b, "\"", 1);
+	const char *p = v;
+	for (const char *q; rc == 0 && (q = strchr(p, '"')); p = q + 1)
+		rc = evbuffer_add(b, p, (size_t)(q - p + 1)) || evbuffer_add(b, "\"", 1);
+	return rc ? rc : evbuffer_add(b, p, strlen(p)) || evbuffer_add(b, "\"", 1);
+}
+
+/* The columns of a records page: csv reads only the fields. */
+#define RECORD_FULL_HEAD 4 /* id, row_no, line_no, job_id; then the fields, warned, outlier */
+#define RECORD_FULL_COLS "id, row_no, line_no, job_id" PF_FIELD_SELECT ", warned, outlier"
+
+static void json_number(cJSON *o, const char *k, const char *v)
+{
+	if (v && ((*v >= '0' && *v <= '9') || *v == '-'))
+		cJSON_AddRawToObject(o, k, v);
+	else
+		cJSON_AddNullToObject(o, k);
+}
+
+static void json_text(cJSON *o, const char *k, const char *v)
+{
+	if (v)
+		cJSON_AddStringToObject(o, k, v);
+	else
+		cJSON_AddNullToObject(o, k);
+}
+
+/* The API's record object (the search engineer's record.c builds the same
+ * from PF_RECORD_COLUMNS; this one goes once that is merged). */
+static cJSON *record_json(const pf_db_result *r, int row)
+{
+	static const char *const head[RECORD_FULL_HEAD] = {"id", "row", "line", "job_id"};
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	for (int c = 0; c < RECORD_FULL_HEAD; c++)
+		json_number(o, head[c], pf_db_value(r, 1, row, c));
+	for (int f = 0; f < PF_F__COUNT; f++) {
+		const pf_field_info *i = pf_field_info_of((pf_field)f);
+		const char *v = pf_db_value(r, 1, row, RECORD_FULL_HEAD + f);
+		if (i->kind == PF_KIND_NUMBER)
+			json_number(o, i->name, v);
+		else
+			json_text(o, i->name, v);
+	}
+	const char *warned = pf_db_value(r, 1, row, RECORD_FULL_HEAD + PF_F__COUNT);
+	const char *outlier = pf_db_value(r, 1, row, RECORD_FULL_HEAD + PF_F__COUNT + 1);
+	cJSON_AddBoolToObject(o, "warned", warned && *warned == 't');
+	cJSON_AddBoolToObject(o, "outlier", outlier != NULL);
+	json_text(o, "outlier_reason", outlier);
+	return o;
+}
+
+/* A GeoJSON Feature of the record: a Point when both coordinates are known. */
+static cJSON *feature_json(const pf_db_result *r, int row)
+{
+	cJSON *props = record_json(r, row);
+	cJSON *f = cJSON_CreateObject();
+	if (!props || !f) {
+		cJSON_Delete(props);
+		cJSON_Delete(f);
+		return NULL;
+	}
+	cJSON_AddStringToObject(f, "type", "Feature");
+	const char *lat = pf_db_value(r, 1, row, RECORD_FULL_HEAD + PF_F_LATITUDE);
+	const char *lon = pf_db_value(r, 1, row, RECORD_FULL_HEAD + PF_F_LONGITUDE);
+	cJSON *coords = lat && lon ? cJSON_CreateArray() : NULL;
+	if (coords) {
+		cJSON_AddItemToArray(coords, cJSON_CreateRaw(lon));
+		cJSON_AddItemToArray(coords, cJSON_CreateRaw(lat));
+		cJSON *g = cJSON_AddObjectToObject(f, "geometry");
+		if (g) {
+			cJSON_AddStringToObject(g, "type", "Point");
+			cJSON_AddItemToObject(g, "coordinates", coords);
+		} else {
+			cJSON_Delete(coords);
+		}
+	} else {
+		cJSON_AddNullToObject(f, "geometry");
+	}
+	cJSON_AddItemToObject(f, "properties", props);
+	return f;
+}
+
+/* cJSON's text of o (taken) added to b, then tail. */
+static int add_json(struct evbuffer *b, cJSON *o, const char *tail)
+{
+	char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	if (!s)
+		return PF_ENOMEM;
+	int rc = evbuffer_add(b, s, strlen(s)) || evbuffer_add(b, tail, strlen(tail));
+	free(s);
+	return rc ? PF_ENOMEM : 0;
+}
+
+/* The bytes before the first row. */
+static int write_prologue(export_ctx *x, const pf_db_result *owner)
+{
+	struct evbuffer *b = x->pending;
+	int rc = 0;
+	if (x->kind == EXPORT_RECORDS && x->format == FORMAT_CSV) {
+		for (int f = 0; rc == 0 && f < PF_F__COUNT; f++)
+			rc = (f && evbuffer_add(b, ",", 1)) ||
+			     csv_field(b, pf_field_name((pf_field)f), ',');
+		rc = rc || evbuffer_add(b, "\r\n", 2);
+	} else if (x->kind == EXPORT_RECORDS && x->format == FORMAT_GEOJSON) {
+		static const char head[] = "{\"type\":\"FeatureCollection\",\"features\":[\n";
+		rc = evbuffer_add(b, head, sizeof(head) - 1);
+	} else if (x->kind == EXPORT_ERRORS) {
+		/* the file's titles, in its delimiter, and the reason column */
+		cJSON *cols = cJSON_Parse(pf_db_value(owner, 0, 0, 3));
+		int n = cJSON_GetArraySize(cols);
+		for (int i = 0; rc == 0 && i < n; i++) {
+			cJSON *h =
+			    cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cols, i), "header");
+			/* an empty title stays empty, as in the file (not "") */
+			const char *t =
+			    cJSON_IsString(h) && h->valuestring[0] ? h->valuestring : NULL;
+			rc = (i && evbuffer_add(b, &x->delim, 1)) || csv_field(b, t, x->delim);
+		}
+		cJSON_Delete(cols);
+		rc = rc || (n && evbuffer_add(b, &x->delim, 1)) ||
+		     csv_field(b, PF_EXPORT_REASON_COL, x->delim) || evbuffer_add(b, "\r\n", 2);
+	}
+	return rc ? PF_ENOMEM : 0;
+}
+
+/* The bytes after the last row. */
+static int write_epilogue(export_ctx *x)
+{
+	if (x->kind == EXPORT_RECORDS && x->format == FORMAT_GEOJSON)
+		return evbuffer_add(x->pending, "\n]}\n", 4) ? PF_ENOMEM : 0;
+	return 0;
+}
+
+/* Rows of page statement 1 into pending; moves pos. */
+static int write_page(export_ctx *x, const pf_db_result *r, const char **why)
+{
+	struct evbuffer *b = x->pending;
+	int n = pf_db_rows(r, 1);
+	int rc = 0;
+	for (int i = 0; rc == 0 && i < n; i++) {
+		switch (x->kind) {
+		case EXPORT_RECORDS:
+			if (x->format == FORMAT_CSV) {
+				for (int f = 0; rc == 0 && f < PF_F__COUNT; f++)
+					rc = (f && evbuffer_add(b, ",", 1)) ||
+					     csv_field(b, pf_db_value(r, 1, i, 1 + f), ',');
+				rc = rc || evbuffer_add(b, "\r\n", 2);
+				x->pos = strtoll(pf_db_value(r, 1, i, 0), NULL, 10);
+			} else if (x->format == FORMAT_NDJSON) {
+				rc = add_json(b, record_json(r, i), "\n");
+				x->pos = strtoll(pf_db_value(r, 1, i, 1), NULL, 10);
+			} else {
+				rc = (x->features && evbuffer_add(b, ",\n", 2)) ||
+				     add_json(b, feature_json(r, i), "");
+				x->features = true;
+				x->pos = strtoll(pf_db_value(r, 1, i, 1), NULL, 10);
+			}
+			break;
+		case EXPORT_ERRORS: {
+			/* the row's text as read, then its reason */
+			const char *raw = pf_db_value(r, 1, i, 1);
+			rc = evbuffer_add(b, raw ? raw : "", raw ? strlen(raw) : 0) ||
+			     evbuffer_add(b, &x->delim, 1) ||
+			     csv_field(b, pf_db_value(r, 1, i, 2), x->delim) ||
+			     evbuffer_add(b, "\r\n", 2);
+			x->pos = strtoll(pf_db_value(r, 1, i, 0), NULL, 10);
+			break;
+		}
+		case EXPORT_FILE: {
+			int64_t off = strtoll(pf_db_value(r, 1, i, 0), NULL, 10);
+			int64_t len = strtoll(pf_db_value(r, 1, i, 1), NULL, 10);
+			if (off != x->pos || len <= 0 || len > PF_SPOOL_CHUNK) {
+				*why = "the stored upload is missing bytes";
+				return PF_EINVAL;
+			}
+			size_t blen = 0;
+			unsigned char *blk =
+			    PQunescapeBytea((const unsigned char *)pf_db_value(r, 1, i, 2), &blen);
+			struct evbuffer_iovec v;
+			if (!blk || evbuffer_reserve_space(b, (size_t)len, &v, 1) < 1) {
+				PQfreemem(blk);
+				*why = "out of memory";
+				return PF_ENOMEM;
+			}
+			rc = pf_spool_decode((const char *)blk, blen, v.iov_base, (size_t)len);
+			PQfreemem(blk);
+			v.iov_len = rc == 0 ? (size_t)len : 0;
+			evbuffer_commit_space(b, &v, 1);
+			if (rc != 0) {
+				*why = "the stored upload cannot be read back";
+				return rc;
+			}
+			x->pos = off + len;
+			break;
+		}
+		default: abort();
+		}
+	}
+	if (rc != 0)
+		*why = "out of memory";
+	return rc ? PF_ENOMEM : 0;
+}
+
+/* ---------------- the state machine ---------------- */
+
+static void export_free(export_ctx *x)
+{
+	if (x->pending)
+		evbuffer_free(x->pending);
+	free(x);
+}
+
+static void export_set_state(export_ctx *x, export_state s)
+{
+	x->state = s;
+	switch (s) {
+	case EXPORT_OWNER:
+	case EXPORT_PAGES: break;
+	case EXPORT_GONE:
+		if (x->req) {
+			if (x->cut)
+				pf_http_stream_fail(x->req, x->cut);
+			else
+				pf_http_stream_end(x->req);
+			x->req = NULL;
+		}
+		if (!x->inflight)
+			export_free(x);
+		break;
+	default: abort();
+	}
+}
+
+/* Cut the stream: the client sees an incomplete body. */
+static void export_cut(export_ctx *x, const char *why)
+{
+	pf_warn("import %lld: download cut: %s", (long long)x->id, why);
+	x->cut = why;
+	export_set_state(x, EXPORT_GONE);
+}
+
+static const char sql_owner[] =
+    "SELECT gen, name, coalesce(delimiter, ','), columns::text, input_complete, bytes_durable "
+    "FROM import_jobs WHERE id = $1 AND user_id = $2";
+static const char sql_gen[] = "SELECT gen FROM import_jobs WHERE id = $1 AND user_id = $2";
+/* Each page: the import's rows after pos at the generation the download
+ * began with, owner-checked again (statement 0 tells a reprocess). */
+static const char sql_csv_page[] =
+    "SELECT row_no" PF_FIELD_SELECT " FROM property_records WHERE job_id = $1 AND gen = $2 "
+    "AND row_no > $3 AND EXISTS (SELECT 1 FROM import_jobs WHERE id = $1 AND user_id = $5) "
+    "ORDER BY row_no LIMIT $4";
+static const char sql_record_page[] =
+    "SELECT " RECORD_FULL_COLS " FROM property_records WHERE job_id = $1 AND gen = $2 "
+    "AND row_no > $3 AND EXISTS (SELECT 1 FROM import_jobs WHERE id = $1 AND user_id = $5) "
+    "ORDER BY row_no LIMIT $4";
+static const char sql_error_page[] =
+    "SELECT id, raw_text, reason FROM import_errors WHERE job_id = $1 AND gen = $2 "
+    "AND id > $3 AND kind = 'rejected' "
+    "AND EXISTS (SELECT 1 FROM import_jobs WHERE id = $1 AND user_id = $5) "
+    "ORDER BY id LIMIT $4";
+/* The upload is the same for every generation. */
+static const char sql_chunk_page[] =
+    "SELECT byte_offset, raw_len, data FROM import_chunks WHERE job_id = $1 "
+    "AND byte_offset >= $2 AND EXISTS (SELECT 1 FROM import_jobs WHERE id = $1 AND "
+    "user_id = $4) ORDER BY byte_offset LIMIT $3";
+
+/* Ask for the next page, unless one is out or none is left. */
+static void export_fetch(export_ctx *x)
+{
+	if (x->inflight || x->last || x->state != EXPORT_PAGES)
+		return;
+	const char *sql = x->kind == EXPORT_ERRORS  ? sql_error_page
+	                  : x->kind == EXPORT_FILE  ? sql_chunk_page
+	                  : x->format == FORMAT_CSV ? sql_csv_page
+	                                            : sql_record_page;
+	pf_db_unit *u = pf_db_unit_new(page_cb, x);
+	pf_db_unit_stmt(u, sql_gen);
+	pf_db_unit_int(u, x->id);
+	pf_db_unit_int(u, x->user);
+	pf_db_unit_stmt(u, sql);
+	pf_db_unit_int(u, x->id);
+	if (x->kind != EXPORT_FILE)
+		pf_db_unit_int(u, x->gen);
+	pf_db_unit_int(u, x->pos);
+	pf_db_unit_int(u, x->kind == EXPORT_FILE ? PF_EXPORT_PAGE_CHUNKS : PF_EXPORT_PAGE_ROWS);
+	if (pf_db_unit_int(u, x->user) != 0) {
+		pf_db_unit_free(u);
+		export_cut(x, "out of memory");
+		return;
+	}
+	x->inflight = true;
+	pf_db_submit(x->api->readers, 0, u);
+}
+
+/* Give the stream what is formatted while it has room; ask for more or
+ * end. */
+static void export_pump(export_ctx *x)
+{
+	if (x->state != EXPORT_PAGES)
+		return;
+	if (evbuffer_get_length(x->pending) > 0) {
+		if (!pf_http_stream_room(x->req))
+			return; /* the writable callback comes back here */
+		int rc = pf_http_stream_add_buffer(x->req, x->pending);
+		if (rc < 0) {
+			export_cut(x, rc == PF_ECLOSED ? "client gone" : "out of memory");
+			return;
+		}
+	}
+	if (x->last) {
+		if (!x->inflight)
+			export_set_state(x, EXPORT_GONE); /* pending is empty: all was written */
+		return;
+	}
+	if (pf_http_stream_room(x->req))
+		export_fetch(x);
+}
+
+static void writable_cb(void *arg, pf_http_req *req)
+{
+	export_pump(arg);
+}
+
+static void page_cb(void *arg, const pf_db_result *r)
+{
+	export_ctx *x = arg;
+	x->inflight = false;
+	if (x->state == EXPORT_GONE) {
+		export_free(x);
+		return;
+	}
+	if (r->error) {
+		export_cut(x, "the database failed");
+		return;
+	}
+	const char *gen = pf_db_value(r, 0, 0, 0);
+	if (pf_db_rows(r, 0) == 0 || !gen ||
+	    (x->kind != EXPORT_FILE && strtoll(gen, NULL, 10) != x->gen)) {
+		export_cut(x, "the import was deleted or reprocessed");
+		return;
+	}
+	int n = pf_db_rows(r, 1);
+	const char *why = NULL;
+	if (write_page(x, r, &why) != 0) {
+		export_cut(x, why);
+		return;
+	}
+	int page = x->kind == EXPORT_FILE ? PF_EXPORT_PAGE_CHUNKS : PF_EXPORT_PAGE_ROWS;
+	if (x->kind == EXPORT_FILE) {
+		x->last = x->pos >= x->total;
+		if (!x->last && n < page) {
+			export_cut(x, "the stored upload is missing bytes");
+			return;
+		}
+	} else {
+		x->last = n < page;
+	}
+	if (x->last && write_epilogue(x) != 0) {
+		export_cut(x, "out of memory");
+		return;
+	}
+	/* the next page is asked for before this one is written (when there
+	 * is room), so that the database works while the socket does */
+	if (pf_http_stream_room(x->req))
+		export_fetch(x);
+	export_pump(x);
+}
+
+static void abort_cb(void *arg, pf_http_req *req, pf_http_abort why)
+{
+	export_ctx *x = arg;
+	pf_info("import %lld: download abandoned: %s", (long long)x->id, pf_http_abort_name(why));
+	if (x->state == EXPORT_OWNER)
+		return; /* owner_cb answers the request (which just frees it) */
+	export_set_state(x, EXPORT_GONE);
+}
+
+static void owner_cb(void *arg, const pf_db_result *r)
+{
+	export_ctx *x = arg;
+	x->inflight = false;
+	pf_http_req *req = x->req;
+	if (r->error) {
+		x->req = NULL;
+		pf_respond_db_error(req, r);
+		export_set_state(x, EXPORT_GONE);
+		return;
+	}
+	if (pf_db_rows(r, 0) == 0) {
+		x->req = NULL;
+		pf_http_respond_error(req, 404, "no such import", NULL);
+		export_set_state(x, EXPORT_GONE);
+		return;
+	}
+	x->gen = strtoll(pf_db_value(r, 0, 0, 0), NULL, 10);
+	const char *name = pf_db_value(r, 0, 0, 1);
+	const char *delim = pf_db_value(r, 0, 0, 2);
+	x->delim = delim && delim[0] ? delim[0] : ',';
+	bool complete = pf_db_value(r, 0, 0, 4)[0] == 't';
+	x->total = strtoll(pf_db_value(r, 0, 0, 5), NULL, 10);
+	if (x->kind == EXPORT_FILE && !complete) {
+		x->req = NULL;
+		pf_http_respond_error(req, 409,
+		                      "the upload is not complete: its file can be downloaded "
+		                      "once every byte has arrived",
+		                      NULL);
+		export_set_state(x, EXPORT_GONE);
+		return;
+	}
+	static const char *const ext[] = {".csv", ".ndjson", ".geojson"};
+	static const char *const ctype[] = {"text/csv; charset=utf-8", "application/x-ndjson",
+	                                    "application/geo+json"};
+	char disp[4 * PF_EXPORT_NAME_MAX + 64];
+	char errname[PF_EXPORT_NAME_MAX + 16];
+	const char *type;
+	int64_t length = -1;
+	if (x->kind == EXPORT_RECORDS) {
+		pf_export_disposition(name, ext[x->format], disp, sizeof(disp));
+		type = ctype[x->format];
+	} else if (x->kind == EXPORT_ERRORS) {
+		/* "houses.csv" -> "houses-errors.csv" */
+		const char *dot = strrchr(name, '.');
+		int stem = dot && dot != name ? (int)(dot - name) : (int)strlen(name);
+		if (stem > PF_EXPORT_NAME_MAX - 11)
+			stem = PF_EXPORT_NAME_MAX - 11;
+		snprintf(errname, sizeof(errname), "%.*s-errors", stem, name);
+		pf_export_disposition(errname, ".csv", disp, sizeof(disp));
+		type = "text/csv; charset=utf-8";
+	} else {
+		pf_export_disposition(name, NULL, disp, sizeof(disp));
+		type = "application/octet-stream";
+		length = x->total;
+	}
+	pf_respond_header(req, "Content-Disposition", disp);
+	pf_respond_header(req, "Cache-Control", "private, no-store");
+	/* the file is already as compact as its owner made it: no gzip */
+	int rc =
+	    pf_http_stream_begin(req, 200, type, length, x->kind != EXPORT_FILE, writable_cb, x);
+	if (rc != 0) {
+		x->req = NULL;
+		pf_respond_oom(req);
+		export_set_state(x, EXPORT_GONE);
+		return;
+	}
+	if (!pf_http_req_alive(req)) {
+		/* left during the owner check (the abort callback has fired) */
+		export_set_state(x, EXPORT_GONE);
+		return;
+	}
+	x->pos = 0;
+	export_set_state(x, EXPORT_PAGES);
+	if (pf_http_req_is_head(req)) {
+		export_set_state(x, EXPORT_GONE);
+		return;
+	}
+	if (write_prologue(x, r) != 0) {
+		export_cut(x, "out of memory");
+		return;
+	}
+	export_pump(x);
+}
+
+/* ---------------- entry points ---------------- */
+
+static void export_start(pf_api *api, pf_http_req *req, export_kind kind, int64_t id, int64_t user)
+{
+	export_format format = FORMAT_CSV;
+	if (kind == EXPORT_RECORDS) {
+		const char *f = pf_http_req_param(req, "format");
+		if (!f || strcmp(f, "csv") == 0) {
+			format = FORMAT_CSV;
+		} else if (strcmp(f, "ndjson") == 0) {
+			format = FORMAT_NDJSON;
+		} else if (strcmp(f, "geojson") == 0) {
+			format = FORMAT_GEOJSON;
+		} else {
+			pf_http_respond_error(req, 400, "format must be csv, ndjson or geojson",
+			                      "{\"param\": \"format\"}");
+			return;
+		}
+	}
+	if (!pf_respond_db_up(req, api->readers))
+		return;
+	export_ctx *x = calloc(1, sizeof(*x));
+	if (x)
+		x->pending = evbuffer_new();
+	if (!x || !x->pending) {
+		free(x);
+		pf_respond_oom(req);
+		return;
+	}
+	x->api = api;
+	x->req = req;
+	x->kind = kind;
+	x->format = format;
+	x->id = id;
+	x->user = user;
+	export_set_state(x, EXPORT_OWNER);
+	pf_db_unit *u = pf_db_unit_new(owner_cb, x);
+	pf_db_unit_stmt(u, sql_owner);
+	pf_db_unit_int(u, id);
+	if (pf_db_unit_int(u, user) != 0) {
+		pf_db_unit_free(u);
+		export_free(x);
+		pf_respond_oom(req);
+		return;
+	}
+	pf_http_req_on_abort(req, abort_cb, x);
+	x->inflight = true;
+	pf_db_submit(api->readers, 0, u);
+}
+
+void pf_export_records(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
+{
+	export_start(api, req, EXPORT_RECORDS, id, user);
+}
+
+void pf_export_errors(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
+{
+	export_start(api, req, EXPORT_ERRORS, id, user);
+}
+
+void pf_export_file(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
+{
+	export_start(api, req, EXPORT_FILE, id, user);
+}
