@@ -114,6 +114,12 @@ static void properties(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 	pf_reads_properties(api, req, id, user);
 }
 
+static void all_properties(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
+{
+	PF_UNUSED(id);
+	pf_reads_all_properties(api, req, user);
+}
+
 static void errors(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 {
 	pf_reads_errors(api, req, id, user);
@@ -175,6 +181,7 @@ static const route routes[] = {
 	{"HEAD",    "/api/imports/{id}/errors/export", AUTH_USER, export_errors},
 	{"GET",     "/api/imports/{id}/file",          AUTH_USER, export_file},
 	{"HEAD",    "/api/imports/{id}/file",          AUTH_USER, export_file},
+	{"GET",     "/api/properties",              AUTH_USER, all_properties},
 	{"GET",     "/api/properties/{id}",         AUTH_USER, property},
 	{"GET",     "*",                            AUTH_OPEN, page},
 	{"HEAD",    "*",                            AUTH_OPEN, page},

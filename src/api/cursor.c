@@ -79,52 +79,78 @@ static int decode64(const char *text, uint8_t *out, size_t n)
 	return o == n && acc == 0 ? 0 : PF_EINVAL;
 }
 
-int pf_cursor_encode(const uint8_t key[PF_CURSOR_KEY_BYTES], pf_cursor_kind kind,
-                     const pf_cursor *c, char *out, size_t cap)
+int pf_cursor_seal(const uint8_t key[PF_CURSOR_KEY_BYTES], pf_cursor_kind kind,
+                   const uint8_t *plain, size_t len, char *out, size_t cap)
 {
-	if (cap < PF_CURSOR_CHARS + 1)
+	size_t total = CURSOR_NONCE + len + CURSOR_TAG;
+	if (len > PF_CURSOR_PLAIN_MAX || cap < (total * 8 + 5) / 6 + 1)
 		return PF_ELIMIT;
-	uint8_t sealed[PF_CURSOR_BYTES], plain[CURSOR_PLAIN];
+	uint8_t sealed[CURSOR_NONCE + PF_CURSOR_PLAIN_MAX + CURSOR_TAG];
 	uint8_t aad = (uint8_t)kind;
-	put64(plain, c->job);
-	put64(plain + 8, c->gen);
-	put64(plain + 16, c->pos);
-	int rc = PF_EIO, len = 0;
+	int rc = PF_EIO, n = 0;
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	if (ctx && RAND_bytes(sealed, CURSOR_NONCE) == 1 &&
 	    EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, sealed) == 1 &&
-	    EVP_EncryptUpdate(ctx, NULL, &len, &aad, 1) == 1 &&
-	    EVP_EncryptUpdate(ctx, sealed + CURSOR_NONCE, &len, plain, CURSOR_PLAIN) == 1 &&
-	    len == CURSOR_PLAIN &&
-	    EVP_EncryptFinal_ex(ctx, sealed + CURSOR_NONCE + CURSOR_PLAIN, &len) == 1 &&
+	    EVP_EncryptUpdate(ctx, NULL, &n, &aad, 1) == 1 &&
+	    EVP_EncryptUpdate(ctx, sealed + CURSOR_NONCE, &n, plain, (int)len) == 1 &&
+	    (size_t)n == len && EVP_EncryptFinal_ex(ctx, sealed + CURSOR_NONCE + len, &n) == 1 &&
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CURSOR_TAG,
-	                        sealed + CURSOR_NONCE + CURSOR_PLAIN) == 1) {
-		encode64(sealed, sizeof(sealed), out);
+	                        sealed + CURSOR_NONCE + len) == 1) {
+		encode64(sealed, total, out);
 		rc = 0;
 	}
 	EVP_CIPHER_CTX_free(ctx);
 	return rc;
 }
 
-int pf_cursor_decode(const uint8_t key[PF_CURSOR_KEY_BYTES], pf_cursor_kind kind, const char *text,
-                     pf_cursor *c)
+int pf_cursor_open(const uint8_t key[PF_CURSOR_KEY_BYTES], pf_cursor_kind kind, const char *text,
+                   uint8_t *plain, size_t cap, size_t *len)
 {
-	uint8_t sealed[PF_CURSOR_BYTES], plain[CURSOR_PLAIN];
+	uint8_t sealed[CURSOR_NONCE + PF_CURSOR_PLAIN_MAX + CURSOR_TAG];
 	uint8_t aad = (uint8_t)kind;
-	if (!text || decode64(text, sealed, sizeof(sealed)) != 0)
+	size_t chars = text ? strlen(text) : 0;
+	/* the byte count whose base64url is exactly that many characters */
+	size_t total = chars * 6 / 8;
+	if (!text || total < CURSOR_NONCE + CURSOR_TAG || total > sizeof(sealed) ||
+	    total - CURSOR_NONCE - CURSOR_TAG > cap || decode64(text, sealed, total) != 0)
 		return PF_EINVAL;
-	int ok = 0, len = 0;
+	size_t plen = total - CURSOR_NONCE - CURSOR_TAG;
+	int ok = 0, n = 0;
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	if (ctx && EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, sealed) == 1 &&
-	    EVP_DecryptUpdate(ctx, NULL, &len, &aad, 1) == 1 &&
-	    EVP_DecryptUpdate(ctx, plain, &len, sealed + CURSOR_NONCE, CURSOR_PLAIN) == 1 &&
-	    len == CURSOR_PLAIN &&
+	    EVP_DecryptUpdate(ctx, NULL, &n, &aad, 1) == 1 &&
+	    EVP_DecryptUpdate(ctx, plain, &n, sealed + CURSOR_NONCE, (int)plen) == 1 &&
+	    (size_t)n == plen &&
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CURSOR_TAG,
-	                        sealed + CURSOR_NONCE + CURSOR_PLAIN) == 1 &&
-	    EVP_DecryptFinal_ex(ctx, plain + CURSOR_PLAIN, &len) == 1)
+	                        sealed + CURSOR_NONCE + plen) == 1 &&
+	    EVP_DecryptFinal_ex(ctx, plain + plen, &n) == 1)
 		ok = 1;
 	EVP_CIPHER_CTX_free(ctx);
 	if (!ok)
+		return PF_EINVAL;
+	*len = plen;
+	return 0;
+}
+
+int pf_cursor_encode(const uint8_t key[PF_CURSOR_KEY_BYTES], pf_cursor_kind kind,
+                     const pf_cursor *c, char *out, size_t cap)
+{
+	if (cap < PF_CURSOR_CHARS + 1)
+		return PF_ELIMIT;
+	uint8_t plain[CURSOR_PLAIN];
+	put64(plain, c->job);
+	put64(plain + 8, c->gen);
+	put64(plain + 16, c->pos);
+	return pf_cursor_seal(key, kind, plain, sizeof(plain), out, cap);
+}
+
+int pf_cursor_decode(const uint8_t key[PF_CURSOR_KEY_BYTES], pf_cursor_kind kind, const char *text,
+                     pf_cursor *c)
+{
+	uint8_t plain[PF_CURSOR_PLAIN_MAX];
+	size_t len = 0;
+	if (!text || strlen(text) != PF_CURSOR_CHARS ||
+	    pf_cursor_open(key, kind, text, plain, sizeof(plain), &len) != 0 || len != CURSOR_PLAIN)
 		return PF_EINVAL;
 	pf_cursor v = {get64(plain), get64(plain + 8), get64(plain + 16)};
 	if (v.job < 1 || v.gen < 0 || v.pos < 0)

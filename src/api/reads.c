@@ -1,11 +1,14 @@
 /*
  * reads.c - the API's reads (see reads.h). Each goes to the reader pool as
  * one unit and answers from its callback; every query takes its values as
- * parameters and is scoped to its owner. A record's columns, its JSON and
- * GET /api/fields come from the field table (fields.h).
+ * parameters and is scoped to its owner. GET /api/fields comes from the
+ * field table (fields.h), a record's JSON from record.h, the statements of
+ * a page of records from query.h.
  */
 #include "propflow/api/reads.h"
 #include "propflow/api/cursor.h"
+#include "propflow/api/query.h"
+#include "propflow/api/record.h"
 #include "propflow/api/respond.h"
 #include "propflow/base/log.h"
 #include "propflow/ingest/fields.h"
@@ -16,49 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---------------- helpers ---------------- */
-
-/* Value as a JSON number, or null (PostgreSQL's numeric/float text). */
-static void add_number_text(cJSON *o, const char *k, const char *v)
-{
-	if (v && ((*v >= '0' && *v <= '9') || *v == '-'))
-		cJSON_AddRawToObject(o, k, v);
-	else
-		cJSON_AddNullToObject(o, k);
-}
-
-static void add_text(cJSON *o, const char *k, const char *v)
-{
-	if (v)
-		cJSON_AddStringToObject(o, k, v);
-	else
-		cJSON_AddNullToObject(o, k);
-}
-
-/* ---------------- records ---------------- */
-
-/* id, row, line, then the fields in table order (a date as text). */
-#define RECORD_HEAD    3
-#define RECORD_COLUMNS "id, row_no, line_no" PF_FIELD_SELECT
-
-static cJSON *record_json(const pf_db_result *r, int stmt, int row)
-{
-	static const char *const head[RECORD_HEAD] = {"id", "row", "line"};
-	cJSON *o = cJSON_CreateObject();
-	if (!o)
-		return NULL;
-	for (int c = 0; c < RECORD_HEAD; c++)
-		add_number_text(o, head[c], pf_db_value(r, stmt, row, c));
-	for (int f = 0; f < PF_F__COUNT; f++) {
-		const pf_field_info *i = pf_field_info_of((pf_field)f);
-		const char *v = pf_db_value(r, stmt, row, RECORD_HEAD + f);
-		if (i->kind == PF_KIND_NUMBER)
-			add_number_text(o, i->name, v);
-		else
-			add_text(o, i->name, v);
-	}
-	return o;
-}
+#define add_number_text pf_record_add_number
+#define add_text        pf_record_add_text
 
 void pf_reads_fields(pf_http_req *req)
 {
@@ -96,6 +58,7 @@ typedef enum read_kind {
 	READ_JOB_LIST = 0,
 	READ_JOB,
 	READ_PROPERTIES,
+	READ_ALL_PROPERTIES,
 	READ_ERRORS,
 	READ_PROPERTY,
 	READ_HEALTH,
@@ -108,15 +71,44 @@ typedef struct read_ctx {
 	int64_t id;        /* the import or record */
 	int64_t user;      /* owner every row read must belong to */
 	int limit;         /* pages: items asked for */
-	const char *after; /* pages: the cursor as sent (in req), NULL none */
-	pf_cursor cur;     /* pages: after, opened (valid when after is set) */
+	const char *after; /* errors: the cursor as sent (in req), NULL none */
+	pf_cursor cur;     /* errors: after, opened (valid when after is set) */
+	pf_query *query;   /* records: owned, the request's q, filters, sort, page */
+	pf_query_pos pos;  /* records: where the page starts (query->after, opened) */
 } read_ctx;
 
 static void read_done_cb(void *arg, const pf_db_result *r);
 
 static void read_free(read_ctx *c)
 {
+	if (c)
+		free(c->query);
 	free(c);
+}
+
+static bool records_read(const read_ctx *c)
+{
+	return c->kind == READ_PROPERTIES || c->kind == READ_ALL_PROPERTIES;
+}
+
+static pf_query_scope records_scope(const read_ctx *c)
+{
+	return c->kind == READ_ALL_PROPERTIES ? PF_QUERY_ALL : PF_QUERY_IMPORT;
+}
+
+/* 400 naming the parameter ({"error": "NAME message", "detail": {"param":
+ * NAME}}). */
+static void respond_param_error(pf_http_req *req, const pf_query_error *e)
+{
+	char msg[256];
+	snprintf(msg, sizeof(msg), "%.80s %s", e->param, e->message);
+	cJSON *d = cJSON_CreateObject();
+	char *detail = NULL;
+	if (d && cJSON_AddStringToObject(d, "param", e->param))
+		detail = cJSON_PrintUnformatted(d);
+	cJSON_Delete(d);
+	pf_http_respond_error(req, 400, msg, detail);
+	cJSON_free(detail);
 }
 
 /* A page's cursor (after) is one this server sealed for this list; its
@@ -124,20 +116,93 @@ static void read_free(read_ctx *c)
  * someone else's import stays a plain 404). */
 static bool open_cursor(read_ctx *c)
 {
-	pf_cursor_kind kind = c->kind == READ_PROPERTIES ? PF_CURSOR_RECORDS : PF_CURSOR_ERRORS;
+	if (records_read(c)) {
+		pf_query_error e;
+		if (pf_query_cursor_open(c->query, c->api->cursor_key, records_scope(c), &c->pos,
+		                         &e) != 0) {
+			respond_param_error(c->req, &e);
+			return false;
+		}
+		return true;
+	}
 	if (!c->after)
 		return true;
-	if (pf_cursor_decode(c->api->cursor_key, kind, c->after, &c->cur) != 0 ||
-	    (kind == PF_CURSOR_RECORDS && c->cur.pos > INT32_MAX)) {
+	if (pf_cursor_decode(c->api->cursor_key, PF_CURSOR_ERRORS, c->after, &c->cur) != 0) {
 		pf_http_respond_error(c->req, 400, "after must be a cursor returned as next", NULL);
 		return false;
 	}
 	return true;
 }
 
+/* A page of records: statement 0 the import's generation if it is the
+ * user's (one import only), then the page of limit+1 rows. */
+static void records_response(read_ctx *c, const pf_db_result *r)
+{
+	int stmt = 0;
+	if (c->kind == READ_PROPERTIES) {
+		const char *gentxt = pf_db_value(r, 0, 0, 0);
+		if (pf_db_rows(r, 0) == 0 || !gentxt) {
+			pf_http_respond_error(c->req, 404, "no such import", NULL);
+			return;
+		}
+		int64_t gen = strtoll(gentxt, NULL, 10);
+		if (c->pos.started && c->pos.job != c->id) {
+			pf_http_respond_error(
+			    c->req, 400, "after must be a cursor returned as next for this import",
+			    "{\"param\": \"after\"}");
+			return;
+		}
+		if (c->pos.started && c->pos.gen != gen) {
+			pf_http_respond_error(c->req, 409,
+			                      "the import was reprocessed since this cursor was made: "
+			                      "start again from the first page",
+			                      NULL);
+			return;
+		}
+		c->pos.gen = gen;
+		stmt = 1;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON *items = cJSON_CreateArray();
+	if (!o || !items) {
+		cJSON_Delete(items);
+		cJSON_Delete(o);
+		pf_respond_oom(c->req);
+		return;
+	}
+	cJSON_AddItemToObject(o, "items", items);
+	int limit = c->query->limit;
+	int n = pf_db_rows(r, stmt);
+	int shown = n > limit ? limit : n;
+	for (int i = 0; i < shown; i++) {
+		cJSON *it = pf_record_json(r, stmt, i);
+		if (!it) {
+			cJSON_Delete(o);
+			pf_respond_oom(c->req);
+			return;
+		}
+		cJSON_AddItemToArray(items, it);
+	}
+	if (n > limit) {
+		char text[PF_CURSOR_CHARS_MAX + 1];
+		if (pf_query_row_pos(c->query, r, stmt, limit - 1, &c->pos) != 0 ||
+		    pf_query_cursor_seal(c->query, c->api->cursor_key, records_scope(c), &c->pos,
+		                         text, sizeof(text)) != 0) {
+			cJSON_Delete(o);
+			pf_http_respond_error(c->req, 500, "cannot make a cursor", NULL);
+			return;
+		}
+		cJSON_AddStringToObject(o, "next", text);
+	} else {
+		cJSON_AddNullToObject(o, "next");
+	}
+	pf_respond_cjson(c->req, 200, o);
+}
+
+/* A page of errors: statement 0 the import's generation if it is the
+ * user's, statement 1 limit+1 errors. */
 static void page_response(read_ctx *c, const pf_db_result *r)
 {
-	bool errors = c->kind == READ_ERRORS;
 	/* statement 0: the job's generation if it is the user's; statement 1:
 	 * limit+1 rows */
 	const char *gentxt = pf_db_value(r, 0, 0, 0);
@@ -170,11 +235,10 @@ static void page_response(read_ctx *c, const pf_db_result *r)
 	int n = pf_db_rows(r, 1);
 	int shown = n > c->limit ? c->limit : n;
 	for (int i = 0; i < shown; i++) {
-		cJSON *it;
-		if (errors) {
-			it = cJSON_CreateObject();
-			if (!it)
-				break;
+		cJSON *it = cJSON_CreateObject();
+		if (!it)
+			break;
+		{
 			add_number_text(it, "id", pf_db_value(r, 1, i, 0));
 			add_text(it, "kind", pf_db_value(r, 1, i, 1));
 			add_number_text(it, "row", pf_db_value(r, 1, i, 2));
@@ -183,20 +247,15 @@ static void page_response(read_ctx *c, const pf_db_result *r)
 			add_text(it, "value", pf_db_value(r, 1, i, 5));
 			add_text(it, "reason", pf_db_value(r, 1, i, 6));
 			add_text(it, "raw", pf_db_value(r, 1, i, 7));
-		} else {
-			it = record_json(r, 1, i);
-			if (!it)
-				break;
 		}
 		cJSON_AddItemToArray(items, it);
 	}
-	/* the position: a record's row_no (column 1), an error's id (column 0) */
-	const char *last = n > c->limit ? pf_db_value(r, 1, c->limit - 1, errors ? 0 : 1) : NULL;
+	/* the position: an error's id (column 0) */
+	const char *last = n > c->limit ? pf_db_value(r, 1, c->limit - 1, 0) : NULL;
 	if (last) {
 		pf_cursor next = {c->id, gen, strtoll(last, NULL, 10)};
 		char text[PF_CURSOR_CHARS + 1];
-		if (pf_cursor_encode(c->api->cursor_key,
-		                     errors ? PF_CURSOR_ERRORS : PF_CURSOR_RECORDS, &next, text,
+		if (pf_cursor_encode(c->api->cursor_key, PF_CURSOR_ERRORS, &next, text,
 		                     sizeof(text)) != 0) {
 			cJSON_Delete(o);
 			pf_http_respond_error(c->req, 500, "cannot make a cursor", NULL);
@@ -215,15 +274,13 @@ static void property_response(read_ctx *c, const pf_db_result *r)
 		pf_http_respond_error(c->req, 404, "no such property", NULL);
 		return;
 	}
-	cJSON *o = record_json(r, 0, 0);
+	cJSON *o = pf_record_json(r, 0, 0);
 	if (!o) {
 		pf_respond_oom(c->req);
 		return;
 	}
-	int ncols = RECORD_HEAD + PF_F__COUNT;
-	add_number_text(o, "job_id", pf_db_value(r, 0, 0, ncols));
-	const char *dict_hex = pf_db_value(r, 0, 0, ncols + 1);
-	const char *data_hex = pf_db_value(r, 0, 0, ncols + 2);
+	const char *dict_hex = pf_db_value(r, 0, 0, PF_RECORD_NCOLS);
+	const char *data_hex = pf_db_value(r, 0, 0, PF_RECORD_NCOLS + 1);
 	cJSON *raw = NULL;
 	if (data_hex) {
 		size_t dlen = 0, plen = 0;
@@ -307,6 +364,7 @@ static void read_done_cb(void *arg, const pf_db_result *r)
 			pf_respond_cjson(c->req, 200, live_overlay(c->api, r, 0, 0));
 		break;
 	case READ_PROPERTIES:
+	case READ_ALL_PROPERTIES: records_response(c, r); break;
 	case READ_ERRORS: page_response(c, r); break;
 	case READ_PROPERTY: property_response(c, r); break;
 	default: abort();
@@ -332,7 +390,21 @@ static int read_build(read_ctx *c, pf_db_unit *u)
 		rc = pf_db_unit_int(u, c->id);
 		rc = pf_db_unit_int(u, c->user);
 		break;
-	case READ_PROPERTIES:
+	case READ_PROPERTIES: {
+		/* the owner check is statement 0; the page reads the import only
+		 * when it is the user's, too. A cursor of another import reads
+		 * nothing and is refused once the import is known to be the
+		 * user's (someone else's stays a plain 404). */
+		bool other = c->pos.started && c->pos.job != c->id;
+		rc = pf_query_append_owner(u, c->id, c->user);
+		rc = pf_query_append_page(u, c->query, PF_QUERY_IMPORT, c->id, c->user, &c->pos,
+		                          other ? 0 : c->query->limit + 1);
+		break;
+	}
+	case READ_ALL_PROPERTIES:
+		rc = pf_query_append_page(u, c->query, PF_QUERY_ALL, 0, c->user, &c->pos,
+		                          c->query->limit + 1);
+		break;
 	case READ_ERRORS: {
 		/* the owner check is statement 0; statement 1 must not leak rows
 		 * when it fails, so it checks too. A cursor of another import
@@ -343,17 +415,11 @@ static int read_build(read_ctx *c, pf_db_unit *u)
 		                     "SELECT gen FROM import_jobs WHERE id = $1 AND user_id = $2");
 		rc = pf_db_unit_int(u, c->id);
 		rc = pf_db_unit_int(u, c->user);
-		if (c->kind == READ_PROPERTIES)
-			rc = pf_db_unit_stmt(u, "SELECT " RECORD_COLUMNS " FROM property_records "
-			                        "WHERE job_id = $1 AND gen = (SELECT gen FROM "
-			                        "import_jobs WHERE id = $1 AND user_id = $4) "
-			                        "AND row_no > $2 ORDER BY row_no LIMIT $3");
-		else
-			rc = pf_db_unit_stmt(u, "SELECT id, kind, row_no, line_no, column_name, "
-			                        "value, reason, raw_text FROM import_errors "
-			                        "WHERE job_id = $1 AND gen = (SELECT gen FROM "
-			                        "import_jobs WHERE id = $1 AND user_id = $4) "
-			                        "AND id > $2 ORDER BY id LIMIT $3");
+		rc = pf_db_unit_stmt(u, "SELECT id, kind, row_no, line_no, column_name, "
+		                        "value, reason, raw_text FROM import_errors "
+		                        "WHERE job_id = $1 AND gen = (SELECT gen FROM "
+		                        "import_jobs WHERE id = $1 AND user_id = $4) "
+		                        "AND id > $2 ORDER BY id LIMIT $3");
 		rc = pf_db_unit_int(u, c->id);
 		rc = pf_db_unit_int(u, c->after && !other ? c->cur.pos : 0);
 		rc = pf_db_unit_int(u, other ? 0 : c->limit + 1);
@@ -362,8 +428,7 @@ static int read_build(read_ctx *c, pf_db_unit *u)
 	}
 	case READ_PROPERTY:
 		rc = pf_db_unit_stmt(
-		    u, "SELECT r.id, r.row_no, r.line_no" PF_FIELD_SELECT_R
-		       ", r.job_id, j.raw_dict, w.data "
+		    u, "SELECT " PF_RECORD_COLUMNS_R ", j.raw_dict, w.data "
 		       "FROM property_records r JOIN import_jobs j ON j.id = r.job_id "
 		       "LEFT JOIN property_raw w ON w.job_id = r.job_id AND "
 		       "w.gen = r.gen AND w.row_no = r.row_no WHERE r.id = $1 AND "
@@ -379,7 +444,7 @@ static int read_build(read_ctx *c, pf_db_unit *u)
 /* Runs c's read; c is owned by the unit from here on (or freed). */
 static void read_submit(read_ctx *c)
 {
-	if ((c->kind == READ_PROPERTIES || c->kind == READ_ERRORS) && !open_cursor(c)) {
+	if ((records_read(c) || c->kind == READ_ERRORS) && !open_cursor(c)) {
 		read_free(c);
 		return;
 	}
@@ -498,17 +563,38 @@ static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id
 {
 	if (!pf_respond_db_up(req, api->readers))
 		return;
-	bool page = kind == READ_PROPERTIES || kind == READ_ERRORS;
+	bool records = kind == READ_PROPERTIES || kind == READ_ALL_PROPERTIES;
+	bool page = records || kind == READ_ERRORS;
 	int limit = 0;
 	const char *after = NULL;
-	if (page && !page_params(req, &limit, &after))
+	pf_query *query = NULL;
+	if (kind == READ_ERRORS && !page_params(req, &limit, &after))
 		return;
+	if (records) {
+		pf_query_error e;
+		query = malloc(sizeof(*query));
+		if (!query) {
+			pf_respond_oom(req);
+			return;
+		}
+		int rc = pf_query_parse(query, req, &e);
+		if (rc != 0) {
+			free(query);
+			if (rc == PF_EINVAL)
+				respond_param_error(req, &e);
+			else
+				pf_respond_oom(req);
+			return;
+		}
+	}
 	read_ctx *c = calloc(1, sizeof(*c));
 	if (!c) {
+		free(query);
 		pf_respond_oom(req);
 		return;
 	}
-	*c = (read_ctx){api, req, kind, id, user, limit, after, {0}};
+	*c = (read_ctx){.api = api, .req = req, .kind = kind, .id = id, .user = user,
+	                .limit = limit, .after = after, .query = query};
 	if (page && !api->cursor_key_ready) {
 		if (pf_respond_db_up(req, api->writers))
 			key_load(c);
@@ -537,6 +623,11 @@ void pf_reads_job(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 void pf_reads_properties(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 {
 	start_read(api, req, READ_PROPERTIES, id, user);
+}
+
+void pf_reads_all_properties(pf_api *api, pf_http_req *req, int64_t user)
+{
+	start_read(api, req, READ_ALL_PROPERTIES, 0, user);
 }
 
 void pf_reads_errors(pf_api *api, pf_http_req *req, int64_t id, int64_t user)

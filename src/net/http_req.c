@@ -409,6 +409,22 @@ const char *pf_http_req_param(pf_http_req *req, const char *name)
 	return NULL;
 }
 
+bool pf_http_req_param_at(pf_http_req *req, size_t i, const char **name, const char **value)
+{
+	if (!req->params && req_decode_params(req) < 0)
+		return false;
+	if (i >= req->nparams)
+		return false;
+	const char *p = req->params;
+	for (size_t k = 0; k < i; k++) {
+		p += strlen(p) + 1;
+		p += strlen(p) + 1;
+	}
+	*name = p;
+	*value = p + strlen(p) + 1;
+	return true;
+}
+
 const char *pf_http_req_header(const pf_http_req *req, const char *name)
 {
 	for (size_t i = 0; i < req->nhdr; i++)

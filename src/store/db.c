@@ -19,8 +19,9 @@
 #include <sys/resource.h>
 
 typedef struct db_stmt {
-	const char *sql; /* borrowed static text, or owned when simple */
+	const char *sql; /* borrowed static text, or owned when simple or owned */
 	bool simple;     /* multi-statement text, sql owned */
+	bool owned;      /* sql owned (pf_db_unit_stmt_owned) */
 	int nparams;
 	Oid types[PF_DB_PARAMS_MAX];
 	char *values[PF_DB_PARAMS_MAX]; /* owned */
@@ -132,7 +133,7 @@ void pf_db_unit_free(pf_db_unit *u)
 		db_stmt *s = &u->stmts[i];
 		for (int k = 0; k < s->nparams; k++)
 			free(s->values[k]);
-		if (s->simple)
+		if (s->simple || s->owned)
 			free((char *)s->sql);
 	}
 	for (int i = 0; i < PF_DB_STMTS_MAX; i++)
@@ -165,6 +166,21 @@ int pf_db_unit_stmt(pf_db_unit *u, const char *sql)
 	}
 	db_stmt *s = &u->stmts[u->nstmt++];
 	s->sql = sql;
+	return 0;
+}
+
+int pf_db_unit_stmt_owned(pf_db_unit *u, char *sql)
+{
+	if (!sql) {
+		pf_db_unit_fail(u, PF_ENOMEM);
+		return pf_db_unit_error(u);
+	}
+	int rc = pf_db_unit_stmt(u, sql);
+	if (rc != 0) {
+		free(sql);
+		return rc;
+	}
+	u->stmts[u->nstmt - 1].owned = true;
 	return 0;
 }
 

@@ -25,9 +25,16 @@
 #define PF_CURSOR_BYTES     (12 + 24 + 16)                  /* nonce, sealed values, tag */
 #define PF_CURSOR_CHARS     ((PF_CURSOR_BYTES * 8 + 5) / 6) /* base64url, no padding */
 
+/* Sealed bytes of any length up to PF_CURSOR_PLAIN_MAX (pf_cursor_seal):
+ * base64url(nonce[12] || ciphertext(plain) || tag[16]). */
+#define PF_CURSOR_PLAIN_MAX 160
+#define PF_CURSOR_CHARS_MAX (((12 + PF_CURSOR_PLAIN_MAX + 16) * 8 + 5) / 6)
+
 typedef enum pf_cursor_kind {
-	PF_CURSOR_RECORDS = 1, /* position: the last row_no of the page */
+	PF_CURSOR_RECORDS = 1, /* position: the last row_no of the page (no longer made) */
 	PF_CURSOR_ERRORS = 2,  /* position: the last import_errors.id of the page */
+	PF_CURSOR_QUERY = 3,   /* a records walk of one import, query.c's bytes */
+	PF_CURSOR_QUERY_ALL = 4, /* a records walk across a user's imports, query.c's bytes */
 } pf_cursor_kind;
 
 typedef struct pf_cursor {
@@ -48,5 +55,14 @@ PF_MUST_CHECK int pf_cursor_encode(const uint8_t key[PF_CURSOR_KEY_BYTES], pf_cu
  * out of range: a job below 1, a negative generation or position). */
 PF_MUST_CHECK int pf_cursor_decode(const uint8_t key[PF_CURSOR_KEY_BYTES], pf_cursor_kind kind,
                                    const char *text, pf_cursor *c);
+
+/* Seal len bytes of plain (len <= PF_CURSOR_PLAIN_MAX) as a cursor of kind
+ * into out (cap > its length, NUL-terminated): 0, PF_ELIMIT or PF_EIO. */
+PF_MUST_CHECK int pf_cursor_seal(const uint8_t key[PF_CURSOR_KEY_BYTES], pf_cursor_kind kind,
+                                 const uint8_t *plain, size_t len, char *out, size_t cap);
+/* Open text sealed by pf_cursor_seal with kind and key into plain (cap >=
+ * PF_CURSOR_PLAIN_MAX), *len its length: 0 or PF_EINVAL (as decode). */
+PF_MUST_CHECK int pf_cursor_open(const uint8_t key[PF_CURSOR_KEY_BYTES], pf_cursor_kind kind,
+                                 const char *text, uint8_t *plain, size_t cap, size_t *len);
 
 #endif

@@ -27,8 +27,12 @@ void pf_reads_fields(pf_http_req *req);
 void pf_reads_jobs(pf_api *api, pf_http_req *req, int64_t user);
 /* GET /api/imports/ID. */
 void pf_reads_job(pf_api *api, pf_http_req *req, int64_t id, int64_t user);
-/* GET /api/imports/ID/properties: {items: [record], next}. */
+/* GET /api/imports/ID/properties: {items: [record], next}; q, filters,
+ * sort, limit and after as query.h parses them. */
 void pf_reads_properties(pf_api *api, pf_http_req *req, int64_t id, int64_t user);
+/* GET /api/properties: {items: [record], next}, across the user's imports
+ * (q, filters, sort: query.h). */
+void pf_reads_all_properties(pf_api *api, pf_http_req *req, int64_t user);
 /* GET /api/imports/ID/errors: {items: [error], next}. */
 void pf_reads_errors(pf_api *api, pf_http_req *req, int64_t id, int64_t user);
 /* GET /api/properties/ID: the record, its job_id and raw row. */

@@ -89,6 +89,9 @@ const char *pf_http_req_path(const pf_http_req *req);   /* decoded path, no quer
 const char *pf_http_req_query(const pf_http_req *req);  /* raw query string or "" */
 /* Decoded value of query parameter name, NULL if absent. Borrowed. */
 const char *pf_http_req_param(pf_http_req *req, const char *name);
+/* The i-th query parameter in the order sent (names may repeat): false
+ * past the last (or out of memory). Borrowed. */
+bool pf_http_req_param_at(pf_http_req *req, size_t i, const char **name, const char **value);
 /* Header value (case-insensitive name), NULL if absent. Borrowed. */
 const char *pf_http_req_header(const pf_http_req *req, const char *name);
 bool pf_http_req_has_body(const pf_http_req *req);

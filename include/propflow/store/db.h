@@ -100,6 +100,9 @@ int pf_db_unit_error(const pf_db_unit *u);
 void pf_db_unit_fail(pf_db_unit *u, int err);
 /* Begin a statement; sql is borrowed and must be static. */
 int pf_db_unit_stmt(pf_db_unit *u, const char *sql);
+/* Begin a statement whose text was made for this unit (malloc'd): sql is
+ * owned by the unit from now on, even on error (NULL: out of memory). */
+int pf_db_unit_stmt_owned(pf_db_unit *u, char *sql);
 /* A multi-statement SQL text without parameters (non-pipeline pools
  * only); copied. */
 int pf_db_unit_simple(pf_db_unit *u, const char *sql);
