@@ -9,6 +9,8 @@
  * connection, only its bounded output.
  */
 #include "propflow/api/export.h"
+#include "propflow/api/query.h"
+#include "propflow/api/record.h"
 #include "propflow/api/respond.h"
 #include "propflow/base/log.h"
 #include "propflow/base/utf8.h"
@@ -59,6 +61,8 @@ typedef struct export_ctx {
 	char delim;               /* errors: the file's delimiter */
 	const char *cut;          /* static: why the stream is cut (GONE), NULL ended well */
 	struct evbuffer *pending; /* owned: formatted bytes not yet streamed, at most a page */
+	pf_query query;           /* records: q, filters and sort (query.h) */
+	pf_query_pos qpos;        /* records: the walk's position */
 } export_ctx;
 
 static void page_cb(void *arg, const pf_db_result *r);
@@ -198,56 +202,10 @@ static int csv_row(struct evbuffer *b, const pf_db_result *r, int i, int first, 
 	return evbuffer_commit_space(b, &v, 1) == 0 ? 0 : PF_ENOMEM;
 }
 
-/* The columns of a records page: csv reads only the fields. */
-#define RECORD_FULL_HEAD 4 /* id, row_no, line_no, job_id; then the fields, warned, outlier */
-#define RECORD_FULL_COLS "id, row_no, line_no, job_id" PF_FIELD_SELECT ", warned, outlier"
-
-static void json_number(cJSON *o, const char *k, const char *v)
-{
-	if (v && ((*v >= '0' && *v <= '9') || *v == '-'))
-		cJSON_AddRawToObject(o, k, v);
-	else
-		cJSON_AddNullToObject(o, k);
-}
-
-static void json_text(cJSON *o, const char *k, const char *v)
-{
-	if (v)
-		cJSON_AddStringToObject(o, k, v);
-	else
-		cJSON_AddNullToObject(o, k);
-}
-
-/* The API's record object (the search engineer's record.c builds the same
- * from PF_RECORD_COLUMNS; this one goes once that is merged). */
-static cJSON *record_json(const pf_db_result *r, int row)
-{
-	static const char *const head[RECORD_FULL_HEAD] = {"id", "row", "line", "job_id"};
-	cJSON *o = cJSON_CreateObject();
-	if (!o)
-		return NULL;
-	for (int c = 0; c < RECORD_FULL_HEAD; c++)
-		json_number(o, head[c], pf_db_value(r, 1, row, c));
-	for (int f = 0; f < PF_F__COUNT; f++) {
-		const pf_field_info *i = pf_field_info_of((pf_field)f);
-		const char *v = pf_db_value(r, 1, row, RECORD_FULL_HEAD + f);
-		if (i->kind == PF_KIND_NUMBER)
-			json_number(o, i->name, v);
-		else
-			json_text(o, i->name, v);
-	}
-	const char *warned = pf_db_value(r, 1, row, RECORD_FULL_HEAD + PF_F__COUNT);
-	const char *outlier = pf_db_value(r, 1, row, RECORD_FULL_HEAD + PF_F__COUNT + 1);
-	cJSON_AddBoolToObject(o, "warned", warned && *warned == 't');
-	cJSON_AddBoolToObject(o, "outlier", outlier != NULL);
-	json_text(o, "outlier_reason", outlier);
-	return o;
-}
-
 /* A GeoJSON Feature of the record: a Point when both coordinates are known. */
 static cJSON *feature_json(const pf_db_result *r, int row)
 {
-	cJSON *props = record_json(r, row);
+	cJSON *props = pf_record_json(r, 1, row);
 	cJSON *f = cJSON_CreateObject();
 	if (!props || !f) {
 		cJSON_Delete(props);
@@ -255,8 +213,8 @@ static cJSON *feature_json(const pf_db_result *r, int row)
 		return NULL;
 	}
 	cJSON_AddStringToObject(f, "type", "Feature");
-	const char *lat = pf_db_value(r, 1, row, RECORD_FULL_HEAD + PF_F_LATITUDE);
-	const char *lon = pf_db_value(r, 1, row, RECORD_FULL_HEAD + PF_F_LONGITUDE);
+	const char *lat = pf_db_value(r, 1, row, PF_RECORD_HEAD + PF_F_LATITUDE);
+	const char *lon = pf_db_value(r, 1, row, PF_RECORD_HEAD + PF_F_LONGITUDE);
 	cJSON *coords = lat && lon ? cJSON_CreateArray() : NULL;
 	if (coords) {
 		cJSON_AddItemToArray(coords, cJSON_CreateRaw(lon));
@@ -336,17 +294,18 @@ static int write_page(export_ctx *x, const pf_db_result *r, const char **why)
 	for (int i = 0; rc == 0 && i < n; i++) {
 		switch (x->kind) {
 		case EXPORT_RECORDS:
-			if (x->format == FORMAT_CSV) {
-				rc = csv_row(b, r, i, 1, PF_F__COUNT);
-				x->pos = strtoll(pf_db_value(r, 1, i, 0), NULL, 10);
-			} else if (x->format == FORMAT_NDJSON) {
-				rc = add_json(b, record_json(r, i), "\n");
-				x->pos = strtoll(pf_db_value(r, 1, i, 1), NULL, 10);
-			} else {
+			if (x->format == FORMAT_CSV)
+				rc = csv_row(b, r, i, PF_RECORD_HEAD, PF_F__COUNT);
+			else if (x->format == FORMAT_NDJSON)
+				rc = add_json(b, pf_record_json(r, 1, i), "\n");
+			else
 				rc = (x->features && evbuffer_add(b, ",\n", 2)) ||
 				     add_json(b, feature_json(r, i), "");
-				x->features = true;
-				x->pos = strtoll(pf_db_value(r, 1, i, 1), NULL, 10);
+			x->features = true;
+			if (rc == 0 && i == n - 1 &&
+			    pf_query_row_pos(&x->query, r, 1, i, &x->qpos) != 0) {
+				*why = "a row's sort value is too long for a position";
+				return PF_ELIMIT;
 			}
 			break;
 		case EXPORT_ERRORS: {
@@ -435,17 +394,9 @@ static void export_cut(export_ctx *x, const char *why)
 static const char sql_owner[] =
     "SELECT gen, name, coalesce(delimiter, ','), columns::text, input_complete, bytes_durable "
     "FROM import_jobs WHERE id = $1 AND user_id = $2";
-static const char sql_gen[] = "SELECT gen FROM import_jobs WHERE id = $1 AND user_id = $2";
-/* Each page: the import's rows after pos at the generation the download
- * began with, owner-checked again (statement 0 tells a reprocess). */
-static const char sql_csv_page[] =
-    "SELECT row_no" PF_FIELD_SELECT " FROM property_records WHERE job_id = $1 AND gen = $2 "
-    "AND row_no > $3 AND EXISTS (SELECT 1 FROM import_jobs WHERE id = $1 AND user_id = $5) "
-    "ORDER BY row_no LIMIT $4";
-static const char sql_record_page[] =
-    "SELECT " RECORD_FULL_COLS " FROM property_records WHERE job_id = $1 AND gen = $2 "
-    "AND row_no > $3 AND EXISTS (SELECT 1 FROM import_jobs WHERE id = $1 AND user_id = $5) "
-    "ORDER BY row_no LIMIT $4";
+/* Each page: the import's rejected rows (or upload chunks) after pos at
+ * the generation the download began with, owner-checked again (statement
+ * 0 tells a reprocess); records pages are query.c's. */
 static const char sql_error_page[] =
     "SELECT id, raw_text, reason FROM import_errors WHERE job_id = $1 AND gen = $2 "
     "AND id > $3 AND kind = 'rejected' "
@@ -462,21 +413,22 @@ static void export_fetch(export_ctx *x)
 {
 	if (x->inflight || x->last || x->state != EXPORT_PAGES)
 		return;
-	const char *sql = x->kind == EXPORT_ERRORS  ? sql_error_page
-	                  : x->kind == EXPORT_FILE  ? sql_chunk_page
-	                  : x->format == FORMAT_CSV ? sql_csv_page
-	                                            : sql_record_page;
 	pf_db_unit *u = pf_db_unit_new(page_cb, x);
-	pf_db_unit_stmt(u, sql_gen);
-	pf_db_unit_int(u, x->id);
-	pf_db_unit_int(u, x->user);
-	pf_db_unit_stmt(u, sql);
-	pf_db_unit_int(u, x->id);
-	if (x->kind != EXPORT_FILE)
-		pf_db_unit_int(u, x->gen);
-	pf_db_unit_int(u, x->pos);
-	pf_db_unit_int(u, x->kind == EXPORT_FILE ? PF_EXPORT_PAGE_CHUNKS : PF_EXPORT_PAGE_ROWS);
-	if (pf_db_unit_int(u, x->user) != 0) {
+	int rc = pf_query_append_owner(u, x->id, x->user);
+	if (x->kind == EXPORT_RECORDS) {
+		rc = pf_query_append_page(u, &x->query, PF_QUERY_IMPORT, x->id, x->user, &x->qpos,
+		                          PF_EXPORT_PAGE_ROWS);
+	} else {
+		pf_db_unit_stmt(u, x->kind == EXPORT_ERRORS ? sql_error_page : sql_chunk_page);
+		pf_db_unit_int(u, x->id);
+		if (x->kind != EXPORT_FILE)
+			pf_db_unit_int(u, x->gen);
+		pf_db_unit_int(u, x->pos);
+		pf_db_unit_int(u, x->kind == EXPORT_FILE ? PF_EXPORT_PAGE_CHUNKS
+		                                         : PF_EXPORT_PAGE_ROWS);
+		rc = pf_db_unit_int(u, x->user);
+	}
+	if (rc != 0) {
 		pf_db_unit_free(u);
 		export_cut(x, "out of memory");
 		return;
@@ -586,6 +538,7 @@ static void owner_cb(void *arg, const pf_db_result *r)
 		return;
 	}
 	x->gen = strtoll(pf_db_value(r, 0, 0, 0), NULL, 10);
+	x->qpos = (pf_query_pos){.gen = x->gen};
 	const char *name = pf_db_value(r, 0, 0, 1);
 	const char *delim = pf_db_value(r, 0, 0, 2);
 	x->delim = delim && delim[0] ? delim[0] : ',';
@@ -655,9 +608,57 @@ static void owner_cb(void *arg, const pf_db_result *r)
 
 /* ---------------- entry points ---------------- */
 
+/* The records export's q, filters and sort (the properties list's, see
+ * query.h): every parameter but format; a walk has no limit or after.
+ * false: answered, 400 naming the parameter. */
+static bool export_query(pf_http_req *req, pf_query *q)
+{
+	enum { PAIRS_MAX = PF_FILTER__COUNT + 8 };
+	const char *names[PAIRS_MAX], *values[PAIRS_MAX];
+	size_t n = 0;
+	const char *name, *value;
+	pf_query_error err = {NULL, NULL};
+	for (size_t i = 0; !err.param && pf_http_req_param_at(req, i, &name, &value); i++) {
+		if (strcmp(name, "format") == 0)
+			continue;
+		if (strcmp(name, "limit") == 0 || strcmp(name, "after") == 0)
+			err = (pf_query_error){name,
+			                       "is not a parameter of an export: it has every row"};
+		else if (n == PAIRS_MAX)
+			err = (pf_query_error){name, "too many parameters"};
+		else {
+			names[n] = name;
+			values[n] = value;
+			n++;
+		}
+	}
+	if (!err.param) {
+		int rc = pf_query_parse_pairs(q, names, values, n, &err);
+		if (rc == 0)
+			return true;
+		if (rc != PF_EINVAL || !err.param) {
+			pf_respond_oom(req);
+			return false;
+		}
+	}
+	char msg[256];
+	snprintf(msg, sizeof(msg), "%.80s %s", err.param, err.message);
+	cJSON *d = cJSON_CreateObject();
+	char *detail = NULL;
+	if (d && cJSON_AddStringToObject(d, "param", err.param))
+		detail = cJSON_PrintUnformatted(d);
+	cJSON_Delete(d);
+	pf_http_respond_error(req, 400, msg, detail);
+	cJSON_free(detail);
+	return false;
+}
+
 static void export_start(pf_api *api, pf_http_req *req, export_kind kind, int64_t id, int64_t user)
 {
 	export_format format = FORMAT_CSV;
+	pf_query query;
+	if (kind == EXPORT_RECORDS && !export_query(req, &query))
+		return;
 	if (kind == EXPORT_RECORDS) {
 		const char *f = pf_http_req_param(req, "format");
 		if (!f || strcmp(f, "csv") == 0) {
@@ -686,6 +687,8 @@ static void export_start(pf_api *api, pf_http_req *req, export_kind kind, int64_
 	x->req = req;
 	x->kind = kind;
 	x->format = format;
+	if (kind == EXPORT_RECORDS)
+		x->query = query;
 	x->id = id;
 	x->user = user;
 	export_set_state(x, EXPORT_OWNER);

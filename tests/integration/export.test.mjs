@@ -21,7 +21,7 @@ import net from 'node:net';
 import zlib from 'node:zlib';
 import {
 	authLines, importFile, makeUser, procStats, request, scaled, sleep, tusCreate, tusPatch, useServer,
-	waitFor, walkProperties, test,
+	waitFor, walk, walkProperties, test,
 } from './lib.mjs';
 import { FIELDS, generate } from './gen.mjs';
 
@@ -215,6 +215,28 @@ test('HEAD: the headers only; 404 for another user; 400 naming a bad format', as
 		assert.equal(n.status, 404, `${p} of no import: ${n.status}`);
 	}
 	S.other = other;
+});
+
+test('q, filters and sort: the rows and order of the properties list with the same parameters', async () => {
+	const city = S.items.find((it) => it.city && /^[A-Za-z]{5,}$/.test(it.city)).city;
+	for (const params of ['sort=-price&beds_min=3', `q=${encodeURIComponent(city.toLowerCase())}`,
+		'sort=year_built&price_min=200000&price_max=900000', 'sort=-price_per_sqft&zip=95112']) {
+		const want = await walk(srv.url, `/api/imports/${S.job.id}/properties?limit=1000&${params}`);
+		assert.ok(want.length > 0, `${params}: some rows`);
+		const r = await request('GET', `${srv.url}/api/imports/${S.job.id}/export?format=ndjson&${params}`);
+		assert.equal(r.status, 200, `${params}: ${r.text.slice(0, 200)}`);
+		const got = r.text.slice(0, -1).split('\n').map((l) => JSON.parse(l));
+		assert.deepEqual(got.map((x) => x.id), want.map((x) => x.id), params);
+		const c = await request('GET', `${srv.url}/api/imports/${S.job.id}/export?format=csv&${params}`);
+		assert.equal(parseCsv(c.text).length - 1, want.length, `${params} as csv`);
+	}
+	for (const [params, name] of [['price_min=abc', 'price_min'], ['sort=color', 'sort'],
+		['limit=5', 'limit'], ['after=x', 'after'], ['price_min=9&price_max=1', 'price_min'],
+		['shoe_size=3', 'shoe_size']]) {
+		const r = await request('GET', `${srv.url}/api/imports/${S.job.id}/export?${params}`);
+		assert.equal(r.status, 400, params);
+		assert.equal(r.json.detail.param, name, params);
+	}
 });
 
 // ------------------------------------------------------------------ leaving and slow clients
