@@ -11,7 +11,11 @@
 # and prints medians (rows/s, MB/s, the export's rate as a fraction of \copy's, RSS growth), also
 # written to OUT/export.md.
 #
+# With --data-dir DIR (kept from an earlier run with --keep: WORK/data) the server runs on that
+# data dir and its newest import is timed again: no generating, no upload.
+#
 # usage: bench/export.sh [--rows 1000000] [--repeat 3] [--out bench/out] [--propflow PATH] [--keep]
+#                        [--data-dir DIR]
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,6 +26,7 @@ REPEAT=3
 OUT="$ROOT/bench/out"
 PROPFLOW=${PROPFLOW:-$ROOT/build/propflow}
 KEEP=0
+REUSE=
 
 die() {
 	echo "export.sh: $*" >&2
@@ -35,7 +40,8 @@ while [ $# -gt 0 ]; do
 	--out) OUT=$2; shift 2 ;;
 	--propflow) PROPFLOW=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
-	-h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+	--data-dir) REUSE=$2; shift 2 ;;
+	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
 	*) die "unknown option $1 (--help)" ;;
 	esac
 done
@@ -57,12 +63,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "export.sh: generating $ROWS rows" >&2
-node "$ROOT/bench/gen.mjs" --rows "$ROWS" --dialect mls --seed 1 --bad-rows 10 --quiet \
-	--out "$WORK/in.csv" || die "gen.mjs failed"
-
-DATA_DIR="$WORK/data"
-mkdir -m 755 "$DATA_DIR"
+if [ -z "$REUSE" ]; then
+	echo "export.sh: generating $ROWS rows" >&2
+	node "$ROOT/bench/gen.mjs" --rows "$ROWS" --dialect mls --seed 1 --bad-rows 10 --quiet \
+		--out "$WORK/in.csv" || die "gen.mjs failed"
+	DATA_DIR="$WORK/data"
+	mkdir -m 755 "$DATA_DIR"
+else
+	DATA_DIR=$REUSE
+	[ -d "$DATA_DIR" ] || die "no data dir $DATA_DIR"
+fi
 "$PROPFLOW" serve --listen 127.0.0.1:0 --data-dir "$DATA_DIR" --static-dir "$ROOT/static" \
 	>"$WORK/serve.out" 2>"$WORK/serve.err" &
 SPID=$!
@@ -71,9 +81,13 @@ TOKEN=$("$PROPFLOW" user token admin --data-dir "$DATA_DIR" 2>>"$WORK/cli.err" |
 [[ $TOKEN == pft_* ]] || die "no token: $(tail -n 2 "$WORK/cli.err")"
 AUTH=(-H "Authorization: Bearer $TOKEN")
 
-echo "export.sh: uploading $(stat -c %s "$WORK/in.csv") bytes" >&2
-ID=$(curl -sS "${AUTH[@]}" -X POST -T "$WORK/in.csv" -H 'Content-Type: text/csv' \
-	"$URL/api/imports?name=bench.csv" | jq -r .id)
+if [ -z "$REUSE" ]; then
+	echo "export.sh: uploading $(stat -c %s "$WORK/in.csv") bytes" >&2
+	ID=$(curl -sS "${AUTH[@]}" -X POST -T "$WORK/in.csv" -H 'Content-Type: text/csv' \
+		"$URL/api/imports?name=bench.csv" | jq -r .id)
+else
+	ID=$(curl -sS "${AUTH[@]}" "$URL/api/imports" | jq -r '.items[0].id')
+fi
 [[ $ID =~ ^[0-9]+$ ]] || die "upload failed"
 while :; do
 	STATE=$(curl -sS "${AUTH[@]}" "$URL/api/imports/$ID" | jq -r .state)

@@ -356,9 +356,9 @@ int pf_http_stream_begin(pf_http_req *req, int status, const char *content_type,
 	if (req->finished || req->streaming)
 		return PF_EINVAL;
 	pf_http_conn *c = req->conn;
-	bool gzip = gzip_ok && !req->is_head &&
-	            pf_gzip_accepted(pf_http_req_header(req, "Accept-Encoding"));
-	if (gzip) {
+	/* HEAD announces what GET would send, without compressing anything */
+	bool gzip = gzip_ok && pf_gzip_accepted(pf_http_req_header(req, "Accept-Encoding"));
+	if (gzip && !req->is_head) {
 		req->gz = pf_gzip_new();
 		req->zbuf = evbuffer_new();
 		if (!req->gz || !req->zbuf) {
@@ -366,8 +366,9 @@ int pf_http_stream_begin(pf_http_req *req, int status, const char *content_type,
 			req->gz = NULL;
 			return PF_ENOMEM;
 		}
-		length = -1; /* the compressed length is known only at the end */
 	}
+	if (gzip)
+		length = -1; /* the compressed length is known only at the end */
 	req->streaming = true;
 	req->stream_status = status;
 	req->writable_cb = cb;

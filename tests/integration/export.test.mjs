@@ -200,6 +200,10 @@ test('HEAD: the headers only; 404 for another user; 400 naming a bad format', as
 	assert.equal(h.headers['content-type'], 'application/x-ndjson');
 	assert.match(h.headers['content-disposition'], /\.ndjson"/);
 	assert.equal(h.body.length, 0);
+	const hz = await request('HEAD', `${srv.url}/api/imports/${S.job.id}/export`,
+		{ headers: { 'Accept-Encoding': 'gzip' } });
+	assert.equal(hz.headers['content-encoding'], 'gzip');
+	assert.equal(hz.body.length, 0);
 	const hf = await request('HEAD', `${srv.url}/api/imports/${S.job.id}/file`);
 	assert.equal(hf.status, 200);
 	assert.equal(hf.headers['content-length'], String(S.small.buffer.length));

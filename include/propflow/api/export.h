@@ -37,8 +37,9 @@
 #define PF_EXPORT_PAGE_ROWS   2000 /* records or errors per statement */
 #define PF_EXPORT_PAGE_CHUNKS 2    /* import_chunks rows (each up to 256 KB raw) per statement */
 #define PF_EXPORT_NAME_MAX    120  /* bytes of a Content-Disposition file name */
-#define PF_EXPORT_REASON_COL  "propflow_reason" /* the error file's last column: maps to no field  \
-	                                         */
+#define PF_EXPORT_REASON_COL                                                                       \
+	"propflow_reason" /* the error file's last column: maps to no field                        \
+	                   */
 
 /* GET|HEAD /api/imports/ID/export?format=csv|ndjson|geojson. */
 void pf_export_records(pf_api *api, pf_http_req *req, int64_t id, int64_t user);
