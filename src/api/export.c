@@ -160,46 +160,64 @@ static int csv_field(struct evbuffer *b, const char *v, char delim)
 	return rc ? rc : evbuffer_add(b, p, strlen(p)) || evbuffer_add(b, "\"", 1);
 }
 
-/* A row of fields [first, first + n) of statement 1's row i as one CSV
- * record written straight into b's free space (one reservation per row:
- * the loop's hot path for a million rows). */
-static int csv_row(struct evbuffer *b, const pf_db_result *r, int i, int first, int n)
+static void free_block_cb(const void *data, size_t len, void *arg)
+{
+	free(arg);
+}
+
+/* Rows of fields [first, first + n) of statement 1 as CSV records, the
+ * whole page formatted into one block that pending then references (the
+ * loop's hot path for a million rows: one allocation and no copy per
+ * page, the block moving on into the connection's output as it is). */
+static int csv_page(struct evbuffer *b, const pf_db_result *r, int first, int n)
 {
 	const PGresult *res = r->res[1];
-	size_t need = 2;
-	for (int f = 0; f < n; f++)
-		need += 2 * (size_t)PQgetlength(res, i, first + f) + 3;
-	struct evbuffer_iovec v;
-	if (evbuffer_reserve_space(b, need, &v, 1) < 1)
+	int rows = PQntuples(res);
+	size_t need = 0;
+	for (int i = 0; i < rows; i++)
+		for (int f = 0; f < n; f++)
+			need += 2 * (size_t)PQgetlength(res, i, first + f) + 3;
+	need += 2 * (size_t)rows + 1;
+	char *block = malloc(need);
+	if (!block)
 		return PF_ENOMEM;
-	char *o = v.iov_base;
-	for (int f = 0; f < n; f++) {
-		if (f)
-			*o++ = ',';
-		if (PQgetisnull(res, i, first + f))
-			continue;
-		const char *p = PQgetvalue(res, i, first + f);
-		size_t len = (size_t)PQgetlength(res, i, first + f);
-		bool quote = len == 0;
-		for (size_t k = 0; k < len && !quote; k++)
-			quote = csv_special((unsigned char)p[k], ',');
-		if (!quote) {
-			memcpy(o, p, len);
-			o += len;
-			continue;
+	char *o = block;
+	for (int i = 0; i < rows; i++) {
+		for (int f = 0; f < n; f++) {
+			if (f)
+				*o++ = ',';
+			if (PQgetisnull(res, i, first + f))
+				continue;
+			const char *p = PQgetvalue(res, i, first + f);
+			size_t len = (size_t)PQgetlength(res, i, first + f);
+			bool quote = len == 0;
+			for (size_t k = 0; k < len && !quote; k++)
+				quote = csv_special((unsigned char)p[k], ',');
+			if (!quote) {
+				memcpy(o, p, len);
+				o += len;
+				continue;
+			}
+			*o++ = '"';
+			for (size_t k = 0; k < len; k++) {
+				if (p[k] == '"')
+					*o++ = '"';
+				*o++ = p[k];
+			}
+			*o++ = '"';
 		}
-		*o++ = '"';
-		for (size_t k = 0; k < len; k++) {
-			if (p[k] == '"')
-				*o++ = '"';
-			*o++ = p[k];
-		}
-		*o++ = '"';
+		*o++ = '\r';
+		*o++ = '\n';
 	}
-	*o++ = '\r';
-	*o++ = '\n';
-	v.iov_len = (size_t)(o - (char *)v.iov_base);
-	return evbuffer_commit_space(b, &v, 1) == 0 ? 0 : PF_ENOMEM;
+	if (o == block) {
+		free(block);
+		return 0;
+	}
+	if (evbuffer_add_reference(b, block, (size_t)(o - block), free_block_cb, block) != 0) {
+		free(block);
+		return PF_ENOMEM;
+	}
+	return 0;
 }
 
 /* A GeoJSON Feature of the record: a Point when both coordinates are known. */
@@ -285,27 +303,45 @@ static int write_epilogue(export_ctx *x)
 	return 0;
 }
 
-/* Rows of page statement 1 into pending; moves pos. */
-static int write_page(export_ctx *x, const pf_db_result *r, const char **why)
+/* Where the walk stands after the last of page statement 1's n rows
+ * (n > 0): x->pos, or for records x->qpos. */
+static int page_position(export_ctx *x, const pf_db_result *r, int n, const char **why)
+{
+	switch (x->kind) {
+	case EXPORT_RECORDS:
+		if (pf_query_row_pos(&x->query, r, 1, n - 1, &x->qpos) != 0) {
+			*why = "a row's sort value is too long for a position";
+			return PF_ELIMIT;
+		}
+		return 0;
+	case EXPORT_ERRORS: x->pos = strtoll(pf_db_value(r, 1, n - 1, 0), NULL, 10); return 0;
+	case EXPORT_FILE:
+		x->pos = strtoll(pf_db_value(r, 1, n - 1, 0), NULL, 10) +
+		         strtoll(pf_db_value(r, 1, n - 1, 1), NULL, 10);
+		return 0;
+	default: abort();
+	}
+}
+
+/* Rows of page statement 1 into pending. from: the file's offset the
+ * page must start at (its chunks must follow each other from there). */
+static int write_page(export_ctx *x, const pf_db_result *r, int64_t from, const char **why)
 {
 	struct evbuffer *b = x->pending;
 	int n = pf_db_rows(r, 1);
 	int rc = 0;
+	*why = "out of memory";
+	if (x->kind == EXPORT_RECORDS && x->format == FORMAT_CSV)
+		return csv_page(b, r, PF_RECORD_HEAD, PF_F__COUNT);
 	for (int i = 0; rc == 0 && i < n; i++) {
 		switch (x->kind) {
 		case EXPORT_RECORDS:
-			if (x->format == FORMAT_CSV)
-				rc = csv_row(b, r, i, PF_RECORD_HEAD, PF_F__COUNT);
-			else if (x->format == FORMAT_NDJSON)
+			if (x->format == FORMAT_NDJSON) {
 				rc = add_json(b, pf_record_json(r, 1, i), "\n");
-			else
+			} else {
 				rc = (x->features && evbuffer_add(b, ",\n", 2)) ||
 				     add_json(b, feature_json(r, i), "");
-			x->features = true;
-			if (rc == 0 && i == n - 1 &&
-			    pf_query_row_pos(&x->query, r, 1, i, &x->qpos) != 0) {
-				*why = "a row's sort value is too long for a position";
-				return PF_ELIMIT;
+				x->features = true;
 			}
 			break;
 		case EXPORT_ERRORS: {
@@ -315,13 +351,12 @@ static int write_page(export_ctx *x, const pf_db_result *r, const char **why)
 			     evbuffer_add(b, &x->delim, 1) ||
 			     csv_field(b, pf_db_value(r, 1, i, 2), x->delim) ||
 			     evbuffer_add(b, "\r\n", 2);
-			x->pos = strtoll(pf_db_value(r, 1, i, 0), NULL, 10);
 			break;
 		}
 		case EXPORT_FILE: {
 			int64_t off = strtoll(pf_db_value(r, 1, i, 0), NULL, 10);
 			int64_t len = strtoll(pf_db_value(r, 1, i, 1), NULL, 10);
-			if (off != x->pos || len <= 0 || len > PF_SPOOL_CHUNK) {
+			if (off != from || len <= 0 || len > PF_SPOOL_CHUNK) {
 				*why = "the stored upload is missing bytes";
 				return PF_EINVAL;
 			}
@@ -331,7 +366,6 @@ static int write_page(export_ctx *x, const pf_db_result *r, const char **why)
 			struct evbuffer_iovec v;
 			if (!blk || evbuffer_reserve_space(b, (size_t)len, &v, 1) < 1) {
 				PQfreemem(blk);
-				*why = "out of memory";
 				return PF_ENOMEM;
 			}
 			rc = pf_spool_decode((const char *)blk, blen, v.iov_base, (size_t)len);
@@ -342,14 +376,12 @@ static int write_page(export_ctx *x, const pf_db_result *r, const char **why)
 				*why = "the stored upload cannot be read back";
 				return rc;
 			}
-			x->pos = off + len;
+			from = off + len;
 			break;
 		}
 		default: abort();
 		}
 	}
-	if (rc != 0)
-		*why = "out of memory";
 	return rc ? PF_ENOMEM : 0;
 }
 
@@ -437,28 +469,29 @@ static void export_fetch(export_ctx *x)
 	pf_db_submit(x->api->readers, 0, u);
 }
 
-/* Give the stream what is formatted while it has room; ask for more or
- * end. */
+/*
+ * Give the stream what is formatted when it has room; ask for the next
+ * page once nothing waits (pending is empty), or end. The client's pace
+ * therefore sets the chain's: while the output stays over the high mark,
+ * one formatted page waits and no statement goes out.
+ */
 static void export_pump(export_ctx *x)
 {
 	if (x->state != EXPORT_PAGES)
 		return;
-	if (evbuffer_get_length(x->pending) > 0) {
-		if (!pf_http_stream_room(x->req))
-			return; /* the writable callback comes back here */
+	if (evbuffer_get_length(x->pending) > 0 && pf_http_stream_room(x->req)) {
 		int rc = pf_http_stream_add_buffer(x->req, x->pending);
 		if (rc < 0) {
 			export_cut(x, rc == PF_ECLOSED ? "client gone" : "out of memory");
 			return;
 		}
 	}
-	if (x->last) {
-		if (!x->inflight)
-			export_set_state(x, EXPORT_GONE); /* pending is empty: all was written */
-		return;
-	}
-	if (pf_http_stream_room(x->req))
+	if (evbuffer_get_length(x->pending) > 0)
+		return; /* the writable callback comes back here */
+	if (!x->last)
 		export_fetch(x);
+	else if (!x->inflight)
+		export_set_state(x, EXPORT_GONE); /* all was written */
 }
 
 static void writable_cb(void *arg, pf_http_req *req)
@@ -485,29 +518,30 @@ static void page_cb(void *arg, const pf_db_result *r)
 		return;
 	}
 	int n = pf_db_rows(r, 1);
+	int64_t from = x->pos;
 	const char *why = NULL;
-	if (write_page(x, r, &why) != 0) {
+	if (n > 0 && page_position(x, r, n, &why) != 0) {
 		export_cut(x, why);
 		return;
 	}
-	int page = x->kind == EXPORT_FILE ? PF_EXPORT_PAGE_CHUNKS : PF_EXPORT_PAGE_ROWS;
 	if (x->kind == EXPORT_FILE) {
 		x->last = x->pos >= x->total;
-		if (!x->last && n < page) {
+		if (!x->last && n < PF_EXPORT_PAGE_CHUNKS) {
 			export_cut(x, "the stored upload is missing bytes");
 			return;
 		}
 	} else {
-		x->last = n < page;
+		x->last = n < PF_EXPORT_PAGE_ROWS;
 	}
-	if (x->last && write_epilogue(x) != 0) {
-		export_cut(x, "out of memory");
+	/* the next page is asked for before this one is formatted and
+	 * written (when no earlier page still waits), so that the database
+	 * works while the loop and the socket do */
+	if (!x->last && evbuffer_get_length(x->pending) == 0)
+		export_fetch(x);
+	if (write_page(x, r, from, &why) != 0 || (x->last && write_epilogue(x) != 0)) {
+		export_cut(x, why ? why : "out of memory");
 		return;
 	}
-	/* the next page is asked for before this one is written (when there
-	 * is room), so that the database works while the socket does */
-	if (pf_http_stream_room(x->req))
-		export_fetch(x);
 	export_pump(x);
 }
 

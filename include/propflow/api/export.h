@@ -20,11 +20,12 @@
  *
  * Rows come as a chain of keyset pages, each its own short statement on the
  * reader pool (no cursor or transaction is held across the client's pace),
- * the next one sent while the current one is written, and fetched only
- * while the connection's output has room: memory per download is bounded
- * by PF_HTTP_STREAM_HIGH plus one page. Every statement is scoped to the
- * owner: another user's import is 404. A reprocess during a download cuts
- * it (the client sees an incomplete body).
+ * the next one sent while the current one is formatted and written, and
+ * none while a formatted page still waits for room in the connection's
+ * output: memory per download is bounded by PF_HTTP_STREAM_HIGH plus three
+ * pages (one past the high mark, at most two waiting) and one result. Every statement is scoped to
+ * the owner: another user's import is 404. A reprocess during a download cuts it (the client sees
+ * an incomplete body).
  *
  * Ownership: each download's context is owned here until its stream ends
  * and its last statement returned.
@@ -34,7 +35,7 @@
 
 #include "propflow/api/api.h"
 
-#define PF_EXPORT_PAGE_ROWS   2000 /* records or errors per statement */
+#define PF_EXPORT_PAGE_ROWS   5000 /* records or errors per statement */
 #define PF_EXPORT_PAGE_CHUNKS 2    /* import_chunks rows (each up to 256 KB raw) per statement */
 #define PF_EXPORT_NAME_MAX    120  /* bytes of a Content-Disposition file name */
 #define PF_EXPORT_REASON_COL                                                                       \
