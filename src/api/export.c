@@ -55,7 +55,7 @@ typedef struct export_ctx {
 	int64_t gen;              /* the generation read (records, errors) */
 	int64_t pos;              /* last row_no, last import_errors.id, or next byte offset */
 	int64_t total;            /* file: its bytes */
-	bool inflight;            /* a statement is out (its callback owns a use of this) */
+	int inflight;             /* statements out (each callback holds a use of this) */
 	bool last;                /* the last page has been read */
 	bool features;            /* geojson: a feature was written (a comma goes first) */
 	char delim;               /* errors: the file's delimiter */
@@ -63,7 +63,22 @@ typedef struct export_ctx {
 	struct evbuffer *pending; /* owned: formatted bytes not yet streamed, at most a page */
 	pf_query query;           /* records: q, filters and sort (query.h) */
 	pf_query_pos qpos;        /* records: the walk's position */
+	bool ranges;              /* records in file order, unfiltered: by row_no ranges */
+	int64_t range_next;       /* ranges: the first row_no of the next range to ask for */
+	int64_t range_end;        /* ranges: next_record when the download began */
+	uint64_t seq_sent;        /* ranges asked for */
+	uint64_t seq_done;        /* ranges moved to pending, in order */
+	struct {
+		struct evbuffer *buf; /* owned: the range's rows, formatted */
+		bool ready;           /* its answer came */
+	} slot[PF_EXPORT_AHEAD];      /* ranges: answers that came before an earlier one's */
 } export_ctx;
+
+/* A range statement's own argument: which one it is. */
+typedef struct range_arg {
+	export_ctx *x; /* borrowed */
+	uint64_t seq;  /* its place in the walk */
+} range_arg;
 
 static void page_cb(void *arg, const pf_db_result *r);
 static void export_pump(export_ctx *x);
@@ -173,33 +188,55 @@ static int csv_page(struct evbuffer *b, const pf_db_result *r, int first, int n)
 {
 	const PGresult *res = r->res[1];
 	int rows = PQntuples(res);
-	size_t need = 0;
-	for (int i = 0; i < rows; i++)
-		for (int f = 0; f < n; f++)
-			need += 2 * (size_t)PQgetlength(res, i, first + f) + 3;
-	need += 2 * (size_t)rows + 1;
-	char *block = malloc(need);
-	if (!block)
-		return PF_ENOMEM;
-	char *o = block;
+	/* a first guess from the page's first row, grown when a row needs it
+	 * (quoting at most doubles a value, plus quotes and a delimiter) */
+	size_t cap = 0, used = 0;
+	char *block = NULL;
+	int len[PF_F__COUNT];
+	if (n > PF_F__COUNT)
+		return PF_EINVAL;
 	for (int i = 0; i < rows; i++) {
+		size_t need = 2;
+		for (int f = 0; f < n; f++) {
+			len[f] = PQgetlength(res, i, first + f);
+			need += 2 * (size_t)len[f] + 3;
+		}
+		if (need > cap - used) {
+			size_t ncap = cap ? cap : need * (size_t)rows;
+			while (need > ncap - used)
+				ncap *= 2;
+			char *nb = realloc(block, ncap);
+			if (!nb) {
+				free(block);
+				return PF_ENOMEM;
+			}
+			block = nb;
+			cap = ncap;
+		}
+		char *o = block + used;
 		for (int f = 0; f < n; f++) {
 			if (f)
 				*o++ = ',';
-			if (PQgetisnull(res, i, first + f))
+			/* NULL and "" are both 0 bytes long: only then ask which */
+			if (len[f] == 0) {
+				if (!PQgetisnull(res, i, first + f)) {
+					*o++ = '"';
+					*o++ = '"';
+				}
 				continue;
+			}
 			const char *p = PQgetvalue(res, i, first + f);
-			size_t len = (size_t)PQgetlength(res, i, first + f);
-			bool quote = len == 0;
-			for (size_t k = 0; k < len && !quote; k++)
+			size_t l = (size_t)len[f];
+			bool quote = false;
+			for (size_t k = 0; k < l && !quote; k++)
 				quote = csv_special((unsigned char)p[k], ',');
 			if (!quote) {
-				memcpy(o, p, len);
-				o += len;
+				memcpy(o, p, l);
+				o += l;
 				continue;
 			}
 			*o++ = '"';
-			for (size_t k = 0; k < len; k++) {
+			for (size_t k = 0; k < l; k++) {
 				if (p[k] == '"')
 					*o++ = '"';
 				*o++ = p[k];
@@ -208,12 +245,13 @@ static int csv_page(struct evbuffer *b, const pf_db_result *r, int first, int n)
 		}
 		*o++ = '\r';
 		*o++ = '\n';
+		used = (size_t)(o - block);
 	}
-	if (o == block) {
+	if (used == 0) {
 		free(block);
 		return 0;
 	}
-	if (evbuffer_add_reference(b, block, (size_t)(o - block), free_block_cb, block) != 0) {
+	if (evbuffer_add_reference(b, block, used, free_block_cb, block) != 0) {
 		free(block);
 		return PF_ENOMEM;
 	}
@@ -325,9 +363,9 @@ static int page_position(export_ctx *x, const pf_db_result *r, int n, const char
 
 /* Rows of page statement 1 into pending. from: the file's offset the
  * page must start at (its chunks must follow each other from there). */
-static int write_page(export_ctx *x, const pf_db_result *r, int64_t from, const char **why)
+static int write_page(export_ctx *x, struct evbuffer *b, const pf_db_result *r, int64_t from,
+                      const char **why)
 {
-	struct evbuffer *b = x->pending;
 	int n = pf_db_rows(r, 1);
 	int rc = 0;
 	*why = "out of memory";
@@ -391,6 +429,9 @@ static void export_free(export_ctx *x)
 {
 	if (x->pending)
 		evbuffer_free(x->pending);
+	for (int i = 0; i < PF_EXPORT_AHEAD; i++)
+		if (x->slot[i].buf)
+			evbuffer_free(x->slot[i].buf);
 	free(x);
 }
 
@@ -408,7 +449,7 @@ static void export_set_state(export_ctx *x, export_state s)
 				pf_http_stream_end(x->req);
 			x->req = NULL;
 		}
-		if (!x->inflight)
+		if (x->inflight == 0)
 			export_free(x);
 		break;
 	default: abort();
@@ -424,8 +465,8 @@ static void export_cut(export_ctx *x, const char *why)
 }
 
 static const char sql_owner[] =
-    "SELECT gen, name, coalesce(delimiter, ','), columns::text, input_complete, bytes_durable "
-    "FROM import_jobs WHERE id = $1 AND user_id = $2";
+    "SELECT gen, name, coalesce(delimiter, ','), columns::text, input_complete, bytes_durable, "
+    "next_record FROM import_jobs WHERE id = $1 AND user_id = $2";
 /* Each page: the import's rejected rows (or upload chunks) after pos at
  * the generation the download began with, owner-checked again (statement
  * 0 tells a reprocess); records pages are query.c's. */
@@ -440,11 +481,12 @@ static const char sql_chunk_page[] =
     "AND byte_offset >= $2 AND EXISTS (SELECT 1 FROM import_jobs WHERE id = $1 AND "
     "user_id = $4) ORDER BY byte_offset LIMIT $3";
 
-/* Ask for the next page, unless one is out or none is left. */
-static void export_fetch(export_ctx *x)
+/* Ask for the next page, unless one is out or none is left. false: the
+ * download was cut (x may be gone). */
+static bool export_fetch(export_ctx *x)
 {
-	if (x->inflight || x->last || x->state != EXPORT_PAGES)
-		return;
+	if (x->inflight > 0 || x->last || x->state != EXPORT_PAGES)
+		return true;
 	pf_db_unit *u = pf_db_unit_new(page_cb, x);
 	int rc = pf_query_append_owner(u, x->id, x->user);
 	if (x->kind == EXPORT_RECORDS) {
@@ -463,10 +505,47 @@ static void export_fetch(export_ctx *x)
 	if (rc != 0) {
 		pf_db_unit_free(u);
 		export_cut(x, "out of memory");
-		return;
+		return false;
 	}
-	x->inflight = true;
+	x->inflight++;
 	pf_db_submit(x->api->readers, 0, u);
+	return true;
+}
+
+static void range_cb(void *arg, const pf_db_result *r);
+
+/* The file-order walk of everything as row_no ranges of
+ * PF_EXPORT_PAGE_ROWS: independent statements, so that PF_EXPORT_AHEAD of
+ * them run at once on the reader pool's connections (a keyset page cannot
+ * be asked for before the one before it came back). */
+static const char sql_range[] =
+    "SELECT " PF_RECORD_COLUMNS_R ", NULL::text FROM property_records r WHERE r.job_id = $1 "
+    "AND r.gen = $2 AND r.row_no >= $3 AND r.row_no < $4 "
+    "AND EXISTS (SELECT 1 FROM import_jobs WHERE id = $1 AND user_id = $5) ORDER BY r.row_no";
+
+/* false: the download was cut (x may be gone). */
+static bool export_range(export_ctx *x)
+{
+	range_arg *a = malloc(sizeof(*a));
+	pf_db_unit *u = a ? pf_db_unit_new(range_cb, a) : NULL;
+	int rc = pf_query_append_owner(u, x->id, x->user);
+	pf_db_unit_stmt(u, sql_range);
+	pf_db_unit_int(u, x->id);
+	pf_db_unit_int(u, x->gen);
+	pf_db_unit_int(u, x->range_next);
+	pf_db_unit_int(u, x->range_next + PF_EXPORT_PAGE_ROWS);
+	rc = rc ? rc : pf_db_unit_int(u, x->user);
+	if (!a || rc != 0) {
+		pf_db_unit_free(u);
+		free(a);
+		export_cut(x, "out of memory");
+		return false;
+	}
+	*a = (range_arg){x, x->seq_sent++};
+	x->range_next += PF_EXPORT_PAGE_ROWS;
+	x->inflight++;
+	pf_db_submit(x->api->readers, 0, u);
+	return true;
 }
 
 /*
@@ -488,9 +567,15 @@ static void export_pump(export_ctx *x)
 	}
 	if (evbuffer_get_length(x->pending) > 0)
 		return; /* the writable callback comes back here */
+	if (x->ranges) {
+		while (x->inflight < PF_EXPORT_AHEAD && x->range_next < x->range_end)
+			if (!export_range(x))
+				return;
+		return;
+	}
 	if (!x->last)
 		export_fetch(x);
-	else if (!x->inflight)
+	else if (x->inflight == 0)
 		export_set_state(x, EXPORT_GONE); /* all was written */
 }
 
@@ -499,12 +584,60 @@ static void writable_cb(void *arg, pf_http_req *req)
 	export_pump(arg);
 }
 
+static void range_cb(void *arg, const pf_db_result *r)
+{
+	range_arg *a = arg;
+	export_ctx *x = a->x;
+	uint64_t seq = a->seq;
+	free(a);
+	x->inflight--;
+	if (x->state == EXPORT_GONE) {
+		if (x->inflight == 0)
+			export_free(x);
+		return;
+	}
+	if (r->error) {
+		export_cut(x, "the database failed");
+		return;
+	}
+	const char *gen = pf_db_value(r, 0, 0, 0);
+	if (pf_db_rows(r, 0) == 0 || !gen || strtoll(gen, NULL, 10) != x->gen) {
+		export_cut(x, "the import was deleted or reprocessed");
+		return;
+	}
+	const char *why = NULL;
+	int k = (int)(seq % PF_EXPORT_AHEAD);
+	if (write_page(x, x->slot[k].buf, r, 0, &why) != 0) {
+		export_cut(x, why);
+		return;
+	}
+	x->slot[k].ready = true;
+	/* in the walk's order: what came before an earlier range waits */
+	for (k = (int)(x->seq_done % PF_EXPORT_AHEAD); x->slot[k].ready;
+	     k = (int)(x->seq_done % PF_EXPORT_AHEAD)) {
+		if (evbuffer_add_buffer(x->pending, x->slot[k].buf) != 0) {
+			export_cut(x, "out of memory");
+			return;
+		}
+		x->slot[k].ready = false;
+		x->seq_done++;
+	}
+	if (x->range_next >= x->range_end && x->seq_done == x->seq_sent) {
+		/* the rows stored since the download began follow as keyset
+		 * pages after the last range */
+		x->ranges = false;
+		x->qpos = (pf_query_pos){.gen = x->gen, .started = true, .row = x->range_end - 1};
+	}
+	export_pump(x);
+}
+
 static void page_cb(void *arg, const pf_db_result *r)
 {
 	export_ctx *x = arg;
-	x->inflight = false;
+	x->inflight--;
 	if (x->state == EXPORT_GONE) {
-		export_free(x);
+		if (x->inflight == 0)
+			export_free(x);
 		return;
 	}
 	if (r->error) {
@@ -536,9 +669,9 @@ static void page_cb(void *arg, const pf_db_result *r)
 	/* the next page is asked for before this one is formatted and
 	 * written (when no earlier page still waits), so that the database
 	 * works while the loop and the socket do */
-	if (!x->last && evbuffer_get_length(x->pending) == 0)
-		export_fetch(x);
-	if (write_page(x, r, from, &why) != 0 || (x->last && write_epilogue(x) != 0)) {
+	if (!x->last && evbuffer_get_length(x->pending) == 0 && !export_fetch(x))
+		return;
+	if (write_page(x, x->pending, r, from, &why) != 0 || (x->last && write_epilogue(x) != 0)) {
 		export_cut(x, why ? why : "out of memory");
 		return;
 	}
@@ -557,7 +690,7 @@ static void abort_cb(void *arg, pf_http_req *req, pf_http_abort why)
 static void owner_cb(void *arg, const pf_db_result *r)
 {
 	export_ctx *x = arg;
-	x->inflight = false;
+	x->inflight--;
 	pf_http_req *req = x->req;
 	if (r->error) {
 		x->req = NULL;
@@ -573,6 +706,16 @@ static void owner_cb(void *arg, const pf_db_result *r)
 	}
 	x->gen = strtoll(pf_db_value(r, 0, 0, 0), NULL, 10);
 	x->qpos = (pf_query_pos){.gen = x->gen};
+	/* everything in file order: ranges, several at once */
+	/* (not GeoJSON: its commas between features need the walk's order
+	 * while ranges are formatted as they come) */
+	bool plain = x->kind == EXPORT_RECORDS && x->format != FORMAT_GEOJSON &&
+	             x->query.sort == PF_SORT_ROW && !x->query.desc && x->query.nwords == 0;
+	for (int f = 0; plain && f < PF_FILTER__COUNT; f++)
+		plain = !x->query.has[f];
+	x->range_end = strtoll(pf_db_value(r, 0, 0, 6), NULL, 10);
+	x->range_next = 1;
+	x->ranges = plain && x->range_end > 1;
 	const char *name = pf_db_value(r, 0, 0, 1);
 	const char *delim = pf_db_value(r, 0, 0, 2);
 	x->delim = delim && delim[0] ? delim[0] : ',';
@@ -710,10 +853,12 @@ static void export_start(pf_api *api, pf_http_req *req, export_kind kind, int64_
 	if (!pf_respond_db_up(req, api->readers))
 		return;
 	export_ctx *x = calloc(1, sizeof(*x));
-	if (x)
-		x->pending = evbuffer_new();
-	if (!x || !x->pending) {
-		free(x);
+	bool ok = x && (x->pending = evbuffer_new()) != NULL;
+	for (int i = 0; ok && i < PF_EXPORT_AHEAD; i++)
+		ok = (x->slot[i].buf = evbuffer_new()) != NULL;
+	if (!ok) {
+		if (x)
+			export_free(x);
 		pf_respond_oom(req);
 		return;
 	}
@@ -736,7 +881,7 @@ static void export_start(pf_api *api, pf_http_req *req, export_kind kind, int64_
 		return;
 	}
 	pf_http_req_on_abort(req, abort_cb, x);
-	x->inflight = true;
+	x->inflight++;
 	pf_db_submit(api->readers, 0, u);
 }
 

@@ -243,6 +243,21 @@ test('q, filters and sort: the rows and order of the properties list with the sa
 	}
 });
 
+test('a big export in file order (row ranges read several at once): every row once, in order', { timeout: 60000 }, async () => {
+	for (const fmt of ['ndjson', 'csv']) {
+		const r = await request('GET', `${srv.url}/api/imports/${S.bigJob.id}/export?format=${fmt}`, { timeout: 60000 });
+		assert.equal(r.status, 200);
+		const rows = fmt === 'ndjson' ? r.text.slice(0, -1).split('\n').map((l) => JSON.parse(l).row)
+			: parseCsv(r.text).slice(1).map((x) => x[0]);
+		assert.equal(rows.length, S.bigJob.rows_inserted, fmt);
+		if (fmt === 'ndjson')
+			for (let i = 1; i < rows.length; i++) assert.ok(rows[i] > rows[i - 1], `row ${rows[i]} after ${rows[i - 1]}`);
+		else
+			assert.deepEqual(rows, S.bigSources, 'source ids in file order');
+		if (fmt === 'ndjson') S.bigSources = r.text.slice(0, -1).split('\n').map((l) => JSON.parse(l).source_id);
+	}
+});
+
 test('HTTP/1.0: the body ends with the connection (no chunks)', async () => {
 	const body = await new Promise((resolve, reject) => {
 		const sock = net.connect(srv.port, srv.host);

@@ -22,8 +22,11 @@
  * reader pool (no cursor or transaction is held across the client's pace),
  * the next one sent while the current one is formatted and written, and
  * none while a formatted page still waits for room in the connection's
- * output: memory per download is bounded by PF_HTTP_STREAM_HIGH plus three
- * pages (one past the high mark, at most two waiting) and one result. Every statement is scoped to
+ * output. An unfiltered export in file order (the common "give me
+ * everything") reads row_no ranges instead, PF_EXPORT_AHEAD at once, then
+ * keyset pages for the rows stored since it began. Memory per download is
+ * bounded by PF_HTTP_STREAM_HIGH plus a few pages (one past the high mark,
+ * at most PF_EXPORT_AHEAD + 1 waiting) and their results. Every statement is scoped to
  * the owner: another user's import is 404. A reprocess during a download cuts it (the client sees
  * an incomplete body).
  *
@@ -36,6 +39,7 @@
 #include "propflow/api/api.h"
 
 #define PF_EXPORT_PAGE_ROWS   5000 /* records or errors per statement */
+#define PF_EXPORT_AHEAD       2    /* statements at once of an unfiltered export in file order */
 #define PF_EXPORT_PAGE_CHUNKS 2    /* import_chunks rows (each up to 256 KB raw) per statement */
 #define PF_EXPORT_NAME_MAX    120  /* bytes of a Content-Disposition file name */
 #define PF_EXPORT_REASON_COL                                                                       \
