@@ -5,7 +5,8 @@
 # --rows rows (bench/gen.mjs, mls dialect) with curl, waits for the import, then --repeat times,
 # interleaved so that drift hits both alike:
 #   export  curl of GET /api/imports/ID/export?format=csv (to /dev/null): wall time, bytes; the
-#           server's VmRSS sampled every 50 ms during the download, against its VmRSS before
+#           server's VmRSS sampled every 50 ms during the download, against its VmRSS before; and
+#           the server's peak (VmHWM) at the end against its RSS before the first export
 #   copy    psql -c "\copy (SELECT <the 17 fields> FROM property_records WHERE job_id = ID AND
 #           gen = <the import's> ORDER BY row_no) TO STDOUT WITH CSV HEADER" (to /dev/null)
 # and prints medians (rows/s, MB/s, the export's rate as a fraction of \copy's, RSS growth), also
@@ -108,6 +109,7 @@ COPY="$COPY TO STDOUT WITH CSV HEADER"
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$SPID/status"; }
 hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$SPID/status"; }
 
+IDLE=$(rss)
 # warm both paths once (the table's pages in shared buffers / the page cache alike)
 curl -sS -o /dev/null "${AUTH[@]}" "$URL/api/imports/$ID/export?format=csv"
 psql -X -q "$CONN" -c "$COPY" >/dev/null
@@ -151,5 +153,6 @@ GROWMAX=$(awk -F'\t' '$2 == "export" && $6 - $5 > m { m = $6 - $5 } END { print 
 	awk -v s="$C" -v n="$STORED" -v b="$CB" 'BEGIN { printf "| psql \\\\copy (SELECT the 17 fields ...) TO STDOUT WITH CSV HEADER | %.2f | %.0f | %.1f | %d |\n", s, n / s, b / s / 1e6, b }'
 	echo
 	awk -v e="$E" -v c="$C" 'BEGIN { printf "export rate / \\copy rate (rows/s): %.2f\n", c / e }'
-	echo "server RSS growth during the export: median $GROW kB, max $GROWMAX kB (VmHWM at the end: $(hwm) kB)"
+	echo "server RSS growth during an export: median $GROW kB, max $GROWMAX kB; idle server before" \
+		"the first export $IDLE kB, peak (VmHWM) after all of them $(hwm) kB: $(($(hwm) - IDLE)) kB more"
 } | tee "$OUT/export.md"
