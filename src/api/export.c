@@ -184,9 +184,9 @@ static void free_block_cb(const void *data, size_t len, void *arg)
  * whole page formatted into one block that pending then references (the
  * loop's hot path for a million rows: one allocation and no copy per
  * page, the block moving on into the connection's output as it is). */
-static int csv_page(struct evbuffer *b, const pf_db_result *r, int first, int n)
+static int csv_page(struct evbuffer *b, const pf_db_result *r, int stmt, int first, int n)
 {
-	const PGresult *res = r->res[1];
+	const PGresult *res = r->res[stmt];
 	int rows = PQntuples(res);
 	/* a first guess from the page's first row, grown when a row needs it
 	 * (quoting at most doubles a value, plus quotes and a delimiter) */
@@ -259,9 +259,9 @@ static int csv_page(struct evbuffer *b, const pf_db_result *r, int first, int n)
 }
 
 /* A GeoJSON Feature of the record: a Point when both coordinates are known. */
-static cJSON *feature_json(const pf_db_result *r, int row)
+static cJSON *feature_json(const pf_db_result *r, int stmt, int row)
 {
-	cJSON *props = pf_record_json(r, 1, row);
+	cJSON *props = pf_record_json(r, stmt, row);
 	cJSON *f = cJSON_CreateObject();
 	if (!props || !f) {
 		cJSON_Delete(props);
@@ -269,8 +269,8 @@ static cJSON *feature_json(const pf_db_result *r, int row)
 		return NULL;
 	}
 	cJSON_AddStringToObject(f, "type", "Feature");
-	const char *lat = pf_db_value(r, 1, row, PF_RECORD_HEAD + PF_F_LATITUDE);
-	const char *lon = pf_db_value(r, 1, row, PF_RECORD_HEAD + PF_F_LONGITUDE);
+	const char *lat = pf_db_value(r, stmt, row, PF_RECORD_HEAD + PF_F_LATITUDE);
+	const char *lon = pf_db_value(r, stmt, row, PF_RECORD_HEAD + PF_F_LONGITUDE);
 	cJSON *coords = lat && lon ? cJSON_CreateArray() : NULL;
 	if (coords) {
 		cJSON_AddItemToArray(coords, cJSON_CreateRaw(lon));
@@ -343,64 +343,64 @@ static int write_epilogue(export_ctx *x)
 
 /* Where the walk stands after the last of page statement 1's n rows
  * (n > 0): x->pos, or for records x->qpos. */
-static int page_position(export_ctx *x, const pf_db_result *r, int n, const char **why)
+static int page_position(export_ctx *x, const pf_db_result *r, int stmt, int n, const char **why)
 {
 	switch (x->kind) {
 	case EXPORT_RECORDS:
-		if (pf_query_row_pos(&x->query, r, 1, n - 1, &x->qpos) != 0) {
+		if (pf_query_row_pos(&x->query, r, stmt, n - 1, &x->qpos) != 0) {
 			*why = "a row's sort value is too long for a position";
 			return PF_ELIMIT;
 		}
 		return 0;
-	case EXPORT_ERRORS: x->pos = strtoll(pf_db_value(r, 1, n - 1, 0), NULL, 10); return 0;
+	case EXPORT_ERRORS: x->pos = strtoll(pf_db_value(r, stmt, n - 1, 0), NULL, 10); return 0;
 	case EXPORT_FILE:
-		x->pos = strtoll(pf_db_value(r, 1, n - 1, 0), NULL, 10) +
-		         strtoll(pf_db_value(r, 1, n - 1, 1), NULL, 10);
+		x->pos = strtoll(pf_db_value(r, stmt, n - 1, 0), NULL, 10) +
+		         strtoll(pf_db_value(r, stmt, n - 1, 1), NULL, 10);
 		return 0;
 	default: abort();
 	}
 }
 
-/* Rows of page statement 1 into pending. from: the file's offset the
+/* Rows of page statement stmt into b. from: the file's offset the
  * page must start at (its chunks must follow each other from there). */
-static int write_page(export_ctx *x, struct evbuffer *b, const pf_db_result *r, int64_t from,
-                      const char **why)
+static int write_page(export_ctx *x, struct evbuffer *b, const pf_db_result *r, int stmt,
+                      int64_t from, const char **why)
 {
-	int n = pf_db_rows(r, 1);
+	int n = pf_db_rows(r, stmt);
 	int rc = 0;
 	*why = "out of memory";
 	if (x->kind == EXPORT_RECORDS && x->format == FORMAT_CSV)
-		return csv_page(b, r, PF_RECORD_HEAD, PF_F__COUNT);
+		return csv_page(b, r, stmt, PF_RECORD_HEAD, PF_F__COUNT);
 	for (int i = 0; rc == 0 && i < n; i++) {
 		switch (x->kind) {
 		case EXPORT_RECORDS:
 			if (x->format == FORMAT_NDJSON) {
-				rc = add_json(b, pf_record_json(r, 1, i), "\n");
+				rc = add_json(b, pf_record_json(r, stmt, i), "\n");
 			} else {
 				rc = (x->features && evbuffer_add(b, ",\n", 2)) ||
-				     add_json(b, feature_json(r, i), "");
+				     add_json(b, feature_json(r, stmt, i), "");
 				x->features = true;
 			}
 			break;
 		case EXPORT_ERRORS: {
 			/* the row's text as read, then its reason */
-			const char *raw = pf_db_value(r, 1, i, 1);
+			const char *raw = pf_db_value(r, stmt, i, 1);
 			rc = evbuffer_add(b, raw ? raw : "", raw ? strlen(raw) : 0) ||
 			     evbuffer_add(b, &x->delim, 1) ||
-			     csv_field(b, pf_db_value(r, 1, i, 2), x->delim) ||
+			     csv_field(b, pf_db_value(r, stmt, i, 2), x->delim) ||
 			     evbuffer_add(b, "\r\n", 2);
 			break;
 		}
 		case EXPORT_FILE: {
-			int64_t off = strtoll(pf_db_value(r, 1, i, 0), NULL, 10);
-			int64_t len = strtoll(pf_db_value(r, 1, i, 1), NULL, 10);
+			int64_t off = strtoll(pf_db_value(r, stmt, i, 0), NULL, 10);
+			int64_t len = strtoll(pf_db_value(r, stmt, i, 1), NULL, 10);
 			if (off != from || len <= 0 || len > PF_SPOOL_CHUNK) {
 				*why = "the stored upload is missing bytes";
 				return PF_EINVAL;
 			}
 			size_t blen = 0;
-			unsigned char *blk =
-			    PQunescapeBytea((const unsigned char *)pf_db_value(r, 1, i, 2), &blen);
+			unsigned char *blk = PQunescapeBytea(
+			    (const unsigned char *)pf_db_value(r, stmt, i, 2), &blen);
 			struct evbuffer_iovec v;
 			if (!blk || evbuffer_reserve_space(b, (size_t)len, &v, 1) < 1) {
 				PQfreemem(blk);
@@ -490,6 +490,8 @@ static bool export_fetch(export_ctx *x)
 	pf_db_unit *u = pf_db_unit_new(page_cb, x);
 	int rc = pf_query_append_owner(u, x->id, x->user);
 	if (x->kind == EXPORT_RECORDS) {
+		/* statement 1: the planner's settings for the page (query.h) */
+		rc = pf_query_append_planner(u, &x->query);
 		rc = pf_query_append_page(u, &x->query, PF_QUERY_IMPORT, x->id, x->user, &x->qpos,
 		                          PF_EXPORT_PAGE_ROWS);
 	} else {
@@ -607,7 +609,7 @@ static void range_cb(void *arg, const pf_db_result *r)
 	}
 	const char *why = NULL;
 	int k = (int)(seq % PF_EXPORT_AHEAD);
-	if (write_page(x, x->slot[k].buf, r, 0, &why) != 0) {
+	if (write_page(x, x->slot[k].buf, r, 1, 0, &why) != 0) {
 		export_cut(x, why);
 		return;
 	}
@@ -650,10 +652,12 @@ static void page_cb(void *arg, const pf_db_result *r)
 		export_cut(x, "the import was deleted or reprocessed");
 		return;
 	}
-	int n = pf_db_rows(r, 1);
+	/* records: owner, planner, page; the others: owner, page */
+	int stmt = x->kind == EXPORT_RECORDS ? 2 : 1;
+	int n = pf_db_rows(r, stmt);
 	int64_t from = x->pos;
 	const char *why = NULL;
-	if (n > 0 && page_position(x, r, n, &why) != 0) {
+	if (n > 0 && page_position(x, r, stmt, n, &why) != 0) {
 		export_cut(x, why);
 		return;
 	}
@@ -671,7 +675,8 @@ static void page_cb(void *arg, const pf_db_result *r)
 	 * works while the loop and the socket do */
 	if (!x->last && evbuffer_get_length(x->pending) == 0 && !export_fetch(x))
 		return;
-	if (write_page(x, x->pending, r, from, &why) != 0 || (x->last && write_epilogue(x) != 0)) {
+	if (write_page(x, x->pending, r, stmt, from, &why) != 0 ||
+	    (x->last && write_epilogue(x) != 0)) {
 		export_cut(x, why ? why : "out of memory");
 		return;
 	}

@@ -446,6 +446,18 @@ static void put_preds(sqlbuf *b, const pf_query *q, const preds *ps)
 		    ps->word[i]);
 }
 
+int pf_query_append_planner(pf_db_unit *u, const pf_query *q)
+{
+	/* a word of 3 bytes or more gives the trigram index something to find */
+	bool indexed = false;
+	for (int i = 0; i < q->nwords; i++)
+		indexed = indexed || strlen(q->words[i]) >= 3;
+	int rc = pf_db_unit_stmt(u, "SELECT set_config('enable_seqscan', 'off', true), "
+	                            "set_config('enable_sort', $1, true)");
+	rc = pf_db_unit_text(u, indexed ? "on" : "off");
+	return rc;
+}
+
 int pf_query_append_owner(pf_db_unit *u, int64_t job, int64_t user)
 {
 	int rc = pf_db_unit_stmt(u, "SELECT gen FROM import_jobs WHERE id = $1 AND user_id = $2");
@@ -476,7 +488,7 @@ static void put_branch(sqlbuf *b, const pf_query *q, pf_query_scope scope, bool 
 	const char *expr = sorts[q->sort].expr;
 	const char *dir = q->desc ? " DESC" : "";
 	const char *cmp = q->desc ? "<" : ">";
-	bool bounded = after && after->started && after->nulls == nulls;
+	bool bounded = after && after->started && (!expr || after->nulls == nulls);
 	put(b, "(SELECT " PF_RECORD_COLUMNS_R ", %s::text AS sort_value", expr && !nulls ? expr : "NULL");
 	if (scope == PF_QUERY_ALL)
 		put(b, ", %d AS phase, %s AS sort_key", nulls ? 1 : 0, expr && !nulls ? expr : "NULL");
@@ -524,10 +536,12 @@ int pf_query_append_page(pf_db_unit *u, const pf_query *q, pf_query_scope scope,
 		pf_db_unit_fail(u, PF_ENOMEM);
 		return pf_db_unit_error(u);
 	}
-	param_int(b, scope == PF_QUERY_IMPORT ? job : 0); /* $1 */
-	int p_user = param_int(b, user);                  /* $2 */
-	int p_limit = param_int(b, limit);                /* $3 */
-	int pos_params[3] = {0, 0, 0};                    /* value, row, job */
+	/* one import: $1 the import, $2 the user (put_branch); all: $1 the user */
+	if (scope == PF_QUERY_IMPORT)
+		param_int(b, job);
+	int p_user = param_int(b, user);
+	int p_limit = param_int(b, limit);
+	int pos_params[3] = {0, 0, 0}; /* value, row, job */
 	bool started = after && after->started;
 	if (started) {
 		bool value = sorts[q->sort].expr && !after->nulls;
@@ -546,7 +560,8 @@ int pf_query_append_page(pf_db_unit *u, const pf_query *q, pf_query_scope scope,
 		put(b, " UNION ALL ");
 	}
 	put_branch(b, q, scope, true, after, pos_params, &ps, p_limit);
-	put(b, " LIMIT $%d", p_limit);
+	if (with_values)
+		put(b, " LIMIT $%d", p_limit);
 	if (scope == PF_QUERY_ALL) {
 		const char *dir = q->desc ? " DESC" : "";
 		if (sorts[q->sort].expr)

@@ -135,10 +135,11 @@ static bool open_cursor(read_ctx *c)
 }
 
 /* A page of records: statement 0 the import's generation if it is the
- * user's (one import only), then the page of limit+1 rows. */
+ * user's (one import only), then the planner's settings, then the page of
+ * limit+1 rows. */
 static void records_response(read_ctx *c, const pf_db_result *r)
 {
-	int stmt = 0;
+	int stmt = 1; /* after the planner's settings */
 	if (c->kind == READ_PROPERTIES) {
 		const char *gentxt = pf_db_value(r, 0, 0, 0);
 		if (pf_db_rows(r, 0) == 0 || !gentxt) {
@@ -160,7 +161,7 @@ static void records_response(read_ctx *c, const pf_db_result *r)
 			return;
 		}
 		c->pos.gen = gen;
-		stmt = 1;
+		stmt = 2;
 	}
 	cJSON *o = cJSON_CreateObject();
 	cJSON *items = cJSON_CreateArray();
@@ -397,11 +398,13 @@ static int read_build(read_ctx *c, pf_db_unit *u)
 		 * user's (someone else's stays a plain 404). */
 		bool other = c->pos.started && c->pos.job != c->id;
 		rc = pf_query_append_owner(u, c->id, c->user);
+		rc = pf_query_append_planner(u, c->query);
 		rc = pf_query_append_page(u, c->query, PF_QUERY_IMPORT, c->id, c->user, &c->pos,
 		                          other ? 0 : c->query->limit + 1);
 		break;
 	}
 	case READ_ALL_PROPERTIES:
+		rc = pf_query_append_planner(u, c->query);
 		rc = pf_query_append_page(u, c->query, PF_QUERY_ALL, 0, c->user, &c->pos,
 		                          c->query->limit + 1);
 		break;

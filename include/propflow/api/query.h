@@ -139,6 +139,15 @@ PF_MUST_CHECK int pf_query_parse_pairs(pf_query *q, const char *const *names,
  * one row when the import is the user's. */
 PF_MUST_CHECK int pf_query_append_owner(pf_db_unit *u, int64_t job, int64_t user);
 
+/* Appends the planner's settings for q's pages, local to the unit's
+ * transaction: no sequential scan of property_records, and no sort unless
+ * q has a word the trigram index can find (then the matches may be
+ * sorted: they are what the index found, not the import). Call it before
+ * the unit's first pf_query_append_page: without it a small table or a
+ * selective filter with statistics can get a scan and sort of the whole
+ * import for every page. One statement, no rows of interest. */
+PF_MUST_CHECK int pf_query_append_planner(pf_db_unit *u, const pf_query *q);
+
 /* Appends the statement of the page after `after` (NULL or !started: the
  * first page): at most `limit` rows of q in q's order, for the user's
  * import `job` (scope PF_QUERY_IMPORT; no row when it is not the user's)
