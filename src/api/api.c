@@ -6,6 +6,7 @@
  */
 #include "propflow/api/api.h"
 #include "propflow/api/analysis.h"
+#include "propflow/api/export.h"
 #include "propflow/api/reads.h"
 #include "propflow/api/ready.h"
 #include "propflow/api/respond.h"
@@ -147,6 +148,21 @@ static void metrics(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 	pf_scrape_serve(api, req);
 }
 
+static void export_records(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
+{
+	pf_export_records(api, req, id, user);
+}
+
+static void export_errors(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
+{
+	pf_export_errors(api, req, id, user);
+}
+
+static void export_file(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
+{
+	pf_export_file(api, req, id, user);
+}
+
 static void page(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 {
 	if (!api->page || !pf_static_serve(api->page, req))
@@ -179,6 +195,12 @@ static const route routes[] = {
 	{"GET",     "/api/imports/{id}/properties", AUTH_USER, properties},
 	{"GET",     "/api/imports/{id}/errors",     AUTH_USER, errors},
 	{"GET",     "/api/imports/{id}/analysis",   AUTH_USER, analysis},
+	{"GET",     "/api/imports/{id}/export",        AUTH_USER, export_records},
+	{"HEAD",    "/api/imports/{id}/export",        AUTH_USER, export_records},
+	{"GET",     "/api/imports/{id}/errors/export", AUTH_USER, export_errors},
+	{"HEAD",    "/api/imports/{id}/errors/export", AUTH_USER, export_errors},
+	{"GET",     "/api/imports/{id}/file",          AUTH_USER, export_file},
+	{"HEAD",    "/api/imports/{id}/file",          AUTH_USER, export_file},
 	{"GET",     "/api/properties",              AUTH_USER, all_properties},
 	{"GET",     "/api/properties/{id}",         AUTH_USER, property},
 	{"GET",     "/metrics",                     AUTH_SELF, metrics},

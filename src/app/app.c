@@ -12,6 +12,7 @@
 #include "propflow/app/monitor.h"
 #include "propflow/api/account.h"
 #include "propflow/api/api.h"
+#include "propflow/api/export.h"
 #include "propflow/net/hasher.h"
 #include "propflow/net/proxy.h"
 #include "propflow/store/db.h"
@@ -288,6 +289,8 @@ static int app_listen(app *a)
 	                  .cache = a->cache,
 	                  .schema = a->schema,
 	                  .nschema = nschema};
+	if (pf_export_meter(&a->api) != 0)
+		return PF_ENOMEM;
 	pf_http_limits lim;
 	pf_http_limits_default(&lim);
 	lim.url_max = (size_t)cfg->url_max;
@@ -405,6 +408,7 @@ static void app_set_state(app *a, app_state st)
 		pf_events_free(a->events);
 		a->events = NULL;
 		pf_cache_unmeter(a->cache, a->metrics);
+		pf_export_unmeter(&a->api);
 		pf_cache_free(a->cache); /* after the readers: their failing units called it */
 		a->cache = NULL;
 		free(a->schema);

@@ -298,7 +298,7 @@ static int on_message_complete(http_parser *p)
 void pf_http_respond(pf_http_req *req, int status, const char *content_type, const void *body,
                      size_t len)
 {
-	if (req->finished) {
+	if (req->finished || req->streaming) {
 		pf_warn("conn %llu: second response ignored", (unsigned long long)req->conn_id);
 		return;
 	}
@@ -342,6 +342,204 @@ void pf_http_respond_json_owned(pf_http_req *req, int status, char *json)
 void pf_http_respond_error(pf_http_req *req, int status, const char *msg, const char *detail_json)
 {
 	pf_http_respond_json_owned(req, status, pf_http_error_json(msg, detail_json));
+}
+
+/* ------------------------------------------------------- streamed responses */
+
+bool pf_http_req_is_head(const pf_http_req *req)
+{
+	return req->is_head;
+}
+
+int pf_http_stream_begin(pf_http_req *req, int status, const char *content_type, int64_t length,
+                         bool gzip_ok, pf_http_writable_cb cb, void *arg)
+{
+	if (req->finished || req->streaming)
+		return PF_EINVAL;
+	pf_http_conn *c = req->conn;
+	/* HEAD announces what GET would send, without compressing anything */
+	bool gzip = gzip_ok && pf_gzip_accepted(pf_http_req_header(req, "Accept-Encoding"));
+	if (gzip && !req->is_head) {
+		req->gz = pf_gzip_new();
+		req->zbuf = evbuffer_new();
+		if (!req->gz || !req->zbuf) {
+			pf_gzip_free(req->gz);
+			req->gz = NULL;
+			return PF_ENOMEM;
+		}
+	}
+	if (gzip)
+		length = -1; /* the compressed length is known only at the end */
+	req->streaming = true;
+	req->stream_status = status;
+	req->writable_cb = cb;
+	req->writable_arg = arg;
+	if (!c || !c->bev)
+		return 0; /* gone already: the abort callback tells the producer */
+	bool complete = req->body == BODY_NONE || req->body == BODY_DONE;
+	bool http11 = c->parser.http_major == 1 && c->parser.http_minor >= 1;
+	req->stream_chunked = length < 0 && http11;
+	/* HTTP/1.0 without a length: the end of the body is the end of the
+	 * connection */
+	req->stream_keep = c->keep_alive && !c->must_close && complete && !c->read_eof &&
+	                   c->srv->fd >= 0 && (length >= 0 || req->stream_chunked);
+	pf_http_write_head(bufferevent_get_output(c->bev), status, content_type, length,
+	                   req->stream_chunked, gzip, gzip_ok, req->stream_keep, req);
+	pf_http_conn_set_state(c, CONN_STREAM);
+	return 0;
+}
+
+bool pf_http_stream_room(const pf_http_req *req)
+{
+	const pf_http_conn *c = req->conn;
+	return c && c->bev &&
+	       evbuffer_get_length(bufferevent_get_output(c->bev)) < PF_HTTP_STREAM_HIGH;
+}
+
+/* Frame and queue the bytes of src (drained): one chunk when chunked. */
+static int stream_queue(pf_http_req *req, struct evbuffer *out, struct evbuffer *src)
+{
+	size_t n = evbuffer_get_length(src);
+	if (n == 0)
+		return 0;
+	req->stream_bytes += n;
+	if (req->is_head) {
+		evbuffer_drain(src, n);
+		return 0;
+	}
+	if (req->stream_chunked && evbuffer_add_printf(out, "%zx\r\n", n) < 0)
+		return PF_ENOMEM;
+	if (evbuffer_add_buffer(out, src) != 0)
+		return PF_ENOMEM;
+	if (req->stream_chunked && evbuffer_add(out, "\r\n", 2) != 0)
+		return PF_ENOMEM;
+	return 0;
+}
+
+/* After a write: room, or wait for the writable callback. */
+static int stream_after_write(pf_http_req *req, struct evbuffer *out)
+{
+	if (evbuffer_get_length(out) < PF_HTTP_STREAM_HIGH)
+		return 0;
+	req->want_writable = true;
+	return PF_HTTP_FULL;
+}
+
+int pf_http_stream_add_buffer(pf_http_req *req, struct evbuffer *buf)
+{
+	pf_http_conn *c = req->conn;
+	if (!req->streaming || !c || !c->bev || c->state != CONN_STREAM) {
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+		return PF_ECLOSED;
+	}
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	int rc = 0;
+	if (req->gz) {
+		struct evbuffer_iovec v[8];
+		while (rc == 0 && evbuffer_get_length(buf) > 0) {
+			int k = evbuffer_peek(buf, -1, NULL, v, 8);
+			size_t used = 0;
+			for (int i = 0; i < k && i < 8 && rc == 0; i++) {
+				rc = pf_gzip_write(req->gz, v[i].iov_base, v[i].iov_len, req->zbuf);
+				used += v[i].iov_len;
+			}
+			evbuffer_drain(buf, used);
+		}
+		rc = rc ? rc : stream_queue(req, out, req->zbuf);
+	} else {
+		rc = stream_queue(req, out, buf);
+	}
+	if (rc != 0)
+		return rc;
+	return stream_after_write(req, out);
+}
+
+int pf_http_stream_write(pf_http_req *req, const void *data, size_t len)
+{
+	pf_http_conn *c = req->conn;
+	if (!req->streaming || !c || !c->bev || c->state != CONN_STREAM)
+		return PF_ECLOSED;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	int rc;
+	if (req->gz) {
+		rc = pf_gzip_write(req->gz, data, len, req->zbuf);
+		rc = rc ? rc : stream_queue(req, out, req->zbuf);
+	} else if (len == 0) {
+		rc = 0;
+	} else {
+		/* copied once, into the output, as a chunk of its own */
+		req->stream_bytes += len;
+		if (req->is_head)
+			return 0;
+		rc = req->stream_chunked && evbuffer_add_printf(out, "%zx\r\n", len) < 0 ? PF_ENOMEM
+		                                                                         : 0;
+		rc = rc ? rc : (evbuffer_add(out, data, len) != 0 ? PF_ENOMEM : 0);
+		rc =
+		    rc ? rc
+		       : (req->stream_chunked && evbuffer_add(out, "\r\n", 2) != 0 ? PF_ENOMEM : 0);
+	}
+	if (rc != 0)
+		return rc;
+	return stream_after_write(req, out);
+}
+
+/* Detach a finished stream from its connection: the access line, then
+ * the next request or closing. */
+static void stream_finish(pf_http_req *req, pf_http_conn *c, bool ok, const char *why)
+{
+	pf_http_access_log(c->srv->lim.access_log, req, req->stream_status,
+	                   (size_t)req->stream_bytes);
+	pf_http_meters_request(c->srv, req, req->stream_status);
+	c->req = NULL;
+	req->conn = NULL;
+	if (ok && req->stream_keep) {
+		pf_http_conn_set_state(c, CONN_HEAD);
+		pf_http_conn_schedule(c);
+	} else {
+		c->must_close = true;
+		pf_http_conn_close(c, why);
+	}
+}
+
+void pf_http_stream_end(pf_http_req *req)
+{
+	if (!req->streaming || req->finished) {
+		pf_warn("conn %llu: stream end without a stream", (unsigned long long)req->conn_id);
+		return;
+	}
+	req->finished = true;
+	req->streaming = false;
+	pf_http_conn *c = req->conn;
+	if (c && c->bev && c->state == CONN_STREAM) {
+		struct evbuffer *out = bufferevent_get_output(c->bev);
+		bool ok = true;
+		if (req->gz && !req->is_head)
+			ok = pf_gzip_finish(req->gz, req->zbuf) == 0 &&
+			     stream_queue(req, out, req->zbuf) == 0;
+		if (ok && req->stream_chunked && !req->is_head)
+			ok = evbuffer_add(out, "0\r\n\r\n", 5) == 0;
+		stream_finish(req, c, ok, ok ? "closed after stream" : "stream cut: out of memory");
+	} else {
+		pf_debug("conn %llu: %s stream of %llu bytes ended: client gone",
+		         (unsigned long long)req->conn_id, req->method,
+		         (unsigned long long)req->stream_bytes);
+	}
+	pf_http_req_unref(req);
+}
+
+void pf_http_stream_fail(pf_http_req *req, const char *why)
+{
+	if (!req->streaming || req->finished)
+		return;
+	req->finished = true;
+	req->streaming = false;
+	pf_http_conn *c = req->conn;
+	if (c && c->bev && c->state == CONN_STREAM) {
+		pf_warn("conn %llu: stream cut after %llu bytes: %s", (unsigned long long)c->id,
+		        (unsigned long long)req->stream_bytes, why);
+		stream_finish(req, c, false, why);
+	}
+	pf_http_req_unref(req);
 }
 
 /* -------------------------------------------------------------------- body */
@@ -560,6 +758,11 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	pf_http_conn *c = arg;
 	if (c->state == CONN_CLOSING) {
 		pf_http_conn_linger(c);
+	} else if (c->state == CONN_STREAM) {
+		/* under the low mark (the write watermark of CONN_STREAM): the
+		 * producer is called from the defer event, not from here */
+		if (c->req && c->req->want_writable)
+			pf_http_conn_schedule(c);
 	} else if (c->out_blocked) {
 		c->out_blocked = false;
 		pf_http_conn_schedule(c);
@@ -569,6 +772,13 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	pf_http_conn *c = arg;
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING)) {
+		/* CONN_STREAM's write timeout: the client read nothing for that long */
+		pf_info("conn %llu: %s: read nothing of a stream for %u ms",
+		        (unsigned long long)c->id, c->peer, c->srv->lim.idle_timeout_ms);
+		pf_http_conn_kill(c, "write timeout", PF_HTTP_ABORT_TIMEOUT);
+		return;
+	}
 	if (what & BEV_EVENT_ERROR) {
 		pf_http_conn_kill(c,
 		                  (what & BEV_EVENT_WRITING) ? "write failed" : "connection reset",
@@ -627,6 +837,16 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void conn_defer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	pf_http_conn *c = arg;
+	if (c->state == CONN_STREAM && c->req && c->req->want_writable && c->bev &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) <= PF_HTTP_STREAM_LOW) {
+		pf_http_req *req = c->req;
+		req->want_writable = false;
+		req->refs++;
+		if (req->writable_cb)
+			req->writable_cb(req->writable_arg, req);
+		pf_http_req_unref(req);
+		return;
+	}
 	if (c->state == CONN_BODY && c->body_paused && c->req && c->req->resume_pending) {
 		c->req->resume_pending = false;
 		c->body_paused = false;

@@ -107,6 +107,11 @@ void pf_http_conn_set_state(pf_http_conn *c, conn_state s)
 	struct timeval tv;
 	if (c->state == CONN_DEAD)
 		return;
+	if (c->state == CONN_STREAM && s != CONN_STREAM && c->bev) {
+		/* back to the plain output rules: no write timeout, called when empty */
+		bufferevent_set_timeouts(c->bev, NULL, NULL);
+		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	}
 	c->state = s;
 	conn_set_priority(c, s == CONN_BODY ? PF_PRIO_BULK : PF_PRIO_NORMAL);
 	switch (s) {
@@ -124,6 +129,19 @@ void pf_http_conn_set_state(pf_http_conn *c, conn_state s)
 	case CONN_WAIT:
 		/* the server is busy, not the client: no timer */
 		evtimer_del(c->timer);
+		pf_http_conn_update_read(c);
+		break;
+	case CONN_STREAM:
+		/* a slow reader that reads is fine; one that reads nothing for the
+		 * idle time is dropped (libevent's write timeout restarts at every
+		 * byte the socket takes); the write callback at the low mark wakes
+		 * the producer */
+		evtimer_del(c->timer);
+		if (c->bev) {
+			pf_http_ms_to_tv(lim->idle_timeout_ms, &tv);
+			bufferevent_set_timeouts(c->bev, NULL, &tv);
+			bufferevent_setwatermark(c->bev, EV_WRITE, PF_HTTP_STREAM_LOW, 0);
+		}
 		pf_http_conn_update_read(c);
 		break;
 	case CONN_BODY:
@@ -219,6 +237,14 @@ void pf_http_conn_kill(pf_http_conn *c, const char *reason, pf_http_abort why)
 		c->close_reason = reason;
 	pf_http_req *req = c->req;
 	c->req = NULL;
+	if (req && req->streaming && c->bev) {
+		/* a stream cut short: its access line now (the server's log is
+		 * out of its reach once the connection is gone), with what left */
+		size_t queued = evbuffer_get_length(bufferevent_get_output(c->bev));
+		uint64_t sent = req->stream_bytes > queued ? req->stream_bytes - queued : 0;
+		pf_http_access_log(c->srv->lim.access_log, req, req->stream_status, (size_t)sent);
+		pf_http_meters_request(c->srv, req, req->stream_status);
+	}
 	pf_http_conn_set_state(c, CONN_DEAD);
 	if (req) {
 		req->conn = NULL;

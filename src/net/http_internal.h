@@ -18,6 +18,7 @@
 #define PROPFLOW_HTTP_INTERNAL_H
 
 #include "propflow/base/tally.h"
+#include "propflow/net/gzip.h"
 #include "propflow/net/http.h"
 
 #include <arpa/inet.h>
@@ -86,10 +87,20 @@ struct pf_http_req {
 	char *rh_name[PF_HTTP_RESPONSE_HEADERS_MAX];  /* owned: extra response header names */
 	char *rh_value[PF_HTTP_RESPONSE_HEADERS_MAX]; /* owned: their values */
 	size_t nrh;                                   /* extra response headers */
-	struct timespec start;         /* when the request began, for the access log */
-	char client[INET6_ADDRSTRLEN]; /* the client: peer, or forwarded by a trusted proxy */
-	bool https;                    /* the client spoke TLS to a trusted proxy */
-	char user[65];                 /* who, for the access log; "" unknown */
+	struct timespec start;           /* when the request began, for the access log */
+	char client[INET6_ADDRSTRLEN];   /* the client: peer, or forwarded by a trusted proxy */
+	bool https;                      /* the client spoke TLS to a trusted proxy */
+	char user[65];                   /* who, for the access log; "" unknown */
+	bool streaming;                  /* pf_http_stream_begin'd, not yet ended */
+	bool stream_chunked;             /* the streamed body is framed in chunks */
+	bool stream_keep;                /* the connection goes on after the stream */
+	bool want_writable;              /* a write returned PF_HTTP_FULL: call writable_cb */
+	int stream_status;               /* for the access log */
+	uint64_t stream_bytes;           /* body bytes queued (after gzip, before framing) */
+	pf_gzip *gz;                     /* owned: the body's compressor, NULL when plain */
+	struct evbuffer *zbuf;           /* owned: compressed bytes waiting to be framed */
+	pf_http_writable_cb writable_cb; /* from stream_begin */
+	void *writable_arg;              /* borrowed */
 	const char *route; /* borrowed, static: route pattern for the metrics; NULL none */
 };
 
@@ -102,6 +113,7 @@ typedef enum conn_state {
 	CONN_HANDLER, /* head handed over; parser paused until read_body or respond */
 	CONN_BODY,    /* delivering body fragments (maybe paused by the consumer) */
 	CONN_WAIT,    /* request complete or aborted; waiting for the response */
+	CONN_STREAM,  /* a streamed response is being written; write timeout only */
 	CONN_CLOSING, /* no more requests: flushing output, then lingering */
 	CONN_DEAD,    /* on the server's dead list; freed by the reaper */
 } conn_state;
@@ -292,6 +304,11 @@ PF_MUST_CHECK int pf_http_req_finish_head(pf_http_req *req, int is_connect);
 
 /* ----------------------------------------------------------- responses */
 
+/* Write a response's status line and headers to out. length < 0: no
+ * Content-Length; chunked adds Transfer-Encoding: chunked; gzip adds
+ * Content-Encoding: gzip, vary Vary: Accept-Encoding. */
+void pf_http_write_head(struct evbuffer *out, int status, const char *ctype, int64_t length,
+                        bool chunked, bool gzip, bool vary, bool keep, const pf_http_req *req);
 /* Write a whole response to out; req (may be NULL) supplies the extra
  * headers. 1xx, 204 and 304 carry no body and no Content-Length; with
  * head_only the headers describe the body but it is not written (HEAD). */

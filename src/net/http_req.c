@@ -85,6 +85,9 @@ static void req_free(pf_http_req *req)
 		free(req->rh_name[i]);
 		free(req->rh_value[i]);
 	}
+	pf_gzip_free(req->gz);
+	if (req->zbuf)
+		evbuffer_free(req->zbuf);
 	free(req);
 }
 
@@ -522,16 +525,22 @@ static void append_date(struct evbuffer *out)
 	evbuffer_add_printf(out, "Date: %s\r\n", date);
 }
 
-void pf_http_write_response(struct evbuffer *out, int status, const char *ctype, const void *body,
-                            size_t len, bool keep, bool head_only, const pf_http_req *req)
+void pf_http_write_head(struct evbuffer *out, int status, const char *ctype, int64_t length,
+                        bool chunked, bool gzip, bool vary, bool keep, const pf_http_req *req)
 {
 	bool no_body = status < 200 || status == 204 || status == 304;
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, pf_http_status_text(status));
 	append_date(out);
 	if (ctype && !no_body)
 		evbuffer_add_printf(out, "Content-Type: %s\r\n", ctype);
-	if (!no_body)
-		evbuffer_add_printf(out, "Content-Length: %zu\r\n", len);
+	if (!no_body && length >= 0)
+		evbuffer_add_printf(out, "Content-Length: %lld\r\n", (long long)length);
+	if (!no_body && chunked)
+		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+	if (!no_body && gzip)
+		evbuffer_add_printf(out, "Content-Encoding: gzip\r\n");
+	if (vary)
+		evbuffer_add_printf(out, "Vary: Accept-Encoding\r\n");
 	evbuffer_add_printf(out, "Connection: %s\r\n", keep ? "keep-alive" : "close");
 	/* every answer: no MIME sniffing, no referrer leaking ids to elsewhere */
 	evbuffer_add_printf(out,
@@ -539,6 +548,13 @@ void pf_http_write_response(struct evbuffer *out, int status, const char *ctype,
 	for (size_t i = 0; req && i < req->nrh; i++)
 		evbuffer_add_printf(out, "%s: %s\r\n", req->rh_name[i], req->rh_value[i]);
 	evbuffer_add(out, "\r\n", 2);
+}
+
+void pf_http_write_response(struct evbuffer *out, int status, const char *ctype, const void *body,
+                            size_t len, bool keep, bool head_only, const pf_http_req *req)
+{
+	bool no_body = status < 200 || status == 204 || status == 304;
+	pf_http_write_head(out, status, ctype, (int64_t)len, false, false, false, keep, req);
 	if (!no_body && !head_only && len > 0)
 		evbuffer_add(out, body, len);
 }

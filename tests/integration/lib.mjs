@@ -655,6 +655,15 @@ export function wsConnect(url, opts = {}) {
  * waitJob(url, id, states, timeoutMs) -> the job once its state is one of
  * states (string or array); throws with the last seen job on timeout.
  */
+// The import's final market analysis is written (just after it ends done):
+// from then on its records' outlier flags are settled.
+export async function waitAnalysis(url, id, ms = 60000, auth = undefined) {
+	return waitFor(async () => {
+		const r = await request('GET', `${url}/api/imports/${id}/analysis`, { auth });
+		return r.status === 200 && r.json.final === true ? r.json : null;
+	}, ms, `import ${id}: the final analysis`);
+}
+
 export async function waitJob(url, id, states = ['done'], timeoutMs = 120000, opts = {}) {
 	timeoutMs = scaled(timeoutMs);
 	const want = Array.isArray(states) ? states : [states];

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { generate } from './gen.mjs';
 import {
 	embeddedConninfo, getJson, importFile, makeUser, psql, request, startServer, tempDir,
-	removeDir, uploadChunked, waitJob, walk, test, waitFor, scaled,
+	removeDir, uploadChunked, waitAnalysis, waitJob, walk, test, waitFor, scaled,
 } from './lib.mjs';
 import { before, after } from 'node:test';
 
@@ -101,10 +101,7 @@ test('imports for the tests: a running one, and finished ones', { timeout: 18000
 	assert.equal(S.doneRows.length, S.done.rows_inserted);
 	// the market analysis flags outliers when the import ends: let it
 	// finish before more are set by hand (as it would flag them)
-	await waitFor(async () => {
-		const r = await request('GET', `${srv.url}/api/imports/${S.done.id}/analysis`);
-		return r.status === 200 && r.json.final === true;
-	}, 60000, 'the final analysis');
+	await waitAnalysis(srv.url, S.done.id);
 	await psql(ci(), `UPDATE property_records SET outlier = 'sqft 0' WHERE job_id = ${S.done.id} AND row_no % 17 = 0`);
 	await psql(ci(), `UPDATE property_records SET warned = true WHERE job_id = ${S.done.id} AND row_no % 13 = 0`);
 	S.doneRows = await walk(srv.url, `/api/imports/${S.done.id}/properties?limit=1000`);

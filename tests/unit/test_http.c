@@ -135,6 +135,11 @@ static struct {
 	int naccess;
 	char last_param[64];
 	pf_static *st;
+	pf_http_req *stream;  /* /stream being produced */
+	int stream_left;      /* its pieces still to write */
+	int stream_fulls;     /* writes that returned PF_HTTP_FULL */
+	int stream_writables; /* writable callbacks */
+	int stream_aborts;    /* abort callbacks of streams */
 } T;
 
 static void finish(pf_http_req *req, int status, const char *text)
@@ -202,6 +207,42 @@ static void up_read_cb(struct bufferevent *bev, void *arg)
 	bufferevent_write_buffer(bev, bufferevent_get_input(bev));
 }
 
+#define STREAM_PIECE 1000 /* bytes of one /stream write: piece i is 'a' + i % 26 */
+
+/* Write /stream's pieces until the output is full or none is left. */
+static void stream_produce(pf_http_req *req)
+{
+	char piece[STREAM_PIECE];
+	while (T.stream_left > 0) {
+		memset(piece, 'a' + T.stream_left % 26, sizeof(piece));
+		T.stream_left--;
+		int rc = pf_http_stream_write(req, piece, sizeof(piece));
+		if (rc == PF_HTTP_FULL) {
+			T.stream_fulls++;
+			return; /* the writable callback goes on */
+		}
+		if (rc != 0)
+			return; /* gone: the abort callback ends it */
+	}
+	T.stream = NULL;
+	T.outstanding--;
+	pf_http_stream_end(req);
+}
+
+static void stream_writable_cb(void *arg, pf_http_req *req)
+{
+	T.stream_writables++;
+	stream_produce(req);
+}
+
+static void stream_abort_cb(void *arg, pf_http_req *req, pf_http_abort why)
+{
+	T.stream_aborts++;
+	T.stream = NULL;
+	T.outstanding--;
+	pf_http_stream_end(req);
+}
+
 static void handler(void *arg, pf_http_req *req)
 {
 	T.requests++;
@@ -251,6 +292,17 @@ static void handler(void *arg, pf_http_req *req)
 	} else if (strcmp(path, "/hold") == 0) {
 		T.held = req;
 		pf_http_req_on_abort(req, abort_cb, NULL);
+	} else if (strcmp(path, "/stream") == 0) {
+		const char *n = pf_http_req_param(req, "n");
+		T.stream = req;
+		T.stream_left = n ? atoi(n) : 0;
+		pf_http_req_on_abort(req, stream_abort_cb, NULL);
+		if (pf_http_stream_begin(req, 200, "text/plain", -1, false, stream_writable_cb,
+		                         NULL) != 0)
+			abort();
+		if (pf_http_req_is_head(req))
+			T.stream_left = 0;
+		stream_produce(req);
 	} else if (strcmp(path, "/early") == 0) {
 		finish(req, 413, "no");
 	} else if (strcmp(path, "/upgrade") == 0) {
@@ -359,6 +411,90 @@ static void test_chunked_bytes(int port)
 	client_sends(c, "GET /get?i=5 HTTP/1.1\r\nHost: t\r\n\r\n");
 	CHECK(wait_for(c, "i=5", 1, 2000));
 	client_free(c);
+}
+
+/* The body of a chunked response starting at p: its bytes decoded into
+ * out (cap), the count returned; -1 when the framing is broken or the
+ * last chunk is missing. */
+static long dechunk(const char *p, char *out, size_t cap)
+{
+	size_t n = 0;
+	for (;;) {
+		char *e;
+		unsigned long len = strtoul(p, &e, 16);
+		if (e == p || strncmp(e, "\r\n", 2) != 0)
+			return -1;
+		p = e + 2;
+		if (len == 0)
+			return strncmp(p, "\r\n", 2) == 0 ? (long)n : -1;
+		if (len > cap - n)
+			return -1;
+		memcpy(out + n, p, len);
+		n += len;
+		p += len;
+		if (strncmp(p, "\r\n", 2) != 0)
+			return -1;
+		p += 2;
+	}
+}
+
+/* Streamed responses: chunked on 1.1 past the high mark and back (the
+ * writable callback), keep-alive after the last chunk; HEAD without a
+ * body; close-delimited on 1.0; a client that leaves mid-stream fires the
+ * abort callback once and the stream ends without a leak. */
+static void test_stream(int port)
+{
+	enum { PIECES = 1500 }; /* 1.5 MB: several times PF_HTTP_STREAM_HIGH */
+	client *c = client_new(port);
+	T.stream_fulls = T.stream_writables = T.stream_aborts = 0;
+	client_sends(c, "GET /stream?n=1500 HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK(wait_for(c, "\r\n0\r\n\r\n", 1, 5000));
+	CHECK(T.stream_fulls > 0);
+	CHECK(T.stream_writables >= T.stream_fulls);
+	const char *body = strstr(c->in, "\r\n\r\n");
+	CHECK(strstr(c->in, "Transfer-Encoding: chunked") != NULL);
+	CHECK(strstr(c->in, "Content-Length") == NULL);
+	char *got = malloc(PIECES * STREAM_PIECE);
+	long n = body ? dechunk(body + 4, got, PIECES * STREAM_PIECE) : -1;
+	CHECK_INT(n, PIECES * STREAM_PIECE);
+	int wrong = 0;
+	for (int i = 0; n == PIECES * STREAM_PIECE && i < PIECES; i++)
+		wrong += got[i * STREAM_PIECE] != 'a' + (PIECES - i) % 26 ||
+		         got[i * STREAM_PIECE + STREAM_PIECE - 1] != 'a' + (PIECES - i) % 26;
+	CHECK_INT(wrong, 0);
+	/* the connection goes on */
+	client_sends(c, "GET /get?i=31 HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK(wait_for(c, "i=31", 1, 2000));
+	client_free(c);
+
+	/* HEAD: the head only */
+	c = client_new(port);
+	client_sends(c, "HEAD /stream?n=50 HTTP/1.1\r\nHost: t\r\n\r\n"
+	                "GET /get?i=32 HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK(wait_for(c, "i=32", 1, 2000));
+	CHECK(strstr(c->in, "Transfer-Encoding: chunked") != NULL);
+	CHECK(strstr(c->in, "0\r\n\r\n") == NULL);
+	client_free(c);
+
+	/* HTTP/1.0: no framing; the end of the body is the end of the connection */
+	c = client_new(port);
+	client_sends(c, "GET /stream?n=300 HTTP/1.0\r\n\r\n");
+	CHECK(run_until(is_eof, c, 5000));
+	body = strstr(c->in, "\r\n\r\n");
+	CHECK(strstr(c->in, "Transfer-Encoding") == NULL);
+	CHECK(body && c->len - (size_t)(body + 4 - c->in) == 300 * STREAM_PIECE);
+	client_free(c);
+
+	/* a client that leaves mid-stream */
+	c = client_new(port);
+	client_sends(c, "GET /stream?n=100000 HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK(wait_for(c, "\r\n\r\n", 1, 2000));
+	client_free(c);
+	for (int i = 0; i < 200 && T.stream_aborts == 0; i++)
+		run_for(10);
+	CHECK_INT(T.stream_aborts, 1);
+	CHECK(T.stream == NULL);
+	free(got);
 }
 
 static void test_continue(int port)
@@ -1308,6 +1444,7 @@ int main(void)
 	test_pipelining(port);
 	test_split_head(port);
 	test_chunked_bytes(port);
+	test_stream(port);
 	test_continue(port);
 	test_caps(port);
 	test_pause(port);

@@ -26,6 +26,18 @@
 #define PF_API_PAGE_DEFAULT 100
 #define PF_API_PAGE_MAX     1000
 
+/* What the exports did, by kind (records, errors, file): read by their
+ * metrics collector (export.c) at scrape time. */
+#define PF_API_EXPORT_KINDS 3
+typedef struct pf_api_export_counts {
+	uint64_t started[PF_API_EXPORT_KINDS]; /* headers sent, streaming began */
+	uint64_t ended[PF_API_EXPORT_KINDS];   /* the whole body sent */
+	uint64_t cut[PF_API_EXPORT_KINDS];     /* cut: client gone, reprocess, error */
+	uint64_t rows[PF_API_EXPORT_KINDS];    /* records or rejected rows written (file: 0) */
+	uint64_t bytes[PF_API_EXPORT_KINDS];   /* body bytes handed to the connection */
+	uint64_t active;                       /* streaming now */
+} pf_api_export_counts;
+
 typedef struct pf_api {
 	const pf_config *cfg; /* borrowed */
 	pf_db *readers;       /* borrowed */
@@ -43,6 +55,7 @@ typedef struct pf_api {
 	bool cursor_key_ready;                   /* cursor_key holds the shared key */
 	pf_metrics *metrics; /* borrowed, may be NULL: GET /metrics renders it */
 	const struct pf_proxy_list *metrics_allow; /* borrowed: --metrics-allow */
+	pf_api_export_counts exports;              /* the exports' counts (export.c) */
 } pf_api;
 
 /* The pf_http_request_cb: arg is the pf_api. */

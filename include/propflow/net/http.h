@@ -32,15 +32,23 @@
 #include "propflow/base/common.h"
 #include "propflow/base/metrics.h"
 #include <event2/event.h>
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <stdio.h>
 
 #define PF_HTTP_READ_MAX             (64 * 1024) /* bytes read from a socket per turn */
 #define PF_HTTP_RESPONSE_HEADERS_MAX 16          /* extra response headers per request */
+/* A streamed response's producer waits once the connection's output holds
+ * more than PF_HTTP_STREAM_HIGH bytes, and is called back when it drained
+ * below PF_HTTP_STREAM_LOW: what one slow reader costs is the high mark
+ * plus the last piece written past it. */
+#define PF_HTTP_STREAM_HIGH (256 * 1024)
+#define PF_HTTP_STREAM_LOW  (64 * 1024)
 
 /* Positive results (see common.h). */
 enum {
 	PF_HTTP_PAUSE = 1, /* body callback: stop reading until resume */
+	PF_HTTP_FULL = 2,  /* stream write: over the high mark, wait for the writable callback */
 };
 
 typedef struct pf_http_limits {
@@ -176,6 +184,54 @@ void pf_http_respond_json_owned(pf_http_req *req, int status, char *json);
 /* {"error": msg, "detail": detail_json or null}; detail_json may be NULL. */
 void pf_http_respond_error(pf_http_req *req, int status, const char *msg, const char *detail_json);
 const char *pf_http_status_text(int status);
+
+/* --- streamed response (finishes the request like a respond) ---
+ *
+ * For a body produced piece by piece (exports): the status line and the
+ * headers (pf_http_add_header's) go out at begin, then the body as it is
+ * written. Framing: Content-Length when length >= 0 and the body is not
+ * compressed; else chunked on HTTP/1.1, close-delimited on HTTP/1.0.
+ * With gzip_ok the route offers gzip: Vary: Accept-Encoding is sent, and
+ * when the request's Accept-Encoding takes gzip (pf_gzip_accepted) the body
+ * is compressed (Content-Encoding: gzip).
+ *
+ * Backpressure: a write that leaves more than PF_HTTP_STREAM_HIGH bytes
+ * queued returns PF_HTTP_FULL; the producer then stops, and writable_cb
+ * runs (on a later loop turn, never inside a write) once the queue drained
+ * below PF_HTTP_STREAM_LOW. While it streams, the connection has no idle
+ * timer (a slow reader that reads is never dropped) but a write timeout:
+ * when nothing of the queue can be sent for idle_timeout_ms the client is
+ * dropped, and the abort callback (pf_http_req_on_abort) fires with
+ * PF_HTTP_ABORT_TIMEOUT; a client that leaves fires it with
+ * PF_HTTP_ABORT_CLOSED. After an abort writes return PF_ECLOSED and the
+ * producer must still call pf_http_stream_end (or _fail) to let go.
+ * A HEAD request gets the headers only: writes are counted and dropped.
+ * The access line logs the status and the body bytes sent (after gzip,
+ * without chunk framing). */
+typedef void (*pf_http_writable_cb)(void *arg, pf_http_req *req);
+/* 0, PF_EINVAL (already answered), PF_ENOMEM (nothing sent: respond
+ * instead). */
+PF_MUST_CHECK int pf_http_stream_begin(pf_http_req *req, int status, const char *content_type,
+                                       int64_t length, bool gzip_ok, pf_http_writable_cb cb,
+                                       void *arg);
+/* Queue len bytes of body (copied). 0: room for more; PF_HTTP_FULL: wait
+ * for the writable callback; PF_ECLOSED: the client is gone (or the stream
+ * was not begun); PF_ENOMEM. */
+PF_MUST_CHECK int pf_http_stream_write(pf_http_req *req, const void *data, size_t len);
+/* The same for the whole of buf, which is drained (moved, not copied,
+ * when the body is not compressed). */
+PF_MUST_CHECK int pf_http_stream_add_buffer(pf_http_req *req, struct evbuffer *buf);
+/* Whether a write now would find the queue under the high mark. */
+bool pf_http_stream_room(const pf_http_req *req);
+/* The body is complete: the last chunk (and gzip trailer) goes out; the
+ * connection goes on to its next request, or closes when it cannot. */
+void pf_http_stream_end(pf_http_req *req);
+/* The body cannot be completed (a failure after the headers went out):
+ * the connection closes without the last chunk, so the client sees a cut
+ * body, not a short valid one. why is static, logged. */
+void pf_http_stream_fail(pf_http_req *req, const char *why);
+/* The request's method is HEAD. */
+bool pf_http_req_is_head(const pf_http_req *req);
 
 /*
  * Take over the connection for another protocol (WebSocket). The caller
