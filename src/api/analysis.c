@@ -157,14 +157,14 @@ void pf_analysis_get(pf_api *api, pf_http_req *req, int64_t id, int64_t user)
 			kind = kinds[i];
 	if (!kind) {
 		pf_http_respond_error(req, 400, "by must be one of all, zip, city, property_type",
-		                      "{\"parameter\": \"by\"}");
+		                      "{\"param\": \"by\"}");
 		return;
 	}
 	int64_t limit = PF_ANALYSIS_GROUPS_DEFAULT;
 	const char *l = pf_http_req_param(req, "limit");
 	if (l && (pf_parse_id(l, &limit) != 0 || limit > PF_ANALYSIS_GROUPS_MAX)) {
 		char detail[64];
-		snprintf(detail, sizeof(detail), "{\"parameter\": \"limit\", \"max\": %d}",
+		snprintf(detail, sizeof(detail), "{\"param\": \"limit\", \"max\": %d}",
 		         PF_ANALYSIS_GROUPS_MAX);
 		pf_http_respond_error(req, 400, "limit must be a whole number from 1 to 1000",
 		                      detail);

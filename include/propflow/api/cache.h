@@ -20,7 +20,7 @@
  * change made by another process shows within the interval. A delete or reprocess done
  * here forgets the stamp at once (pf_cache_forget).
  *
- * ETag. Strong, "\"<16 hex>\"": a 64-bit hash of the key and the stamp,
+ * ETag. Sent weak (W/), "\"<16 hex>\"": a 64-bit hash of the key and the stamp,
  * so computing it on a hit is a hash of a few hundred bytes. Same state
  * and parameters, same ETag (also from another instance, unless the job
  * runs live in one of them); a stored row, a reprocess, a new analysis
