@@ -14,8 +14,10 @@
 -- Bins: year built, days on market and beds are binned by their exact value
 -- (their quantiles from bins are exact); price, price per sqft and sqft by a
 -- fixed log scale, gamma = 1.01 / 0.99, each bin shown by the value
--- 2 gamma^i / (gamma + 1): every value in bin i is within 1 % of it, so a
--- running percentile is within 1 % of the exact one (a value 0 or below is
+-- 2 gamma^i / (gamma + 1): every value in bin i is within 1 % of it. While
+-- an import runs, a step bins these from an even sample of at most 2,000 of
+-- its rows, so a running percentile is the sample's (within 1 %); a small
+-- group may have few sampled rows (a value 0 or below is
 -- its own bin). status is binned by its text. Running percentiles are read
 -- from the bins; the final pass writes the exact ones (percentile_cont).
 
@@ -149,9 +151,8 @@ END $$;
 
 -- One step of a running analysis of import p_job: folds the rows stored
 -- since the last step (at most p_max of them, by row_no over the
--- (job_id, gen, row_no) index) into the bins and groups of work_gen, flags
--- the price-per-sqft outliers among them from their zip's running bounds,
--- and moves next_row. Rows below next_record are committed (a batch moves
+-- (job_id, gen, row_no) index) into the bins and groups of work_gen (the
+-- quantile metrics from a sample of them), and moves next_row. Rows below next_record are committed (a batch moves
 -- next_record with its rows), so a step never sees half a batch; the state
 -- row is locked first, so that two steps (or a step and the final pass) of
 -- one import run one after the other. Returns the rows folded in and the
@@ -167,6 +168,7 @@ DECLARE
   v_from bigint;
   v_to bigint;
   v_final boolean;
+  v_stride bigint;
 BEGIN
   more := false;
   SELECT work_gen, gen, next_record INTO v_gen, v_vis, v_next
@@ -183,7 +185,12 @@ BEGIN
   v_to := LEAST(v_next, v_from + p_max);
   more := v_to < v_next;
 
-  -- bins of every metric, per group of each kind
+  -- bins per group of each kind: the mixes (beds, status) of every row,
+  -- the quantile metrics of a sample of at most 2,000 rows a step, evenly
+  -- spread over its rows (each metric x grouping is an upsert per row:
+  -- binning every row cost the import several times its own time at 300K
+  -- rows); the final pass is exact whatever the sample
+  v_stride := greatest(1, ceil((v_to - v_from) / 2000.0))::bigint;
   INSERT INTO property_market_bins AS t (job_id, gen, kind, key, metric, bin, n)
   SELECT p_job, v_gen,
          CASE WHEN GROUPING(r.zip) = 0 THEN 'zip' WHEN GROUPING(r.city) = 0 THEN 'city'
@@ -192,36 +199,23 @@ BEGIN
                        WHEN GROUPING(r.property_type) = 0 THEN r.property_type END, ''),
          m.metric, m.bin, count(*)
     FROM property_records r
-   CROSS JOIN LATERAL (VALUES ('price', pf_bin_log(r.price::float8)),
-                              ('ppsf', pf_bin_log(r.price::float8 / nullif(r.sqft::float8, 0))),
-                              ('sqft', pf_bin_log(r.sqft::float8)),
-                              ('year', r.year_built::text),
-                              ('dom', (r.sold_on - r.listed_on)::text),
-                              ('beds', trim_scale(r.beds)::text),
-                              ('status', r.status)) AS m (metric, bin)
+   CROSS JOIN LATERAL (VALUES ('beds', trim_scale(r.beds)::text, true),
+                              ('status', r.status, true),
+                              ('price', pf_bin_log(r.price::float8), false),
+                              ('ppsf', pf_bin_log(r.price::float8 / nullif(r.sqft::float8, 0)), false),
+                              ('sqft', pf_bin_log(r.sqft::float8), false),
+                              ('year', r.year_built::text, false),
+                              ('dom', (r.sold_on - r.listed_on)::text, false))
+         AS m (metric, bin, every)
    WHERE r.job_id = p_job AND r.gen = v_gen AND r.row_no >= v_from AND r.row_no < v_to
-     AND m.bin IS NOT NULL
+     AND m.bin IS NOT NULL AND (m.every OR (r.row_no - v_from) % v_stride = 0)
    GROUP BY GROUPING SETS ((m.metric, m.bin), (r.zip, m.metric, m.bin),
                            (r.city, m.metric, m.bin), (r.property_type, m.metric, m.bin))
   ON CONFLICT (job_id, gen, kind, key, metric, bin) DO UPDATE SET n = t.n + excluded.n;
 
-  -- price-per-sqft outliers of these rows, from their zip's running bounds
-  WITH z AS MATERIALIZED (
-    SELECT DISTINCT zip FROM property_records
-     WHERE job_id = p_job AND gen = v_gen AND row_no >= v_from AND row_no < v_to
-       AND zip IS NOT NULL),
-  q AS MATERIALIZED (
-    SELECT z.zip, pf_bins_quantile(p_job, v_gen, 'zip', z.zip, 'ppsf', 0.25) AS q1,
-           pf_bins_quantile(p_job, v_gen, 'zip', z.zip, 'ppsf', 0.75) AS q3
-      FROM z
-     WHERE (SELECT sum(n) FROM property_market_bins
-             WHERE job_id = p_job AND gen = v_gen AND kind = 'zip' AND key = z.zip
-               AND metric = 'ppsf') >= 10)
-  UPDATE property_records r SET outlier = pf_ppsf_outlier(r.price / r.sqft, q.q1, q.q3)
-    FROM q
-   WHERE r.job_id = p_job AND r.gen = v_gen AND r.row_no >= v_from AND r.row_no < v_to
-     AND r.zip = q.zip AND r.outlier IS NULL AND r.sqft > 0
-     AND pf_ppsf_outlier(r.price / r.sqft, q.q1, q.q3) IS NOT NULL;
+  -- price-per-sqft outliers are settled by the final pass only: an UPDATE
+  -- of rows while the import writes its batches moves each row (and its
+  -- entries in every index); impossible values are flagged as rows arrive
 
   -- the groups' counts, price range and outliers
   INSERT INTO property_market_analysis AS t (job_id, gen, kind, key, count, price_min,
