@@ -204,6 +204,9 @@ static void up_durable(void *arg, pf_job *job)
 	}
 	upload_tus_headers(up->req);
 	upload_header_int(up->req, "Upload-Offset", pf_job_upload_offset(job));
+	/* the offset moved: this server's cached job and list show it at once
+	 * (others within their progress interval) */
+	pf_cache_forget(up->api->cache, up->user, pf_job_id(job));
 	pf_http_respond(up->req, 204, NULL, NULL, 0);
 	upload_close(up);
 }

@@ -126,6 +126,7 @@ static void create_started(upload *up, pf_job *job, pf_job_reason err)
 	snprintf(loc, sizeof(loc), "/api/imports/%lld", (long long)pf_job_id(up->job));
 	pf_respond_header(up->req, "Location", loc);
 	upload_tus_headers(up->req);
+	pf_cache_forget(up->api->cache, up->user, pf_job_id(up->job)); /* a new row in the list */
 	pf_respond_cjson(up->req, 201, pf_job_to_json(up->job));
 	upload_close(up);
 }
