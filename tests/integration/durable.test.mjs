@@ -270,8 +270,11 @@ test('SIGTERM while jobs process (an import, a reprocess) and an upload arrives:
 	assert.ok(S.base, 'needs the baseline');
 	let srv = await ensureUp();
 	const slow = sendSlowly('POST', `${srv.url}/api/imports?name=term-cut.csv`, buffer,
-		// slow enough (scaled: valgrind) to be still sending at the SIGTERM
-		{ chunked: true, pieceSize: 16384, delayMs: scaled(15), headers: { 'Content-Type': 'text/csv' } });
+		// slow enough (scaled: valgrind) to be still sending at the SIGTERM:
+		// ~26 s at factor 1 (the SIGTERM cuts it), while the full-speed upload
+		// and the reprocess before the SIGTERM take a few seconds (15 ms a
+		// piece, 8 s, was overtaken once imports got slower in issue 11)
+		{ chunked: true, pieceSize: 16384, delayMs: scaled(50), headers: { 'Content-Type': 'text/csv' } });
 	const r = await request('POST', `${srv.url}/api/imports?name=term-parked.csv`, {
 		body: buffer, headers: { 'Content-Type': 'text/csv' }, timeout: 120000,
 	});
