@@ -168,7 +168,9 @@ test("owner scoping: bob never gets the administrator's entry, not even by its t
 async function slowImport(name, buf, first) {
 	const up = sendSlowly('POST', `${S.a.url}/api/imports?name=${name}`, buf, {
 		headers: { 'Content-Type': 'text/csv' },
-		pieceSize: (i) => (i === 0 ? first : 2048), delayMs: 150,
+		// scaled: the import must stay partial for longer than server B's
+		// (scaled) interval, or B may never see it between its lookups
+		pieceSize: (i) => (i === 0 ? first : 2048), delayMs: scaled(150),
 	});
 	const job = await waitFor(async () => {
 		const r = await get(S.a, '/api/imports');
