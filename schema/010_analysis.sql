@@ -171,8 +171,13 @@ DECLARE
   v_stride bigint;
 BEGIN
   more := false;
+  -- KEY SHARE on the job first: a delete (which locks the job, then
+  -- cascades to the state and bins this step writes) waits for the step
+  -- instead of deadlocking with its last UPDATE of the job; the import's
+  -- batches (non-key updates of the job) are not held up
   SELECT work_gen, gen, next_record INTO v_gen, v_vis, v_next
-    FROM import_jobs WHERE id = p_job AND state IN ('receiving', 'processing', 'done');
+    FROM import_jobs WHERE id = p_job AND state IN ('receiving', 'processing', 'done')
+     FOR KEY SHARE;
   IF NOT FOUND THEN
     RETURN;
   END IF;
@@ -269,7 +274,11 @@ BEGIN
   IF NOT pg_try_advisory_xact_lock(3, (p_job % 2147483647)::integer) THEN
     RETURN NULL;
   END IF;
-  SELECT gen INTO v_gen FROM import_jobs WHERE id = p_job AND state = 'done';
+  -- the job's row first (a done import has no batches to hold up): a
+  -- delete or a reprocess waits for the pass instead of deadlocking with its
+  -- row updates and its last UPDATE of the job
+  SELECT gen INTO v_gen FROM import_jobs WHERE id = p_job AND state = 'done'
+     FOR NO KEY UPDATE;
   IF NOT FOUND THEN
     RETURN NULL;
   END IF;
