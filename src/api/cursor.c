@@ -14,7 +14,7 @@
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static void put64(uint8_t *p, int64_t v)
+void pf_cursor_put64(uint8_t *p, int64_t v)
 {
 	for (int i = 7; i >= 0; i--) {
 		p[i] = (uint8_t)((uint64_t)v & 0xff);
@@ -22,7 +22,7 @@ static void put64(uint8_t *p, int64_t v)
 	}
 }
 
-static int64_t get64(const uint8_t *p)
+int64_t pf_cursor_get64(const uint8_t *p)
 {
 	uint64_t v = 0;
 	for (int i = 0; i < 8; i++)
@@ -138,9 +138,9 @@ int pf_cursor_encode(const uint8_t key[PF_CURSOR_KEY_BYTES], pf_cursor_kind kind
 	if (cap < PF_CURSOR_CHARS + 1)
 		return PF_ELIMIT;
 	uint8_t plain[CURSOR_PLAIN];
-	put64(plain, c->job);
-	put64(plain + 8, c->gen);
-	put64(plain + 16, c->pos);
+	pf_cursor_put64(plain, c->job);
+	pf_cursor_put64(plain + 8, c->gen);
+	pf_cursor_put64(plain + 16, c->pos);
 	return pf_cursor_seal(key, kind, plain, sizeof(plain), out, cap);
 }
 
@@ -152,7 +152,8 @@ int pf_cursor_decode(const uint8_t key[PF_CURSOR_KEY_BYTES], pf_cursor_kind kind
 	if (!text || strlen(text) != PF_CURSOR_CHARS ||
 	    pf_cursor_open(key, kind, text, plain, sizeof(plain), &len) != 0 || len != CURSOR_PLAIN)
 		return PF_EINVAL;
-	pf_cursor v = {get64(plain), get64(plain + 8), get64(plain + 16)};
+	pf_cursor v = {pf_cursor_get64(plain), pf_cursor_get64(plain + 8),
+	               pf_cursor_get64(plain + 16)};
 	if (v.job < 1 || v.gen < 0 || v.pos < 0)
 		return PF_EINVAL;
 	*c = v;

@@ -626,22 +626,6 @@ int pf_query_row_pos(const pf_query *q, const pf_db_result *r, int stmt, int row
 	return 0;
 }
 
-static void put64(uint8_t *p, int64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)((uint64_t)v & 0xff);
-		v = (int64_t)((uint64_t)v >> 8);
-	}
-}
-
-static int64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return (int64_t)v;
-}
-
 /* A cursor's bytes: version, sort, flags (desc, nulls), the query's hash,
  * job, gen, row, the value's length and the value. */
 #define POS_HEAD (3 + 8 + 8 + 8 + 8 + 1)
@@ -657,9 +641,9 @@ int pf_query_cursor_seal(const pf_query *q, const uint8_t key[PF_CURSOR_KEY_BYTE
 	plain[1] = (uint8_t)q->sort;
 	plain[2] = (uint8_t)((q->desc ? 1 : 0) | (pos->nulls ? 2 : 0));
 	memcpy(plain + 3, q->hash, 8);
-	put64(plain + 11, pos->job);
-	put64(plain + 19, pos->gen);
-	put64(plain + 27, pos->row);
+	pf_cursor_put64(plain + 11, pos->job);
+	pf_cursor_put64(plain + 19, pos->gen);
+	pf_cursor_put64(plain + 27, pos->row);
 	plain[35] = (uint8_t)vlen;
 	memcpy(plain + POS_HEAD, pos->value, vlen);
 	return pf_cursor_seal(key, scope == PF_QUERY_ALL ? PF_CURSOR_QUERY_ALL : PF_CURSOR_QUERY,
@@ -687,9 +671,9 @@ int pf_query_cursor_open(const pf_query *q, const uint8_t key[PF_CURSOR_KEY_BYTE
 		              "page");
 	pos->started = true;
 	pos->nulls = (plain[2] & 2) != 0;
-	pos->job = get64(plain + 11);
-	pos->gen = get64(plain + 19);
-	pos->row = get64(plain + 27);
+	pos->job = pf_cursor_get64(plain + 11);
+	pos->gen = pf_cursor_get64(plain + 19);
+	pos->row = pf_cursor_get64(plain + 27);
 	memcpy(pos->value, plain + POS_HEAD, plain[35]);
 	pos->value[plain[35]] = 0;
 	if (pos->job < 0 || pos->row < 0 || pos->row > INT32_MAX)

@@ -65,4 +65,9 @@ PF_MUST_CHECK int pf_cursor_seal(const uint8_t key[PF_CURSOR_KEY_BYTES], pf_curs
 PF_MUST_CHECK int pf_cursor_open(const uint8_t key[PF_CURSOR_KEY_BYTES], pf_cursor_kind kind,
                                  const char *text, uint8_t *plain, size_t cap, size_t *len);
 
+/* Big-endian 64-bit integers in a cursor's bytes (query.c seals its own
+ * layout with them). */
+void pf_cursor_put64(uint8_t *p, int64_t v);
+int64_t pf_cursor_get64(const uint8_t *p);
+
 #endif
