@@ -4,7 +4,8 @@
 # Starts a private PostgreSQL (initdb in a temp dir, Unix socket only, default settings) and
 # `propflow serve --db` on it, creates one user, imports --imports files of --rows rows each
 # (bench/gen.mjs, seeds 1..N, through `propflow import --user`, so the server's own pipeline
-# writes them), runs ANALYZE (as autovacuum would soon), then builds request lists from the stored
+# writes them), waits until the server has sealed them (their indexes, schema/011_segments.sql),
+# runs ANALYZE (as autovacuum would soon), then builds request lists from the stored
 # rows and runs wrk (bench/wrk/paths.lua) for --duration against each list in turn:
 #   page     GET /api/imports/ID/properties?limit=100 (the plain first page: the reference)
 #   q        q= of a stored address with one typo in its street word, a city prefix, a zip, a
@@ -28,6 +29,7 @@ REPEAT=3
 LISTS="page q filter sort all"
 OUT="$ROOT/bench/out/search"
 KEEP=0
+SERVE_ARGS=()
 
 usage() {
 	cat <<EOF
@@ -42,6 +44,7 @@ usage: bench/search.sh [options]
   --lists "L ..."   subset of: $LISTS
   --out DIR         results directory (default bench/out/search)
   --keep            keep the work directory (database included)
+  --cache-bytes B   the server's read cache (default: its own, 64M; 0: every page is read)
 EOF
 }
 die() {
@@ -58,6 +61,7 @@ while [ $# -gt 0 ]; do
 	--duration) DURATION=$2; shift 2 ;;
 	--repeat) REPEAT=$2; shift 2 ;;
 	--lists) LISTS=$2; shift 2 ;;
+	--cache-bytes) SERVE_ARGS=(--cache-bytes "$2"); shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
 	-h | --help) usage; exit 0 ;;
@@ -120,7 +124,7 @@ PGOPTIONS="-c client_min_messages=warning" psql -X -q -h "$SOCK" -U postgres -d 
 	-c "CREATE DATABASE search" || die "cannot create the database"
 DB="host=$SOCK dbname=search user=postgres"
 
-"$PROPFLOW" serve --listen 127.0.0.1:0 --db "$DB" --static-dir "$ROOT/static" \
+"$PROPFLOW" serve --listen 127.0.0.1:0 --db "$DB" --static-dir "$ROOT/static" "${SERVE_ARGS[@]}" \
 	>"$OUT/serve.out" 2>"$OUT/serve.err" &
 SPID=$!
 URL=$(bench_wait_listening "$OUT/serve.out" 600)
@@ -144,6 +148,17 @@ for i in $(seq 1 "$IMPORTS"); do
 		die "import $i failed: $(tail -n 3 "$OUT/import$i.err")"
 	rm -f "$f"
 done
+# the server seals each done import (its sort, search and filter indexes, schema/011_segments.sql)
+# with its final analysis; `propflow import` runs none, so the server's sweep finds them (4 every
+# 10 s): the pages are timed on sealed imports, as a user's would be a few seconds after the end
+t1=$(now)
+UNSEALED="SELECT count(*) FROM pg_class WHERE relname ~ '^property_records_j[0-9]+_[0-9]+\$'
+	AND to_regclass(relname || '_search') IS NULL"
+while [ "$("${PSQL[@]}" -c "$UNSEALED")" != 0 ]; do
+	kill -0 "$SPID" 2>/dev/null || die "server exited while sealing"
+	sleep 1
+done
+echo "search.sh: imports sealed in $(elapsed "$t1" "$(now)") s after the last one" >&2
 "${PSQL[@]}" -c "ANALYZE" || die "ANALYZE failed"
 TOTAL=$("${PSQL[@]}" -c "SELECT count(*) FROM property_records")
 echo "search.sh: $TOTAL rows in property_records ($(elapsed "$t0" "$(now)") s to load)" >&2

@@ -4,9 +4,9 @@
  *
  * Search: a record's search text is " " then address, city, zip and
  * source id in lower case with every run of other characters made one
- * space (SEARCH_TEXT, computed as rows are read: no column, no index, so
- * that search costs the import nothing; bench/README.md has the numbers).
- * Each word of q must match at the start of a word of that text:
+ * space (SEARCH_TEXT; each sealed segment has a trigram index over this
+ * very expression, schema/011_segments.sql). Each word of q must match at
+ * the start of a word of that text:
  *  - a number, a word under PF_QUERY_FUZZY_MIN letters or one with non-ASCII
  *    letters, as a prefix (LIKE '% word%'): "12" finds "12" and "120" but
  *    not "312", and a short word does not match everything;
@@ -17,11 +17,15 @@
  * Trigram similarity (pg_trgm's word_similarity, %>) does not do: a swap in
  * a five-letter word leaves 2 of 6 trigrams ("mpale" and "maple": 0.2), a
  * missing letter 0.4, so a threshold that finds them finds half the table.
- * A search page walks the sort's index of the import and keeps the rows
- * that match until the page is full.
+ * The trigram index answers LIKE and the regular expression themselves
+ * (pg_trgm reads the trigrams every alternative needs): on a sealed segment
+ * the planner takes it, or the sort's index with the words as a filter
+ * when they match so many rows that the page fills at once.
  *
- * Pages: each sort has an index (job_id, gen, value, row_no) that yields
- * its order for one import at its generation; a page is the rows with a
+ * Pages: each sort has an index (job_id, gen, value, row_no) on each
+ * sealed segment that yields its order for one import at its generation
+ * (the open segment of a running import is sorted: at most 65,536 rows);
+ * a page is the rows with a
  * value after the position, then (UNION ALL, under one LIMIT, so that
  * PostgreSQL stops as soon as the page is full) the rows without one, in
  * row order. Across imports, each import gives at most a page (LATERAL),
@@ -463,12 +467,22 @@ static void put_preds(sqlbuf *b, const pf_query *q, const preds *ps)
 
 int pf_query_append_planner(pf_db_unit *u, const pf_query *q)
 {
-	PF_UNUSED(q);
-	/* jit off: a disabled path costs 1e10, far above jit_above_cost, and
-	 * compiling a page's plan took 300-400 ms (measured) */
-	return pf_db_unit_stmt(u, "SELECT set_config('enable_seqscan', 'off', true), "
-	                          "set_config('enable_sort', 'off', true), "
-	                          "set_config('jit', 'off', true)");
+	/* Sealed segments are read through their indexes; the open one has
+	 * only its row index and is sorted (a bounded sort: the page's limit).
+	 * With neither q nor a filter the sort's index is the plan: sorts stay
+	 * off. Under q or a filter a sealed segment's trigram or filter index
+	 * may find few rows, and a sort of those is the cheap plan (a sealed
+	 * segment has statistics: it is analysed when sealed). jit off: a
+	 * disabled path costs 1e10, far above jit_above_cost, and compiling a
+	 * page's plan took 300-400 ms (measured). */
+	bool filtered = q->nwords > 0;
+	for (int f = 0; f < PF_FILTER__COUNT; f++)
+		filtered = filtered || q->has[f];
+	return pf_db_unit_stmt(u, filtered ? "SELECT set_config('enable_seqscan', 'off', true), "
+	                                     "set_config('jit', 'off', true)"
+	                                   : "SELECT set_config('enable_seqscan', 'off', true), "
+	                                     "set_config('enable_sort', 'off', true), "
+	                                     "set_config('jit', 'off', true)");
 }
 
 int pf_query_append_owner(pf_db_unit *u, int64_t job, int64_t user)

@@ -2,7 +2,8 @@
  * market.c - the background market analysis of imports (see market.h):
  * one follower per import, a small state machine (idle, waiting for its
  * timer, a step in flight, the final pass in flight), and the sweep for done
- * imports whose analysis is not final.
+ * imports whose analysis is not final. Steps and final passes also seal the
+ * import's complete segments (schema/011_segments.sql).
  */
 #include "propflow/jobs/market.h"
 
@@ -48,6 +49,11 @@ struct pf_market {
 
 static const char sql_step[] = "SELECT folded, as_of, version, more FROM pf_analysis_step($1, $2)";
 static const char sql_final[] = "SELECT pf_analysis_final($1)";
+/* the import's segments get their indexes (schema/011_segments.sql): in a
+ * step, the sort indexes of the segments it has filled, first, before the
+ * step takes the job's row; in the final pass, last, after its outlier
+ * flags are written, the search and filter indexes of every segment */
+static const char sql_seal[] = "SELECT pf_records_seal($1, $2::boolean)";
 static const char sql_final_rows[] =
     "SELECT s.as_of_rows FROM property_market_state s JOIN import_jobs j "
     "ON j.id = s.job_id AND j.gen = s.gen WHERE s.job_id = $1";
@@ -109,7 +115,13 @@ static bool send_unit(follow *f, bool final)
 		pf_db_unit_int(u, f->job);
 		pf_db_unit_stmt(u, sql_final_rows);
 		pf_db_unit_int(u, f->job);
+		pf_db_unit_stmt(u, sql_seal);
+		pf_db_unit_int(u, f->job);
+		pf_db_unit_text(u, "true");
 	} else {
+		pf_db_unit_stmt(u, sql_seal);
+		pf_db_unit_int(u, f->job);
+		pf_db_unit_text(u, "false");
 		pf_db_unit_stmt(u, sql_step);
 		pf_db_unit_int(u, f->job);
 		pf_db_unit_int(u, PF_MARKET_STEP_ROWS);
@@ -192,9 +204,10 @@ static void step_done_cb(void *arg, const pf_db_result *r)
 			pf_warn("import %lld: analysis step failed: %s", (long long)f->job,
 			        r->error);
 	} else {
-		const char *as_of = pf_db_value(r, 0, 0, 1);
-		tell(f, false, as_of ? strtoll(as_of, NULL, 10) : 0, pf_db_value(r, 0, 0, 2));
-		const char *m = pf_db_value(r, 0, 0, 3);
+		/* statement 0 is the seal */
+		const char *as_of = pf_db_value(r, 1, 0, 1);
+		tell(f, false, as_of ? strtoll(as_of, NULL, 10) : 0, pf_db_value(r, 1, 0, 2));
+		const char *m = pf_db_value(r, 1, 0, 3);
 		more = m && m[0] == 't';
 	}
 	if (f->m->stopped || f->drop)

@@ -138,7 +138,12 @@ static void mig_result_cb(void *arg, const pf_db_result *r)
 		return;
 	}
 	switch (m->state) {
-	case MIG_LOCK: m->state = MIG_TABLE; break;
+	case MIG_LOCK:
+		/* the database answers and the lock is ours: a migration that
+		 * rewrites a large table may take minutes, which is no outage */
+		evtimer_del(m->timeout);
+		m->state = MIG_TABLE;
+		break;
 	case MIG_TABLE: m->state = MIG_LIST; break;
 	case MIG_LIST:
 		for (int row = 0; row < pf_db_rows(r, 0); row++) {
@@ -207,7 +212,10 @@ static void mig_step(migration *m)
 		}
 		mig_send(m, "BEGIN", NULL, NULL);
 		return;
-	case MIG_APPLY: mig_send(m, m->files[m->cur].sql, NULL, NULL); return;
+	case MIG_APPLY:
+		pf_info("migrate: applying %s", m->files[m->cur].name);
+		mig_send(m, m->files[m->cur].sql, NULL, NULL);
+		return;
 	case MIG_RECORD:
 		mig_send(m, NULL, "INSERT INTO schema_migrations (name) VALUES ($1)",
 		         m->files[m->cur].name);
