@@ -510,7 +510,7 @@ int pf_query_append_owner(pf_db_unit *u, int64_t job, int64_t user)
  */
 static void put_branch(sqlbuf *b, const pf_query *q, pf_query_scope scope, bool nulls,
                        const pf_query_pos *after, const int *pos_params, const preds *ps,
-                       int p_limit)
+                       int p_limit, int p_jobs)
 {
 	const char *expr = sorts[q->sort].expr;
 	const char *dir = q->desc ? " DESC" : "";
@@ -526,7 +526,7 @@ static void put_branch(sqlbuf *b, const pf_query *q, pf_query_scope scope, bool 
 		put(b, "r.job_id = $1 AND r.gen = (SELECT gen FROM import_jobs WHERE id = $1 AND "
 		       "user_id = $2)");
 	else
-		put(b, "r.job_id = j.id AND r.gen = j.gen");
+		put(b, "r.job_id = j.id AND r.gen = j.gen AND r.job_id = ANY ($%d::bigint[])", p_jobs);
 	if (expr)
 		put(b, " AND %s IS %sNULL", expr, nulls ? "" : "NOT ");
 	/* the row's position bound: from the cursor's row in the cursor's
@@ -558,7 +558,7 @@ static void put_branch(sqlbuf *b, const pf_query *q, pf_query_scope scope, bool 
 }
 
 int pf_query_append_page(pf_db_unit *u, const pf_query *q, pf_query_scope scope, int64_t job,
-                         int64_t user, const pf_query_pos *after, int limit)
+                         int64_t user, const char *jobs, const pf_query_pos *after, int limit)
 {
 	sqlbuf *b = calloc(1, sizeof(*b));
 	if (!b) {
@@ -570,6 +570,7 @@ int pf_query_append_page(pf_db_unit *u, const pf_query *q, pf_query_scope scope,
 		param_int(b, job);
 	int p_user = param_int(b, user);
 	int p_limit = param_int(b, limit);
+	int p_jobs = scope == PF_QUERY_ALL ? param_text(b, jobs ? jobs : "{}") : 0;
 	int pos_params[3] = {0, 0, 0}; /* value, row, job */
 	bool started = after && after->started;
 	if (started) {
@@ -585,23 +586,24 @@ int pf_query_append_page(pf_db_unit *u, const pf_query *q, pf_query_scope scope,
 	if (scope == PF_QUERY_ALL)
 		put(b, "SELECT x.* FROM import_jobs j CROSS JOIN LATERAL (");
 	if (with_values) {
-		put_branch(b, q, scope, false, after, pos_params, &ps, p_limit);
+		put_branch(b, q, scope, false, after, pos_params, &ps, p_limit, p_jobs);
 		put(b, " UNION ALL ");
 	}
-	put_branch(b, q, scope, true, after, pos_params, &ps, p_limit);
+	put_branch(b, q, scope, true, after, pos_params, &ps, p_limit, p_jobs);
 	if (with_values)
 		put(b, " LIMIT $%d", p_limit);
 	if (scope == PF_QUERY_ALL) {
 		const char *dir = q->desc ? " DESC" : "";
 		if (sorts[q->sort].expr)
 			put(b,
-			    ") x WHERE j.user_id = $%d ORDER BY x.phase, x.sort_key%s, x.job_id%s, "
-			    "x.row_no%s LIMIT $%d",
-			    p_user, dir, dir, dir, p_limit);
+			    ") x WHERE j.user_id = $%d AND j.id = ANY ($%d::bigint[]) ORDER BY x.phase, "
+			    "x.sort_key%s, x.job_id%s, x.row_no%s LIMIT $%d",
+			    p_user, p_jobs, dir, dir, dir, p_limit);
 		else
 			put(b,
-			    ") x WHERE j.user_id = $%d ORDER BY x.job_id%s, x.row_no%s LIMIT $%d",
-			    p_user, dir, dir, p_limit);
+			    ") x WHERE j.user_id = $%d AND j.id = ANY ($%d::bigint[]) ORDER BY x.job_id%s, "
+			    "x.row_no%s LIMIT $%d",
+			    p_user, p_jobs, dir, dir, p_limit);
 	}
 	int rc;
 	if (b->failed) {

@@ -76,6 +76,7 @@ typedef struct read_ctx {
 	pf_cursor cur;          /* errors: after, opened (valid when after is set) */
 	pf_query *query;        /* records: owned, the request's q, filters, sort, page */
 	pf_query_pos pos;       /* records: where the page starts (query->after, opened) */
+	char *jobs;             /* all records, a record: owned, the user's imports ("{1,2}") */
 	pf_cache_ticket ticket; /* the cache's, for the answer (cache.h) */
 } read_ctx;
 
@@ -83,8 +84,10 @@ static void read_done_cb(void *arg, const pf_db_result *r);
 
 static void read_free(read_ctx *c)
 {
-	if (c)
+	if (c) {
 		free(c->query);
+		free(c->jobs);
+	}
 	free(c);
 }
 
@@ -403,13 +406,13 @@ static int read_build(read_ctx *c, pf_db_unit *u)
 		bool other = c->pos.started && c->pos.job != c->id;
 		rc = pf_query_append_owner(u, c->id, c->user);
 		rc = pf_query_append_planner(u, c->query);
-		rc = pf_query_append_page(u, c->query, PF_QUERY_IMPORT, c->id, c->user, &c->pos,
+		rc = pf_query_append_page(u, c->query, PF_QUERY_IMPORT, c->id, c->user, NULL, &c->pos,
 		                          other ? 0 : c->query->limit + 1);
 		break;
 	}
 	case READ_ALL_PROPERTIES:
 		rc = pf_query_append_planner(u, c->query);
-		rc = pf_query_append_page(u, c->query, PF_QUERY_ALL, 0, c->user, &c->pos,
+		rc = pf_query_append_page(u, c->query, PF_QUERY_ALL, 0, c->user, c->jobs, &c->pos,
 		                          c->query->limit + 1);
 		break;
 	case READ_ERRORS: {
@@ -439,9 +442,10 @@ static int read_build(read_ctx *c, pf_db_unit *u)
 		       "FROM property_records r JOIN import_jobs j ON j.id = r.job_id "
 		       "LEFT JOIN property_raw w ON w.job_id = r.job_id AND "
 		       "w.gen = r.gen AND w.row_no = r.row_no WHERE r.id = $1 AND "
-		       "r.gen = j.gen AND j.user_id = $2");
+		       "r.gen = j.gen AND j.user_id = $2 AND r.job_id = ANY ($3::bigint[])");
 		rc = pf_db_unit_int(u, c->id);
 		rc = pf_db_unit_int(u, c->user);
+		rc = pf_db_unit_text(u, c->jobs);
 		break;
 	default: abort();
 	}
@@ -449,12 +453,56 @@ static int read_build(read_ctx *c, pf_db_unit *u)
 }
 
 /* Runs c's read; c is owned by the unit from here on (or freed). */
+static void read_send(read_ctx *c);
+
+/* The page across imports and a record by id name the user's imports,
+ * read first: with their ids as a constant the planner reads only their
+ * segments, where a join on import_jobs alone planned every segment of
+ * every user's imports (schema/011_segments.sql) on each read. */
+static void jobs_loaded_cb(void *arg, const pf_db_result *r)
+{
+	read_ctx *c = arg;
+	if (r->error) {
+		pf_respond_db_error(c->req, r);
+		read_free(c);
+		return;
+	}
+	const char *v = pf_db_value(r, 0, 0, 0);
+	c->jobs = strdup(v ? v : "{}");
+	if (!c->jobs) {
+		pf_respond_oom(c->req);
+		read_free(c);
+		return;
+	}
+	read_send(c);
+}
+
 static void read_submit(read_ctx *c)
 {
 	if ((records_read(c) || c->kind == READ_ERRORS) && !open_cursor(c)) {
 		read_free(c);
 		return;
 	}
+	if ((c->kind == READ_ALL_PROPERTIES || c->kind == READ_PROPERTY) && !c->jobs) {
+		pf_db_unit *u = pf_db_unit_new(jobs_loaded_cb, c);
+		int rc = u ? pf_db_unit_stmt(u, "SELECT coalesce(array_agg(id ORDER BY id), '{}')::text "
+		                                "FROM import_jobs WHERE user_id = $1")
+		           : PF_ENOMEM;
+		rc = pf_db_unit_int(u, c->user);
+		if (rc != 0) {
+			pf_db_unit_free(u);
+			pf_respond_oom(c->req);
+			read_free(c);
+			return;
+		}
+		pf_db_submit(c->api->readers, 0, u);
+		return;
+	}
+	read_send(c);
+}
+
+static void read_send(read_ctx *c)
+{
 	pf_db_unit *u = pf_db_unit_new(read_done_cb, c);
 	if (!u || read_build(c, u) != 0) {
 		pf_db_unit_free(u);

@@ -150,12 +150,14 @@ PF_MUST_CHECK int pf_query_append_planner(pf_db_unit *u, const pf_query *q);
 /* Appends the statement of the page after `after` (NULL or !started: the
  * first page): at most `limit` rows of q in q's order, for the user's
  * import `job` (scope PF_QUERY_IMPORT; no row when it is not the user's)
- * or all of the user's imports (PF_QUERY_ALL; job ignored). Its columns:
+ * or all of the user's imports (PF_QUERY_ALL; job ignored; `jobs` the
+ * user's import ids as an array literal, "{1,2}": only these are read,
+ * and only those of them that are the user's). Its columns:
  * PF_RECORD_COLUMNS (record.h), then the sort value as text. Ask for
  * limit + 1 to know whether another page follows. */
 PF_MUST_CHECK int pf_query_append_page(pf_db_unit *u, const pf_query *q, pf_query_scope scope,
-                                       int64_t job, int64_t user, const pf_query_pos *after,
-                                       int limit);
+                                       int64_t job, int64_t user, const char *jobs,
+                                       const pf_query_pos *after, int limit);
 
 /* The position after row `row` of page statement `stmt` of r (gen kept as
  * pos had it): 0, or PF_ELIMIT when its sort value is longer than
