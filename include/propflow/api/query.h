@@ -139,12 +139,13 @@ PF_MUST_CHECK int pf_query_parse_pairs(pf_query *q, const char *const *names,
 PF_MUST_CHECK int pf_query_append_owner(pf_db_unit *u, int64_t job, int64_t user);
 
 /* Appends the planner's settings for q's pages, local to the unit's
- * transaction: no sequential scan of property_records and no sort (but the
- * merge of per-import pages across imports, which has no other path), jit
- * off. Call it before the unit's first pf_query_append_page: without it a
- * small table or a selective filter with statistics can get a scan and
- * sort of the whole import for every page. One statement, no rows of
- * interest. */
+ * transaction: no sequential scan of property_records, jit off, and,
+ * without q or a filter, no sort (but the merge of per-import pages and the
+ * open segment, which have no other path); with q or a filter a sort of
+ * what an index found may be the cheap plan (query.c). Call it before the
+ * unit's first pf_query_append_page: without it a small table or a
+ * selective filter with statistics can get a scan and sort of the whole
+ * import for every page. One statement, no rows of interest. */
 PF_MUST_CHECK int pf_query_append_planner(pf_db_unit *u, const pf_query *q);
 
 /* Appends the statement of the page after `after` (NULL or !started: the
