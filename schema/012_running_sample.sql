@@ -7,11 +7,12 @@
 -- import's mixes count every row. A step over 50,000 rows of a 300K-row
 -- import took 2.5 s, most of it upserting two mixes per zip for every row
 -- (15,000 zips: 24,000 bins a step); a running analysis is an estimate
--- until the final pass, which recounts every row exactly.
+-- until the final pass, which recounts every row exactly. (Planned per run,
+-- for its import's segments: see 011_segments.sql.)
 CREATE OR REPLACE FUNCTION pf_analysis_step(p_job bigint, p_max bigint,
                                  OUT folded bigint, OUT as_of bigint, OUT version bigint,
                                  OUT more boolean)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
   v_gen integer;
   v_vis integer;

@@ -508,8 +508,8 @@ static bool export_fetch(export_ctx *x)
 	if (x->kind == EXPORT_RECORDS) {
 		/* statement 1: the planner's settings for the page (query.h) */
 		rc = pf_query_append_planner(u, &x->query);
-		rc = pf_query_append_page(u, &x->query, PF_QUERY_IMPORT, x->id, x->user, NULL, &x->qpos,
-		                          PF_EXPORT_PAGE_ROWS);
+		rc = pf_query_append_page(u, &x->query, PF_QUERY_IMPORT, x->id, x->user, NULL,
+		                          &x->qpos, PF_EXPORT_PAGE_ROWS);
 	} else {
 		pf_db_unit_stmt(u, x->kind == EXPORT_ERRORS ? sql_error_page : sql_chunk_page);
 		pf_db_unit_int(u, x->id);

@@ -526,7 +526,8 @@ static void put_branch(sqlbuf *b, const pf_query *q, pf_query_scope scope, bool 
 		put(b, "r.job_id = $1 AND r.gen = (SELECT gen FROM import_jobs WHERE id = $1 AND "
 		       "user_id = $2)");
 	else
-		put(b, "r.job_id = j.id AND r.gen = j.gen AND r.job_id = ANY ($%d::bigint[])", p_jobs);
+		put(b, "r.job_id = j.id AND r.gen = j.gen AND r.job_id = ANY ($%d::bigint[])",
+		    p_jobs);
 	if (expr)
 		put(b, " AND %s IS %sNULL", expr, nulls ? "" : "NOT ");
 	/* the row's position bound: from the cursor's row in the cursor's
@@ -596,12 +597,14 @@ int pf_query_append_page(pf_db_unit *u, const pf_query *q, pf_query_scope scope,
 		const char *dir = q->desc ? " DESC" : "";
 		if (sorts[q->sort].expr)
 			put(b,
-			    ") x WHERE j.user_id = $%d AND j.id = ANY ($%d::bigint[]) ORDER BY x.phase, "
+			    ") x WHERE j.user_id = $%d AND j.id = ANY ($%d::bigint[]) ORDER BY "
+			    "x.phase, "
 			    "x.sort_key%s, x.job_id%s, x.row_no%s LIMIT $%d",
 			    p_user, p_jobs, dir, dir, dir, p_limit);
 		else
 			put(b,
-			    ") x WHERE j.user_id = $%d AND j.id = ANY ($%d::bigint[]) ORDER BY x.job_id%s, "
+			    ") x WHERE j.user_id = $%d AND j.id = ANY ($%d::bigint[]) ORDER BY "
+			    "x.job_id%s, "
 			    "x.row_no%s LIMIT $%d",
 			    p_user, p_jobs, dir, dir, p_limit);
 	}

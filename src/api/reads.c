@@ -406,8 +406,8 @@ static int read_build(read_ctx *c, pf_db_unit *u)
 		bool other = c->pos.started && c->pos.job != c->id;
 		rc = pf_query_append_owner(u, c->id, c->user);
 		rc = pf_query_append_planner(u, c->query);
-		rc = pf_query_append_page(u, c->query, PF_QUERY_IMPORT, c->id, c->user, NULL, &c->pos,
-		                          other ? 0 : c->query->limit + 1);
+		rc = pf_query_append_page(u, c->query, PF_QUERY_IMPORT, c->id, c->user, NULL,
+		                          &c->pos, other ? 0 : c->query->limit + 1);
 		break;
 	}
 	case READ_ALL_PROPERTIES:
@@ -485,9 +485,10 @@ static void read_submit(read_ctx *c)
 	}
 	if ((c->kind == READ_ALL_PROPERTIES || c->kind == READ_PROPERTY) && !c->jobs) {
 		pf_db_unit *u = pf_db_unit_new(jobs_loaded_cb, c);
-		int rc = u ? pf_db_unit_stmt(u, "SELECT coalesce(array_agg(id ORDER BY id), '{}')::text "
-		                                "FROM import_jobs WHERE user_id = $1")
-		           : PF_ENOMEM;
+		int rc =
+		    u ? pf_db_unit_stmt(u, "SELECT coalesce(array_agg(id ORDER BY id), '{}')::text "
+		                           "FROM import_jobs WHERE user_id = $1")
+		      : PF_ENOMEM;
 		rc = pf_db_unit_int(u, c->user);
 		if (rc != 0) {
 			pf_db_unit_free(u);

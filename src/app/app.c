@@ -59,6 +59,7 @@ typedef struct app {
 	pf_pgserver *pg;         /* owned, NULL with --db */
 	char conninfo[2048];
 	pf_db *writers; /* owned */
+	pf_db *work;    /* owned: the market analysis and seals (serve only) */
 	pf_db *readers; /* owned */
 	pf_job_env env;
 	pf_events *events; /* owned */
@@ -241,9 +242,19 @@ static int app_run(app *a)
 	/* serve only: `propflow import` exits at done, and a unit it left in
 	 * flight would go on in its backend after it; a server's sweep does the
 	 * final pass of what it imported */
-	if (a->mode == MODE_SERVE &&
-	    !(a->market = pf_market_new(a->base, a->writers, a->readers, a->events)))
-		return PF_ENOMEM;
+	if (a->mode == MODE_SERVE) {
+		/* one connection of its own, at the writers' priority: its units
+		 * run for seconds on a large import (market.c) */
+		a->work = pf_db_new(a->base, a->conninfo, 1, true, (int)cfg->db_pipeline_max,
+		                    "background");
+		if (!a->work)
+			return PF_ENOMEM;
+		pf_db_set_backend_nice(a->work, (int)cfg->db_writer_nice);
+		if (a->monitor && pf_monitor_pool(a->monitor, a->work, "background") != 0)
+			return PF_ENOMEM;
+		if (!(a->market = pf_market_new(a->base, a->work, a->readers, a->events)))
+			return PF_ENOMEM;
+	}
 	a->account = (pf_account){
 	    .cfg = cfg, .readers = a->readers, .writers = a->writers, .hasher = a->hasher};
 	if (a->mode == MODE_USER) {
@@ -400,7 +411,8 @@ static void app_set_state(app *a, app_state st)
 		pf_market_stop(a->market);
 		pf_db_free(a->writers);
 		pf_db_free(a->readers);
-		a->writers = a->readers = NULL;
+		pf_db_free(a->work);
+		a->writers = a->readers = a->work = NULL;
 		pf_market_free(a->market);
 		a->market = NULL;
 		pf_job_env_free_all(&a->env);

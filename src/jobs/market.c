@@ -37,7 +37,7 @@ typedef struct follow {
 
 struct pf_market {
 	struct event_base *base; /* borrowed */
-	pf_db *writers;          /* borrowed: steps and final passes */
+	pf_db *work;             /* borrowed: steps, final passes and seals (their own pool) */
 	pf_db *readers;          /* borrowed: the sweep */
 	pf_events *events;       /* borrowed: frames */
 	follow *follows;         /* owned list */
@@ -128,9 +128,11 @@ static bool send_unit(follow *f, bool final)
 	}
 	f->sent_at = now_s();
 	f->stepped = true;
-	/* key 0: the least busy writer, not the import's own connection, so
-	 * that its batches do not queue behind the analysis */
-	pf_db_submit(m->writers, 0, u);
+	/* a pool of its own (app.c): a final pass and its indexes take seconds
+	 * on a large import, and no import's batches or creation queue behind
+	 * them (on a writer, a new import keyed to that connection waited 9 s
+	 * for a final pass, seen in jobs_control) */
+	pf_db_submit(m->work, 0, u);
 	return true;
 }
 
@@ -303,12 +305,12 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 	pf_db_submit(m->readers, 0, u);
 }
 
-pf_market *pf_market_new(struct event_base *base, pf_db *writers, pf_db *readers, pf_events *events)
+pf_market *pf_market_new(struct event_base *base, pf_db *work, pf_db *readers, pf_events *events)
 {
 	pf_market *m = calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
-	*m = (pf_market){.base = base, .writers = writers, .readers = readers, .events = events};
+	*m = (pf_market){.base = base, .work = work, .readers = readers, .events = events};
 	m->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, m);
 	struct timeval tv = {PF_MARKET_SWEEP_MS / 1000, (PF_MARKET_SWEEP_MS % 1000) * 1000};
 	if (!m->sweep || event_add(m->sweep, &tv) != 0) {

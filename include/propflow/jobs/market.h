@@ -44,9 +44,9 @@
 
 typedef struct pf_market pf_market;
 
-/* NULL on ENOMEM. The sweep starts at once. */
-pf_market *pf_market_new(struct event_base *base, pf_db *writers, pf_db *readers,
-                         pf_events *events);
+/* NULL on ENOMEM. The sweep starts at once. work: the pool that carries
+ * steps, final passes and seals, none other's; readers: the sweep's. */
+pf_market *pf_market_new(struct event_base *base, pf_db *work, pf_db *readers, pf_events *events);
 /* No unit is sent from now on (the pools are about to go); answers still
  * due are taken and dropped. */
 void pf_market_stop(pf_market *m);
