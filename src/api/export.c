@@ -551,7 +551,12 @@ static bool export_range(export_ctx *x)
 	pf_db_unit_int(u, x->id);
 	pf_db_unit_int(u, x->gen);
 	pf_db_unit_int(u, x->range_next);
-	pf_db_unit_int(u, x->range_next + PF_EXPORT_PAGE_ROWS);
+	/* never past range_end: the rows stored after the download began
+	 * follow as keyset pages from range_end on, and a range that read them
+	 * too gave them twice (seen: row 501 after 1000 while importing) */
+	pf_db_unit_int(u, x->range_next + PF_EXPORT_PAGE_ROWS < x->range_end
+	                      ? x->range_next + PF_EXPORT_PAGE_ROWS
+	                      : x->range_end);
 	rc = rc ? rc : pf_db_unit_int(u, x->user);
 	if (!a || rc != 0) {
 		pf_db_unit_free(u);
