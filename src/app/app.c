@@ -96,6 +96,12 @@ static void job_changed_cb(void *arg, pf_job *job, bool final)
 	app *a = arg;
 	pf_events_job_changed(a->events, job, final);
 	pf_market_job_changed(a->market, job, final);
+	/* an import that ends leaves the live view that kept this server's
+	 * cached job and list current (cache.c): they are read again at once,
+	 * not a progress interval later (a list read just before a short
+	 * import began, then again after its end, came back without it) */
+	if (final)
+		pf_cache_forget(a->cache, pf_job_user(job), pf_job_id(job));
 }
 
 /* ---------------- import and user modes ---------------- */
