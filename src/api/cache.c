@@ -352,7 +352,7 @@ static uint64_t live_state(pf_cache *c, const cache_stamp *st)
 	uint64_t h = fnv_int(st->state, st->found);
 	for (pf_job *j = c->env ? c->env->jobs : NULL; j; j = pf_job_next(j)) {
 		if (pf_job_user(j) != st->user || (st->job && pf_job_id(j) != st->job) ||
-		    !pf_job_ready(j))
+		    !pf_job_live(j))
 			continue;
 		/* a live job: its version, and a mark that the body comes
 		 * from live memory (another instance's body from the row

@@ -243,6 +243,43 @@ static int query_hash(pf_query *q)
 	return 0;
 }
 
+/* Appends v with '%', '&' and '=' (and bytes below 0x20) as %XX, so that no
+ * value reads as a parameter boundary: false when cap is reached. */
+static bool canon_put(char *out, size_t cap, size_t *at, const char *name, const char *v)
+{
+	int n = snprintf(out + *at, cap - *at, "&%s=", name);
+	if (n < 0 || (size_t)n >= cap - *at)
+		return false;
+	*at += (size_t)n;
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+		bool esc = *p < 0x20 || *p == '%' || *p == '&' || *p == '=';
+		if (cap - *at < (esc ? 4u : 2u))
+			return false;
+		if (esc)
+			*at += (size_t)snprintf(out + *at, cap - *at, "%%%02X", *p);
+		else
+			out[(*at)++] = (char)*p;
+	}
+	out[*at] = 0;
+	return true;
+}
+
+int pf_query_canonical(const pf_query *q, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "limit=%d&sort=%s%s", q->limit, q->desc ? "-" : "",
+	                 sorts[q->sort].name);
+	if (n < 0 || (size_t)n >= cap)
+		return PF_ELIMIT;
+	size_t at = (size_t)n;
+	for (int i = 0; i < q->nwords; i++)
+		if (!canon_put(out, cap, &at, "q", q->words[i]))
+			return PF_ELIMIT;
+	for (int f = 0; f < PF_FILTER__COUNT; f++)
+		if (q->has[f] && !canon_put(out, cap, &at, filter_names[f], q->value[f]))
+			return PF_ELIMIT;
+	return 0;
+}
+
 int pf_query_parse_pairs(pf_query *q, const char *const *names, const char *const *values, size_t n,
                          pf_query_error *err)
 {

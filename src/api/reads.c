@@ -322,7 +322,7 @@ static cJSON *live_overlay(pf_api *api, const pf_db_result *r, int stmt, int row
 {
 	const char *idtxt = pf_db_value(r, stmt, row, 0);
 	pf_job *live = idtxt ? pf_job_find(api->env, strtoll(idtxt, NULL, 10)) : NULL;
-	if (live && pf_job_ready(live)) { /* one still being taken over knows less than the row */
+	if (live && pf_job_live(live)) { /* one being taken over knows less than the row */
 		cJSON *j = pf_events_job_frame(live, false, NULL);
 		if (j)
 			return j;
@@ -659,18 +659,21 @@ static void start_read(pf_api *api, pf_http_req *req, read_kind kind, int64_t id
 	                .limit = limit,
 	                .after = after,
 	                .query = query};
-	/* the job, the list and a first page without filters go through the
-	 * cache (cache.h); read_cached_cb goes on below */
-	static const char *const first_page[] = {"limit", NULL};
-	if (kind == READ_JOB || kind == READ_JOB_LIST ||
-	    (kind == READ_PROPERTIES && pf_cache_query_only(req, first_page))) {
-		char params[32];
-		snprintf(params, sizeof(params), "limit=%d", query ? query->limit : 0);
-		pf_cache_key k = {user, id,
-		                  kind == READ_JOB        ? "job"
-		                  : kind == READ_JOB_LIST ? "jobs"
-		                                          : "page",
-		                  kind == READ_PROPERTIES ? params : ""};
+	/* the job, the list and a first page (of an import, or across the
+	 * user's imports: any q, filters and sort, no cursor) go through the
+	 * cache (cache.h); read_cached_cb goes on below. A search asked again
+	 * (the page comes back to it, another tab, a reload) is a hit until
+	 * the import's state changes. */
+	char params[PF_CACHE_KEY_MAX];
+	bool first_page = records && query->after[0] == 0 &&
+	                  pf_query_canonical(query, params, sizeof(params)) == 0;
+	if (kind == READ_JOB || kind == READ_JOB_LIST || first_page) {
+		pf_cache_key k = {user, kind == READ_ALL_PROPERTIES ? 0 : id,
+		                  kind == READ_JOB              ? "job"
+		                  : kind == READ_JOB_LIST       ? "jobs"
+		                  : kind == READ_ALL_PROPERTIES ? "all"
+		                                                : "page",
+		                  first_page ? params : ""};
 		pf_cache_serve(api->cache, req, &k, read_cached_cb, c);
 		return;
 	}

@@ -231,7 +231,7 @@ static void snapshot_cb(void *arg, const pf_db_result *r)
 		const char *idtxt = pf_db_value(r, 0, i, 0);
 		pf_job *live = idtxt ? pf_job_find(ev->env, strtoll(idtxt, NULL, 10)) : NULL;
 		cJSON *j = NULL;
-		if (live && pf_job_ready(live)) {
+		if (live && pf_job_live(live)) {
 			/* this process runs it: its memory is fresher than the row */
 			j = pf_events_job_frame(live, false, NULL);
 		}

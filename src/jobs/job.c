@@ -102,6 +102,11 @@ bool pf_job_ready(const pf_job *job)
 	return job->has_row && job->phase != JOB_ADOPTING;
 }
 
+bool pf_job_live(const pf_job *job)
+{
+	return pf_job_ready(job) && job->phase != JOB_ENDED;
+}
+
 void pf_job_attach(pf_job *job, const pf_job_hooks *hooks, void *hook_arg)
 {
 	if (job->phase == JOB_IDLING && !job->env->closing) {

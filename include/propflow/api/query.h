@@ -134,6 +134,12 @@ PF_MUST_CHECK int pf_query_parse(pf_query *q, pf_http_req *req, pf_query_error *
 PF_MUST_CHECK int pf_query_parse_pairs(pf_query *q, const char *const *names,
                                        const char *const *values, size_t n, pf_query_error *err);
 
+/* What a first page's rows and order depend on, as text (limit, sort, the
+ * words and the filters, in a fixed order): the read cache's key, so that
+ * the same search asked in other words (parameter order, case, spaces)
+ * is one entry. PF_ELIMIT when it does not fit in cap. */
+PF_MUST_CHECK int pf_query_canonical(const pf_query *q, char *out, size_t cap);
+
 /* Appends "SELECT gen FROM import_jobs WHERE id = job AND user_id = user":
  * one row when the import is the user's. */
 PF_MUST_CHECK int pf_query_append_owner(pf_db_unit *u, int64_t job, int64_t user);

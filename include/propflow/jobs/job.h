@@ -192,6 +192,10 @@ pf_job *pf_job_adopt(pf_job_env *env, int64_t id, int64_t owner, const pf_job_ho
  * pf_job_ready tells. */
 void pf_job_attach(pf_job *job, const pf_job_hooks *hooks, void *hook_arg);
 bool pf_job_ready(const pf_job *job);
+/* This process's memory of the job is fresher than its row: ready and not
+ * ended (an ended job's row holds its last word; answers read from memory
+ * and from the row must not differ while it waits to be freed). */
+bool pf_job_live(const pf_job *job);
 /* Stop the job, delete it and all its rows and stored bytes; done(arg, ok)
  * runs once the deletion commits (ok false if it failed). The producer gets
  * on_detached. */
